@@ -1,0 +1,199 @@
+//! Recorded headers and query strings, in their canonical cassette form.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Header names lowercased and sorted (a `BTreeMap`), each name with all of
+/// its values in the order they were received. Sorting makes re-recording the
+/// same traffic produce the same file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Headers(BTreeMap<String, Vec<String>>);
+
+impl Headers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one value; the name is lowercased so lookups need no care.
+    pub fn append(&mut self, name: &str, value: impl Into<String>) {
+        self.0
+            .entry(name.to_ascii_lowercase())
+            .or_default()
+            .push(value.into());
+    }
+
+    /// Replaces every value of `name`.
+    pub fn set(&mut self, name: &str, values: Vec<String>) {
+        self.0.insert(name.to_ascii_lowercase(), values);
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Vec<String>> {
+        self.0.remove(&name.to_ascii_lowercase())
+    }
+
+    pub fn get_all(&self, name: &str) -> &[String] {
+        self.0
+            .get(&name.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.get_all(name).first().map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0
+            .iter()
+            .map(|(name, values)| (name.as_str(), values.as_slice()))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Vec<String>)> {
+        self.0
+            .iter_mut()
+            .map(|(name, values)| (name.as_str(), values))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The JSON object the header rules are checked against: one string per
+    /// name, repeated values joined with ", " as RFC 9110 §5.3 allows.
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(name, values)| (name.clone(), Value::String(values.join(", "))))
+                .collect(),
+        )
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(iter: I) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.append(name, value);
+        }
+        headers
+    }
+}
+
+/// A decoded query string, pairs in the order they were sent.
+///
+/// In a cassette it is an object: each key once, in order of first
+/// appearance, with a string value, or an array of strings when it repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Decodes `a=1&b=2` (no leading `?`), percent-decoding names and values.
+    pub fn parse(raw: &str) -> Self {
+        Query(
+            form_urlencoded::parse(raw.as_bytes())
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    pub fn pairs_mut(&mut self) -> &mut [(String, String)] {
+        &mut self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Encodes the pairs back into a query string, in their original order.
+    pub fn to_query_string(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.0.iter())
+            .finish()
+    }
+
+    /// The cassette form, which is also what the query schemas check.
+    pub fn to_json(&self) -> Value {
+        let mut object = Map::new();
+        for (name, value) in &self.0 {
+            match object.get_mut(name) {
+                None => {
+                    object.insert(name.clone(), Value::String(value.clone()));
+                }
+                Some(Value::Array(values)) => values.push(Value::String(value.clone())),
+                Some(first) => {
+                    let first = first.take();
+                    object.insert(
+                        name.clone(),
+                        Value::Array(vec![first, Value::String(value.clone())]),
+                    );
+                }
+            }
+        }
+        Value::Object(object)
+    }
+}
+
+impl Serialize for Query {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Query {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let object = Map::<String, Value>::deserialize(deserializer)?;
+        let mut pairs = Vec::with_capacity(object.len());
+        for (name, value) in object {
+            match value {
+                Value::String(value) => pairs.push((name, value)),
+                Value::Array(values) => {
+                    for value in values {
+                        let Value::String(value) = value else {
+                            return Err(D::Error::custom(format!(
+                                "query `{name}`: values must be strings"
+                            )));
+                        };
+                        pairs.push((name.clone(), value));
+                    }
+                }
+                _ => {
+                    return Err(D::Error::custom(format!(
+                        "query `{name}`: expected a string or an array of strings"
+                    )));
+                }
+            }
+        }
+        Ok(Query(pairs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_query_keys_become_an_array_and_round_trip() {
+        let query = Query::parse("a=1&b=x%20y&a=2");
+        let json = query.to_json();
+        assert_eq!(json, serde_json::json!({"a": ["1", "2"], "b": "x y"}));
+        let back: Query = serde_json::from_value(json).unwrap();
+        assert_eq!(back.pairs().len(), 3);
+    }
+
+    #[test]
+    fn header_names_are_lowercased_and_values_kept() {
+        let headers: Headers = [("Set-Cookie", "a=1"), ("set-cookie", "b=2")]
+            .into_iter()
+            .collect();
+        assert_eq!(headers.get_all("SET-COOKIE"), ["a=1", "b=2"]);
+        assert_eq!(headers.to_json()["set-cookie"], "a=1, b=2");
+    }
+}

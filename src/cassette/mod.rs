@@ -1,0 +1,214 @@
+//! The cassette format, version 1: one JSON file holding recorded exchanges.
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "interactions": [
+//!     {
+//!       "recorded_at": "2026-11-27T10:00:00Z",
+//!       "request": { "method": "GET", "path": "/access_tokens/312",
+//!                    "headers": { "authorization": ["Bearer [REDACTED]"] } },
+//!       "response": { "status": 200,
+//!                     "headers": { "content-type": ["application/json"] },
+//!                     "body": { "json": { "data": { "type": "access_token" } } } }
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! The file is written pretty-printed with a trailing newline, header names
+//! sorted, and JSON bodies as values, so that loading and saving a cassette
+//! gives the same bytes. See `docs/cassette-format.md` for every field.
+
+mod body;
+mod headers;
+
+pub use body::{Body, is_json_media_type};
+pub use headers::{Headers, Query};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::{Path, PathBuf};
+
+/// The only format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A whole cassette file.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cassette {
+    pub version: FormatVersion,
+    pub interactions: Vec<Interaction>,
+}
+
+/// One recorded exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interaction {
+    /// RFC 3339 time of recording, UTC, whole seconds.
+    #[serde(deserialize_with = "rfc3339")]
+    pub recorded_at: String,
+    pub request: RecordedRequest,
+    pub response: RecordedResponse,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The path as the upstream saw it, without the query string.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Query::is_empty")]
+    pub query: Query,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default, skip_serializing_if = "Body::is_empty")]
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedResponse {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default, skip_serializing_if = "Body::is_empty")]
+    pub body: Body,
+}
+
+/// The `version` field. Deserializing any other number fails, so the error
+/// carries the line and column of the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatVersion;
+
+impl Default for FormatVersion {
+    fn default() -> Self {
+        FormatVersion
+    }
+}
+
+impl Serialize for FormatVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(FORMAT_VERSION)
+    }
+}
+
+impl<'de> Deserialize<'de> for FormatVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let found = serde_json::Value::deserialize(deserializer)?;
+        if found.as_u64() == Some(u64::from(FORMAT_VERSION)) {
+            Ok(FormatVersion)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "unsupported cassette format version {found}; this datovcr reads version {FORMAT_VERSION} \
+                 (upgrade datovcr, or re-record the cassette)"
+            )))
+        }
+    }
+}
+
+fn rfc3339<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_rfc3339(&text).map_err(|err| {
+        serde::de::Error::custom(format!(
+            "recorded_at `{text}` is not an RFC 3339 UTC time like 2026-11-27T10:00:00Z: {err}"
+        ))
+    })?;
+    Ok(text)
+}
+
+/// The current time in the form `recorded_at` uses.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// A cassette that could not be read. The message names the file and, for
+/// content errors, the line and column.
+#[derive(Debug, thiserror::Error)]
+pub enum CassetteError {
+    #[error("cannot read cassette {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cassette {}:{line}:{column}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl Cassette {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads and checks a cassette file.
+    pub fn load(path: &Path) -> Result<Cassette, CassetteError> {
+        let bytes = std::fs::read(path).map_err(|source| CassetteError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_slice(&bytes, path)
+    }
+
+    /// Parses cassette bytes; `path` only names the source in errors.
+    pub fn from_slice(bytes: &[u8], path: &Path) -> Result<Cassette, CassetteError> {
+        serde_json::from_slice(bytes).map_err(|err| CassetteError::Invalid {
+            path: path.to_owned(),
+            line: err.line(),
+            column: err.column(),
+            message: describe_json_error(&err),
+        })
+    }
+
+    /// The canonical file contents: pretty-printed, trailing newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes =
+            serde_json::to_vec_pretty(self).expect("cassette types always serialize to JSON");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; the position is
+/// already in our prefix, so drop the duplicate.
+fn describe_json_error(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let message = match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    };
+    match err.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("not valid JSON: {message}")
+        }
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_version_names_the_position() {
+        let err = Cassette::from_slice(
+            b"{\n  \"version\": 7,\n  \"interactions\": []\n}\n",
+            Path::new("x.json"),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("cassette x.json:2:"), "{message}");
+        assert!(message.contains("unsupported cassette format version 7"));
+    }
+
+    #[test]
+    fn truncated_json_is_reported_as_not_json() {
+        let err =
+            Cassette::from_slice(b"{\"version\": 1, \"inter", Path::new("t.json")).unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+    }
+}

@@ -1,0 +1,185 @@
+//! `datovcr schema-check`: cassettes and single payloads in, findings out.
+//!
+//! Every interaction becomes one [`CheckedCase`]: routed to its endpoint,
+//! checked against the contract, and searched for secrets that were not
+//! redacted. Interactions on endpoints outside the contract are listed, not
+//! failed. The report is rendered by [`report`].
+
+pub mod report;
+
+use crate::cassette::Cassette;
+use crate::contract::{ContractSet, Finding};
+use crate::redact;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The outcome for one interaction or one payload.
+#[derive(Debug, Clone)]
+pub struct CheckedCase {
+    /// The cassette or payload file.
+    pub file: String,
+    /// Position in the cassette; `None` for a single payload.
+    pub interaction: Option<usize>,
+    /// `POST /access_tokens`, or what the payload was checked as.
+    pub label: String,
+    /// The endpoint id, or `None` when the request is not under contract.
+    pub endpoint: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// Everything one run found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub cases: Vec<CheckedCase>,
+    /// Files that could not be read or parsed: they make the exit code 2.
+    pub unreadable: Vec<String>,
+    pub files_checked: usize,
+}
+
+/// A lone payload to check against one endpoint.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Request { endpoint: String, file: PathBuf },
+    Response { endpoint: String, file: PathBuf, status: u16 },
+}
+
+/// Exit codes, ripgrep-style.
+pub const EXIT_CLEAN: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+
+impl CheckReport {
+    pub fn findings(&self) -> impl Iterator<Item = (&CheckedCase, &Finding)> {
+        self.cases
+            .iter()
+            .flat_map(|case| case.findings.iter().map(move |finding| (case, finding)))
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.findings().filter(|(_, f)| f.is_error()).count()
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        if !self.unreadable.is_empty() {
+            EXIT_ERROR
+        } else if self.error_count() > 0 {
+            EXIT_FINDINGS
+        } else {
+            EXIT_CLEAN
+        }
+    }
+}
+
+/// Lists the cassette files under `paths`: files as given, folders searched
+/// recursively for `*.json`, in sorted order so reports are stable.
+pub fn collect_cassettes(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let metadata = std::fs::metadata(path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        if metadata.is_dir() {
+            walk(path, &mut files).map_err(|err| format!("cannot list {}: {err}", path.display()))?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, files)?;
+        } else if path.extension().is_some_and(|ext| ext == "json") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Checks every interaction of each cassette file.
+pub fn check_cassettes(contract: &ContractSet, files: &[PathBuf], report: &mut CheckReport) {
+    for path in files {
+        report.files_checked += 1;
+        let cassette = match Cassette::load(path) {
+            Ok(cassette) => cassette,
+            Err(err) => {
+                report.unreadable.push(err.to_string());
+                continue;
+            }
+        };
+        let file = path.display().to_string();
+        for (index, interaction) in cassette.interactions.iter().enumerate() {
+            let request = &interaction.request;
+            let (endpoint, mut findings) = match contract.check_interaction(interaction) {
+                Some((endpoint, findings)) => (Some(endpoint.id.clone()), findings),
+                None => (None, Vec::new()),
+            };
+            findings.extend(redact::find_leaks(interaction));
+            report.cases.push(CheckedCase {
+                file: file.clone(),
+                interaction: Some(index),
+                label: format!("{} {}", request.method, request.path),
+                endpoint,
+                findings,
+            });
+        }
+    }
+}
+
+/// Checks one payload file (a JSON body) against an endpoint.
+pub fn check_payload(contract: &ContractSet, payload: &Payload, report: &mut CheckReport) -> Result<(), String> {
+    let (endpoint_id, file) = match payload {
+        Payload::Request { endpoint, file } | Payload::Response { endpoint, file, .. } => (endpoint, file),
+    };
+    let endpoint = contract.endpoint(endpoint_id).ok_or_else(|| {
+        let known: Vec<_> = contract.endpoints().iter().map(|e| e.id.as_str()).collect();
+        format!("unknown endpoint `{endpoint_id}`; use one of: {}", known.join(", "))
+    })?;
+    report.files_checked += 1;
+    let body = match read_json(file) {
+        Ok(body) => body,
+        Err(message) => {
+            report.unreadable.push(message);
+            return Ok(());
+        }
+    };
+    let (label, findings) = match payload {
+        Payload::Request { .. } => ("request body".to_owned(), contract.check_request_body(endpoint, &body)),
+        Payload::Response { status, .. } => (
+            format!("response body, status {status}"),
+            contract.check_response_body(endpoint, *status, &body),
+        ),
+    };
+    report.cases.push(CheckedCase {
+        file: file.display().to_string(),
+        interaction: None,
+        label,
+        endpoint: Some(endpoint.id.clone()),
+        findings,
+    });
+    Ok(())
+}
+
+fn read_json(file: &Path) -> Result<Value, String> {
+    let bytes = if file == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|err| format!("cannot read standard input: {err}"))?;
+        bytes
+    } else {
+        std::fs::read(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?
+    };
+    serde_json::from_slice(&bytes).map_err(|err| {
+        format!(
+            "{}:{}:{}: not valid JSON: {err}",
+            file.display(),
+            err.line(),
+            err.column()
+        )
+    })
+}

@@ -1,0 +1,124 @@
+//! What a contract check reports about one exchange.
+
+use serde::Serialize;
+use std::fmt;
+
+/// Which half of the exchange a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Request,
+    Response,
+}
+
+/// Which part of that half. The finding's pointer is relative to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    Path,
+    Query,
+    Headers,
+    Status,
+    Body,
+}
+
+/// Why it was reported. Drift is the only kind that does not fail a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// The exchange breaks the contract.
+    Violation,
+    /// A response carries something the documentation does not mention:
+    /// probably a new API feature, reported so the schemas can catch up.
+    Drift,
+    /// A secret that should have been replaced by a placeholder.
+    LeakedSecret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One problem, located by side, part and JSON pointer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub category: Category,
+    pub side: Side,
+    pub part: Part,
+    /// RFC 6901 pointer into `part` (`""` is the part itself).
+    pub pointer: String,
+    /// The schema keyword that failed (`required`, `type`, `enum` …) or one
+    /// of datovcr's own rules (`path-id`, `no-body`, `status`, `json`,
+    /// `placeholder`).
+    pub rule: String,
+    /// A plain sentence for people.
+    pub message: String,
+}
+
+impl Finding {
+    pub fn severity(&self) -> Severity {
+        match self.category {
+            Category::Drift => Severity::Warning,
+            Category::Violation | Category::LeakedSecret => Severity::Error,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity() == Severity::Error
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Request => "request",
+            Side::Response => "response",
+        })
+    }
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Part::Path => "path",
+            Part::Query => "query",
+            Part::Headers => "headers",
+            Part::Status => "status",
+            Part::Body => "body",
+        })
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Category::Violation => "violation",
+            Category::Drift => "drift",
+            Category::LeakedSecret => "leaked secret",
+        })
+    }
+}
+
+impl fmt::Display for Finding {
+    /// `request body /data/type [const]: ...`, the form logs and reports use.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pointer = if self.pointer.is_empty() {
+            "(root)"
+        } else {
+            &self.pointer
+        };
+        write!(
+            f,
+            "{} {} {} [{}]: {}",
+            self.side, self.part, pointer, self.rule, self.message
+        )
+    }
+}
+
+/// Escapes one reference token per RFC 6901.
+pub fn pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}

@@ -1,0 +1,42 @@
+//! datovcr: a record/replay proxy and contract tester for the DatoCMS
+//! Content Management API, centred on its API-token resource.
+//!
+//! The library holds the pieces every mode shares:
+//!
+//! - [`cassette`]: the cassette file format (version 1), load and save.
+//! - [`contract`]: the JSON Schema contract for the `/access_tokens`
+//!   endpoints, compiled once and checked per exchange.
+//! - [`redact`]: the placeholders secrets are replaced with, and the search
+//!   for secrets that were not.
+//! - [`check`]: the `schema-check` command: cassettes in, findings out.
+//!
+//! ```
+//! use datovcr::cassette::{Body, Headers, Query};
+//! use datovcr::contract::{ContractSet, RequestParts};
+//!
+//! let contract = ContractSet::embedded().expect("the built-in contract compiles");
+//! let create = contract.route("POST", "/access_tokens").expect("create is under contract");
+//! let headers: Headers = [
+//!     ("authorization", "Bearer x"),
+//!     ("accept", "application/json"),
+//!     ("content-type", "application/json"),
+//!     ("x-api-version", "3"),
+//! ]
+//! .into_iter()
+//! .collect();
+//! let body = Body::Json(serde_json::json!({"data": {"type": "role"}}));
+//! let findings = contract.check_request(create, RequestParts {
+//!     method: "POST",
+//!     path: "/access_tokens",
+//!     query: &Query::default(),
+//!     headers: &headers,
+//!     body: &body,
+//! });
+//! assert!(findings.iter().any(|f| f.pointer == "/data/type" && f.rule == "const"));
+//! ```
+
+pub mod cassette;
+pub mod check;
+pub mod cli;
+pub mod contract;
+pub mod redact;
