@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "datovcr", version, about = "Record/replay proxy and contract tester for the DatoCMS CMA (access tokens)")]
+#[command(
+    name = "datovcr",
+    version,
+    about = "Record/replay proxy and contract tester for the DatoCMS CMA (access tokens)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -38,7 +42,7 @@ pub struct SchemaCheckArgs {
     pub format: Format,
 
     /// Endpoint a single payload is checked against, e.g. `access_tokens.create`.
-    #[arg(long, value_name = "ID", required_unless_present = "paths", requires = "payload")]
+    #[arg(long, value_name = "ID", requires = "payload")]
     pub endpoint: Option<String>,
 
     /// A request body (JSON file, or `-` for stdin) to check.
@@ -76,10 +80,17 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
     let mut payloads = Vec::new();
     if let Some(endpoint) = &args.endpoint {
         if let Some(file) = &args.request {
-            payloads.push(Payload::Request { endpoint: endpoint.clone(), file: file.clone() });
+            payloads.push(Payload::Request {
+                endpoint: endpoint.clone(),
+                file: file.clone(),
+            });
         }
         if let (Some(file), Some(status)) = (&args.response, args.status) {
-            payloads.push(Payload::Response { endpoint: endpoint.clone(), file: file.clone(), status });
+            payloads.push(Payload::Response {
+                endpoint: endpoint.clone(),
+                file: file.clone(),
+                status,
+            });
         }
     }
     for payload in &payloads {
@@ -91,7 +102,9 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
     let paths = if args.paths.is_empty() && payloads.is_empty() {
         let default = PathBuf::from("cassettes");
         if !default.is_dir() {
-            return fail("no cassettes/ folder here: run from a project that has one, or pass cassette paths");
+            return fail(
+                "no cassettes/ folder here: run from a project that has one, or pass cassette paths",
+            );
         }
         vec![default]
     } else {

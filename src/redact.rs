@@ -34,14 +34,29 @@ pub fn is_placeholder(value: &str) -> bool {
 pub fn find_leaks(interaction: &Interaction) -> Vec<Finding> {
     let mut findings = Vec::new();
     for (side, headers, body) in [
-        (Side::Request, &interaction.request.headers, &interaction.request.body),
-        (Side::Response, &interaction.response.headers, &interaction.response.body),
+        (
+            Side::Request,
+            &interaction.request.headers,
+            &interaction.request.body,
+        ),
+        (
+            Side::Response,
+            &interaction.response.headers,
+            &interaction.response.body,
+        ),
     ] {
         header_leaks(side, headers, &mut findings);
         if let Some(json) = body.as_json() {
-            token_leaks(side, json, &mut String::new(), &mut findings);
+            findings.extend(find_body_leaks(side, json));
         }
     }
+    findings
+}
+
+/// Every `access_token` secret in a JSON body that is not a placeholder.
+pub fn find_body_leaks(side: Side, body: &Value) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    token_leaks(side, body, &mut String::new(), &mut findings);
     findings
 }
 
@@ -155,7 +170,11 @@ mod tests {
             pointers,
             vec![
                 (Side::Request, Part::Headers, "/authorization/0".to_owned()),
-                (Side::Response, Part::Body, "/data/1/attributes/token".to_owned()),
+                (
+                    Side::Response,
+                    Part::Body,
+                    "/data/1/attributes/token".to_owned()
+                ),
             ]
         );
     }

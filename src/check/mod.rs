@@ -8,7 +8,7 @@
 pub mod report;
 
 use crate::cassette::Cassette;
-use crate::contract::{ContractSet, Finding};
+use crate::contract::{ContractSet, Finding, Side};
 use crate::redact;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -39,8 +39,15 @@ pub struct CheckReport {
 /// A lone payload to check against one endpoint.
 #[derive(Debug, Clone)]
 pub enum Payload {
-    Request { endpoint: String, file: PathBuf },
-    Response { endpoint: String, file: PathBuf, status: u16 },
+    Request {
+        endpoint: String,
+        file: PathBuf,
+    },
+    Response {
+        endpoint: String,
+        file: PathBuf,
+        status: u16,
+    },
 }
 
 /// Exit codes, ripgrep-style.
@@ -78,7 +85,8 @@ pub fn collect_cassettes(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         let metadata = std::fs::metadata(path)
             .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
         if metadata.is_dir() {
-            walk(path, &mut files).map_err(|err| format!("cannot list {}: {err}", path.display()))?;
+            walk(path, &mut files)
+                .map_err(|err| format!("cannot list {}: {err}", path.display()))?;
         } else {
             files.push(path.clone());
         }
@@ -132,13 +140,22 @@ pub fn check_cassettes(contract: &ContractSet, files: &[PathBuf], report: &mut C
 }
 
 /// Checks one payload file (a JSON body) against an endpoint.
-pub fn check_payload(contract: &ContractSet, payload: &Payload, report: &mut CheckReport) -> Result<(), String> {
+pub fn check_payload(
+    contract: &ContractSet,
+    payload: &Payload,
+    report: &mut CheckReport,
+) -> Result<(), String> {
     let (endpoint_id, file) = match payload {
-        Payload::Request { endpoint, file } | Payload::Response { endpoint, file, .. } => (endpoint, file),
+        Payload::Request { endpoint, file } | Payload::Response { endpoint, file, .. } => {
+            (endpoint, file)
+        }
     };
     let endpoint = contract.endpoint(endpoint_id).ok_or_else(|| {
         let known: Vec<_> = contract.endpoints().iter().map(|e| e.id.as_str()).collect();
-        format!("unknown endpoint `{endpoint_id}`; use one of: {}", known.join(", "))
+        format!(
+            "unknown endpoint `{endpoint_id}`; use one of: {}",
+            known.join(", ")
+        )
     })?;
     report.files_checked += 1;
     let body = match read_json(file) {
@@ -148,13 +165,19 @@ pub fn check_payload(contract: &ContractSet, payload: &Payload, report: &mut Che
             return Ok(());
         }
     };
-    let (label, findings) = match payload {
-        Payload::Request { .. } => ("request body".to_owned(), contract.check_request_body(endpoint, &body)),
+    let (label, side, mut findings) = match payload {
+        Payload::Request { .. } => (
+            "request body".to_owned(),
+            Side::Request,
+            contract.check_request_body(endpoint, &body),
+        ),
         Payload::Response { status, .. } => (
             format!("response body, status {status}"),
+            Side::Response,
             contract.check_response_body(endpoint, *status, &body),
         ),
     };
+    findings.extend(redact::find_body_leaks(side, &body));
     report.cases.push(CheckedCase {
         file: file.display().to_string(),
         interaction: None,

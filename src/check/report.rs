@@ -33,7 +33,12 @@ struct Summary {
 }
 
 fn summarize(report: &CheckReport) -> Summary {
-    let count = |category| report.findings().filter(|(_, f)| f.category == category).count();
+    let count = |category| {
+        report
+            .findings()
+            .filter(|(_, f)| f.category == category)
+            .count()
+    };
     Summary {
         cases: report.cases.len(),
         violations: count(Category::Violation),
@@ -64,7 +69,12 @@ fn human(report: &CheckReport) -> String {
             let _ = writeln!(out, "{}: not under contract", case_name(case));
         }
         for finding in &case.findings {
-            let _ = writeln!(out, "{}: {}: {finding}", case_name(case), severity_word(finding));
+            let _ = writeln!(
+                out,
+                "{}: {}: {finding}",
+                case_name(case),
+                severity_word(finding)
+            );
         }
     }
     let s = summarize(report);
@@ -153,16 +163,29 @@ fn write_junit(writer: &mut Writer<Vec<u8>>, report: &CheckReport) -> std::io::R
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let mut files: Vec<&str> = report.cases.iter().map(|case| case.file.as_str()).collect();
     files.dedup();
-    let total_failures = report.cases.iter().filter(|c| c.findings.iter().any(Finding::is_error)).count();
+    let total_failures = report
+        .cases
+        .iter()
+        .filter(|c| c.findings.iter().any(Finding::is_error))
+        .count();
     writer
         .create_element("testsuites")
         .with_attribute(("name", "datovcr schema-check"))
-        .with_attribute(("tests", (report.cases.len() + report.unreadable.len()).to_string().as_str()))
+        .with_attribute((
+            "tests",
+            (report.cases.len() + report.unreadable.len())
+                .to_string()
+                .as_str(),
+        ))
         .with_attribute(("failures", total_failures.to_string().as_str()))
         .with_attribute(("errors", report.unreadable.len().to_string().as_str()))
         .write_inner_content(|writer| {
             for file in &files {
-                let cases: Vec<_> = report.cases.iter().filter(|case| case.file == *file).collect();
+                let cases: Vec<_> = report
+                    .cases
+                    .iter()
+                    .filter(|case| case.file == *file)
+                    .collect();
                 write_suite(writer, file, &cases)?;
             }
             if !report.unreadable.is_empty() {
@@ -173,8 +196,15 @@ fn write_junit(writer: &mut Writer<Vec<u8>>, report: &CheckReport) -> std::io::R
     Ok(())
 }
 
-fn write_suite(writer: &mut Writer<Vec<u8>>, file: &str, cases: &[&CheckedCase]) -> std::io::Result<()> {
-    let failures = cases.iter().filter(|c| c.findings.iter().any(Finding::is_error)).count();
+fn write_suite(
+    writer: &mut Writer<Vec<u8>>,
+    file: &str,
+    cases: &[&CheckedCase],
+) -> std::io::Result<()> {
+    let failures = cases
+        .iter()
+        .filter(|c| c.findings.iter().any(Finding::is_error))
+        .count();
     let skipped = cases.iter().filter(|c| c.endpoint.is_none()).count();
     writer
         .create_element("testsuite")
@@ -263,5 +293,8 @@ fn write_unreadable(writer: &mut Writer<Vec<u8>>, unreadable: &[String]) -> std:
 }
 
 fn lines(findings: &[&Finding]) -> String {
-    findings.iter().map(|finding| format!("{} {finding}\n", finding.category)).collect()
+    findings
+        .iter()
+        .map(|finding| format!("{} {finding}\n", finding.category))
+        .collect()
 }

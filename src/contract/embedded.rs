@@ -4,7 +4,10 @@
 /// `(file name, contents)` of every file in `schemas/`.
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("manifest.json", include_str!("../../schemas/manifest.json")),
-    ("access-token.json", include_str!("../../schemas/access-token.json")),
+    (
+        "access-token.json",
+        include_str!("../../schemas/access-token.json"),
+    ),
     (
         "access-token-response.json",
         include_str!("../../schemas/access-token-response.json"),
@@ -26,11 +29,20 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../../schemas/access-token-destroy-query.json"),
     ),
     ("no-query.json", include_str!("../../schemas/no-query.json")),
-    ("error-response.json", include_str!("../../schemas/error-response.json")),
-    ("request-headers.json", include_str!("../../schemas/request-headers.json")),
+    (
+        "error-response.json",
+        include_str!("../../schemas/error-response.json"),
+    ),
+    (
+        "request-headers.json",
+        include_str!("../../schemas/request-headers.json"),
+    ),
     (
         "request-headers-with-body.json",
         include_str!("../../schemas/request-headers-with-body.json"),
     ),
-    ("response-headers.json", include_str!("../../schemas/response-headers.json")),
+    (
+        "response-headers.json",
+        include_str!("../../schemas/response-headers.json"),
+    ),
 ];

@@ -118,7 +118,10 @@ impl ContractSet {
     }
 
     /// Checks a recorded interaction. `None` means "not under contract".
-    pub fn check_interaction(&self, interaction: &Interaction) -> Option<(&Endpoint, Vec<Finding>)> {
+    pub fn check_interaction(
+        &self,
+        interaction: &Interaction,
+    ) -> Option<(&Endpoint, Vec<Finding>)> {
         let request = &interaction.request;
         let endpoint = self.route(&request.method, &request.path)?;
         let mut findings = self.check_request(
@@ -152,8 +155,20 @@ impl ContractSet {
         } else {
             &self.request_headers
         };
-        validate(header_rules, &request.headers.to_json(), side, Part::Headers, &mut findings);
-        validate(&endpoint.query, &request.query.to_json(), side, Part::Query, &mut findings);
+        validate(
+            header_rules,
+            &request.headers.to_json(),
+            side,
+            Part::Headers,
+            &mut findings,
+        );
+        validate(
+            &endpoint.query,
+            &request.query.to_json(),
+            side,
+            Part::Query,
+            &mut findings,
+        );
         match (&endpoint.request_body, request.body) {
             (None, Body::Empty) => {}
             (None, _) => findings.push(Finding {
@@ -178,7 +193,13 @@ impl ContractSet {
     pub fn check_response(&self, endpoint: &Endpoint, response: ResponseParts<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         let side = Side::Response;
-        validate(&self.response_headers, &response.headers.to_json(), side, Part::Headers, &mut findings);
+        validate(
+            &self.response_headers,
+            &response.headers.to_json(),
+            side,
+            Part::Headers,
+            &mut findings,
+        );
         let Some(schema) = self.response_schema(endpoint, response.status, &mut findings) else {
             return findings;
         };
@@ -206,7 +227,12 @@ impl ContractSet {
     }
 
     /// Checks a lone response body (`schema-check --response FILE --status N`).
-    pub fn check_response_body(&self, endpoint: &Endpoint, status: u16, body: &Value) -> Vec<Finding> {
+    pub fn check_response_body(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        body: &Value,
+    ) -> Vec<Finding> {
         let mut findings = Vec::new();
         if let Some(schema) = self.response_schema(endpoint, status, &mut findings) {
             validate(schema, body, Side::Response, Part::Body, &mut findings);
@@ -239,7 +265,13 @@ impl ContractSet {
         schema
     }
 
-    fn check_path_params(&self, endpoint: &Endpoint, path: &str, body: &Value, findings: &mut Vec<Finding>) {
+    fn check_path_params(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+        body: &Value,
+        findings: &mut Vec<Finding>,
+    ) {
         for (segment, pointer) in &endpoint.path_params {
             let in_path = endpoint.path.segment(path, *segment);
             let in_body = body.pointer(pointer).and_then(Value::as_str);
@@ -279,7 +311,13 @@ fn json_body<'b>(body: &'b Body, side: Side, findings: &mut Vec<Finding>) -> Opt
 
 /// Runs one validator and turns its errors into findings. Undocumented
 /// properties in a response are drift; everywhere else they are violations.
-fn validate(schema: &Validator, instance: &Value, side: Side, part: Part, findings: &mut Vec<Finding>) {
+fn validate(
+    schema: &Validator,
+    instance: &Value,
+    side: Side,
+    part: Part,
+    findings: &mut Vec<Finding>,
+) {
     if schema.is_valid(instance) {
         return;
     }
@@ -297,8 +335,13 @@ fn validate(schema: &Validator, instance: &Value, side: Side, part: Part, findin
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for name in unexpected {
                     let (category, message) = match side {
-                        Side::Response => (Category::Drift, format!("`{name}` is not in the documented contract (API drift?)")),
-                        Side::Request => (Category::Violation, format!("`{name}` is not allowed here")),
+                        Side::Response => (
+                            Category::Drift,
+                            format!("`{name}` is not in the documented contract (API drift?)"),
+                        ),
+                        Side::Request => {
+                            (Category::Violation, format!("`{name}` is not allowed here"))
+                        }
                     };
                     findings.push(Finding {
                         category,
@@ -311,7 +354,10 @@ fn validate(schema: &Validator, instance: &Value, side: Side, part: Part, findin
                 }
             }
             ValidationErrorKind::Required { property } => {
-                let name = property.as_str().map(str::to_owned).unwrap_or_else(|| property.to_string());
+                let name = property
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| property.to_string());
                 findings.push(violation(
                     format!("{at}/{}", pointer_token(&name)),
                     "required",

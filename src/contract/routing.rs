@@ -19,11 +19,15 @@ impl PathTemplate {
             return Err(format!("path template `{text}` must start with `/`"));
         }
         let segments = split(text)
-            .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some("") => Err(format!("path template `{text}` has an unnamed parameter `{{}}`")),
-                Some(name) => Ok(Segment::Param(name.to_owned())),
-                None => Ok(Segment::Literal(segment.to_owned())),
-            })
+            .map(
+                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some("") => Err(format!(
+                        "path template `{text}` has an unnamed parameter `{{}}`"
+                    )),
+                    Some(name) => Ok(Segment::Param(name.to_owned())),
+                    None => Ok(Segment::Literal(segment.to_owned())),
+                },
+            )
             .collect::<Result<_, _>>()?;
         Ok(Self {
             text: text.to_owned(),

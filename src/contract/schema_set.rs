@@ -95,7 +95,9 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
         let id = json
             .get("$id")
             .and_then(Value::as_str)
-            .ok_or_else(|| invalid("has no `$id`; every schema needs one so others can $ref it".into()))?
+            .ok_or_else(|| {
+                invalid("has no `$id`; every schema needs one so others can $ref it".into())
+            })?
             .to_owned();
         schemas.insert(
             file.name,
@@ -112,7 +114,11 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
     })?;
 
     let registry = Registry::new()
-        .extend(schemas.values().map(|schema| (schema.id.clone(), schema.json.clone())))
+        .extend(
+            schemas
+                .values()
+                .map(|schema| (schema.id.clone(), schema.json.clone())),
+        )
         .and_then(|builder| builder.prepare())
         .map_err(|err| ContractError::Invalid {
             file: manifest_origin.clone(),
@@ -151,16 +157,23 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
         let path = PathTemplate::parse(&spec.path).map_err(invalid)?;
         let mut path_params = Vec::new();
         for (param, pointer) in &spec.request.path_params {
-            let index = path
-                .param_index(param)
-                .ok_or_else(|| invalid(format!("path_params names `{param}`, which is not in {}", spec.path)))?;
+            let index = path.param_index(param).ok_or_else(|| {
+                invalid(format!(
+                    "path_params names `{param}`, which is not in {}",
+                    spec.path
+                ))
+            })?;
             path_params.push((index, pointer.clone()));
         }
         let mut responses: [Option<Arc<Validator>>; 6] = Default::default();
         for (class, schema) in &spec.responses {
             let digit = match class.as_bytes() {
                 [digit @ b'1'..=b'5', b'x', b'x'] => usize::from(digit - b'0'),
-                _ => return Err(invalid(format!("response class `{class}` must be one of 1xx … 5xx"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "response class `{class}` must be one of 1xx … 5xx"
+                    )));
+                }
             };
             responses[digit] = Some(validator(schema)?);
         }
@@ -168,7 +181,12 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
             id: spec.id.clone(),
             method: spec.method.to_ascii_uppercase(),
             path,
-            request_body: spec.request.body.as_deref().map(&mut validator).transpose()?,
+            request_body: spec
+                .request
+                .body
+                .as_deref()
+                .map(&mut validator)
+                .transpose()?,
             query: validator(&spec.request.query)?,
             path_params,
             responses,
@@ -184,5 +202,105 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
 }
 
 fn display_pointer(pointer: &str) -> &str {
-    if pointer.is_empty() { "the root" } else { pointer }
+    if pointer.is_empty() {
+        "the root"
+    } else {
+        pointer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::embedded::SCHEMA_FILES;
+    use super::*;
+
+    #[test]
+    fn embedded_list_matches_the_schemas_folder() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let mut on_disk: Vec<String> = read_dir(&dir)
+            .expect("schemas/ is readable")
+            .into_iter()
+            .map(|file| file.name)
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = SCHEMA_FILES
+            .iter()
+            .map(|(name, _)| (*name).to_owned())
+            .collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "add new schema files to contract/embedded.rs"
+        );
+    }
+
+    /// Every example in every schema is valid against that schema: the
+    /// documentation's examples are the contract's first test cases.
+    #[test]
+    fn every_schema_example_validates() {
+        let schemas: Vec<Value> = SCHEMA_FILES
+            .iter()
+            .filter(|(name, _)| *name != MANIFEST)
+            .map(|(_, text)| serde_json::from_str(text).expect("schema is JSON"))
+            .collect();
+        let registry = Registry::new()
+            .extend(
+                schemas
+                    .iter()
+                    .map(|s| (s["$id"].as_str().unwrap().to_owned(), s.clone())),
+            )
+            .and_then(|b| b.prepare())
+            .unwrap();
+        let mut checked = 0;
+        for schema in &schemas {
+            let validator = jsonschema::options()
+                .with_draft(Draft::Draft202012)
+                .with_registry(&registry)
+                .offline()
+                .build(schema)
+                .unwrap();
+            let examples = schema["examples"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{} has no examples", schema["$id"]));
+            assert!(!examples.is_empty(), "{} has no examples", schema["$id"]);
+            for example in examples {
+                let errors: Vec<String> = validator
+                    .iter_errors(example)
+                    .map(|e| e.to_string())
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{}: example {example} fails: {errors:?}",
+                    schema["$id"]
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= schemas.len());
+    }
+
+    #[test]
+    fn a_malformed_schema_file_is_named_with_the_problem() {
+        let mut files: Vec<SchemaFile> = SCHEMA_FILES
+            .iter()
+            .map(|(name, text)| SchemaFile {
+                name: (*name).into(),
+                origin: format!("dir/{name}"),
+                text: (*text).into(),
+            })
+            .collect();
+        let broken = files
+            .iter_mut()
+            .find(|f| f.name == "access-token.json")
+            .unwrap();
+        broken.text = broken.text.replace(
+            "\"type\": \"object\",\n  \"required\"",
+            "\"type\": \"objekt\",\n  \"required\"",
+        );
+        let err = compile(files).unwrap_err().to_string();
+        assert!(
+            err.starts_with("schema dir/access-token.json: not a valid JSON Schema"),
+            "{err}"
+        );
+    }
 }

@@ -1,0 +1,10 @@
+//! Integration tests. Each module is one capability, named for it.
+
+/// Cassette files: format, round trips, errors with positions.
+mod cassette_format;
+/// The contract's rules, checked through the library on real request shapes.
+mod contract_rules;
+/// `datovcr schema-check` as a user runs it: the real binary.
+mod schema_check_cli;
+/// Shared fixtures.
+mod support;

@@ -1,0 +1,119 @@
+//! Fixtures shared by the tests: the official client's real request shapes
+//! (reference §9) and small builders.
+
+use datovcr::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The ten headers @datocms/cma-client 5.8.1 sends (as Node's fetch adds them).
+pub fn client_headers(with_body: bool) -> Headers {
+    let mut headers: Headers = [
+        ("host", "127.0.0.1:33641"),
+        ("connection", "keep-alive"),
+        ("accept", "application/json"),
+        ("authorization", "Bearer x"),
+        ("user-agent", "@datocms/cma-client v5.8.1"),
+        ("x-api-version", "3"),
+        ("accept-language", "*"),
+        ("sec-fetch-mode", "cors"),
+        ("accept-encoding", "gzip, deflate"),
+    ]
+    .into_iter()
+    .collect();
+    if with_body {
+        headers.append("content-type", "application/json");
+    }
+    headers
+}
+
+pub fn create_body() -> Value {
+    json!({
+      "data": {
+        "type": "access_token",
+        "attributes": {
+          "name": "Read-only API token",
+          "can_access_cda": true,
+          "can_access_cda_preview": true,
+          "can_access_cma": false
+        },
+        "relationships": { "role": { "data": { "id": "34", "type": "role" } } }
+      }
+    })
+}
+
+pub fn update_body(with_role: bool) -> Value {
+    let mut body = json!({
+      "data": {
+        "id": "312",
+        "type": "access_token",
+        "attributes": {
+          "name": "Renamed",
+          "can_access_cda": true,
+          "can_access_cda_preview": false,
+          "can_access_cma": true
+        },
+        "relationships": { "role": { "data": { "id": "35", "type": "role" } } }
+      }
+    });
+    if !with_role {
+        body["data"]
+            .as_object_mut()
+            .unwrap()
+            .remove("relationships");
+    }
+    body
+}
+
+/// A token as the server returns it, with every documented attribute.
+pub fn token_resource(id: &str, token: Option<&str>) -> Value {
+    json!({
+        "type": "access_token",
+        "id": id,
+        "attributes": {
+            "name": "Read-only API token",
+            "token": token,
+            "can_access_cda": true,
+            "can_access_cda_preview": true,
+            "can_access_cma": false,
+            "hardcoded_type": null,
+            "last_cma_access": "never",
+            "last_cda_access": "today"
+        },
+        "relationships": { "role": { "data": { "type": "role", "id": "34" } } }
+    })
+}
+
+pub fn json_response_headers() -> Headers {
+    [("content-type", "application/json; charset=utf-8")]
+        .into_iter()
+        .collect()
+}
+
+pub fn request(method: &str, path_and_query: &str, body: Option<Value>) -> RecordedRequest {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    RecordedRequest {
+        method: method.into(),
+        path: path.into(),
+        query: Query::parse(query),
+        headers: client_headers(body.is_some()),
+        body: body.map(Body::Json).unwrap_or_default(),
+    }
+}
+
+pub fn interaction(request: RecordedRequest, status: u16, body: Value) -> Interaction {
+    Interaction {
+        recorded_at: "2026-11-27T10:00:00Z".into(),
+        request,
+        response: RecordedResponse {
+            status,
+            headers: json_response_headers(),
+            body: Body::Json(body),
+        },
+    }
+}
