@@ -6,9 +6,10 @@
 //! written. Placeholders keep the JSON type of what they replace, so a
 //! redacted cassette still satisfies the contract.
 
-use crate::cassette::{Headers, Interaction};
+use crate::cassette::{Body, Headers, Interaction};
 use crate::contract::{Category, Finding, Part, Side, pointer_token};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// What a secret string becomes.
 pub const PLACEHOLDER: &str = "[REDACTED]";
@@ -124,10 +125,337 @@ fn is_access_token(value: &Value) -> bool {
     value.get("type").and_then(Value::as_str) == Some("access_token")
 }
 
+/// Secrets shorter than this are still replaced where they are known to
+/// be (headers, token attributes, configured pointers), but are not searched
+/// for elsewhere: a search for `x` would match half the cassette.
+pub const MIN_SEARCHABLE_SECRET: usize = 8;
+
+/// Redaction beyond the built-in rules (`--redact-header`, `--redact-pointer`,
+/// `--redact-query`).
+#[derive(Debug, Clone, Default)]
+pub struct RedactionRules {
+    /// More header names whose values are credentials.
+    pub headers: Vec<String>,
+    /// JSON pointers redacted in every JSON request and response body.
+    pub pointers: Vec<String>,
+    /// Query parameter names whose values are credentials.
+    pub query_params: Vec<String>,
+}
+
+/// Applies the redaction rules. The output type, [`RedactedInteraction`],
+/// is the only thing the recorder accepts, so nothing reaches disk without
+/// passing through here.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    header_names: Vec<String>,
+    pointers: Vec<String>,
+    query_params: Vec<String>,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Self::new(&RedactionRules::default())
+    }
+}
+
+/// The secret values seen in one exchange.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+/// A secret survived redaction; nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to record: a secret seen in this exchange would still be in the written bytes \
+     ({where_found}); nothing was written. Add a --redact-pointer or --redact-header rule for it"
+)]
+pub struct LeakError {
+    pub where_found: String,
+}
+
+/// An interaction whose secrets were replaced, with the secrets remembered
+/// so the serialized bytes can be checked once more before writing.
+#[derive(Debug, Clone)]
+pub struct RedactedInteraction {
+    interaction: Interaction,
+    secrets: Secrets,
+}
+
+impl Redactor {
+    pub fn new(rules: &RedactionRules) -> Self {
+        let mut header_names: Vec<String> = CREDENTIAL_HEADERS
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect();
+        header_names.extend(rules.headers.iter().map(|name| name.to_ascii_lowercase()));
+        header_names.sort();
+        header_names.dedup();
+        Self {
+            header_names,
+            pointers: rules.pointers.clone(),
+            query_params: rules.query_params.clone(),
+        }
+    }
+
+    /// Collects every secret in the exchange, replaces each with its
+    /// placeholder, then scrubs any other occurrence of those secrets from
+    /// headers, query values and bodies.
+    pub fn redact(&self, mut interaction: Interaction) -> RedactedInteraction {
+        let mut secrets = Secrets::default();
+        for headers in [
+            &mut interaction.request.headers,
+            &mut interaction.response.headers,
+        ] {
+            self.redact_headers(headers, &mut secrets);
+        }
+        for (name, value) in interaction.request.query.pairs_mut() {
+            if self.query_params.iter().any(|param| param == name) {
+                secrets.add(std::mem::replace(value, PLACEHOLDER.to_owned()));
+            }
+        }
+        for body in [
+            &mut interaction.request.body,
+            &mut interaction.response.body,
+        ] {
+            if let Some(json) = body.as_json_mut() {
+                redact_tokens(json, &mut secrets);
+                for pointer in &self.pointers {
+                    if let Some(target) = json.pointer_mut(pointer) {
+                        redact_value(target, &mut secrets);
+                    }
+                }
+            }
+        }
+        secrets.scrub_interaction(&mut interaction);
+        RedactedInteraction {
+            interaction,
+            secrets,
+        }
+    }
+
+    fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
+        for (name, values) in headers.iter_mut() {
+            if !self.header_names.iter().any(|secret| secret == name) {
+                continue;
+            }
+            for value in values.iter_mut() {
+                if is_placeholder(value) {
+                    continue;
+                }
+                let placeholder = match value.split_once(' ') {
+                    Some((scheme, _)) if scheme.eq_ignore_ascii_case("bearer") => {
+                        BEARER_PLACEHOLDER
+                    }
+                    _ => PLACEHOLDER,
+                };
+                let original = std::mem::replace(value, placeholder.to_owned());
+                // The credential part alone may be echoed elsewhere: the token
+                // of `Bearer <token>`, the value of each `name=value` cookie.
+                if let Some((_, credential)) = original.split_once(' ') {
+                    secrets.add(credential.trim().to_owned());
+                }
+                for cookie in original.split(';') {
+                    if let Some((_, cookie_value)) = cookie.split_once('=') {
+                        secrets.add(cookie_value.trim().to_owned());
+                    }
+                }
+                secrets.add(original);
+            }
+        }
+    }
+}
+
+/// Replaces every `attributes.token` of every `access_token` resource.
+fn redact_tokens(value: &mut Value, secrets: &mut Secrets) {
+    match value {
+        Value::Object(object) => {
+            let is_token_resource =
+                object.get("type").and_then(Value::as_str) == Some("access_token");
+            if is_token_resource
+                && let Some(Value::Object(attributes)) = object.get_mut("attributes")
+                && let Some(token) = attributes.get_mut("token")
+            {
+                redact_value(token, secrets);
+            }
+            for child in object.values_mut() {
+                redact_tokens(child, secrets);
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| redact_tokens(item, secrets)),
+        _ => {}
+    }
+}
+
+/// Type-preserving replacement: strings become the placeholder, numbers 0,
+/// booleans false; containers are redacted leaf by leaf; null stays null.
+fn redact_value(value: &mut Value, secrets: &mut Secrets) {
+    match value {
+        Value::String(text) if is_placeholder(text) => {}
+        Value::String(text) => secrets.add(std::mem::replace(text, PLACEHOLDER.to_owned())),
+        Value::Number(number) => {
+            secrets.add(number.to_string());
+            *value = Value::from(0);
+        }
+        Value::Bool(flag) => *flag = false,
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| redact_value(item, secrets)),
+        Value::Object(object) => object
+            .values_mut()
+            .for_each(|child| redact_value(child, secrets)),
+        Value::Null => {}
+    }
+}
+
+impl Secrets {
+    fn add(&mut self, secret: String) {
+        if !secret.is_empty() && !is_placeholder(&secret) && !self.0.contains(&secret) {
+            self.0.push(secret);
+        }
+    }
+
+    /// The secrets long enough to search for, longest first so a secret
+    /// that contains another is replaced whole.
+    fn searchable(&self) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .0
+            .iter()
+            .map(String::as_str)
+            .filter(|secret| secret.len() >= MIN_SEARCHABLE_SECRET)
+            .collect();
+        found.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        found
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with every searchable secret replaced by the placeholder: for
+    /// log lines, violation summaries and error bodies.
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut result = Cow::Borrowed(text);
+        for secret in self.searchable() {
+            if result.contains(secret) {
+                result = Cow::Owned(result.replace(secret, PLACEHOLDER));
+            }
+        }
+        result
+    }
+
+    fn scrub_string(&self, text: &mut String) {
+        if let Cow::Owned(clean) = self.scrub(text) {
+            *text = clean;
+        }
+    }
+
+    fn scrub_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => self.scrub_string(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_json(item)),
+            Value::Object(object) => {
+                // Keys can carry secrets too; rebuild only when one does.
+                if object
+                    .keys()
+                    .any(|key| matches!(self.scrub(key), Cow::Owned(_)))
+                {
+                    let entries = std::mem::take(object);
+                    for (key, child) in entries {
+                        object.insert(self.scrub(&key).into_owned(), child);
+                    }
+                }
+                object.values_mut().for_each(|child| self.scrub_json(child));
+            }
+            _ => {}
+        }
+    }
+
+    fn scrub_interaction(&self, interaction: &mut Interaction) {
+        if self.searchable().is_empty() {
+            return;
+        }
+        self.scrub_string(&mut interaction.request.path);
+        for (_, value) in interaction.request.query.pairs_mut() {
+            self.scrub_string(value);
+        }
+        for headers in [
+            &mut interaction.request.headers,
+            &mut interaction.response.headers,
+        ] {
+            for (_, values) in headers.iter_mut() {
+                values.iter_mut().for_each(|value| self.scrub_string(value));
+            }
+        }
+        for body in [
+            &mut interaction.request.body,
+            &mut interaction.response.body,
+        ] {
+            match body {
+                Body::Json(value) => self.scrub_json(value),
+                Body::Text(text) => self.scrub_string(text),
+                Body::Empty | Body::Binary(_) => {}
+            }
+        }
+    }
+
+    /// Fails when any searchable secret occurs in `bytes`, raw or as it
+    /// would be escaped inside a JSON string.
+    pub fn check_absent(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
+        for secret in self.searchable() {
+            let escaped = serde_json::to_string(secret).expect("a string serializes");
+            let escaped = &escaped[1..escaped.len() - 1];
+            if contains(bytes, secret.as_bytes()) || contains(bytes, escaped.as_bytes()) {
+                return Err(LeakError {
+                    where_found: what.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
+}
+
+impl RedactedInteraction {
+    pub fn interaction(&self) -> &Interaction {
+        &self.interaction
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// The interaction as one compact JSON line (with `\n`), checked for
+    /// every secret seen in the exchange. Binary bodies are checked before
+    /// they are base64-encoded, where a secret could hide from the search.
+    pub fn to_journal_line(&self) -> Result<Vec<u8>, LeakError> {
+        for (side, body) in [
+            ("request", &self.interaction.request.body),
+            ("response", &self.interaction.response.body),
+        ] {
+            if let Body::Binary(bytes) = body {
+                self.secrets
+                    .check_absent(bytes, &format!("binary {side} body"))?;
+            }
+        }
+        let mut line =
+            serde_json::to_vec(&self.interaction).expect("cassette types always serialize");
+        self.secrets.check_absent(&line, "serialized interaction")?;
+        line.push(b'\n');
+        Ok(line)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cassette::{Body, Query, RecordedRequest, RecordedResponse};
+    use crate::cassette::{Query, RecordedRequest, RecordedResponse};
     use serde_json::json;
 
     fn interaction(auth: &str, body: Value) -> Interaction {
@@ -176,6 +504,108 @@ mod tests {
                     "/data/1/attributes/token".to_owned()
                 ),
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod redactor_tests {
+    use super::*;
+    use crate::cassette::{Query, RecordedRequest, RecordedResponse};
+    use serde_json::json;
+
+    const CANARY: &str = "canary0123456789abcdef";
+    const BEARER: &str = "bearer-canary-fedcba9876543210";
+
+    fn exchange(response: Value) -> Interaction {
+        Interaction {
+            recorded_at: "2026-11-27T10:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/access_tokens".into(),
+                query: Query::parse("api_key=querysecret123"),
+                headers: [
+                    ("Authorization", &*format!("Bearer {BEARER}")),
+                    ("cookie", "session=cookievalue42; theme=dark"),
+                ]
+                .into_iter()
+                .collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: [
+                    ("content-type", "application/json"),
+                    ("set-cookie", "sid=setcookie-secret-1"),
+                ]
+                .into_iter()
+                .collect(),
+                body: Body::Json(response),
+            },
+        }
+    }
+
+    #[test]
+    fn every_known_secret_is_replaced_and_the_line_is_clean() {
+        let redactor = Redactor::new(&RedactionRules {
+            headers: vec![],
+            pointers: vec!["/meta/signing_key".into()],
+            query_params: vec!["api_key".into()],
+        });
+        let response = json!({
+            "data": [
+                {"type": "access_token", "id": "1", "attributes": {"token": CANARY}},
+                {"type": "access_token", "id": "2", "attributes": {"token": null}}
+            ],
+            "meta": {"signing_key": 12345678901234u64, "echo": format!("you sent {BEARER}")}
+        });
+        let redacted = redactor.redact(exchange(response));
+        let line = String::from_utf8(redacted.to_journal_line().unwrap()).unwrap();
+        for secret in [
+            CANARY,
+            BEARER,
+            "querysecret123",
+            "cookievalue42",
+            "setcookie-secret-1",
+            "12345678901234",
+        ] {
+            assert!(!line.contains(secret), "{secret} leaked: {line}");
+        }
+        let interaction = redacted.interaction();
+        assert_eq!(
+            interaction.request.headers.get("authorization"),
+            Some(BEARER_PLACEHOLDER)
+        );
+        let body = interaction.response.body.as_json().unwrap();
+        assert_eq!(body["data"][0]["attributes"]["token"], PLACEHOLDER);
+        assert_eq!(body["data"][1]["attributes"]["token"], Value::Null);
+        assert_eq!(
+            body["meta"]["signing_key"], 0,
+            "placeholders keep the JSON type"
+        );
+        assert_eq!(body["meta"]["echo"], "you sent [REDACTED]");
+        assert!(find_leaks(interaction).is_empty());
+    }
+
+    #[test]
+    fn a_secret_in_a_binary_body_is_refused_not_written() {
+        let mut interaction =
+            exchange(json!({"data": {"type": "access_token", "attributes": {"token": CANARY}}}));
+        interaction.request.body =
+            Body::Binary([b"\xff\x00".as_slice(), BEARER.as_bytes()].concat());
+        let err = Redactor::default()
+            .redact(interaction)
+            .to_journal_line()
+            .unwrap_err();
+        assert!(err.to_string().contains("binary request body"), "{err}");
+    }
+
+    #[test]
+    fn scrub_hides_secrets_in_log_text() {
+        let redacted = Redactor::default().redact(exchange(json!({})));
+        assert_eq!(
+            redacted.secrets().scrub(&format!("token={BEARER}!")),
+            "token=[REDACTED]!"
         );
     }
 }
