@@ -2,8 +2,15 @@
 
 use crate::check::{self, CheckReport, EXIT_ERROR, Payload, report::Format};
 use crate::contract::ContractSet;
+use crate::proxy::{Enforcement, Limits, ProxyConfig};
+use crate::recorder::RecordMode;
+use crate::redact::RedactionRules;
+use crate::server::ConnectionLimits;
 use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +31,207 @@ pub enum Command {
     /// Exit status: 0 clean (drift warnings allowed), 1 violations or leaked
     /// secrets, 2 usage, I/O or parse errors.
     SchemaCheck(SchemaCheckArgs),
+    /// Forward requests to DatoCMS over TLS, check each exchange against the
+    /// contract, and record it into a cassette with every secret redacted.
+    ///
+    /// Point the client at it: buildClient({ apiToken, baseUrl: "http://127.0.0.1:8787" }).
+    /// The first line on stdout is `listening on http://ADDR`. Stop it with
+    /// Ctrl-C or SIGTERM: in-flight exchanges finish and the cassettes are
+    /// compacted.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The API to forward to. Plain http:// is accepted only for loopback hosts.
+    #[arg(
+        long,
+        default_value = "https://site-api.datocms.com",
+        value_name = "URL"
+    )]
+    pub upstream: String,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Allow a --listen address that is not loopback (tokens then cross the network in plain HTTP).
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// Trust this PEM CA certificate for the upstream, in addition to the
+    /// built-in Mozilla roots. Repeatable. Verification cannot be disabled.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
+
+    /// The cassette to record into. `x-datovcr-cassette: NAME` on a request
+    /// picks NAME.json in the same folder instead.
+    #[arg(long, default_value = "cassettes/recording.json", value_name = "FILE")]
+    pub cassette: PathBuf,
+
+    /// new: keep what is recorded and append; all: start each cassette afresh; none: record nothing.
+    #[arg(long = "record", value_enum, default_value_t = RecordMode::New)]
+    pub record_mode: RecordMode,
+
+    /// Answer requests that break the contract with 422 instead of forwarding them.
+    #[arg(long)]
+    pub enforce: bool,
+
+    /// Replace responses that break the contract with 502 (they are still recorded).
+    #[arg(long)]
+    pub enforce_responses: bool,
+
+    /// A path prefix the client puts before API paths (its baseUrl's path),
+    /// removed before forwarding and recording, e.g. `/proxy-prefix`.
+    #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
+    pub path_prefix: Option<String>,
+
+    /// Another header whose values are credentials. Repeatable.
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+
+    /// A JSON pointer redacted in every JSON request and response body. Repeatable.
+    #[arg(long = "redact-pointer", value_name = "POINTER", value_parser = parse_pointer)]
+    pub redact_pointers: Vec<String>,
+
+    /// A query parameter whose value is a credential. Repeatable.
+    #[arg(long = "redact-query", value_name = "NAME")]
+    pub redact_query: Vec<String>,
+
+    /// Read the contract from this folder instead of the built-in one.
+    #[arg(long, value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Every limit, with the defaults documented in the README.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Largest request head (request line and headers); larger gets 431.
+    #[arg(long, default_value = "64KiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_head_bytes: usize,
+    /// Most header fields in a request; more gets 431.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_headers: usize,
+    /// Longest request URI; longer gets 414.
+    #[arg(long, default_value = "8KiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_uri_bytes: usize,
+    /// Largest request body; larger gets 413.
+    #[arg(long, default_value = "10MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_request_body: usize,
+    /// Time allowed to send a request head; the connection is closed after it.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub header_read_timeout: Duration,
+    /// Longest pause while a request body arrives; longer gets 408.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub body_idle_timeout: Duration,
+    /// TCP connect plus TLS handshake with the upstream; longer gets 502.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub upstream_connect_timeout: Duration,
+    /// Wait for the upstream's response head; longer gets 504.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub upstream_response_timeout: Duration,
+    /// Longest pause while the upstream's body arrives; longer gets 504.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub upstream_body_idle_timeout: Duration,
+    /// Largest upstream response body; larger gets 502 and is not recorded.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_upstream_body: usize,
+    /// How long in-flight exchanges may finish after Ctrl-C or SIGTERM.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub shutdown_grace: Duration,
+}
+
+impl LimitArgs {
+    fn to_limits(&self) -> Limits {
+        Limits {
+            connection: ConnectionLimits {
+                max_head_bytes: self.max_head_bytes,
+                max_headers: self.max_headers,
+                header_read_timeout: self.header_read_timeout,
+                shutdown_grace: self.shutdown_grace,
+            },
+            max_uri_bytes: self.max_uri_bytes,
+            max_request_body: self.max_request_body,
+            body_idle_timeout: self.body_idle_timeout,
+            upstream_connect_timeout: self.upstream_connect_timeout,
+            upstream_response_timeout: self.upstream_response_timeout,
+            max_upstream_body: self.max_upstream_body,
+            upstream_body_idle_timeout: self.upstream_body_idle_timeout,
+        }
+    }
+}
+
+/// `65536`, `64KiB`, `10MiB` (also `K`/`M`, `KB`/`MB` as binary units).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let multiplier = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size; write it like 65536, 64KiB or 10MiB"
+            ));
+        }
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a size; write it like 65536, 64KiB or 10MiB"))
+}
+
+fn parse_pointer(text: &str) -> Result<String, String> {
+    if text.starts_with('/') {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a JSON pointer; write it like /data/attributes/secret"
+        ))
+    }
+}
+
+fn parse_prefix(text: &str) -> Result<String, String> {
+    let trimmed = text.trim_end_matches('/');
+    if trimmed.starts_with('/') && !trimmed.contains(['?', '#']) {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a path prefix; write it like /proxy-prefix"
+        ))
+    }
+}
+
+/// An upstream URL: https, or http for a loopback host (tests, benchmarks).
+fn parse_upstream(text: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|err| format!("--upstream `{text}` is not a URL: {err}"))?;
+    let host = uri.host().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(uri),
+        Some("http") if loopback => Ok(uri),
+        Some("http") => Err(format!(
+            "--upstream `{text}` uses plain http to a remote host, which would send API tokens unencrypted; use https"
+        )),
+        _ => Err(format!(
+            "--upstream `{text}` must be an https:// URL such as https://site-api.datocms.com"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -63,17 +271,129 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::SchemaCheck(args) => schema_check(args),
+        Command::Proxy(args) => run_async(proxy(args)),
+    }
+}
+
+fn run_async(job: impl std::future::Future<Output = i32>) -> i32 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(job),
+        Err(err) => fail(&format!("cannot start the async runtime: {err}")),
+    }
+}
+
+fn load_contract(schemas: Option<&PathBuf>) -> Result<ContractSet, String> {
+    match schemas {
+        Some(dir) => ContractSet::from_dir(dir),
+        None => ContractSet::embedded(),
+    }
+    .map_err(|err| err.to_string())
+}
+
+async fn proxy(args: ProxyArgs) -> i32 {
+    let upstream = match parse_upstream(&args.upstream) {
+        Ok(upstream) => upstream,
+        Err(message) => return fail(&message),
+    };
+    let contract = match load_contract(args.schemas.as_ref()) {
+        Ok(contract) => Arc::new(contract),
+        Err(message) => return fail(&message),
+    };
+    let mut config = ProxyConfig::new(upstream, args.cassette.clone());
+    config.ca_files = args.ca_files.clone();
+    config.record_mode = args.record_mode;
+    config.enforcement = Enforcement {
+        requests: args.enforce,
+        responses: args.enforce_responses,
+    };
+    config.path_prefix = args.path_prefix.clone();
+    config.redaction = RedactionRules {
+        headers: args.redact_headers.clone(),
+        pointers: args.redact_pointers.clone(),
+        query_params: args.redact_query.clone(),
+    };
+    config.limits = args.limits.to_limits();
+
+    let listener = match crate::server::bind(args.listen, args.allow_remote).await {
+        Ok(listener) => listener,
+        Err(message) => return fail(&message),
+    };
+    let handle = match crate::proxy::start(config, contract, listener).await {
+        Ok(handle) => handle,
+        Err(message) => return fail(&message),
+    };
+    announce(handle.addr());
+    eprintln!(
+        "datovcr: proxying to {} -> recording into {} (record mode {:?})",
+        args.upstream,
+        args.cassette.display(),
+        args.record_mode
+    );
+    wait_for_signal().await;
+    eprintln!("datovcr: stopping: finishing in-flight exchanges");
+    let summary = handle.shutdown().await;
+    eprintln!(
+        "datovcr: {} exchange(s), {} contract violation(s), {} error(s) answered by datovcr",
+        summary.exchanges, summary.violations, summary.errors
+    );
+    for cassette in &summary.cassettes {
+        eprintln!(
+            "datovcr: wrote {}: {} interaction(s), {} new",
+            cassette.path.display(),
+            cassette.interactions,
+            cassette.appended
+        );
+    }
+    if summary.drained == crate::server::Drained::TimedOut {
+        eprintln!(
+            "datovcr: warning: some exchanges were still running after the grace period and were cut off"
+        );
+    }
+    match summary.record_error {
+        Some(err) => fail(&format!(
+            "compacting the cassettes failed (the journal keeps every exchange): {err}"
+        )),
+        None => 0,
+    }
+}
+
+/// The first stdout line, which scripts and tests read for the real port.
+fn announce(addr: SocketAddr) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on http://{addr}");
+    let _ = stdout.flush();
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
 fn schema_check(args: SchemaCheckArgs) -> i32 {
-    let contract = match &args.schemas {
-        Some(dir) => ContractSet::from_dir(dir),
-        None => ContractSet::embedded(),
-    };
-    let contract = match contract {
+    let contract = match load_contract(args.schemas.as_ref()) {
         Ok(contract) => contract,
-        Err(err) => return fail(&err.to_string()),
+        Err(message) => return fail(&message),
     };
 
     let mut report = CheckReport::default();
@@ -133,5 +453,18 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_upstreams_are_parsed_strictly() {
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("10GB").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_upstream("https://site-api.datocms.com").is_ok());
+        assert!(parse_upstream("http://127.0.0.1:9000").is_ok());
+        assert!(parse_upstream("http://site-api.datocms.com").is_err());
+        assert!(parse_upstream("ftp://x").is_err());
     }
 }

@@ -35,8 +35,13 @@
 //! assert!(findings.iter().any(|f| f.pointer == "/data/type" && f.rule == "const"));
 //! ```
 
+pub mod api_error;
+pub mod body_reader;
 pub mod cassette;
 pub mod check;
 pub mod cli;
 pub mod contract;
+pub mod proxy;
+pub mod recorder;
 pub mod redact;
+pub mod server;

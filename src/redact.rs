@@ -6,7 +6,7 @@
 //! written. Placeholders keep the JSON type of what they replace, so a
 //! redacted cassette still satisfies the contract.
 
-use crate::cassette::{Body, Headers, Interaction};
+use crate::cassette::{Body, Headers, Interaction, RecordedRequest, RecordedResponse};
 use crate::contract::{Category, Finding, Part, Side, pointer_token};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -230,6 +230,21 @@ impl Redactor {
             interaction,
             secrets,
         }
+    }
+
+    /// The secrets a request carries, found the same way [`Redactor::redact`]
+    /// finds them, so log lines can be scrubbed before a response exists.
+    pub fn secrets_of(&self, request: &RecordedRequest) -> Secrets {
+        let interaction = Interaction {
+            recorded_at: String::new(),
+            request: request.clone(),
+            response: RecordedResponse {
+                status: 0,
+                headers: Headers::new(),
+                body: Body::Empty,
+            },
+        };
+        self.redact(interaction).secrets
     }
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {

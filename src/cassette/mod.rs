@@ -22,9 +22,11 @@
 
 mod body;
 mod headers;
+mod select;
 
 pub use body::{Body, is_json_media_type};
 pub use headers::{Headers, Query};
+pub use select::{CASSETTE_HEADER, cassette_in};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};

@@ -69,6 +69,15 @@ impl Finding {
     pub fn is_error(&self) -> bool {
         self.severity() == Severity::Error
     }
+
+    /// The pointer, or `(root)` for the whole part.
+    pub fn pointer_display(&self) -> &str {
+        if self.pointer.is_empty() {
+            "(root)"
+        } else {
+            &self.pointer
+        }
+    }
 }
 
 impl fmt::Display for Side {
@@ -105,15 +114,14 @@ impl fmt::Display for Category {
 impl fmt::Display for Finding {
     /// `request body /data/type [const]: ...`, the form logs and reports use.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "(root)"
-        } else {
-            &self.pointer
-        };
         write!(
             f,
             "{} {} {} [{}]: {}",
-            self.side, self.part, pointer, self.rule, self.message
+            self.side,
+            self.part,
+            self.pointer_display(),
+            self.rule,
+            self.message
         )
     }
 }

@@ -1,0 +1,103 @@
+//! Reading whole message bodies within a size limit and an idle timeout.
+//!
+//! hyper has no body limit or body timeout of its own; both are needed
+//! before a body is buffered for validation and recording.
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Body;
+use std::io::Read;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("no body data arrived for {0:?}")]
+    IdleTimeout(Duration),
+    #[error("the body could not be read: {0}")]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Collects `body`, failing once more than `limit` bytes arrive or when no
+/// frame arrives for `idle`.
+pub async fn read_limited<B>(body: B, limit: usize, idle: Duration) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    if body.size_hint().lower() > limit as u64 {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = body;
+    let mut collected = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(BodyError::IdleTimeout(idle)),
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|err| BodyError::Failed(err.into()))?,
+        };
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > limit {
+                return Err(BodyError::TooLarge { limit });
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+/// Decodes a `Content-Encoding` (gzip, x-gzip, deflate, br) so the cassette
+/// can hold a readable, redactable body. `None` for an unknown coding or
+/// bytes that do not decode, or output over `limit` (a decompression bomb).
+pub fn decode_content(encoding: &str, bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut decoded = Vec::new();
+    let limit = limit as u64 + 1;
+    let result = match encoding.trim().to_ascii_lowercase().as_str() {
+        "identity" | "" => return Some(bytes.to_vec()),
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(bytes)
+            .take(limit)
+            .read_to_end(&mut decoded),
+        // RFC 9110 says zlib-wrapped; some servers send raw deflate.
+        "deflate" => flate2::read::ZlibDecoder::new(bytes)
+            .take(limit)
+            .read_to_end(&mut decoded)
+            .or_else(|_| {
+                decoded.clear();
+                flate2::read::DeflateDecoder::new(bytes)
+                    .take(limit)
+                    .read_to_end(&mut decoded)
+            }),
+        "br" => brotli::Decompressor::new(bytes, 4096)
+            .take(limit)
+            .read_to_end(&mut decoded),
+        _ => return None,
+    };
+    match result {
+        Ok(_) if (decoded.len() as u64) < limit => Some(decoded),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzip_and_brotli_decode_and_bombs_are_refused() {
+        let text = br#"{"data":[]}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(decode_content("gzip", &gz, 1024).unwrap(), text);
+        let mut br = Vec::new();
+        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
+            .write_all(text)
+            .unwrap();
+        assert_eq!(decode_content("br", &br, 1024).unwrap(), text);
+        assert_eq!(decode_content("gzip", &gz, 4), None);
+        assert_eq!(decode_content("zstd", &gz, 1024), None);
+        assert_eq!(decode_content("gzip", b"not gzip", 1024), None);
+    }
+}

@@ -1,0 +1,500 @@
+//! One proxied exchange: read and check the request, forward it, read and
+//! check the response, record it (redacted) and answer the client.
+
+use super::headers::{strip_hop_by_hop, strip_own, to_recorded};
+use super::upstream::{self, UpstreamClient};
+use super::{ProxyConfig, ProxyStats};
+use crate::api_error::ApiError;
+use crate::body_reader::{self, BodyError};
+use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
+use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts};
+use crate::recorder::{RecordMode, Recorder};
+use crate::redact::{Redactor, Secrets};
+use crate::server::Handler;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, header, request, response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// Response headers that tell the client what the contract check found.
+pub const VIOLATIONS_HEADER: &str = "x-datovcr-violations";
+pub const DRIFT_HEADER: &str = "x-datovcr-drift";
+
+/// Headers that describe the bytes on the wire rather than the message; the
+/// cassette holds decoded bodies, so they are not recorded.
+const NOT_RECORDED: &[&str] = &["host", "content-length"];
+
+pub struct Proxy {
+    pub config: ProxyConfig,
+    pub contract: Arc<ContractSet>,
+    pub client: UpstreamClient,
+    pub recorder: Recorder,
+    pub redactor: Redactor,
+    pub stats: Arc<ProxyStats>,
+}
+
+/// What the log line reports about an exchange.
+#[derive(Default)]
+struct Report {
+    findings: Vec<Finding>,
+    cassette: Option<PathBuf>,
+    secrets: Secrets,
+    error: Option<String>,
+}
+
+impl Handler for Proxy {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let mut report = Report::default();
+        let response = match self.exchange(request, &mut report).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                report.error = Some(format!("{} {}", error.code, error.message()));
+                error.into_response()
+            }
+        };
+        self.stats.exchanges.fetch_add(1, Ordering::Relaxed);
+        let violations = report.findings.iter().filter(|f| f.is_error()).count();
+        self.stats
+            .violations
+            .fetch_add(violations as u64, Ordering::Relaxed);
+        log_exchange(&method, &path, &response, started, violations, &report);
+        response
+    }
+}
+
+impl Proxy {
+    async fn exchange(
+        &self,
+        request: Request<Incoming>,
+        report: &mut Report,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
+        let limits = &self.config.limits;
+        if request.uri().to_string().len() > limits.max_uri_bytes {
+            return Err(ApiError::new(
+                StatusCode::URI_TOO_LONG,
+                "DATOVCR_URI_TOO_LONG",
+                format!(
+                    "the request URI is longer than {} bytes (--max-uri-bytes)",
+                    limits.max_uri_bytes
+                ),
+            ));
+        }
+        let (mut parts, body) = request.into_parts();
+        let cassette = self.select_cassette(&parts)?;
+        report.cassette = Some(cassette.clone());
+        let body = read_request_body(body, limits).await?;
+
+        strip_hop_by_hop(&mut parts.headers);
+        strip_own(&mut parts.headers);
+        let recorded_request = self.recorded_request(&parts, &body);
+        let endpoint = self
+            .contract
+            .route(&recorded_request.method, &recorded_request.path);
+        if let Some(endpoint) = endpoint {
+            report.findings = self
+                .contract
+                .check_request(endpoint, request_parts(&recorded_request));
+        }
+        // Secrets are known from the request on, so every log line and error
+        // body about this exchange can be scrubbed.
+        report.secrets = self.redactor.secrets_of(&recorded_request);
+        if self.config.enforcement.requests && report.findings.iter().any(Finding::is_error) {
+            return Err(contract_rejection(&report.findings, &report.secrets));
+        }
+
+        let (response_parts, response_body) = self.forward(&parts, &recorded_request, body).await?;
+        let recorded_response =
+            recorded_response(&response_parts, &response_body, limits.max_upstream_body);
+        if let Some(endpoint) = endpoint {
+            let response_findings = self
+                .contract
+                .check_response(endpoint, response_parts_of(&recorded_response));
+            report.findings.extend(response_findings);
+        }
+
+        let interaction = Interaction {
+            recorded_at: cassette::now_rfc3339(),
+            request: recorded_request,
+            response: recorded_response,
+        };
+        self.record(&cassette, interaction, response_parts.status, report)
+            .await?;
+
+        let response_violation = report
+            .findings
+            .iter()
+            .any(|f| f.is_error() && f.side == crate::contract::Side::Response);
+        if self.config.enforcement.responses && response_violation {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "DATOVCR_RESPONSE_VIOLATION",
+                "the upstream's response breaks the contract (--enforce-responses); it was recorded",
+            )
+            .with_detail("violations", violation_details(&report.findings, &report.secrets)));
+        }
+        Ok(client_response(
+            response_parts,
+            response_body,
+            &report.findings,
+            &report.secrets,
+        ))
+    }
+
+    fn select_cassette(&self, parts: &request::Parts) -> Result<PathBuf, ApiError> {
+        let Some(value) = parts.headers.get(cassette::CASSETTE_HEADER) else {
+            return Ok(self.config.cassette.clone());
+        };
+        let name = value.to_str().unwrap_or("\u{fffd}");
+        cassette::cassette_in(&self.config.cassette_dir, name).map_err(|reason| {
+            ApiError::new(StatusCode::BAD_REQUEST, "DATOVCR_BAD_CASSETTE_NAME", reason)
+        })
+    }
+
+    /// The path as the upstream will see it: without the client's prefix.
+    fn upstream_path<'p>(&self, path: &'p str) -> &'p str {
+        match &self.config.path_prefix {
+            Some(prefix) => match path.strip_prefix(prefix.trim_end_matches('/')) {
+                Some(rest) if rest.is_empty() => "/",
+                Some(rest) if rest.starts_with('/') => rest,
+                _ => path,
+            },
+            None => path,
+        }
+    }
+
+    fn recorded_request(&self, parts: &request::Parts, body: &Bytes) -> RecordedRequest {
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        RecordedRequest {
+            method: parts.method.as_str().to_owned(),
+            path: self.upstream_path(parts.uri.path()).to_owned(),
+            query: Query::parse(parts.uri.query().unwrap_or_default()),
+            headers: to_recorded(&parts.headers, NOT_RECORDED),
+            body: Body::from_bytes(body, content_type),
+        }
+    }
+
+    async fn forward(
+        &self,
+        parts: &request::Parts,
+        recorded: &RecordedRequest,
+        body: Bytes,
+    ) -> Result<(response::Parts, Bytes), ApiError> {
+        let limits = &self.config.limits;
+        let upstream_name = self
+            .config
+            .upstream
+            .authority()
+            .map(|a| a.as_str())
+            .unwrap_or("the upstream");
+        let mut outgoing = Request::new(Full::new(body));
+        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.uri_mut() = self.upstream_uri(&recorded.path, parts.uri.query())?;
+        *outgoing.headers_mut() = parts.headers.clone();
+        let headers = outgoing.headers_mut();
+        // hyper-util sets Host from the URI when it is absent.
+        headers.remove(header::HOST);
+        // Identity keeps the recorded body readable without a decode step;
+        // a server that compresses anyway is decoded for the cassette.
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+
+        let response = match tokio::time::timeout(
+            limits.upstream_response_timeout,
+            self.client.request(outgoing),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "DATOVCR_UPSTREAM_TIMEOUT",
+                    format!(
+                        "{upstream_name} sent no response head within {:?} (--upstream-response-timeout)",
+                        limits.upstream_response_timeout
+                    ),
+                ));
+            }
+            Ok(Err(err)) => return Err(upstream::classify(&err, upstream_name)),
+            Ok(Ok(response)) => response,
+        };
+        let (mut response_parts, incoming) = response.into_parts();
+        let bytes = body_reader::read_limited(
+            incoming,
+            limits.max_upstream_body,
+            limits.upstream_body_idle_timeout,
+        )
+        .await
+        .map_err(|err| upstream_body_error(err, upstream_name))?;
+        strip_hop_by_hop(&mut response_parts.headers);
+        Ok((response_parts, bytes))
+    }
+
+    fn upstream_uri(&self, path: &str, query: Option<&str>) -> Result<Uri, ApiError> {
+        let base = &self.config.upstream;
+        let base_path = base.path().trim_end_matches('/');
+        let path_and_query = match query {
+            Some(query) => format!("{base_path}{path}?{query}"),
+            None => format!("{base_path}{path}"),
+        };
+        let mut builder = Uri::builder().path_and_query(path_and_query);
+        if let Some(scheme) = base.scheme() {
+            builder = builder.scheme(scheme.clone());
+        }
+        if let Some(authority) = base.authority() {
+            builder = builder.authority(authority.clone());
+        }
+        builder.build().map_err(|err| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DATOVCR_BAD_REQUEST",
+                format!("cannot forward this URI: {err}"),
+            )
+        })
+    }
+
+    async fn record(
+        &self,
+        cassette: &std::path::Path,
+        interaction: Interaction,
+        upstream_status: StatusCode,
+        report: &mut Report,
+    ) -> Result<(), ApiError> {
+        if self.recorder.mode() == RecordMode::None {
+            return Ok(());
+        }
+        let redacted = self.redactor.redact(interaction);
+        report.secrets = redacted.secrets().clone();
+        self.recorder.append(cassette, &redacted).await.map_err(|err| {
+            eprintln!("datovcr: RECORDING FAILED for {}: {err}", cassette.display());
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "DATOVCR_RECORDING_FAILED",
+                format!(
+                    "the upstream answered {upstream_status}, but the exchange could not be recorded, so its response is withheld: {}",
+                    report.secrets.scrub(&err.to_string())
+                ),
+            )
+            .with_detail("upstream_status", upstream_status.as_u16())
+            .with_detail("cassette", cassette.display().to_string())
+        })
+    }
+}
+
+async fn read_request_body(body: Incoming, limits: &super::Limits) -> Result<Bytes, ApiError> {
+    body_reader::read_limited(body, limits.max_request_body, limits.body_idle_timeout)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge { limit } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "DATOVCR_BODY_TOO_LARGE",
+                format!("the request body is larger than {limit} bytes (--max-request-body)"),
+            ),
+            BodyError::IdleTimeout(after) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "DATOVCR_BODY_TIMEOUT",
+                format!("the request body stalled for {after:?} (--body-idle-timeout)"),
+            ),
+            BodyError::Failed(err) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DATOVCR_BAD_REQUEST",
+                format!("the request body could not be read: {err}"),
+            ),
+        })
+}
+
+fn upstream_body_error(err: BodyError, upstream: &str) -> ApiError {
+    match err {
+        BodyError::TooLarge { limit } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "DATOVCR_UPSTREAM_TOO_LARGE",
+            format!(
+                "{upstream} sent a body larger than {limit} bytes (--max-upstream-body); not recorded"
+            ),
+        ),
+        BodyError::IdleTimeout(after) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "DATOVCR_UPSTREAM_TIMEOUT",
+            format!(
+                "{upstream}'s response body stalled for {after:?} (--upstream-body-idle-timeout); not recorded"
+            ),
+        ),
+        BodyError::Failed(err) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "DATOVCR_UPSTREAM_RESET",
+            format!(
+                "{upstream}'s response body broke off: {}",
+                upstream::error_chain(&*err)
+            ),
+        ),
+    }
+}
+
+fn recorded_response(parts: &response::Parts, body: &Bytes, limit: usize) -> RecordedResponse {
+    let mut skip = NOT_RECORDED.to_vec();
+    let encoding = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let decoded = match encoding {
+        Some(encoding) => body_reader::decode_content(encoding, body, limit),
+        None => None,
+    };
+    let stored = match &decoded {
+        Some(decoded) => {
+            skip.push("content-encoding");
+            decoded.as_slice()
+        }
+        None => body.as_ref(),
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    RecordedResponse {
+        status: parts.status.as_u16(),
+        headers: to_recorded(&parts.headers, &skip),
+        body: Body::from_bytes(stored, content_type),
+    }
+}
+
+fn request_parts(request: &RecordedRequest) -> RequestParts<'_> {
+    RequestParts {
+        method: &request.method,
+        path: &request.path,
+        query: &request.query,
+        headers: &request.headers,
+        body: &request.body,
+    }
+}
+
+fn response_parts_of(response: &RecordedResponse) -> ResponseParts<'_> {
+    ResponseParts {
+        status: response.status,
+        headers: &response.headers,
+        body: &response.body,
+    }
+}
+
+/// The upstream's response, byte for byte, plus the contract headers.
+fn client_response(
+    parts: response::Parts,
+    body: Bytes,
+    findings: &[Finding],
+    secrets: &Secrets,
+) -> Response<Full<Bytes>> {
+    let mut parts = parts;
+    // hyper writes the version it is given; the client spoke HTTP/1.1 to us
+    // whatever the upstream spoke.
+    parts.version = http::Version::HTTP_11;
+    let mut response = Response::from_parts(parts, Full::new(body));
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
+    let drift = findings.len() - errors.len();
+    let headers = response.headers_mut();
+    if !errors.is_empty() {
+        headers.insert(VIOLATIONS_HEADER, header_summary(&errors, secrets));
+    }
+    if drift > 0 {
+        headers.insert(DRIFT_HEADER, HeaderValue::from(drift));
+    }
+    response
+}
+
+/// `2; request body /data/type [const]; …` in visible ASCII, at most three
+/// findings and 1 KiB.
+fn header_summary(errors: &[&Finding], secrets: &Secrets) -> HeaderValue {
+    let mut summary = errors.len().to_string();
+    for finding in errors.iter().take(3) {
+        summary.push_str(&format!(
+            "; {} {} {} [{}]",
+            finding.side,
+            finding.part,
+            finding.pointer_display(),
+            finding.rule
+        ));
+    }
+    if errors.len() > 3 {
+        summary.push_str("; …");
+    }
+    let visible: String = secrets
+        .scrub(&summary)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(1024)
+        .collect();
+    HeaderValue::from_str(&visible).expect("visible ASCII is a valid header value")
+}
+
+fn violation_details(findings: &[Finding], secrets: &Secrets) -> serde_json::Value {
+    findings
+        .iter()
+        .filter(|f| f.is_error())
+        .map(|f| {
+            serde_json::json!({
+                "side": f.side,
+                "part": f.part,
+                "pointer": f.pointer,
+                "rule": f.rule,
+                "message": secrets.scrub(&f.message),
+            })
+        })
+        .collect()
+}
+
+fn contract_rejection(findings: &[Finding], secrets: &Secrets) -> ApiError {
+    let count = findings.iter().filter(|f| f.is_error()).count();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "DATOVCR_CONTRACT_VIOLATION",
+        format!("the request breaks the access-token contract in {count} place(s); it was not forwarded (--enforce)"),
+    )
+    .with_detail("violations", violation_details(findings, secrets))
+}
+
+/// One line per exchange on stderr, then one per finding. Everything passes
+/// through the exchange's secret scrubber first.
+fn log_exchange(
+    method: &http::Method,
+    path: &str,
+    response: &Response<Full<Bytes>>,
+    started: Instant,
+    violations: usize,
+    report: &Report,
+) {
+    let elapsed = started.elapsed();
+    let cassette = report
+        .cassette
+        .as_ref()
+        .map(|path| format!(" -> {}", path.display()))
+        .unwrap_or_default();
+    let mut text = format!(
+        "datovcr: {method} {path} {} {:.1}ms violations={violations}{cassette}",
+        response.status().as_u16(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    if let Some(error) = &report.error {
+        text.push_str(&format!(" error={error}"));
+    }
+    for finding in &report.findings {
+        text.push_str(&format!("\n  {}: {finding}", finding.category));
+    }
+    eprintln!("{}", report.secrets.scrub(&text));
+}

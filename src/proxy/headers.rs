@@ -1,0 +1,89 @@
+//! Header hygiene between client, proxy, upstream and cassette.
+
+use crate::cassette::Headers;
+use http::HeaderMap;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
+/// plus `proxy-authorization`, which is for this hop's proxy only.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// datovcr's own request headers (`x-datovcr-cassette` …): never forwarded.
+pub const OWN_PREFIX: &str = "x-datovcr-";
+
+/// Removes hop-by-hop headers, including every name listed in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in listed
+        .iter()
+        .map(String::as_str)
+        .chain(HOP_BY_HOP.iter().copied())
+    {
+        headers.remove(name);
+    }
+}
+
+/// Removes `x-datovcr-*` request headers.
+pub fn strip_own(headers: &mut HeaderMap) {
+    let own: Vec<_> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(OWN_PREFIX))
+        .cloned()
+        .collect();
+    for name in own {
+        headers.remove(name);
+    }
+}
+
+/// The cassette form of a header map. Values that are not UTF-8 (legal, but
+/// unheard of from DatoCMS) are kept lossily.
+pub fn to_recorded(headers: &HeaderMap, skip: &[&str]) -> Headers {
+    let mut recorded = Headers::new();
+    for (name, value) in headers {
+        if skip.contains(&name.as_str()) {
+            continue;
+        }
+        recorded.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+    }
+    recorded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn headers_named_in_connection_are_stripped_too() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("proxy-authorization", HeaderValue::from_static("Basic abc"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("x-datovcr-cassette", HeaderValue::from_static("suite"));
+        headers.insert("accept", HeaderValue::from_static("application/json"));
+        strip_hop_by_hop(&mut headers);
+        strip_own(&mut headers);
+        let names: Vec<_> = headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["accept"]);
+    }
+}

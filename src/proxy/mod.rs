@@ -1,0 +1,217 @@
+//! `datovcr proxy`: forward each exchange to DatoCMS over TLS, check it
+//! against the contract, and record it, redacted, into a cassette.
+//!
+//! [`exchange`] holds the per-request pipeline; [`upstream`] the TLS
+//! client; [`headers`] the header hygiene. The accept loop is the shared
+//! [`crate::server`].
+
+mod exchange;
+mod headers;
+pub mod upstream;
+
+use crate::contract::ContractSet;
+use crate::recorder::{CassetteSummary, RecordMode, Recorder};
+use crate::redact::{RedactionRules, Redactor};
+use crate::server::{self, ConnectionLimits, Drained};
+use exchange::Proxy;
+use http::Uri;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Every limit the proxy enforces, each with its documented default.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub connection: ConnectionLimits,
+    /// Longest request URI; longer gets 414.
+    pub max_uri_bytes: usize,
+    /// Largest request body; larger gets 413.
+    pub max_request_body: usize,
+    /// Longest pause while a request body arrives; longer gets 408.
+    pub body_idle_timeout: Duration,
+    /// TCP connect plus TLS handshake with the upstream; longer gets 502.
+    pub upstream_connect_timeout: Duration,
+    /// From sending the request to the upstream's response head; longer gets 504.
+    pub upstream_response_timeout: Duration,
+    /// Largest upstream response body; larger gets 502 and is not recorded.
+    pub max_upstream_body: usize,
+    /// Longest pause while the upstream's body arrives; longer gets 504.
+    pub upstream_body_idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connection: ConnectionLimits::default(),
+            max_uri_bytes: 8 * 1024,
+            max_request_body: 10 * 1024 * 1024,
+            body_idle_timeout: Duration::from_secs(10),
+            upstream_connect_timeout: Duration::from_secs(5),
+            upstream_response_timeout: Duration::from_secs(30),
+            max_upstream_body: 32 * 1024 * 1024,
+            upstream_body_idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which broken exchanges are refused rather than only reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enforcement {
+    /// Answer a request that breaks the contract with 422, without forwarding it.
+    pub requests: bool,
+    /// Replace a response that breaks the contract with 502.
+    pub responses: bool,
+}
+
+/// Everything `datovcr proxy` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// `https://site-api.datocms.com`, possibly with a base path.
+    pub upstream: Uri,
+    pub ca_files: Vec<PathBuf>,
+    /// The cassette used when a request names none.
+    pub cassette: PathBuf,
+    /// Where `x-datovcr-cassette: NAME` cassettes live.
+    pub cassette_dir: PathBuf,
+    pub record_mode: RecordMode,
+    pub enforcement: Enforcement,
+    /// A prefix the client puts before API paths (`baseUrl: http://host:port/prefix`),
+    /// removed before forwarding and recording.
+    pub path_prefix: Option<String>,
+    pub redaction: RedactionRules,
+    pub limits: Limits,
+}
+
+impl ProxyConfig {
+    pub fn new(upstream: Uri, cassette: PathBuf) -> Self {
+        let cassette_dir = cassette
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            upstream,
+            ca_files: Vec::new(),
+            cassette,
+            cassette_dir,
+            record_mode: RecordMode::New,
+            enforcement: Enforcement::default(),
+            path_prefix: None,
+            redaction: RedactionRules::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Counters for the shutdown summary.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    pub exchanges: AtomicU64,
+    pub violations: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// What a proxy did, printed when it stops.
+#[derive(Debug)]
+pub struct ProxySummary {
+    pub exchanges: u64,
+    pub violations: u64,
+    pub errors: u64,
+    pub cassettes: Vec<CassetteSummary>,
+    pub drained: Drained,
+    /// A recorder failure while compacting the journals at shutdown.
+    pub record_error: Option<String>,
+}
+
+/// A running proxy. Dropping it stops the server without waiting.
+pub struct ProxyHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<ProxySummary>>,
+}
+
+impl ProxyHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for a client's `baseUrl`.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drains in-flight exchanges, compacts the journals.
+    pub async fn shutdown(mut self) -> ProxySummary {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self
+            .task
+            .take()
+            .expect("the server task is only taken here");
+        task.await.expect("the proxy task does not panic")
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a proxy on an already-bound listener (bind `127.0.0.1:0` for tests).
+pub async fn start(
+    config: ProxyConfig,
+    contract: Arc<ContractSet>,
+    listener: TcpListener,
+) -> Result<ProxyHandle, String> {
+    let addr = listener
+        .local_addr()
+        .map_err(|err| format!("cannot read the listening address: {err}"))?;
+    let client = upstream::build_client(&config.ca_files, config.limits.upstream_connect_timeout)?;
+    if config.cassette_dir.is_dir() {
+        crate::recorder::recover_dir(&config.cassette_dir).map_err(|err| err.to_string())?;
+    }
+    let recorder = Recorder::new(config.record_mode);
+    let stats = Arc::new(ProxyStats::default());
+    let connection_limits = config.limits.connection.clone();
+    let proxy = Arc::new(Proxy {
+        redactor: Redactor::new(&config.redaction),
+        recorder: recorder.clone(),
+        contract,
+        client,
+        stats: stats.clone(),
+        config,
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let drained = server::serve(listener, proxy, connection_limits, async {
+            let _ = stopped.await;
+        })
+        .await;
+        let (cassettes, record_error) = match recorder.close().await {
+            Ok(cassettes) => (cassettes, None),
+            Err(err) => (Vec::new(), Some(err.to_string())),
+        };
+        ProxySummary {
+            exchanges: stats.exchanges.load(Ordering::Relaxed),
+            violations: stats.violations.load(Ordering::Relaxed),
+            errors: stats.errors.load(Ordering::Relaxed),
+            cassettes,
+            drained,
+            record_error,
+        }
+    });
+    Ok(ProxyHandle {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}

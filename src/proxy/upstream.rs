@@ -1,0 +1,185 @@
+//! The pooled TLS client that talks to DatoCMS, and what its failures mean.
+//!
+//! Certificate verification is always on: the trusted roots are Mozilla's
+//! (webpki-roots) plus any `--ca-file`. There is deliberately no way to
+//! turn verification off, because the traffic carries live API tokens.
+
+use crate::api_error::ApiError;
+use http::{StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+pub type UpstreamBody = http_body_util::Full<bytes::Bytes>;
+pub type UpstreamClient = Client<TimeoutConnector<HttpsConnector<HttpConnector>>, UpstreamBody>;
+
+/// Builds the client. Fails when a CA file cannot be used, naming it.
+pub fn build_client(
+    ca_files: &[PathBuf],
+    connect_timeout: Duration,
+) -> Result<UpstreamClient, String> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for file in ca_files {
+        add_ca_file(&mut roots, file)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("TLS setup failed: {err}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(TimeoutConnector {
+            inner: https,
+            timeout: connect_timeout,
+        }))
+}
+
+fn add_ca_file(roots: &mut RootCertStore, file: &Path) -> Result<(), String> {
+    let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .map_err(|err| format!("--ca-file {}: cannot read it: {err}", file.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|err| {
+            format!(
+                "--ca-file {}: not a PEM certificate file: {err}",
+                file.display()
+            )
+        })?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "--ca-file {}: holds no `BEGIN CERTIFICATE` block; pass the PEM of the CA that signed the upstream's certificate",
+            file.display()
+        ));
+    }
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .map_err(|err| format!("--ca-file {}: certificate rejected: {err}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Bounds the whole connect, TCP and TLS handshake together; the
+/// HttpConnector's own timeout covers TCP only.
+#[derive(Clone)]
+pub struct TimeoutConnector<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+impl<C> tower_service::Service<Uri> for TimeoutConnector<C>
+where
+    C: tower_service::Service<Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => Err(Box::new(ConnectTimedOut(timeout)) as _),
+            }
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("connecting took longer than {0:?}")]
+pub struct ConnectTimedOut(Duration);
+
+/// Turns a failed upstream request into the error the client sees. The
+/// cause is found by walking the error chain by type, never by message.
+pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(timeout) = current.downcast_ref::<ConnectTimedOut>() {
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "DATOVCR_UPSTREAM_CONNECT_TIMEOUT",
+                format!("could not connect to {upstream}: {timeout}"),
+            );
+        }
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "DATOVCR_UPSTREAM_TLS",
+                format!("TLS with {upstream} failed: {tls}"),
+            )
+            .with_detail("tls_reason", tls.to_string());
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "DATOVCR_UPSTREAM_UNREACHABLE",
+                format!("{upstream} refused the connection"),
+            );
+        }
+        if let Some(hyper_err) = current.downcast_ref::<hyper::Error>()
+            && hyper_err.is_parse()
+        {
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "DATOVCR_UPSTREAM_PROTOCOL",
+                format!("{upstream} answered with something that is not HTTP: {hyper_err}"),
+            );
+        }
+        source = current.source();
+    }
+    let (code, what) = if err.is_connect() {
+        ("DATOVCR_UPSTREAM_UNREACHABLE", "could not connect to")
+    } else {
+        ("DATOVCR_UPSTREAM_RESET", "lost the connection to")
+    };
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        code,
+        format!("{what} {upstream}: {}", error_chain(err)),
+    )
+}
+
+/// `a: b: c` for an error and its sources.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(current) = source {
+        let next = current.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = current.source();
+    }
+    text
+}

@@ -1,0 +1,132 @@
+//! The HTTP/1.1 accept loop shared by every datovcr server.
+//!
+//! It knows nothing about cassettes or upstreams: it takes a bound listener,
+//! a [`Handler`] and a shutdown signal, applies the connection-level limits
+//! (head size, header count, header read timeout: hyper enforces these only
+//! when a timer is set), and on shutdown stops accepting and gives in-flight
+//! exchanges a grace period, following hyper-util's `server_graceful`
+//! example.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Connection-level limits. Request-level ones (URI, body) belong to the
+/// handler, which can answer them with a proper error body.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Largest request head (request line and headers); larger gets 431.
+    pub max_head_bytes: usize,
+    /// Most header fields in one request; more gets 431.
+    pub max_headers: usize,
+    /// Time to receive a whole request head; the connection is closed after it.
+    pub header_read_timeout: Duration,
+    /// How long in-flight exchanges may run after shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 64 * 1024,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a server does with one request.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        request: Request<Incoming>,
+    ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
+}
+
+/// Whether every in-flight exchange finished within the grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    All,
+    TimedOut,
+}
+
+/// Serves until `shutdown` completes, then drains.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> Drained {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        // hyper's read buffer bounds the head; it cannot go below 8 KiB.
+        .max_buf_size(limits.max_head_bytes.max(8192));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    // EMFILE and friends: keep serving the connections we have.
+                    Err(err) => {
+                        eprintln!("datovcr: accept failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let handler = handler.clone();
+                let service = service_fn(move |request| {
+                    let handler = handler.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handler.handle(request).await) }
+                });
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    // Errors here are the client's (reset, timeout, bad head); hyper has
+                    // already answered what can be answered.
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    match tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await {
+        Ok(()) => Drained::All,
+        Err(_) => Drained::TimedOut,
+    }
+}
+
+/// Binds `addr`, refusing a non-loopback address unless `allow_remote`:
+/// datovcr carries live API tokens in the clear.
+pub async fn bind(addr: SocketAddr, allow_remote: bool) -> Result<TcpListener, String> {
+    if !addr.ip().is_loopback() {
+        if !allow_remote {
+            return Err(format!(
+                "--listen {addr} is not a loopback address; clients send live API tokens in plain HTTP, \
+                 so pass --allow-remote if you really mean to expose it"
+            ));
+        }
+        eprintln!(
+            "datovcr: warning: listening on {addr}, reachable from other machines; API tokens cross it unencrypted"
+        );
+    }
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| format!("cannot listen on {addr}: {err}"))
+}
