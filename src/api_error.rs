@@ -62,6 +62,12 @@ impl ApiError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         headers.insert(ERROR_HEADER, HeaderValue::from_static(self.code));
+        if self.status.canonical_reason().is_none() {
+            // hyper would write `<none>` as the reason of a non-standard status.
+            response
+                .extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(b"datovcr"));
+        }
         response
     }
 }

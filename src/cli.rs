@@ -5,6 +5,7 @@ use crate::contract::ContractSet;
 use crate::proxy::{Enforcement, Limits, ProxyConfig};
 use crate::recorder::RecordMode;
 use crate::redact::RedactionRules;
+use crate::replay::{Exhausted, MatchRules, MissPolicy, ReplayConfig};
 use crate::server::ConnectionLimits;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -39,6 +40,85 @@ pub enum Command {
     /// Ctrl-C or SIGTERM: in-flight exchanges finish and the cassettes are
     /// compacted.
     Proxy(ProxyArgs),
+    /// Serve recorded cassettes offline, deterministically, for CI.
+    ///
+    /// With no --cassette it serves cassettes/. Requests match on method,
+    /// path, query, JSON body and X-Environment (never Authorization).
+    /// A request that matches nothing gets 599 DATOVCR_NO_MATCH naming the
+    /// nearest recorded interaction. Ctrl-C or SIGTERM prints a summary.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A cassette file or folder (searched recursively for *.json). Repeatable.
+    #[arg(
+        long = "cassette",
+        value_name = "FILE|DIR",
+        default_value = "cassettes"
+    )]
+    pub cassettes: Vec<PathBuf>,
+
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: SocketAddr,
+
+    /// Allow a --listen address that is not loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// Which parts of a request must match, comma-separated:
+    /// method, path, query, body, header:NAME.
+    #[arg(long = "match", value_name = "PARTS", default_value = "method,path,query,body,header:x-environment", value_parser = MatchRules::parse)]
+    pub match_rules: MatchRules,
+
+    /// A JSON pointer left out when bodies are compared (a volatile field). Repeatable.
+    #[arg(long = "ignore-body-pointer", value_name = "POINTER", value_parser = parse_pointer)]
+    pub ignore_body_pointers: Vec<String>,
+
+    /// After the last recorded response for a request: repeat it, or fail (a miss).
+    #[arg(long, value_enum, default_value_t = Exhausted::Repeat)]
+    pub exhausted: Exhausted,
+
+    /// A request that matches nothing: fail (never touches the network),
+    /// forward it to --upstream, or forward and record it.
+    #[arg(long, value_enum, default_value_t = MissPolicy::Fail)]
+    pub on_miss: MissPolicy,
+
+    /// The API for --on-miss forward|record.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Trust this PEM CA for --upstream. Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_files: Vec<PathBuf>,
+
+    /// Where --on-miss record appends requests that name no cassette.
+    #[arg(long, default_value = "cassettes/recording.json", value_name = "FILE")]
+    pub record_into: PathBuf,
+
+    /// Check every replayed exchange against the contract and report violations.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Exit 1 when there were misses or interactions never used.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Log only misses and violations, not every replayed request.
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// A path prefix the client puts before API paths, removed before matching.
+    #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
+    pub path_prefix: Option<String>,
+
+    /// Read the contract for --check from this folder.
+    #[arg(long, value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +352,7 @@ pub fn run() -> i32 {
     match cli.command {
         Command::SchemaCheck(args) => schema_check(args),
         Command::Proxy(args) => run_async(proxy(args)),
+        Command::Replay(args) => run_async(replay(args)),
     }
 }
 
@@ -358,6 +439,85 @@ async fn proxy(args: ProxyArgs) -> i32 {
         )),
         None => 0,
     }
+}
+
+async fn replay(args: ReplayArgs) -> i32 {
+    let mut rules = args.match_rules.clone();
+    rules.ignore_body_pointers = args.ignore_body_pointers.clone();
+    let limits = args.limits.to_limits();
+    let forward = match (&args.upstream, args.on_miss) {
+        (None, MissPolicy::Fail) => None,
+        (None, _) => return fail("--on-miss forward|record needs --upstream URL"),
+        (Some(upstream), policy) => {
+            let upstream = match parse_upstream(upstream) {
+                Ok(upstream) => upstream,
+                Err(message) => return fail(&message),
+            };
+            let mut config = ProxyConfig::new(upstream, args.record_into.clone());
+            config.ca_files = args.ca_files.clone();
+            config.record_mode = if policy == MissPolicy::Record {
+                RecordMode::New
+            } else {
+                RecordMode::None
+            };
+            config.path_prefix = args.path_prefix.clone();
+            config.limits = limits.clone();
+            Some(config)
+        }
+    };
+    let contract = if args.check || args.schemas.is_some() {
+        match load_contract(args.schemas.as_ref()) {
+            Ok(contract) => Some(Arc::new(contract)),
+            Err(message) => return fail(&message),
+        }
+    } else {
+        None
+    };
+    let config = ReplayConfig {
+        cassettes: args.cassettes.clone(),
+        listen: args.listen,
+        rules,
+        exhausted: args.exhausted,
+        on_miss: args.on_miss,
+        forward,
+        check: args.check,
+        path_prefix: args.path_prefix.clone(),
+        quiet: args.quiet,
+        limits: limits.connection.clone(),
+        max_request_body: limits.max_request_body,
+        body_idle_timeout: limits.body_idle_timeout,
+    };
+    let listener = match crate::server::bind(args.listen, args.allow_remote).await {
+        Ok(listener) => listener,
+        Err(message) => return fail(&message),
+    };
+    let handle = match crate::replay::start(config, contract, listener).await {
+        Ok(handle) => handle,
+        Err(err) => return fail(&err.to_string()),
+    };
+    announce(handle.addr());
+    wait_for_signal().await;
+    let summary = handle.shutdown().await;
+    eprintln!(
+        "datovcr: replay summary: {} served, {} miss(es), {} forwarded, {} violation(s)",
+        summary.served, summary.misses, summary.forwarded, summary.violations
+    );
+    for (path, unused) in &summary.unused {
+        if !unused.is_empty() {
+            let list: Vec<String> = unused.iter().map(|index| format!("#{index}")).collect();
+            eprintln!(
+                "datovcr: {}: {} interaction(s) never used: {}",
+                path.display(),
+                unused.len(),
+                list.join(", ")
+            );
+        }
+    }
+    if args.strict && !summary.is_clean() {
+        eprintln!("datovcr: --strict: failing because of misses or unused interactions");
+        return 1;
+    }
+    0
 }
 
 /// The first stdout line, which scripts and tests read for the real port.

@@ -44,4 +44,7 @@ pub mod contract;
 pub mod proxy;
 pub mod recorder;
 pub mod redact;
+pub mod replay;
 pub mod server;
+
+pub use replay::ReplayServer;

@@ -126,6 +126,42 @@ impl fmt::Display for Finding {
     }
 }
 
+/// The `x-datovcr-violations` value: the error count, then up to three
+/// errors as `side part pointer [rule]`, in visible ASCII within 1 KiB.
+/// `None` when there is no error.
+pub fn violations_summary(findings: &[Finding]) -> Option<String> {
+    let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
+    if errors.is_empty() {
+        return None;
+    }
+    let mut summary = errors.len().to_string();
+    for finding in errors.iter().take(3) {
+        summary.push_str(&format!(
+            "; {} {} {} [{}]",
+            finding.side,
+            finding.part,
+            finding.pointer_display(),
+            finding.rule
+        ));
+    }
+    if errors.len() > 3 {
+        summary.push_str("; ...");
+    }
+    Some(
+        summary
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(1024)
+            .collect(),
+    )
+}
+
 /// Escapes one reference token per RFC 6901.
 pub fn pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")

@@ -11,7 +11,7 @@ mod manifest;
 mod routing;
 mod schema_set;
 
-pub use finding::{Category, Finding, Part, Severity, Side, pointer_token};
+pub use finding::{Category, Finding, Part, Severity, Side, pointer_token, violations_summary};
 pub use routing::PathTemplate;
 
 use crate::cassette::{Body, Headers, Interaction, Query};

@@ -7,7 +7,7 @@ use super::{ProxyConfig, ProxyStats};
 use crate::api_error::ApiError;
 use crate::body_reader::{self, BodyError};
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
-use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts};
+use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts, violations_summary};
 use crate::recorder::{RecordMode, Recorder};
 use crate::redact::{Redactor, Secrets};
 use crate::server::Handler;
@@ -29,12 +29,12 @@ pub const DRIFT_HEADER: &str = "x-datovcr-drift";
 const NOT_RECORDED: &[&str] = &["host", "content-length"];
 
 pub struct Proxy {
-    pub config: ProxyConfig,
-    pub contract: Arc<ContractSet>,
-    pub client: UpstreamClient,
-    pub recorder: Recorder,
-    pub redactor: Redactor,
-    pub stats: Arc<ProxyStats>,
+    config: ProxyConfig,
+    contract: Arc<ContractSet>,
+    client: UpstreamClient,
+    pub(crate) recorder: Recorder,
+    redactor: Redactor,
+    pub(crate) stats: Arc<ProxyStats>,
 }
 
 /// What the log line reports about an exchange.
@@ -52,7 +52,56 @@ impl Handler for Proxy {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let mut report = Report::default();
-        let response = match self.exchange(request, &mut report).await {
+        let result = self.exchange(request, &mut report).await;
+        self.finish(result, report, &method, &path, started)
+    }
+}
+
+impl Proxy {
+    /// Builds the forwarding pipeline: the TLS client, the recorder (after
+    /// recovering any journal a crash left in the cassette folder).
+    pub fn new(config: ProxyConfig, contract: Arc<ContractSet>) -> Result<Self, String> {
+        let client =
+            upstream::build_client(&config.ca_files, config.limits.upstream_connect_timeout)?;
+        if config.record_mode != RecordMode::None && config.cassette_dir.is_dir() {
+            crate::recorder::recover_dir(&config.cassette_dir).map_err(|err| err.to_string())?;
+        }
+        Ok(Self {
+            redactor: Redactor::new(&config.redaction),
+            recorder: Recorder::new(config.record_mode),
+            contract,
+            client,
+            stats: Arc::new(ProxyStats::default()),
+            config,
+        })
+    }
+
+    /// Forwards (and records) a request whose body was already read, as
+    /// replay's `--on-miss forward|record` does. Hop-by-hop and `x-datovcr-*`
+    /// headers are stripped here.
+    pub async fn handle_buffered(
+        &self,
+        parts: request::Parts,
+        body: Bytes,
+        cassette: PathBuf,
+    ) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let method = parts.method.clone();
+        let path = parts.uri.path().to_owned();
+        let mut report = Report::default();
+        let result = self.process(parts, body, cassette, &mut report).await;
+        self.finish(result, report, &method, &path, started)
+    }
+
+    fn finish(
+        &self,
+        result: Result<Response<Full<Bytes>>, ApiError>,
+        mut report: Report,
+        method: &http::Method,
+        path: &str,
+        started: Instant,
+    ) -> Response<Full<Bytes>> {
+        let response = match result {
             Ok(response) => response,
             Err(error) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -65,7 +114,7 @@ impl Handler for Proxy {
         self.stats
             .violations
             .fetch_add(violations as u64, Ordering::Relaxed);
-        log_exchange(&method, &path, &response, started, violations, &report);
+        log_exchange(method, path, &response, started, violations, &report);
         response
     }
 }
@@ -87,11 +136,23 @@ impl Proxy {
                 ),
             ));
         }
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         let cassette = self.select_cassette(&parts)?;
         report.cassette = Some(cassette.clone());
         let body = read_request_body(body, limits).await?;
+        self.process(parts, body, cassette, report).await
+    }
 
+    /// Everything after the request is read: check, forward, check, record.
+    async fn process(
+        &self,
+        mut parts: request::Parts,
+        body: Bytes,
+        cassette: PathBuf,
+        report: &mut Report,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
+        let limits = &self.config.limits;
+        report.cassette = Some(cassette.clone());
         strip_hop_by_hop(&mut parts.headers);
         strip_own(&mut parts.headers);
         let recorded_request = self.recorded_request(&parts, &body);
@@ -400,47 +461,18 @@ fn client_response(
     // whatever the upstream spoke.
     parts.version = http::Version::HTTP_11;
     let mut response = Response::from_parts(parts, Full::new(body));
-    let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
-    let drift = findings.len() - errors.len();
+    let drift = findings.iter().filter(|f| !f.is_error()).count();
     let headers = response.headers_mut();
-    if !errors.is_empty() {
-        headers.insert(VIOLATIONS_HEADER, header_summary(&errors, secrets));
+    if let Some(summary) = violations_summary(findings) {
+        let summary = secrets.scrub(&summary);
+        if let Ok(value) = HeaderValue::from_str(&summary) {
+            headers.insert(VIOLATIONS_HEADER, value);
+        }
     }
     if drift > 0 {
         headers.insert(DRIFT_HEADER, HeaderValue::from(drift));
     }
     response
-}
-
-/// `2; request body /data/type [const]; …` in visible ASCII, at most three
-/// findings and 1 KiB.
-fn header_summary(errors: &[&Finding], secrets: &Secrets) -> HeaderValue {
-    let mut summary = errors.len().to_string();
-    for finding in errors.iter().take(3) {
-        summary.push_str(&format!(
-            "; {} {} {} [{}]",
-            finding.side,
-            finding.part,
-            finding.pointer_display(),
-            finding.rule
-        ));
-    }
-    if errors.len() > 3 {
-        summary.push_str("; …");
-    }
-    let visible: String = secrets
-        .scrub(&summary)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(1024)
-        .collect();
-    HeaderValue::from_str(&visible).expect("visible ASCII is a valid header value")
 }
 
 fn violation_details(findings: &[Finding], secrets: &Secrets) -> serde_json::Value {

@@ -10,10 +10,10 @@ mod headers;
 pub mod upstream;
 
 use crate::contract::ContractSet;
-use crate::recorder::{CassetteSummary, RecordMode, Recorder};
-use crate::redact::{RedactionRules, Redactor};
+use crate::recorder::{CassetteSummary, RecordMode};
+use crate::redact::RedactionRules;
 use crate::server::{self, ConnectionLimits, Drained};
-use exchange::Proxy;
+pub use exchange::{DRIFT_HEADER, Proxy, VIOLATIONS_HEADER};
 use http::Uri;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -175,21 +175,10 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|err| format!("cannot read the listening address: {err}"))?;
-    let client = upstream::build_client(&config.ca_files, config.limits.upstream_connect_timeout)?;
-    if config.cassette_dir.is_dir() {
-        crate::recorder::recover_dir(&config.cassette_dir).map_err(|err| err.to_string())?;
-    }
-    let recorder = Recorder::new(config.record_mode);
-    let stats = Arc::new(ProxyStats::default());
     let connection_limits = config.limits.connection.clone();
-    let proxy = Arc::new(Proxy {
-        redactor: Redactor::new(&config.redaction),
-        recorder: recorder.clone(),
-        contract,
-        client,
-        stats: stats.clone(),
-        config,
-    });
+    let proxy = Arc::new(Proxy::new(config, contract)?);
+    let recorder = proxy.recorder.clone();
+    let stats = proxy.stats.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let drained = server::serve(listener, proxy, connection_limits, async {

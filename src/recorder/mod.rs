@@ -76,3 +76,6 @@ impl Recorder {
 pub fn recover_dir(_dir: &Path) -> Result<(), RecordError> {
     Ok(())
 }
+pub fn load_with_journal(path: &Path) -> Result<crate::cassette::Cassette, RecordError> {
+    crate::cassette::Cassette::load(path).map_err(|e| RecordError(e.to_string()))
+}

@@ -1,0 +1,343 @@
+//! One replayed request: look it up, serve the recorded response, or
+//! explain the miss (or forward it, when asked).
+
+use super::library::{Library, Lookup};
+use super::matching::RequestView;
+use super::miss;
+use super::{MissPolicy, ReplayConfig, ReplayStats};
+use crate::api_error::ApiError;
+use crate::body_reader::{self, BodyError};
+use crate::cassette::{self, Body, Headers, Query};
+use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts, violations_summary};
+use crate::proxy::{Proxy, VIOLATIONS_HEADER};
+use crate::server::Handler;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The status of a `DATOVCR_NO_MATCH` answer: outside what DatoCMS sends,
+/// so nobody mistakes a miss for a real 404.
+pub const MISS_STATUS: u16 = 599;
+
+pub struct ReplayHandler {
+    config: ReplayConfig,
+    library: Arc<Library>,
+    contract: Option<Arc<ContractSet>>,
+    forwarder: Option<Proxy>,
+    stats: Arc<ReplayStats>,
+}
+
+impl ReplayHandler {
+    pub fn new(
+        config: ReplayConfig,
+        library: Arc<Library>,
+        contract: Option<Arc<ContractSet>>,
+        forwarder: Option<Proxy>,
+        stats: Arc<ReplayStats>,
+    ) -> Self {
+        Self {
+            config,
+            library,
+            contract,
+            forwarder,
+            stats,
+        }
+    }
+
+    /// Persists new episodes recorded by `--on-miss record`.
+    pub async fn close(&self) {
+        if let Some(forwarder) = &self.forwarder
+            && let Err(err) = forwarder.recorder.close().await
+        {
+            eprintln!("datovcr: compacting recorded misses failed (the journal keeps them): {err}");
+        }
+    }
+
+    fn strip_prefix<'p>(&self, path: &'p str) -> &'p str {
+        match &self.config.path_prefix {
+            Some(prefix) => match path.strip_prefix(prefix.trim_end_matches('/')) {
+                Some("") => "/",
+                Some(rest) if rest.starts_with('/') => rest,
+                _ => path,
+            },
+            None => path,
+        }
+    }
+}
+
+impl Handler for ReplayHandler {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let body = match body_reader::read_limited(
+            body,
+            self.config.max_request_body,
+            self.config.body_idle_timeout,
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(err) => return body_error(err).into_response(),
+        };
+        let cassette_name = parts
+            .headers
+            .get(cassette::CASSETTE_HEADER)
+            .map(|value| value.to_str().unwrap_or("\u{fffd}").to_owned());
+        let selected = match &cassette_name {
+            Some(name) => match self.library.cassette_named(name) {
+                Some(index) => Some(index),
+                None if self.config.on_miss == MissPolicy::Record => None,
+                None => return self.unknown_cassette(name),
+            },
+            None => None,
+        };
+
+        let path = self.strip_prefix(parts.uri.path());
+        let query = Query::parse(parts.uri.query().unwrap_or_default());
+        let headers = request_headers(&parts.headers);
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let request_body = Body::from_bytes(&body, content_type);
+        let view = RequestView {
+            method: parts.method.as_str(),
+            path,
+            query: &query,
+            headers: &headers,
+            body: &request_body,
+        };
+        let key = self.library.rules.key(&view);
+        match self.library.lookup(&key, selected) {
+            Lookup::Hit { cassette, index } => {
+                self.stats.served.fetch_add(1, Ordering::Relaxed);
+                let prepared = &cassette.responses[index];
+                let mut response = Response::new(Full::new(prepared.body.clone()));
+                *response.status_mut() = prepared.status;
+                *response.headers_mut() = prepared.headers.clone();
+                let findings = self.check(&view, &cassette.interactions[index]);
+                if !findings.is_empty() {
+                    mark_violations(&mut response, &findings);
+                }
+                if !self.config.quiet || !findings.is_empty() {
+                    log_hit(&view, prepared.status, &cassette.path, index, &findings);
+                }
+                response
+            }
+            outcome => {
+                let exhausted = match outcome {
+                    Lookup::Exhausted { served } => Some(served),
+                    _ => None,
+                };
+                match (&self.forwarder, self.config.on_miss) {
+                    (Some(forwarder), MissPolicy::Forward | MissPolicy::Record) => {
+                        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                        let target = self.record_target(cassette_name.as_deref(), selected);
+                        match target {
+                            Ok(target) => forwarder.handle_buffered(parts, body, target).await,
+                            Err(error) => error.into_response(),
+                        }
+                    }
+                    _ => self.miss(&view, selected, exhausted),
+                }
+            }
+        }
+    }
+}
+
+impl ReplayHandler {
+    /// `--check`: the received request and the recorded response against the contract.
+    fn check(&self, view: &RequestView<'_>, interaction: &cassette::Interaction) -> Vec<Finding> {
+        let Some(contract) = &self.contract else {
+            return Vec::new();
+        };
+        let Some(endpoint) = contract.route(view.method, view.path) else {
+            return Vec::new();
+        };
+        let mut findings = contract.check_request(
+            endpoint,
+            RequestParts {
+                method: view.method,
+                path: view.path,
+                query: view.query,
+                headers: view.headers,
+                body: view.body,
+            },
+        );
+        findings.extend(contract.check_response(
+            endpoint,
+            ResponseParts {
+                status: interaction.response.status,
+                headers: &interaction.response.headers,
+                body: &interaction.response.body,
+            },
+        ));
+        let errors = findings.iter().filter(|f| f.is_error()).count();
+        self.stats
+            .violations
+            .fetch_add(errors as u64, Ordering::Relaxed);
+        findings
+    }
+
+    /// Where `--on-miss record` appends: the named cassette, else the
+    /// forwarder's default cassette.
+    fn record_target(
+        &self,
+        name: Option<&str>,
+        selected: Option<usize>,
+    ) -> Result<PathBuf, ApiError> {
+        let forward = self
+            .config
+            .forward
+            .as_ref()
+            .expect("a forwarder has a config");
+        if let Some(index) = selected {
+            return Ok(self.library.cassettes[index].path.clone());
+        }
+        match name {
+            Some(name) => cassette::cassette_in(&forward.cassette_dir, name).map_err(|reason| {
+                ApiError::new(StatusCode::BAD_REQUEST, "DATOVCR_BAD_CASSETTE_NAME", reason)
+            }),
+            None => Ok(forward.cassette.clone()),
+        }
+    }
+
+    fn unknown_cassette(&self, name: &str) -> Response<Full<Bytes>> {
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let loaded: Vec<&str> = self
+            .library
+            .cassettes
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let message = format!(
+            "{}: `{}` names no loaded cassette; loaded: {}",
+            cassette::CASSETTE_HEADER,
+            name.escape_debug(),
+            loaded.join(", ")
+        );
+        eprintln!("datovcr: MISS {message}");
+        miss_error(message)
+            .with_detail("loaded_cassettes", loaded)
+            .into_response()
+    }
+
+    fn miss(
+        &self,
+        view: &RequestView<'_>,
+        selected: Option<usize>,
+        exhausted: Option<usize>,
+    ) -> Response<Full<Bytes>> {
+        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+        let candidates: Vec<usize> = match selected {
+            Some(index) => vec![index],
+            None => (0..self.library.cassettes.len()).collect(),
+        };
+        let searched: Vec<String> = candidates
+            .iter()
+            .map(|&index| self.library.cassettes[index].path.display().to_string())
+            .collect();
+        let message = match exhausted {
+            Some(served) => format!(
+                "{} {}: all {served} recorded response(s) for this request were already served (--exhausted fail)",
+                view.method, view.path
+            ),
+            None => format!(
+                "{} {}: no recorded interaction matches",
+                view.method, view.path
+            ),
+        };
+        let nearest = miss::nearest(&self.library, &candidates, view);
+        let mut log = format!("datovcr: MISS {message} (searched {})", searched.join(", "));
+        if let Some(nearest) = &nearest {
+            log.push_str(&format!(
+                "\n  nearest: {} #{} {} {}",
+                nearest.cassette, nearest.interaction, nearest.method, nearest.path
+            ));
+            for difference in &nearest.differences {
+                log.push_str(&format!(
+                    "\n  differs at {}: recorded {}, received {}",
+                    difference.pointer, difference.recorded, difference.received
+                ));
+            }
+        }
+        eprintln!("{log}");
+        miss_error(message)
+            .with_detail("cassettes", searched)
+            .with_detail("request", json!({"method": view.method, "path": view.path}))
+            .with_detail(
+                "nearest",
+                serde_json::to_value(&nearest).expect("serializable"),
+            )
+            .into_response()
+    }
+}
+
+fn miss_error(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::from_u16(MISS_STATUS).expect("599 is a valid status code"),
+        "DATOVCR_NO_MATCH",
+        message,
+    )
+}
+
+/// The request's headers in cassette form, for matching and checking.
+fn request_headers(headers: &http::HeaderMap) -> Headers {
+    let mut recorded = Headers::new();
+    for (name, value) in headers {
+        recorded.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+    }
+    recorded
+}
+
+fn mark_violations(response: &mut Response<Full<Bytes>>, findings: &[Finding]) {
+    if let Some(summary) = violations_summary(findings)
+        && let Ok(value) = HeaderValue::from_str(&summary)
+    {
+        response.headers_mut().insert(VIOLATIONS_HEADER, value);
+    }
+}
+
+fn log_hit(
+    view: &RequestView<'_>,
+    status: StatusCode,
+    cassette: &std::path::Path,
+    index: usize,
+    findings: &[Finding],
+) {
+    let mut line = format!(
+        "datovcr: {} {} {} replayed {} #{index}",
+        view.method,
+        view.path,
+        status.as_u16(),
+        cassette.display()
+    );
+    for finding in findings {
+        line.push_str(&format!("\n  {}: {finding}", finding.category));
+    }
+    eprintln!("{line}");
+}
+
+fn body_error(err: BodyError) -> ApiError {
+    match err {
+        BodyError::TooLarge { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "DATOVCR_BODY_TOO_LARGE",
+            format!("the request body is larger than {limit} bytes"),
+        ),
+        BodyError::IdleTimeout(after) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "DATOVCR_BODY_TIMEOUT",
+            format!("the request body stalled for {after:?}"),
+        ),
+        BodyError::Failed(err) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "DATOVCR_BAD_REQUEST",
+            format!("the request body could not be read: {err}"),
+        ),
+    }
+}

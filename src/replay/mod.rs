@@ -1,0 +1,353 @@
+//! `datovcr replay`: serve recorded cassettes offline, deterministically.
+//!
+//! [`matching`] turns a request into a lookup key; [`library`] holds the
+//! cassettes, indexed by key, with one response sequence per key; [`miss`]
+//! explains requests that match nothing. Nothing here opens an outbound
+//! socket unless `--on-miss forward|record` asks for it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = datovcr::replay::ReplayServer::builder()
+//!     .cassette("cassettes/access-tokens-docs.json")
+//!     .start()
+//!     .await?;
+//! // Point the client under test at server.uri(); the server stops when dropped.
+//! println!("{}", server.uri());
+//! # Ok(()) }
+//! ```
+
+mod handler;
+pub mod library;
+pub mod matching;
+pub mod miss;
+
+pub use library::Exhausted;
+pub use matching::MatchRules;
+
+use crate::cassette::Cassette;
+use crate::contract::ContractSet;
+use crate::proxy::{Proxy, ProxyConfig};
+use crate::server::{self, ConnectionLimits, Drained};
+use handler::ReplayHandler;
+use library::Library;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// What to do with a request that matches nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MissPolicy {
+    /// Answer with a `DATOVCR_NO_MATCH` error; never touch the network.
+    #[default]
+    Fail,
+    /// Forward to the upstream and pass the answer back, recording nothing.
+    Forward,
+    /// Forward and append the exchange to the cassette, redacted (VCR's "new episodes").
+    Record,
+}
+
+/// Everything a replay server needs.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Cassette files and folders (searched recursively for `*.json`).
+    pub cassettes: Vec<PathBuf>,
+    pub listen: SocketAddr,
+    pub rules: MatchRules,
+    pub exhausted: Exhausted,
+    pub on_miss: MissPolicy,
+    /// Used by `--on-miss forward|record`: upstream, TLS roots, where new
+    /// episodes are written, limits and redaction.
+    pub forward: Option<ProxyConfig>,
+    /// Check every replayed exchange against the contract.
+    pub check: bool,
+    /// A prefix the client puts before API paths, removed before matching.
+    pub path_prefix: Option<String>,
+    /// Log only misses and violations, not every hit.
+    pub quiet: bool,
+    pub limits: ConnectionLimits,
+    pub max_request_body: usize,
+    pub body_idle_timeout: Duration,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        Self {
+            cassettes: vec![PathBuf::from("cassettes")],
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rules: MatchRules::default(),
+            exhausted: Exhausted::default(),
+            on_miss: MissPolicy::default(),
+            forward: None,
+            check: false,
+            path_prefix: None,
+            quiet: false,
+            limits: ConnectionLimits::default(),
+            max_request_body: 10 * 1024 * 1024,
+            body_idle_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A replay server that could not start. The message names the input.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ReplayError(pub String);
+
+/// Counters, readable while the server runs.
+#[derive(Debug, Default)]
+pub struct ReplayStats {
+    pub served: AtomicU64,
+    pub misses: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub violations: AtomicU64,
+}
+
+/// Printed on shutdown.
+#[derive(Debug, Clone)]
+pub struct ReplaySummary {
+    pub served: u64,
+    pub misses: u64,
+    pub forwarded: u64,
+    pub violations: u64,
+    /// Per cassette: interactions never served.
+    pub unused: Vec<(PathBuf, Vec<usize>)>,
+    pub drained: Drained,
+}
+
+impl ReplaySummary {
+    pub fn unused_count(&self) -> usize {
+        self.unused.iter().map(|(_, unused)| unused.len()).sum()
+    }
+
+    /// `--strict` fails a run with misses or unused interactions.
+    pub fn is_clean(&self) -> bool {
+        self.misses == 0 && self.unused_count() == 0
+    }
+}
+
+/// Entry point of the library API.
+pub struct ReplayServer;
+
+impl ReplayServer {
+    pub fn builder() -> ReplayBuilder {
+        ReplayBuilder {
+            config: ReplayConfig {
+                cassettes: Vec::new(),
+                ..ReplayConfig::default()
+            },
+            contract: None,
+        }
+    }
+}
+
+/// Builds a replay server for Rust tests; see the module docs.
+pub struct ReplayBuilder {
+    config: ReplayConfig,
+    contract: Option<Arc<ContractSet>>,
+}
+
+impl ReplayBuilder {
+    /// Adds a cassette file or a folder of them.
+    pub fn cassette(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.cassettes.push(path.into());
+        self
+    }
+
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    pub fn match_rules(mut self, rules: MatchRules) -> Self {
+        self.config.rules = rules;
+        self
+    }
+
+    pub fn exhausted(mut self, exhausted: Exhausted) -> Self {
+        self.config.exhausted = exhausted;
+        self
+    }
+
+    /// Check replayed exchanges against the built-in contract.
+    pub fn check(mut self, check: bool) -> Self {
+        self.config.check = check;
+        self
+    }
+
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.path_prefix = Some(prefix.into());
+        self
+    }
+
+    pub fn quiet(mut self, quiet: bool) -> Self {
+        self.config.quiet = quiet;
+        self
+    }
+
+    /// Full control, as the CLI uses it.
+    pub fn config(mut self, config: ReplayConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn contract(mut self, contract: Arc<ContractSet>) -> Self {
+        self.contract = Some(contract);
+        self
+    }
+
+    /// Loads and checks every cassette, binds, and starts serving.
+    pub async fn start(self) -> Result<ReplayHandle, ReplayError> {
+        let listener = tokio::net::TcpListener::bind(self.config.listen)
+            .await
+            .map_err(|err| {
+                ReplayError(format!("cannot listen on {}: {err}", self.config.listen))
+            })?;
+        start(self.config, self.contract, listener).await
+    }
+}
+
+/// A running replay server. Dropping it stops the server.
+pub struct ReplayHandle {
+    addr: SocketAddr,
+    stats: Arc<ReplayStats>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<ReplaySummary>>,
+}
+
+impl ReplayHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the client's `baseUrl`.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> &ReplayStats {
+        &self.stats
+    }
+
+    /// Stops accepting, drains, and reports.
+    pub async fn shutdown(mut self) -> ReplaySummary {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self
+            .task
+            .take()
+            .expect("the server task is only taken here");
+        task.await.expect("the replay task does not panic")
+    }
+}
+
+impl Drop for ReplayHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts replay on an already-bound listener.
+pub async fn start(
+    config: ReplayConfig,
+    contract: Option<Arc<ContractSet>>,
+    listener: tokio::net::TcpListener,
+) -> Result<ReplayHandle, ReplayError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|err| ReplayError(format!("cannot read the listening address: {err}")))?;
+    let library = Arc::new(load_library(&config)?);
+    let contract = match (config.check, contract) {
+        (false, _) => None,
+        (true, Some(contract)) => Some(contract),
+        (true, None) => Some(Arc::new(
+            ContractSet::embedded().map_err(|err| ReplayError(err.to_string()))?,
+        )),
+    };
+    let forwarder = match (config.on_miss, &config.forward) {
+        (MissPolicy::Fail, _) => None,
+        (_, None) => {
+            return Err(ReplayError(
+                "--on-miss forward|record needs --upstream URL".into(),
+            ));
+        }
+        (_, Some(forward)) => {
+            let contract = match &contract {
+                Some(contract) => contract.clone(),
+                None => {
+                    Arc::new(ContractSet::embedded().map_err(|err| ReplayError(err.to_string()))?)
+                }
+            };
+            Some(Proxy::new(forward.clone(), contract).map_err(ReplayError)?)
+        }
+    };
+    let stats = Arc::new(ReplayStats::default());
+    let limits = config.limits.clone();
+    let handler = Arc::new(ReplayHandler::new(
+        config,
+        library.clone(),
+        contract,
+        forwarder,
+        stats.clone(),
+    ));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task_stats = stats.clone();
+    let task = tokio::spawn(async move {
+        let drained = server::serve(listener, handler.clone(), limits, async {
+            let _ = stopped.await;
+        })
+        .await;
+        handler.close().await;
+        ReplaySummary {
+            served: task_stats.served.load(Ordering::Relaxed),
+            misses: task_stats.misses.load(Ordering::Relaxed),
+            forwarded: task_stats.forwarded.load(Ordering::Relaxed),
+            violations: task_stats.violations.load(Ordering::Relaxed),
+            unused: library
+                .unused()
+                .into_iter()
+                .map(|(path, unused)| (path.to_owned(), unused))
+                .collect(),
+            drained,
+        }
+    });
+    Ok(ReplayHandle {
+        addr,
+        stats,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// Loads every cassette once, at start-up; any broken one stops start-up
+/// with its file, line and column.
+fn load_library(config: &ReplayConfig) -> Result<Library, ReplayError> {
+    let files = crate::check::collect_cassettes(&config.cassettes).map_err(ReplayError)?;
+    if files.is_empty() {
+        return Err(ReplayError(format!(
+            "no cassette (*.json) found in {}",
+            config
+                .cassettes
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let mut loaded = Vec::with_capacity(files.len());
+    for file in files {
+        let cassette = load_cassette(&file)?;
+        loaded.push((file, cassette));
+    }
+    Library::build(loaded, config.rules.clone(), config.exhausted).map_err(ReplayError)
+}
+
+fn load_cassette(path: &Path) -> Result<Cassette, ReplayError> {
+    crate::recorder::load_with_journal(path).map_err(|err| ReplayError(err.to_string()))
+}
