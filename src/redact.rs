@@ -10,6 +10,8 @@ use crate::cassette::{Body, Headers, Interaction, RecordedRequest, RecordedRespo
 use crate::contract::{Category, Finding, Part, Side, pointer_token};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 /// What a secret string becomes.
 pub const PLACEHOLDER: &str = "[REDACTED]";
@@ -150,7 +152,14 @@ pub struct Redactor {
     header_names: Vec<String>,
     pointers: Vec<String>,
     query_params: Vec<String>,
+    /// Secrets seen in earlier exchanges: a token issued by one exchange can
+    /// turn up in a later one where nothing marks it as a secret (an error
+    /// message quoting it, say).
+    remembered: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// How many earlier secrets a redactor remembers.
+pub const REMEMBERED_SECRETS: usize = 1024;
 
 impl Default for Redactor {
     fn default() -> Self {
@@ -193,6 +202,7 @@ impl Redactor {
             header_names,
             pointers: rules.pointers.clone(),
             query_params: rules.query_params.clone(),
+            remembered: Arc::default(),
         }
     }
 
@@ -226,9 +236,45 @@ impl Redactor {
             }
         }
         secrets.scrub_interaction(&mut interaction);
+        self.scrub_remembered(&mut interaction, &mut secrets);
         RedactedInteraction {
             interaction,
             secrets,
+        }
+    }
+
+    /// Remembers this exchange's secrets, and scrubs any remembered one that
+    /// still occurs. One search of the serialized exchange per remembered
+    /// secret keeps the common case (none present) cheap.
+    fn scrub_remembered(&self, interaction: &mut Interaction, secrets: &mut Secrets) {
+        let mut remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let serialized =
+            serde_json::to_vec(&*interaction).expect("cassette types always serialize");
+        let mut found = Secrets::default();
+        for secret in remembered.iter() {
+            if !secrets.0.contains(secret)
+                && memchr::memmem::find(&serialized, secret.as_bytes()).is_some()
+            {
+                found.add(secret.clone());
+            }
+        }
+        for secret in secrets.searchable() {
+            if !remembered.iter().any(|known| known == secret) {
+                if remembered.len() == REMEMBERED_SECRETS {
+                    remembered.pop_front();
+                }
+                remembered.push_back(secret.to_owned());
+            }
+        }
+        drop(remembered);
+        if !found.is_empty() {
+            found.scrub_interaction(interaction);
+            for secret in found.0 {
+                secrets.add(secret);
+            }
         }
     }
 
@@ -613,6 +659,26 @@ mod redactor_tests {
             .to_journal_line()
             .unwrap_err();
         assert!(err.to_string().contains("binary request body"), "{err}");
+    }
+
+    #[test]
+    fn a_token_from_an_earlier_exchange_is_scrubbed_from_a_later_one() {
+        let redactor = Redactor::default();
+        let first = redactor.redact(exchange(
+            json!({"data": {"type": "access_token", "attributes": {"token": CANARY}}}),
+        ));
+        assert!(
+            !String::from_utf8(first.to_journal_line().unwrap())
+                .unwrap()
+                .contains(CANARY)
+        );
+        let mut later = exchange(
+            json!({"data": [{"type": "api_error", "attributes": {"details": {"message": format!("token {CANARY} is invalid")}}}]}),
+        );
+        later.request.headers = Headers::new();
+        let line = String::from_utf8(redactor.redact(later).to_journal_line().unwrap()).unwrap();
+        assert!(!line.contains(CANARY), "{line}");
+        assert!(line.contains("token [REDACTED] is invalid"), "{line}");
     }
 
     #[test]
