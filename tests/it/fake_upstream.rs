@@ -372,7 +372,8 @@ async fn unknown_endpoints_and_bad_bodies_get_api_errors() {
 #[tokio::test]
 async fn each_bad_certificate_fails_for_its_own_reason() {
     use rustls::CertificateError as E;
-    let cases: [(CertFlavour, fn(&E) -> bool); 3] = [
+    type IsExpected = fn(&E) -> bool;
+    let cases: [(CertFlavour, IsExpected); 3] = [
         (CertFlavour::UnknownIssuer, |e| {
             matches!(e, E::UnknownIssuer)
         }),

@@ -128,10 +128,9 @@ pub fn find_cause<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> O
         if let Some(inner) = error
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
+            && let Some(found) = find_cause::<T>(inner)
         {
-            if let Some(found) = find_cause::<T>(inner) {
-                return Some(found);
-            }
+            return Some(found);
         }
         current = error.source();
     }

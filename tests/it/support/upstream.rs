@@ -22,13 +22,16 @@
 //! | `/__fault/stall-headers` | reads the request and never answers; the connection stays open until the client or the fake goes away |
 //! | `/__fault/stall-body` | sends a 200 head with `content-length: 1000`, 10 body bytes, then nothing more |
 //! | `/__fault/garbage` | writes the malformed status line `HTTP/1.1 abc\r\n\r\n` (through TLS if TLS is on) and closes |
-//! | `/__fault/huge?bytes=N` | 200 JSON body of exactly N bytes before any content coding (`{"data":"xxx…"}`, padded with spaces below 11 bytes) |
+//! | `/__fault/huge?bytes=N` | 200 JSON body of exactly N bytes (1 MiB without `bytes`) before any content coding: `{"data":"xxx…"}`, or `{}` padded with spaces below 11 bytes |
 //! | `/__fault/429` | 429 with `x-ratelimit-reset: 1`, `x-ratelimit-remaining: 0` and an `api_error` `RATE_LIMIT_EXCEEDED` |
 //! | `/__fault/echo-auth` | 200 JSON whose `data.attributes.message` embeds the request's `Authorization` value mid-sentence (a secret in a disguise) |
 //! | `/__fault/error-token` | 422 `INVALID_FIELD` whose `details` carry the most recently issued token value (in `token` and inside `message`) |
 
+mod conn;
+
 use super::tls::{CertFlavour, TestPki};
 use bytes::Bytes;
+use conn::{ConnIo, Stream};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -42,14 +45,14 @@ use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
 use std::hash::{BuildHasher, DefaultHasher, Hash, Hasher};
-use std::io::{self, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -675,10 +678,10 @@ impl TokenInput {
                 "must be access_token",
             ));
         }
-        if let (Some(path_id), Some(id)) = (path_id, data.get("id")) {
-            if id.as_str() != Some(path_id) {
-                return Err(invalid("id", "VALIDATION_FORMAT", "must match the path"));
-            }
+        if let (Some(path_id), Some(id)) = (path_id, data.get("id"))
+            && id.as_str() != Some(path_id)
+        {
+            return Err(invalid("id", "VALIDATION_FORMAT", "must match the path"));
         }
         let attributes = data.get("attributes");
         let text = |key: &str| -> Result<Option<String>, ApiError> {
@@ -1104,197 +1107,4 @@ async fn handle(
         Err(error) => error.into_reply(),
     };
     Ok(render(&state, reply, &parts.headers))
-}
-
-/// The accepted socket, with or without TLS.
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => tls.get_ref().0,
-        }
-    }
-}
-
-/// One connection's stream, shared between hyper and the connection task so
-/// that faults can take it back, plus a log of the (decrypted) bytes read so
-/// that requests can be captured exactly as sent: hyper lowercases header
-/// names and merges duplicates into a map, and keeps the original case only
-/// in a private extension.
-#[derive(Clone)]
-struct ConnIo(Arc<Mutex<Shared>>);
-
-struct Shared {
-    stream: Stream,
-    /// Bytes read and not yet attributed to a captured request.
-    log: Vec<u8>,
-}
-
-struct RawHead {
-    target: String,
-    headers: Vec<(String, String)>,
-}
-
-impl ConnIo {
-    fn new(stream: Stream) -> ConnIo {
-        ConnIo(Arc::new(Mutex::new(Shared {
-            stream,
-            log: Vec::new(),
-        })))
-    }
-
-    fn shared(&self) -> MutexGuard<'_, Shared> {
-        lock(&self.0)
-    }
-}
-
-impl Shared {
-    /// Parses the head of the request hyper has just handed over (its body
-    /// already read in full) from the start of the log, and drops that
-    /// request's bytes from the log. HTTP/1.1 requests on one connection are
-    /// sequential, so the log always starts at the current request.
-    fn next_raw_request(&mut self) -> Option<RawHead> {
-        let log = &self.log;
-        // RFC 9112 §2.2: a server should ignore empty lines before a request.
-        let mut start = 0;
-        while log[start..].starts_with(b"\r\n") {
-            start += 2;
-        }
-        let head_len = find(&log[start..], b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&log[start..start + head_len]).into_owned();
-        let body_start = start + head_len + 4;
-        let mut lines = head.split("\r\n");
-        let target = lines.next()?.split(' ').nth(1)?.to_string();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|line| line.split_once(':'))
-            .map(|(name, value)| {
-                (
-                    name.to_string(),
-                    value.trim_matches([' ', '\t']).to_string(),
-                )
-            })
-            .collect();
-        let chunked = headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("transfer-encoding")
-                && value.to_ascii_lowercase().trim_end().ends_with("chunked")
-        });
-        let body_end = if chunked {
-            chunked_len(&log[body_start..]).map(|len| body_start + len)
-        } else {
-            let length = headers
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, value)| value.parse::<usize>().ok())
-                .unwrap_or(0);
-            Some(body_start + length)
-        };
-        let consumed = body_end.unwrap_or(log.len()).min(log.len());
-        self.log.drain(..consumed);
-        Some(RawHead { target, headers })
-    }
-}
-
-/// Length of a complete chunked body (chunks, last chunk, trailers, CRLF).
-fn chunked_len(bytes: &[u8]) -> Option<usize> {
-    let mut pos = 0;
-    loop {
-        let line_end = pos + find(&bytes[pos..], b"\r\n")?;
-        let line = std::str::from_utf8(&bytes[pos..line_end]).ok()?;
-        let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
-        pos = line_end + 2;
-        if size == 0 {
-            loop {
-                let trailer_end = pos + find(&bytes[pos..], b"\r\n")?;
-                let empty = trailer_end == pos;
-                pos = trailer_end + 2;
-                if empty {
-                    return Some(pos);
-                }
-            }
-        }
-        pos += size + 2;
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-impl AsyncRead for ConnIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let mut shared = self.shared();
-        let before = buf.filled().len();
-        let result = Pin::new(&mut shared.stream).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            shared.log.extend_from_slice(&buf.filled()[before..]);
-        }
-        result
-    }
-}
-
-impl AsyncWrite for ConnIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.shared().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.shared().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.shared().stream).poll_shutdown(cx)
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
-    }
 }
