@@ -4,6 +4,8 @@
 mod cassette_format;
 /// The contract's rules, checked through the library on real request shapes.
 mod contract_rules;
+/// The fake DatoCMS upstream the proxy tests run against, checked on its own.
+mod fake_upstream;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
 /// Shared fixtures.

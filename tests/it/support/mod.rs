@@ -1,5 +1,11 @@
 //! Fixtures shared by the tests: the official client's real request shapes
-//! (reference §9) and small builders.
+//! (reference §9) and small builders, plus a fake DatoCMS upstream
+//! ([`upstream::FakeDato`]), its test PKI ([`tls`]) and a client that trusts
+//! it ([`client`]).
+
+pub mod client;
+pub mod tls;
+pub mod upstream;
 
 use datovcr::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
 use serde_json::{Value, json};
