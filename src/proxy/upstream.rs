@@ -129,7 +129,15 @@ pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiE
                 format!("could not connect to {upstream}: {timeout}"),
             );
         }
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+        // io::Error's source() skips the error it wraps: look inside it too.
+        let wrapped = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(tls) = current
+            .downcast_ref::<rustls::Error>()
+            .or_else(|| wrapped.and_then(|inner| inner.downcast_ref::<rustls::Error>()))
+        {
             return ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "DATOVCR_UPSTREAM_TLS",

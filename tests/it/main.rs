@@ -6,6 +6,10 @@ mod cassette_format;
 mod contract_rules;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
+/// `datovcr proxy` forwarding: endpoints, header hygiene, prefixes, compression, contract.
+mod proxy_forwarding;
+/// `datovcr proxy` recording: cassette selection, record modes, concurrency.
+mod proxy_recording;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
 /// Shared fixtures.

@@ -4,6 +4,8 @@
 //! it ([`client`]).
 
 pub mod client;
+pub mod process;
+pub mod proxy;
 pub mod tls;
 pub mod upstream;
 

@@ -22,7 +22,7 @@ pub fn api_headers(bearer: &str, with_body: bool) -> Vec<(&'static str, String)>
 }
 
 /// `(name, value)` borrowed, as `send` takes them.
-pub fn borrowed(headers: &[(&'static str, String)]) -> Vec<(&'static str, &str)> {
+pub fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     headers.iter().map(|(name, value)| (*name, value.as_str())).collect()
 }
 

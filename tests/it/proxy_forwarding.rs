@@ -170,7 +170,7 @@ async fn violations_are_reported_in_a_header_without_changing_the_response() {
     let client = client_for(&upstream);
     let mut body = create_body();
     body["data"]["attributes"]["can_access_cma"] = json!("yes");
-    let (status, headers, _) = send(
+    let (status, headers, response) = send(
         &client,
         Method::POST,
         &format!("{}/access_tokens", proxy.uri()),
@@ -181,7 +181,10 @@ async fn violations_are_reported_in_a_header_without_changing_the_response() {
     assert_eq!(upstream.request_count(), 1, "without --enforce the request is forwarded");
     let violations = headers["x-datovcr-violations"].to_str().unwrap();
     assert!(violations.starts_with("1; request body /data/attributes/can_access_cma [type]"), "{violations}");
-    assert_ne!(status, 422, "the proxy did not answer in the upstream's place");
+    // The upstream's own answer (the fake's 422 INVALID_FIELD) passes through unchanged.
+    assert_eq!(status, 422);
+    assert_eq!(json_of(&response)["data"][0]["attributes"]["code"], "INVALID_FIELD");
+    assert!(headers.get("x-datovcr-error").is_none());
     let summary = proxy.shutdown().await;
     assert_eq!(summary.violations, 1);
 }
