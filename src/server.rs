@@ -7,8 +7,9 @@
 //! exchanges a grace period, following hyper-util's `server_graceful`
 //! example.
 
+use crate::api_error::ApiError;
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -91,9 +92,17 @@ pub async fn serve<H: Handler>(
                 };
                 let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
-                let service = service_fn(move |request| {
+                let max_head_bytes = limits.max_head_bytes;
+                let service = service_fn(move |request: Request<Incoming>| {
                     let handler = handler.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handler.handle(request).await) }
+                    async move {
+                        // hyper bounds its read buffer, not the head itself: a head
+                        // that arrives in one read can exceed the limit unnoticed.
+                        if head_size(&request) > max_head_bytes {
+                            return Ok::<_, std::convert::Infallible>(head_too_large(max_head_bytes));
+                        }
+                        Ok(handler.handle(request).await)
+                    }
                 });
                 let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -110,6 +119,34 @@ pub async fn serve<H: Handler>(
         Ok(()) => Drained::All,
         Err(_) => Drained::TimedOut,
     }
+}
+
+/// The size of a request head as sent: request line plus header lines.
+fn head_size(request: &Request<Incoming>) -> usize {
+    let line = request.method().as_str().len() + uri_len(request.uri()) + 12;
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
+/// The length of a request target without formatting it.
+pub fn uri_len(uri: &http::Uri) -> usize {
+    let scheme = uri.scheme_str().map_or(0, |scheme| scheme.len() + 3);
+    let authority = uri.authority().map_or(0, |authority| authority.as_str().len());
+    let path = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    scheme + authority + path
+}
+
+fn head_too_large(limit: usize) -> Response<Full<Bytes>> {
+    ApiError::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "DATOVCR_HEADERS_TOO_LARGE",
+        format!("the request head is larger than {limit} bytes (--max-head-bytes)"),
+    )
+    .into_response()
 }
 
 /// Binds `addr`, refusing a non-loopback address unless `allow_remote`:

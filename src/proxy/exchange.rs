@@ -126,7 +126,7 @@ impl Proxy {
         report: &mut Report,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let limits = &self.config.limits;
-        if request.uri().to_string().len() > limits.max_uri_bytes {
+        if crate::server::uri_len(request.uri()) > limits.max_uri_bytes {
             return Err(ApiError::new(
                 StatusCode::URI_TOO_LONG,
                 "DATOVCR_URI_TOO_LONG",

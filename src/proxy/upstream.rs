@@ -129,15 +129,7 @@ pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiE
                 format!("could not connect to {upstream}: {timeout}"),
             );
         }
-        // io::Error's source() skips the error it wraps: look inside it too.
-        let wrapped = current
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-        if let Some(tls) = current
-            .downcast_ref::<rustls::Error>()
-            .or_else(|| wrapped.and_then(|inner| inner.downcast_ref::<rustls::Error>()))
-        {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
             return ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "DATOVCR_UPSTREAM_TLS",
@@ -163,7 +155,7 @@ pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiE
                 format!("{upstream} answered with something that is not HTTP: {hyper_err}"),
             );
         }
-        source = current.source();
+        source = next_cause(current);
     }
     let (code, what) = if err.is_connect() {
         ("DATOVCR_UPSTREAM_UNREACHABLE", "could not connect to")
@@ -175,6 +167,17 @@ pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiE
         code,
         format!("{what} {upstream}: {}", error_chain(err)),
     )
+}
+
+/// The next error in a chain. `io::Error::source()` skips the error it
+/// wraps (tokio-rustls nests a `rustls::Error` two `io::Error`s deep), so
+/// look inside it first.
+fn next_cause<'e>(current: &'e (dyn std::error::Error + 'static)) -> Option<&'e (dyn std::error::Error + 'static)> {
+    current
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .map(|inner| inner as &(dyn std::error::Error + 'static))
+        .or_else(|| current.source())
 }
 
 /// `a: b: c` for an error and its sources.

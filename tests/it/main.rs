@@ -8,6 +8,8 @@ mod contract_rules;
 mod fake_upstream;
 /// `datovcr proxy` forwarding: endpoints, header hygiene, prefixes, compression, contract.
 mod proxy_forwarding;
+/// `datovcr proxy` limits and upstream failures: every status of the limits table.
+mod proxy_limits;
 /// `datovcr proxy` recording: cassette selection, record modes, concurrency.
 mod proxy_recording;
 /// `datovcr schema-check` as a user runs it: the real binary.
