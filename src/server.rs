@@ -135,7 +135,9 @@ fn head_size(request: &Request<Incoming>) -> usize {
 /// The length of a request target without formatting it.
 pub fn uri_len(uri: &http::Uri) -> usize {
     let scheme = uri.scheme_str().map_or(0, |scheme| scheme.len() + 3);
-    let authority = uri.authority().map_or(0, |authority| authority.as_str().len());
+    let authority = uri
+        .authority()
+        .map_or(0, |authority| authority.as_str().len());
     let path = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
     scheme + authority + path
 }

@@ -172,7 +172,9 @@ pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiE
 /// The next error in a chain. `io::Error::source()` skips the error it
 /// wraps (tokio-rustls nests a `rustls::Error` two `io::Error`s deep), so
 /// look inside it first.
-fn next_cause<'e>(current: &'e (dyn std::error::Error + 'static)) -> Option<&'e (dyn std::error::Error + 'static)> {
+fn next_cause<'e>(
+    current: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e (dyn std::error::Error + 'static)> {
     current
         .downcast_ref::<std::io::Error>()
         .and_then(|io| io.get_ref())

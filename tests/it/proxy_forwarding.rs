@@ -20,18 +20,42 @@ async fn all_six_endpoints_are_forwarded_over_tls_and_answered_as_the_upstream_s
     let get = api_headers("live-bearer-value-1234", false);
     let with_body = api_headers("live-bearer-value-1234", true);
 
-    let (status, headers, body) = send(&client, Method::GET, &format!("{base}/access_tokens"), &borrowed(&get), "").await;
+    let (status, headers, body) = send(
+        &client,
+        Method::GET,
+        &format!("{base}/access_tokens"),
+        &borrowed(&get),
+        "",
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/json; charset=utf-8");
-    assert!(headers.get("x-datovcr-violations").is_none(), "a valid exchange carries no violation header");
+    assert!(
+        headers.get("x-datovcr-violations").is_none(),
+        "a valid exchange carries no violation header"
+    );
     assert!(json_of(&body)["data"].is_array());
 
     let create = serde_json::to_vec_pretty(&create_body()).unwrap();
-    let (status, _, body) = send(&client, Method::POST, &format!("{base}/access_tokens"), &borrowed(&with_body), create).await;
+    let (status, _, body) = send(
+        &client,
+        Method::POST,
+        &format!("{base}/access_tokens"),
+        &borrowed(&with_body),
+        create,
+    )
+    .await;
     assert_eq!(status, 201);
     let id = json_of(&body)["data"]["id"].as_str().unwrap().to_owned();
 
-    let (status, _, _) = send(&client, Method::GET, &format!("{base}/access_tokens/{id}"), &borrowed(&get), "").await;
+    let (status, _, _) = send(
+        &client,
+        Method::GET,
+        &format!("{base}/access_tokens/{id}"),
+        &borrowed(&get),
+        "",
+    )
+    .await;
     assert_eq!(status, 200);
     let mut update = update_body(false);
     update["data"]["id"] = json!(id);
@@ -45,25 +69,48 @@ async fn all_six_endpoints_are_forwarded_over_tls_and_answered_as_the_upstream_s
     .await;
     assert_eq!(status, 200);
     assert_eq!(json_of(&body)["data"]["attributes"]["name"], "Renamed");
-    let (status, _, _) = send(&client, Method::POST, &format!("{base}/access_tokens/{id}/regenerate_token"), &borrowed(&get), "").await;
-    assert_eq!(status, 200);
     let (status, _, _) = send(
         &client,
-        Method::DELETE,
-        &format!("{base}/access_tokens/{id}?destination_user_type=account&destination_user_id=7865"),
+        Method::POST,
+        &format!("{base}/access_tokens/{id}/regenerate_token"),
         &borrowed(&get),
         "",
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _, body) = send(&client, Method::GET, &format!("{base}/access_tokens/{id}"), &borrowed(&get), "").await;
+    let (status, _, _) = send(
+        &client,
+        Method::DELETE,
+        &format!(
+            "{base}/access_tokens/{id}?destination_user_type=account&destination_user_id=7865"
+        ),
+        &borrowed(&get),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = send(
+        &client,
+        Method::GET,
+        &format!("{base}/access_tokens/{id}"),
+        &borrowed(&get),
+        "",
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(json_of(&body)["data"][0]["attributes"]["code"], "NOT_FOUND");
 
     let forwarded = upstream.requests();
     assert_eq!(forwarded.len(), 7);
-    assert_eq!(forwarded[5].path_and_query, format!("/access_tokens/{id}?destination_user_type=account&destination_user_id=7865"));
-    assert_eq!(forwarded[1].header("authorization"), Some("Bearer live-bearer-value-1234"), "the token passes through");
+    assert_eq!(
+        forwarded[5].path_and_query,
+        format!("/access_tokens/{id}?destination_user_type=account&destination_user_id=7865")
+    );
+    assert_eq!(
+        forwarded[1].header("authorization"),
+        Some("Bearer live-bearer-value-1234"),
+        "the token passes through"
+    );
 
     let summary = proxy.shutdown().await;
     assert_eq!(summary.exchanges, 7);
@@ -72,7 +119,13 @@ async fn all_six_endpoints_are_forwarded_over_tls_and_answered_as_the_upstream_s
     let recorded: Vec<(String, String, u16)> = cassette
         .interactions
         .iter()
-        .map(|i| (i.request.method.clone(), i.request.path.clone(), i.response.status))
+        .map(|i| {
+            (
+                i.request.method.clone(),
+                i.request.path.clone(),
+                i.response.status,
+            )
+        })
         .collect();
     assert_eq!(
         recorded,
@@ -81,7 +134,11 @@ async fn all_six_endpoints_are_forwarded_over_tls_and_answered_as_the_upstream_s
             ("POST".into(), "/access_tokens".into(), 201),
             ("GET".into(), format!("/access_tokens/{id}"), 200),
             ("PUT".into(), format!("/access_tokens/{id}"), 200),
-            ("POST".into(), format!("/access_tokens/{id}/regenerate_token"), 200),
+            (
+                "POST".into(),
+                format!("/access_tokens/{id}/regenerate_token"),
+                200
+            ),
             ("DELETE".into(), format!("/access_tokens/{id}"), 200),
             ("GET".into(), format!("/access_tokens/{id}"), 404),
         ]
@@ -101,24 +158,44 @@ async fn hop_by_hop_and_own_headers_are_stripped_and_host_is_the_upstreams() {
     headers.push(("proxy-authorization", "Basic cHJveHk6cGFzcw==".into()));
     headers.push(("x-datovcr-cassette", "suite-a".into()));
     headers.push(("x-custom-header", "kept".into()));
-    let (status, _, _) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&headers), "").await;
+    let (status, _, _) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&headers),
+        "",
+    )
+    .await;
     assert_eq!(status, 200);
     let seen = &upstream.requests()[0];
     for stripped in ["x-hop-secret", "proxy-authorization", "x-datovcr-cassette"] {
         assert_eq!(seen.header(stripped), None, "{stripped} was forwarded");
     }
     assert_eq!(seen.header("x-custom-header"), Some("kept"));
-    assert_eq!(seen.header("host"), Some(upstream.addr().to_string().as_str()));
-    assert_eq!(seen.header("accept-encoding"), Some("identity"), "the proxy asks for readable bodies");
+    assert_eq!(
+        seen.header("host"),
+        Some(upstream.addr().to_string().as_str())
+    );
+    assert_eq!(
+        seen.header("accept-encoding"),
+        Some("identity"),
+        "the proxy asks for readable bodies"
+    );
     drop(proxy);
-    assert!(dir.path().join("suite-a.json").exists() || dir.path().join("suite-a.json.journal").exists());
+    assert!(
+        dir.path().join("suite-a.json").exists()
+            || dir.path().join("suite-a.json.journal").exists()
+    );
 }
 
 #[tokio::test]
 async fn a_base_url_path_prefix_is_removed_before_forwarding_and_recording() {
     let upstream = FakeDato::start(FakeDatoOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&upstream, dir.path(), |config| config.path_prefix = Some("/proxy-prefix".into())).await;
+    let proxy = start_proxy(&upstream, dir.path(), |config| {
+        config.path_prefix = Some("/proxy-prefix".into())
+    })
+    .await;
     let client = client_for(&upstream);
     let (status, _, _) = send(
         &client,
@@ -178,12 +255,22 @@ async fn violations_are_reported_in_a_header_without_changing_the_response() {
         serde_json::to_vec(&body).unwrap(),
     )
     .await;
-    assert_eq!(upstream.request_count(), 1, "without --enforce the request is forwarded");
+    assert_eq!(
+        upstream.request_count(),
+        1,
+        "without --enforce the request is forwarded"
+    );
     let violations = headers["x-datovcr-violations"].to_str().unwrap();
-    assert!(violations.starts_with("1; request body /data/attributes/can_access_cma [type]"), "{violations}");
+    assert!(
+        violations.starts_with("1; request body /data/attributes/can_access_cma [type]"),
+        "{violations}"
+    );
     // The upstream's own answer (the fake's 422 INVALID_FIELD) passes through unchanged.
     assert_eq!(status, 422);
-    assert_eq!(json_of(&response)["data"][0]["attributes"]["code"], "INVALID_FIELD");
+    assert_eq!(
+        json_of(&response)["data"][0]["attributes"]["code"],
+        "INVALID_FIELD"
+    );
     assert!(headers.get("x-datovcr-error").is_none());
     let summary = proxy.shutdown().await;
     assert_eq!(summary.violations, 1);
@@ -193,7 +280,10 @@ async fn violations_are_reported_in_a_header_without_changing_the_response() {
 async fn enforce_rejects_an_invalid_request_without_forwarding_it() {
     let upstream = FakeDato::start(FakeDatoOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let proxy = start_proxy(&upstream, dir.path(), |config| config.enforcement.requests = true).await;
+    let proxy = start_proxy(&upstream, dir.path(), |config| {
+        config.enforcement.requests = true
+    })
+    .await;
     let client = client_for(&upstream);
     let mut body = create_body();
     body["data"]["relationships"]["role"]["data"] = Value::Null;
@@ -206,12 +296,24 @@ async fn enforce_rejects_an_invalid_request_without_forwarding_it() {
     )
     .await;
     assert_eq!(status, 422);
-    assert!(headers["content-type"].to_str().unwrap().contains("application/json"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("application/json")
+    );
     let error = &json_of(&response)["data"][0];
     assert_eq!(error["type"], "api_error");
     assert_eq!(error["attributes"]["code"], "DATOVCR_CONTRACT_VIOLATION");
-    assert_eq!(error["attributes"]["details"]["violations"][0]["pointer"], "/data/relationships/role/data");
-    assert_eq!(upstream.request_count(), 0, "nothing reached the real account");
+    assert_eq!(
+        error["attributes"]["details"]["violations"][0]["pointer"],
+        "/data/relationships/role/data"
+    );
+    assert_eq!(
+        upstream.request_count(),
+        0,
+        "nothing reached the real account"
+    );
 
     let (status, _, _) = send(
         &client,
@@ -224,7 +326,11 @@ async fn enforce_rejects_an_invalid_request_without_forwarding_it() {
     assert_eq!(status, 201, "a valid request still goes through");
     proxy.shutdown().await;
     let cassette = Cassette::load(&dir.path().join("cassette.json")).unwrap();
-    assert_eq!(cassette.interactions.len(), 1, "the rejected request was not recorded");
+    assert_eq!(
+        cassette.interactions.len(),
+        1,
+        "the rejected request was not recorded"
+    );
 }
 
 #[tokio::test]
@@ -243,12 +349,19 @@ async fn enforce_responses_replaces_a_broken_response_with_502_and_still_records
     let tightened = format!(
         "{}{}",
         &manifest[..find],
-        manifest[find..].replacen("\"success_statuses\": [200]", "\"success_statuses\": [201]", 1)
+        manifest[find..].replacen(
+            "\"success_statuses\": [200]",
+            "\"success_statuses\": [201]",
+            1
+        )
     );
     std::fs::write(schemas.join("manifest.json"), tightened).unwrap();
     let contract = datovcr::contract::ContractSet::from_dir(&schemas).unwrap();
 
-    let proxy = start_proxy_with(&upstream, dir.path(), contract, |config| config.enforcement.responses = true).await;
+    let proxy = start_proxy_with(&upstream, dir.path(), contract, |config| {
+        config.enforcement.responses = true
+    })
+    .await;
     let client = client_for(&upstream);
     let (status, _, body) = send(
         &client,
@@ -259,8 +372,14 @@ async fn enforce_responses_replaces_a_broken_response_with_502_and_still_records
     )
     .await;
     assert_eq!(status, 502);
-    assert_eq!(json_of(&body)["data"][0]["attributes"]["code"], "DATOVCR_RESPONSE_VIOLATION");
+    assert_eq!(
+        json_of(&body)["data"][0]["attributes"]["code"],
+        "DATOVCR_RESPONSE_VIOLATION"
+    );
     proxy.shutdown().await;
     let cassette = Cassette::load(&dir.path().join("cassette.json")).unwrap();
-    assert_eq!(cassette.interactions[0].response.status, 200, "what the upstream sent is recorded");
+    assert_eq!(
+        cassette.interactions[0].response.status, 200,
+        "what the upstream sent is recorded"
+    );
 }

@@ -17,9 +17,13 @@ const SHORT: Duration = Duration::from_millis(300);
 const READ_LIMIT: Duration = Duration::from_secs(10);
 
 fn code_of(body: &[u8]) -> String {
-    let json: Value = serde_json::from_slice(body).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)));
+    let json: Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)));
     assert_eq!(json["data"][0]["type"], "api_error", "{json}");
-    json["data"][0]["attributes"]["code"].as_str().unwrap_or_default().to_owned()
+    json["data"][0]["attributes"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn still_serves(client: &HttpsClient, proxy: &ProxyHandle) {
@@ -59,14 +63,27 @@ async fn client_side_limits_get_their_statuses() {
     let headers = api_headers("bearer-abcdefgh", true);
 
     // 413: a body over --max-request-body.
-    let (status, _, body) = send(&client, Method::POST, &format!("{}/access_tokens", proxy.uri()), &borrowed(&headers), vec![b'x'; 4096]).await;
-    assert_eq!((status.as_u16(), code_of(&body).as_str()), (413, "DATOVCR_BODY_TOO_LARGE"));
+    let (status, _, body) = send(
+        &client,
+        Method::POST,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&headers),
+        vec![b'x'; 4096],
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code_of(&body).as_str()),
+        (413, "DATOVCR_BODY_TOO_LARGE")
+    );
     still_serves(&client, &proxy).await;
 
     // 414: a URI over 8 KiB.
     let long = format!("{}/access_tokens?q={}", proxy.uri(), "a".repeat(9000));
     let (status, _, body) = send(&client, Method::GET, &long, &borrowed(&headers), "").await;
-    assert_eq!((status.as_u16(), code_of(&body).as_str()), (414, "DATOVCR_URI_TOO_LONG"));
+    assert_eq!(
+        (status.as_u16(), code_of(&body).as_str()),
+        (414, "DATOVCR_URI_TOO_LONG")
+    );
     still_serves(&client, &proxy).await;
 
     // 431: more than 100 headers, and a head over 64 KiB.
@@ -74,11 +91,25 @@ async fn client_side_limits_get_their_statuses() {
     for i in 0..120 {
         many.push(("x-filler", format!("value-{i}")));
     }
-    let (status, _, _) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&many), "").await;
+    let (status, _, _) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&many),
+        "",
+    )
+    .await;
     assert_eq!(status, 431);
     let mut huge = api_headers("bearer-abcdefgh", false);
     huge.push(("x-filler", "v".repeat(70 * 1024)));
-    let (status, _, _) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&huge), "").await;
+    let (status, _, _) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&huge),
+        "",
+    )
+    .await;
     assert_eq!(status, 431);
     still_serves(&client, &proxy).await;
 
@@ -95,7 +126,11 @@ async fn client_side_limits_get_their_statuses() {
     let answer = raw_exchange(&proxy, b"GET /access_tok").await;
     assert!(!answer.contains("200 OK"), "{answer}");
     still_serves(&client, &proxy).await;
-    assert_eq!(upstream.request_count(), 4, "only the four normal requests reached the upstream");
+    assert_eq!(
+        upstream.request_count(),
+        4,
+        "only the four normal requests reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -111,29 +146,85 @@ async fn upstream_faults_get_502_or_504_are_not_recorded_and_are_not_retried() {
     let client = client_for(&upstream);
     let headers = api_headers("bearer-abcdefgh", false);
     let cases = [
-        (Method::POST, "/__fault/reset", 502, "DATOVCR_UPSTREAM_RESET"),
-        (Method::GET, "/__fault/garbage", 502, "DATOVCR_UPSTREAM_PROTOCOL"),
-        (Method::GET, "/__fault/stall-headers", 504, "DATOVCR_UPSTREAM_TIMEOUT"),
-        (Method::GET, "/__fault/stall-body", 504, "DATOVCR_UPSTREAM_TIMEOUT"),
-        (Method::GET, "/__fault/huge?bytes=100000", 502, "DATOVCR_UPSTREAM_TOO_LARGE"),
+        (
+            Method::POST,
+            "/__fault/reset",
+            502,
+            "DATOVCR_UPSTREAM_RESET",
+        ),
+        (
+            Method::GET,
+            "/__fault/garbage",
+            502,
+            "DATOVCR_UPSTREAM_PROTOCOL",
+        ),
+        (
+            Method::GET,
+            "/__fault/stall-headers",
+            504,
+            "DATOVCR_UPSTREAM_TIMEOUT",
+        ),
+        (
+            Method::GET,
+            "/__fault/stall-body",
+            504,
+            "DATOVCR_UPSTREAM_TIMEOUT",
+        ),
+        (
+            Method::GET,
+            "/__fault/huge?bytes=100000",
+            502,
+            "DATOVCR_UPSTREAM_TOO_LARGE",
+        ),
     ];
     for (method, path, status, code) in cases {
         let before = upstream.request_count();
-        let (got, _, body) = send(&client, method.clone(), &format!("{}{path}", proxy.uri()), &borrowed(&headers), "").await;
-        assert_eq!((got.as_u16(), code_of(&body)), (status, code.to_owned()), "{path}");
-        assert_eq!(upstream.request_count(), before + 1, "{method} {path} was sent exactly once");
+        let (got, _, body) = send(
+            &client,
+            method.clone(),
+            &format!("{}{path}", proxy.uri()),
+            &borrowed(&headers),
+            "",
+        )
+        .await;
+        assert_eq!(
+            (got.as_u16(), code_of(&body)),
+            (status, code.to_owned()),
+            "{path}"
+        );
+        assert_eq!(
+            upstream.request_count(),
+            before + 1,
+            "{method} {path} was sent exactly once"
+        );
         still_serves(&client, &proxy).await;
     }
     // A 429 is the upstream's answer: passed through unchanged.
-    let (status, response_headers, _) = send(&client, Method::GET, &format!("{}/__fault/429", proxy.uri()), &borrowed(&headers), "").await;
+    let (status, response_headers, _) = send(
+        &client,
+        Method::GET,
+        &format!("{}/__fault/429", proxy.uri()),
+        &borrowed(&headers),
+        "",
+    )
+    .await;
     assert_eq!(status, 429);
     assert_eq!(response_headers["x-ratelimit-reset"], "1");
     assert!(response_headers.get("x-datovcr-error").is_none());
 
     proxy.shutdown().await;
     let cassette = Cassette::load(&dir.path().join("cassette.json")).unwrap();
-    let paths: Vec<&str> = cassette.interactions.iter().map(|i| i.request.path.as_str()).collect();
-    assert!(paths.iter().all(|p| *p == "/access_tokens" || *p == "/__fault/429"), "failed exchanges were recorded: {paths:?}");
+    let paths: Vec<&str> = cassette
+        .interactions
+        .iter()
+        .map(|i| i.request.path.as_str())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| *p == "/access_tokens" || *p == "/__fault/429"),
+        "failed exchanges were recorded: {paths:?}"
+    );
     assert_eq!(paths.len(), 6);
 }
 
@@ -156,9 +247,24 @@ async fn unreachable_and_untrusted_upstreams_get_502_naming_the_reason() {
             config.limits.upstream_connect_timeout = timeout;
         }
     };
-    let proxy = start_proxy(&good, dir.path(), config_upstream(format!("https://{closed_addr}"), good.ca_file(), SHORT)).await;
-    let (status, _, body) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&headers), "").await;
-    assert_eq!((status.as_u16(), code_of(&body).as_str()), (502, "DATOVCR_UPSTREAM_UNREACHABLE"));
+    let proxy = start_proxy(
+        &good,
+        dir.path(),
+        config_upstream(format!("https://{closed_addr}"), good.ca_file(), SHORT),
+    )
+    .await;
+    let (status, _, body) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&headers),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code_of(&body).as_str()),
+        (502, "DATOVCR_UPSTREAM_UNREACHABLE")
+    );
     drop(proxy);
 
     // Accepts TCP but never speaks TLS: the connect timeout covers the handshake.
@@ -170,23 +276,58 @@ async fn unreachable_and_untrusted_upstreams_get_502_naming_the_reason() {
             held.push(stream);
         }
     });
-    let proxy = start_proxy(&good, dir.path(), config_upstream(format!("https://{silent_addr}"), good.ca_file(), SHORT)).await;
-    let (status, _, body) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&headers), "").await;
-    assert_eq!((status.as_u16(), code_of(&body).as_str()), (502, "DATOVCR_UPSTREAM_CONNECT_TIMEOUT"));
+    let proxy = start_proxy(
+        &good,
+        dir.path(),
+        config_upstream(format!("https://{silent_addr}"), good.ca_file(), SHORT),
+    )
+    .await;
+    let (status, _, body) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&headers),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code_of(&body).as_str()),
+        (502, "DATOVCR_UPSTREAM_CONNECT_TIMEOUT")
+    );
     drop(proxy);
     hold.abort();
 
     // A certificate from an unknown issuer.
-    let rogue = FakeDato::start(FakeDatoOptions::default().with_tls(CertFlavour::UnknownIssuer)).await;
+    let rogue =
+        FakeDato::start(FakeDatoOptions::default().with_tls(CertFlavour::UnknownIssuer)).await;
     let proxy = start_proxy(&rogue, dir.path(), |_| {}).await;
-    let (status, _, body) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&headers), "").await;
-    assert_eq!((status.as_u16(), code_of(&body).as_str()), (502, "DATOVCR_UPSTREAM_TLS"), "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens", proxy.uri()),
+        &borrowed(&headers),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code_of(&body).as_str()),
+        (502, "DATOVCR_UPSTREAM_TLS"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let text = String::from_utf8_lossy(&body);
-    assert!(text.contains("UnknownIssuer") || text.contains("unknown issuer"), "{text}");
+    assert!(
+        text.contains("UnknownIssuer") || text.contains("unknown issuer"),
+        "{text}"
+    );
     assert_eq!(rogue.request_count(), 0);
     proxy.shutdown().await;
     assert!(
-        !dir.path().join("cassette.json").exists() || Cassette::load(&dir.path().join("cassette.json")).unwrap().interactions.is_empty(),
+        !dir.path().join("cassette.json").exists()
+            || Cassette::load(&dir.path().join("cassette.json"))
+                .unwrap()
+                .interactions
+                .is_empty(),
         "nothing recorded for failed exchanges"
     );
 }

@@ -26,10 +26,26 @@ async fn the_cassette_header_picks_a_cassette_and_unsafe_names_get_400() {
         assert_eq!(status, 400, "{bad}");
         assert!(String::from_utf8_lossy(&body).contains("DATOVCR_BAD_CASSETTE_NAME"));
     }
-    assert_eq!(upstream.request_count(), 3, "refused requests are not forwarded");
+    assert_eq!(
+        upstream.request_count(),
+        3,
+        "refused requests are not forwarded"
+    );
     proxy.shutdown().await;
-    assert_eq!(Cassette::load(&dir.path().join("suite-a.json")).unwrap().interactions.len(), 2);
-    assert_eq!(Cassette::load(&dir.path().join("suite-b.json")).unwrap().interactions.len(), 1);
+    assert_eq!(
+        Cassette::load(&dir.path().join("suite-a.json"))
+            .unwrap()
+            .interactions
+            .len(),
+        2
+    );
+    assert_eq!(
+        Cassette::load(&dir.path().join("suite-b.json"))
+            .unwrap()
+            .interactions
+            .len(),
+        1
+    );
     assert!(!dir.path().join("cassette.json").exists());
     assert!(!dir.path().parent().unwrap().join("escape.json").exists());
 }
@@ -42,16 +58,32 @@ async fn record_modes_new_all_and_none() {
     let client = client_for(&upstream);
     let headers = api_headers("bearer-abcdefgh", false);
     let mut counts = Vec::new();
-    for (mode, requests) in [(RecordMode::New, 2), (RecordMode::New, 1), (RecordMode::All, 1), (RecordMode::None, 3)] {
+    for (mode, requests) in [
+        (RecordMode::New, 2),
+        (RecordMode::New, 1),
+        (RecordMode::All, 1),
+        (RecordMode::None, 3),
+    ] {
         let proxy = start_proxy(&upstream, dir.path(), |config| config.record_mode = mode).await;
         for _ in 0..requests {
-            let (status, _, _) = send(&client, Method::GET, &format!("{}/access_tokens", proxy.uri()), &borrowed(&headers), "").await;
+            let (status, _, _) = send(
+                &client,
+                Method::GET,
+                &format!("{}/access_tokens", proxy.uri()),
+                &borrowed(&headers),
+                "",
+            )
+            .await;
             assert_eq!(status, 200);
         }
         proxy.shutdown().await;
         counts.push(Cassette::load(&cassette_path).unwrap().interactions.len());
     }
-    assert_eq!(counts, vec![2, 3, 1, 1], "new appends, all starts afresh, none writes nothing");
+    assert_eq!(
+        counts,
+        vec![2, 3, 1, 1],
+        "new appends, all starts afresh, none writes nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +109,11 @@ async fn two_hundred_parallel_exchanges_into_one_cassette_are_all_recorded() {
     assert_eq!(summary.exchanges, 200);
     let cassette = Cassette::load(&dir.path().join("cassette.json")).unwrap();
     assert_eq!(cassette.interactions.len(), 200);
-    let mut paths: Vec<&str> = cassette.interactions.iter().map(|i| i.request.path.as_str()).collect();
+    let mut paths: Vec<&str> = cassette
+        .interactions
+        .iter()
+        .map(|i| i.request.path.as_str())
+        .collect();
     paths.sort();
     paths.dedup();
     assert_eq!(paths.len(), 200, "every exchange recorded exactly once");

@@ -51,7 +51,9 @@ impl ServerProcess {
         let Some(addr) = first.trim().strip_prefix("listening on http://") else {
             let _ = kill(pid, libc::SIGKILL);
             let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
-            panic!("datovcr {args:?} did not start: first stdout line {first:?}, stderr:\n{stderr}");
+            panic!(
+                "datovcr {args:?} did not start: first stdout line {first:?}, stderr:\n{stderr}"
+            );
         };
         ServerProcess {
             pid,

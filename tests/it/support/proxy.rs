@@ -23,11 +23,18 @@ pub fn api_headers(bearer: &str, with_body: bool) -> Vec<(&'static str, String)>
 
 /// `(name, value)` borrowed, as `send` takes them.
 pub fn borrowed<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    headers.iter().map(|(name, value)| (*name, value.as_str())).collect()
+    headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
 }
 
 /// A proxy to `upstream` recording into `dir/cassette.json`, configured by `tweak`.
-pub async fn start_proxy(upstream: &FakeDato, dir: &Path, tweak: impl FnOnce(&mut ProxyConfig)) -> ProxyHandle {
+pub async fn start_proxy(
+    upstream: &FakeDato,
+    dir: &Path,
+    tweak: impl FnOnce(&mut ProxyConfig),
+) -> ProxyHandle {
     let contract = ContractSet::embedded().expect("built-in contract");
     start_proxy_with(upstream, dir, contract, tweak).await
 }
@@ -43,7 +50,9 @@ pub async fn start_proxy_with(
     let mut config = ProxyConfig::new(upstream_uri, dir.join("cassette.json"));
     config.ca_files = vec![upstream.ca_file().to_owned()];
     tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
     datovcr::proxy::start(config, Arc::new(contract), listener)
         .await
         .expect("the proxy starts")
