@@ -14,6 +14,8 @@ mod proxy_forwarding;
 mod proxy_limits;
 /// `datovcr proxy` recording: cassette selection, record modes, concurrency.
 mod proxy_recording;
+/// `datovcr replay` through the library: fidelity, sequences, misses, matching.
+mod replay_serving;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
 /// Shared fixtures.
