@@ -14,6 +14,8 @@ mod proxy_forwarding;
 mod proxy_limits;
 /// `datovcr proxy` recording: cassette selection, record modes, concurrency.
 mod proxy_recording;
+/// `datovcr replay` as a binary: main job, --strict, startup errors, --on-miss.
+mod replay_cli;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
 mod replay_serving;
 /// `datovcr schema-check` as a user runs it: the real binary.
