@@ -415,11 +415,54 @@ async fn a_torn_tail_is_cut_before_the_next_append() {
     assert_eq!(recorded_paths(&cassette), names(0..2));
 }
 
+/// Another process's startup recovery and a replaying reader, in a loop:
+/// compacts and reads the cassette while appends go on, checking that a
+/// reader never sees an exchange twice or sees the cassette shrink.
+struct Compactor {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl Compactor {
+    fn start(cassette: &Path) -> Compactor {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, cassette) = (Arc::clone(&stop), cassette.to_owned());
+        let thread = std::thread::spawn(move || {
+            let (mut runs, mut seen) = (0, 0);
+            while !flag.load(Ordering::Relaxed) {
+                recover(&cassette).expect("compaction alongside appends");
+                let paths: Vec<String> = match load_with_journal(&cassette) {
+                    Ok(loaded) => loaded
+                        .interactions
+                        .into_iter()
+                        .map(|i| i.request.path)
+                        .collect(),
+                    Err(RecordError::Cassette(CassetteError::Io { .. })) => Vec::new(),
+                    Err(err) => panic!("reader failed: {err}"),
+                };
+                assert!(paths.len() >= seen, "a reader saw the cassette shrink");
+                seen = paths.len();
+                assert_distinct(&paths, seen);
+                runs += 1;
+            }
+            runs
+        });
+        Compactor { stop, thread }
+    }
+
+    /// Stops the loop; returns how many compactions ran.
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("compactor thread")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_recorders_on_one_cassette_lose_and_duplicate_nothing() {
     let (_dir, cassette) = setup();
     let first = Recorder::new(RecordMode::New);
     let second = Recorder::new(RecordMode::New);
+    let compactor = Compactor::start(&cassette);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..1000 {
         let recorder = if i % 2 == 0 {
@@ -433,6 +476,10 @@ async fn two_recorders_on_one_cassette_lose_and_duplicate_nothing() {
     while let Some(result) = tasks.join_next().await {
         result.expect("task").expect("append");
     }
+    assert!(
+        compactor.stop() > 0,
+        "compactions ran alongside the appends"
+    );
     let (a, b) = tokio::join!(first.close(), second.close());
     let (a, b) = (a.expect("close first"), b.expect("close second"));
     assert_eq!((a[0].appended, b[0].appended), (500, 500));
