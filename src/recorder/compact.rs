@@ -62,12 +62,9 @@ pub fn load_with_journal(path: &Path) -> Result<Cassette, RecordError> {
     let file = load_if_present(&paths)?;
     let leftovers = paths.scan()?;
     if file.is_none() && !leftovers.journal && leftovers.merges.is_empty() {
-        let source = io::Error::from(io::ErrorKind::NotFound);
-        return Err(CassetteError::Io {
-            path: path.to_owned(),
-            source,
-        }
-        .into());
+        return Err(RecordError::NoCassette {
+            cassette: path.to_owned(),
+        });
     }
     let mut cassette = file.unwrap_or_default();
     if let Some((merge, base)) = single_merge(&paths, &leftovers)? {

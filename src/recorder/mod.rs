@@ -116,8 +116,13 @@ pub enum RecordError {
         #[source]
         source: Arc<std::io::Error>,
     },
-    #[error("{0} (nothing was changed; repair or restore the cassette file)")]
+    #[error("{0}; no file was changed (repair or restore the cassette; its journal is kept)")]
     Cassette(#[from] CassetteError),
+    #[error(
+        "cassette {} does not exist and has no journal; record it first",
+        cassette.display()
+    )]
+    NoCassette { cassette: PathBuf },
     #[error(
         "journal {}, line {line}: {message}. Nothing was changed; fix or delete that line \
          (every line must be one complete interaction), then run again",

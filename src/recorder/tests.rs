@@ -390,7 +390,7 @@ fn load_with_journal_sees_every_pending_entry_and_changes_nothing() {
     let missing = dir.path().join("missing.json");
     assert!(matches!(
         load_with_journal(&missing),
-        Err(RecordError::Cassette(CassetteError::Io { .. }))
+        Err(RecordError::NoCassette { .. })
     ));
 }
 
@@ -398,7 +398,9 @@ fn load_with_journal_sees_every_pending_entry_and_changes_nothing() {
 async fn a_torn_tail_is_cut_before_the_next_append() {
     let (dir, cassette) = setup();
     let mut journal = lines(&names(0..1));
+    // Longer than the 4 KiB chunks the tail is searched in.
     journal.extend_from_slice(b"{\"recorded_at\":\"2026");
+    journal.extend(std::iter::repeat_n(b'x', 10_000));
     fs::write(dir.path().join("tokens.json.journal"), journal).expect("journal");
     let recorder = Recorder::new(RecordMode::New);
     recorder
@@ -437,7 +439,7 @@ impl Compactor {
                         .into_iter()
                         .map(|i| i.request.path)
                         .collect(),
-                    Err(RecordError::Cassette(CassetteError::Io { .. })) => Vec::new(),
+                    Err(RecordError::NoCassette { .. }) => Vec::new(),
                     Err(err) => panic!("reader failed: {err}"),
                 };
                 assert!(paths.len() >= seen, "a reader saw the cassette shrink");
@@ -455,6 +457,29 @@ impl Compactor {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("compactor thread")
     }
+}
+
+#[test]
+fn readers_wait_for_a_compaction_in_progress() {
+    let (dir, cassette) = setup();
+    fs::write(&cassette, cassette_bytes(&names(0..1))).expect("seed");
+    let lock = fs::File::create(dir.path().join("tokens.json.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let (done, result) = std::sync::mpsc::channel();
+    let reader = cassette.clone();
+    std::thread::spawn(move || done.send(load_with_journal(&reader).map(|c| c.interactions.len())));
+    // Not a synchronization sleep: a bound on how long we watch for a
+    // reader that wrongly ignores the lock.
+    let early = result.recv_timeout(std::time::Duration::from_millis(300));
+    assert!(
+        early.is_err(),
+        "the reader read during a compaction: {early:?}"
+    );
+    // Finish the "compaction" the reader was waiting for, then release it.
+    fs::write(&cassette, cassette_bytes(&names(0..2))).expect("compacted");
+    drop(lock);
+    let seen = result.recv().expect("reader result").expect("load");
+    assert_eq!(seen, 2, "the reader saw the state after the compaction");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
