@@ -8,6 +8,7 @@
 //!   endpoints, compiled once and checked per exchange.
 //! - [`redact`]: the placeholders secrets are replaced with, and the search
 //!   for secrets that were not.
+//! - [`recorder`]: durable, crash-safe appends to cassettes (journal + compaction).
 //! - [`check`]: the `schema-check` command: cassettes in, findings out.
 //!
 //! ```

@@ -1,81 +1,371 @@
-//! TEMPORARY STUB (not committed): replaced by the helper's recorder.
-use crate::redact::RedactedInteraction;
-use std::path::{Path, PathBuf};
+//! The durable cassette recorder: every recorded exchange is on disk before
+//! its response reaches the client, and no crash can lose or corrupt one.
+//!
+//! # Files
+//!
+//! For a cassette `dir/name.json` the recorder uses, in the same folder:
+//!
+//! | file | what it is |
+//! |---|---|
+//! | `name.json` | the cassette (see `docs/cassette-format.md`); only ever replaced by rename |
+//! | `name.json.journal` | exchanges not yet compacted: JSON Lines, one interaction per line |
+//! | `name.json.lock` | the file every process locks (`File::lock`) before touching the others |
+//! | `name.json.merge-K` | a journal being compacted into a cassette that held `K` interactions |
+//! | `.name.json.tmp-PID-N` | a new cassette being written; renamed over `name.json` when complete |
+//!
+//! # Why a journal
+//!
+//! Rewriting the pretty cassette per exchange would make each recording cost
+//! grow with the cassette. Instead each exchange is appended to the journal,
+//! and exchanges that arrive together share one `write` and one `fsync`
+//! (group commit): a per-cassette writer thread takes everything queued, writes
+//! it in one go, syncs once and then acknowledges every exchange of the batch.
+//! `append` returns only after that acknowledgement. The journal is folded into
+//! the cassette (compaction) when the recorder closes and at the next start.
+//!
+//! # Crash-safety protocol
+//!
+//! Everything below happens while holding the exclusive lock on
+//! `name.json.lock`, so threads and processes never interleave.
+//!
+//! - **Append**: open the journal *by path* for every batch (a journal that a
+//!   compaction renamed away is never written to again), cut any torn tail left
+//!   by a crashed writer, write the batch, `sync_data`, and `fsync` the folder
+//!   when the journal was just created. A failed write is truncated away again.
+//! - **Compaction** is exactly-once although it spans several renames:
+//!   1. A leftover `name.json.merge-K` means an earlier compaction stopped
+//!      halfway. With `n` complete lines in it: if the cassette holds `K`
+//!      interactions the merge did not happen yet, so it is finished; if it
+//!      holds `K + n` and ends with exactly those entries the merge happened,
+//!      so only the merge file is deleted; anything else is an error that
+//!      leaves every file untouched.
+//!   2. The journal is parsed (a corrupt line in the middle is an error that
+//!      changes nothing), then renamed to `name.json.merge-K`; folder fsync.
+//!   3. The cassette is rewritten as old interactions + merge entries: temp
+//!      file, `fsync`, rename over the cassette, folder `fsync`.
+//!   4. The merge file is deleted; folder `fsync`.
+//!
+//! A crash between any two steps leaves a state that step 1 resolves, and the
+//! cassette is always a complete file: it is only ever replaced by rename.
+//! A journal line without its final newline was being written when the
+//! process died; it was never acknowledged, so it is skipped. Temp files seen
+//! under the lock belong to a writer that died (temp files are only written
+//! under the lock), so they are removed.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+mod compact;
+mod durable;
+mod journal;
+mod paths;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use compact::{load_with_journal, recover, recover_dir};
+
+use crate::cassette::CassetteError;
+use crate::redact::{LeakError, RedactedInteraction};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::oneshot;
+use writer::{Job, WriterHandle};
+
+/// What the proxy does with the exchanges it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum RecordMode {
+    /// Start every cassette afresh: the first exchange recorded into a
+    /// cassette empties it first.
     All,
+    /// Keep what the cassette holds and append new exchanges.
+    #[default]
     New,
+    /// Record nothing.
     None,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RecordError(String);
-
-#[derive(Debug, Clone)]
+/// A cassette this recorder wrote to, as it stands after [`Recorder::close`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CassetteSummary {
     pub path: PathBuf,
+    /// Interactions in the cassette file after compaction.
     pub interactions: usize,
+    /// Interactions this recorder appended to it.
     pub appended: usize,
 }
 
+/// Why an exchange could not be recorded, or a cassette not be compacted.
+/// Every message names the cassette and says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("not recording into cassette {}: {source}", cassette.display())]
+    Leak {
+        cassette: PathBuf,
+        #[source]
+        source: LeakError,
+    },
+    #[error(
+        "cassette {}: cannot {action}: {source}. The cassette file was left as it was; \
+         fix the cause (folder permissions, free disk space) and retry",
+        cassette.display()
+    )]
+    Io {
+        cassette: PathBuf,
+        action: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("{0}; no file was changed (repair or restore the cassette; its journal is kept)")]
+    Cassette(#[from] CassetteError),
+    #[error(
+        "cassette {} does not exist and has no journal; record it first",
+        cassette.display()
+    )]
+    NoCassette { cassette: PathBuf },
+    #[error(
+        "journal {}, line {line}: {message}. Nothing was changed; fix or delete that line \
+         (every line must be one complete interaction), then run again",
+        journal.display()
+    )]
+    CorruptJournal {
+        journal: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error(
+        "cassette {} holds {found} interactions, but merge file {} expects {base} (not merged yet) \
+         or {} ending with its {entries} entries (already merged). Nothing was changed; \
+         compare the two files and delete the one that is wrong",
+        cassette.display(), merge.display(), base + entries
+    )]
+    MergeMismatch {
+        cassette: PathBuf,
+        merge: PathBuf,
+        base: usize,
+        entries: usize,
+        found: usize,
+    },
+    #[error(
+        "cassette {} has several merge files ({}); an earlier compaction went wrong. \
+         Nothing was changed; merge them by hand and delete them",
+        cassette.display(), list(files)
+    )]
+    ConflictingMerges {
+        cassette: PathBuf,
+        files: Vec<PathBuf>,
+    },
+    #[error("cassette path `{}` does not name a file", path.display())]
+    NotAFile { path: PathBuf },
+    #[error(
+        "not recording into cassette {}: the recorder was closed (shutdown in progress)",
+        cassette.display()
+    )]
+    Closed { cassette: PathBuf },
+    #[error(
+        "not recording into cassette {}: its writer thread stopped unexpectedly; \
+         this exchange may not be recorded",
+        cassette.display()
+    )]
+    WriterGone { cassette: PathBuf },
+}
+
+fn list(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    names.join(", ")
+}
+
+impl RecordError {
+    /// The same failure for another waiter of the same batch: every exchange
+    /// of a failed group commit gets the error. Only I/O errors come out of a
+    /// batch; anything else is carried as text.
+    fn for_waiter(&self, cassette: &Path) -> RecordError {
+        match self {
+            RecordError::Io {
+                cassette,
+                action,
+                source,
+            } => RecordError::Io {
+                cassette: cassette.clone(),
+                action: action.clone(),
+                source: Arc::clone(source),
+            },
+            other => RecordError::Io {
+                cassette: cassette.to_owned(),
+                action: "record".into(),
+                source: Arc::new(std::io::Error::other(other.to_string())),
+            },
+        }
+    }
+}
+
+/// Adds the cassette and the failed action to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, cassette: &Path, action: impl FnOnce() -> String) -> Result<T, RecordError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, cassette: &Path, action: impl FnOnce() -> String) -> Result<T, RecordError> {
+        self.map_err(|source| RecordError::Io {
+            cassette: cassette.to_owned(),
+            action: action(),
+            source: Arc::new(source),
+        })
+    }
+}
+
+/// Records exchanges into cassettes. Cheap to clone; clones share the writer
+/// threads, so appends from every clone into one cassette are ordered.
 #[derive(Clone)]
 pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     mode: RecordMode,
-    lock: std::sync::Arc<std::sync::Mutex<Vec<(PathBuf, usize)>>>,
+    batches: Arc<AtomicU64>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    closed: bool,
+    /// One writer per cassette, keyed by absolute path.
+    writers: BTreeMap<PathBuf, WriterHandle>,
+}
+
+/// An exchange queued for its batch; resolves once it is on disk.
+pub(crate) struct Pending {
+    cassette: PathBuf,
+    ack: oneshot::Receiver<Result<(), RecordError>>,
+}
+
+impl Pending {
+    pub(crate) async fn durable(self) -> Result<(), RecordError> {
+        self.ack.await.unwrap_or(Err(RecordError::WriterGone {
+            cassette: self.cassette,
+        }))
+    }
 }
 
 impl Recorder {
     pub fn new(mode: RecordMode) -> Self {
         Self {
-            mode,
-            lock: Default::default(),
+            inner: Arc::new(Inner {
+                mode,
+                batches: Arc::new(AtomicU64::new(0)),
+                state: Mutex::new(State::default()),
+            }),
         }
     }
+
     pub fn mode(&self) -> RecordMode {
-        self.mode
+        self.inner.mode
     }
+
+    /// How many journal batches were written and fsynced so far. Lower than
+    /// the number of appends when group commit combines them.
+    pub fn batches_written(&self) -> u64 {
+        self.inner.batches.load(Ordering::Relaxed)
+    }
+
+    /// Durably appends one exchange to `cassette`: returns once it is
+    /// fsynced in the journal. The exchange is serialized with
+    /// [`RedactedInteraction::to_journal_line`] (the fail-closed leak check)
+    /// before anything is queued, so a leak writes nothing.
+    ///
+    /// Exchanges land in the order their `append` was first polled. If the
+    /// future is dropped after that, the exchange is still written.
     pub async fn append(
         &self,
         cassette: &Path,
         interaction: &RedactedInteraction,
     ) -> Result<(), RecordError> {
-        if self.mode == RecordMode::None {
-            return Ok(());
+        match self.submit(cassette, interaction)? {
+            Some(pending) => pending.durable().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Queues an exchange without waiting for it; `None` in
+    /// [`RecordMode::None`]. The queue order is the order in the file.
+    pub(crate) fn submit(
+        &self,
+        cassette: &Path,
+        interaction: &RedactedInteraction,
+    ) -> Result<Option<Pending>, RecordError> {
+        if self.inner.mode == RecordMode::None {
+            return Ok(None);
         }
         let line = interaction
             .to_journal_line()
-            .map_err(|e| RecordError(e.to_string()))?;
-        let mut c = crate::cassette::Cassette::load(cassette).unwrap_or_default();
-        c.interactions.push(serde_json::from_slice(&line).unwrap());
-        if let Some(p) = cassette.parent() {
-            std::fs::create_dir_all(p).map_err(|e| RecordError(e.to_string()))?;
+            .map_err(|source| RecordError::Leak {
+                cassette: cassette.to_owned(),
+                source,
+            })?;
+        let key =
+            std::path::absolute(cassette).ctx(cassette, || "resolve the cassette path".into())?;
+        let (ack, receiver) = oneshot::channel();
+        let mut state = self.state();
+        if state.closed {
+            return Err(RecordError::Closed {
+                cassette: cassette.to_owned(),
+            });
         }
-        std::fs::write(cassette, c.to_bytes()).map_err(|e| RecordError(e.to_string()))?;
-        self.lock
-            .lock()
-            .unwrap()
-            .push((cassette.to_owned(), c.interactions.len()));
-        Ok(())
+        let writer = match state.writers.entry(key) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                let reset = self.inner.mode == RecordMode::All;
+                let handle = WriterHandle::spawn(cassette, reset, &self.inner.batches)?;
+                entry.insert(handle)
+            }
+        };
+        writer.send(Job { line, ack })?;
+        Ok(Some(Pending {
+            cassette: cassette.to_owned(),
+            ack: receiver,
+        }))
     }
+
+    /// Finishes every queued append, stops the writer threads and compacts
+    /// every cassette this recorder wrote to. Appends after this fail with
+    /// [`RecordError::Closed`].
+    ///
+    /// Every cassette is attempted; the first failure is returned. A cassette
+    /// that failed to compact keeps its journal, so nothing is lost: the next
+    /// [`recover`] finishes the job.
     pub async fn close(&self) -> Result<Vec<CassetteSummary>, RecordError> {
-        Ok(self
-            .lock
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(p, n)| CassetteSummary {
-                path: p.clone(),
-                interactions: *n,
-                appended: 1,
-            })
-            .collect())
+        let writers = {
+            let mut state = self.state();
+            state.closed = true;
+            std::mem::take(&mut state.writers)
+        };
+        let mut summaries = Vec::new();
+        let mut first_error = None;
+        for writer in writers.into_values() {
+            let cassette = writer.cassette().to_owned();
+            let result = tokio::task::spawn_blocking(move || writer.finish())
+                .await
+                .unwrap_or(Err(RecordError::WriterGone { cassette }));
+            match result {
+                Ok(summary) => summaries.push(summary),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => Ok(summaries),
+        }
     }
-}
-pub fn recover_dir(_dir: &Path) -> Result<(), RecordError> {
-    Ok(())
-}
-pub fn load_with_journal(path: &Path) -> Result<crate::cassette::Cassette, RecordError> {
-    crate::cassette::Cassette::load(path).map_err(|e| RecordError(e.to_string()))
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state stays consistent even if a holder panicked: every
+        // update is a single insert or take.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }

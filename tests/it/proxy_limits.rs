@@ -239,7 +239,7 @@ async fn unreachable_and_untrusted_upstreams_get_502_naming_the_reason() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let closed_addr = closed.local_addr().unwrap();
     drop(closed);
-    let mut config_upstream = |url: String, ca: &std::path::Path, timeout: Duration| {
+    let config_upstream = |url: String, ca: &std::path::Path, timeout: Duration| {
         let ca = ca.to_owned();
         move |config: &mut datovcr::proxy::ProxyConfig| {
             config.upstream = url.parse().unwrap();

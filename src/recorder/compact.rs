@@ -1,0 +1,222 @@
+//! Compaction (journal → cassette), recovery at startup, resets, and reading
+//! a cassette together with what is not compacted yet. The protocol is in
+//! the module documentation of [`super`].
+
+use super::durable::{LockGuard, remove_durably, sync_folder, write_atomic};
+use super::paths::{CassettePaths, Leftovers, owner_of_leftover};
+use super::{IoContext, RecordError, journal};
+use crate::cassette::{Cassette, CassetteError, Interaction};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+/// At startup: finishes an interrupted compaction, compacts the journal into
+/// the cassette and removes temp files of crashed writes. Returns the number
+/// of interactions now in the cassette (0 if there is none). Safe to call
+/// when there is nothing to do: then nothing is written and no lock file is
+/// created.
+pub fn recover(cassette: &Path) -> Result<usize, RecordError> {
+    let paths = CassettePaths::new(cassette)?;
+    if !paths.scan()?.is_pending() {
+        return Ok(load_or_empty(&paths)?.interactions.len());
+    }
+    let _lock = LockGuard::acquire(&paths)?;
+    compact_locked(&paths)
+}
+
+/// [`recover`] for every cassette directly in `dir` that has a journal, a
+/// merge file or a temp file, orphans (no cassette file yet) included.
+/// Cassettes with nothing pending are not opened, so other JSON files in
+/// the folder do no harm. A missing folder has nothing to recover.
+///
+/// Every cassette is attempted; the first error is returned.
+pub fn recover_dir(dir: &Path) -> Result<(), RecordError> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other.ctx(dir, || format!("list folder {}", dir.display()))?,
+    };
+    let mut cassettes = BTreeSet::new();
+    for entry in entries {
+        let entry = entry.ctx(dir, || format!("list folder {}", dir.display()))?;
+        if let Some(owner) = owner_of_leftover(&entry.file_name()) {
+            cassettes.insert(dir.join(owner));
+        }
+    }
+    let mut first_error = None;
+    for cassette in cassettes {
+        if let Err(err) = recover(&cassette) {
+            first_error.get_or_insert(err);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// The cassette as a reader should see it: the file, plus the entries of an
+/// unfinished merge, plus the complete lines of the journal. Changes no file;
+/// takes the shared lock when a lock file exists, so a concurrent compaction
+/// cannot make entries appear twice or not at all.
+pub fn load_with_journal(path: &Path) -> Result<Cassette, RecordError> {
+    let paths = CassettePaths::new(path)?;
+    let _shared = lock_shared_if_present(&paths)?;
+    let file = load_if_present(&paths)?;
+    let leftovers = paths.scan()?;
+    if file.is_none() && !leftovers.journal && leftovers.merges.is_empty() {
+        return Err(RecordError::NoCassette {
+            cassette: path.to_owned(),
+        });
+    }
+    let mut cassette = file.unwrap_or_default();
+    if let Some((merge, base)) = single_merge(&paths, &leftovers)? {
+        let entries = journal::read(merge, &paths.cassette)?.unwrap_or_default();
+        if merge_state(&paths, &cassette, merge, base, &entries)? == MergeState::NotDone {
+            cassette.interactions.extend(entries);
+        }
+    }
+    if let Some(entries) = journal::read(&paths.journal, &paths.cassette)? {
+        cassette.interactions.extend(entries);
+    }
+    Ok(cassette)
+}
+
+fn lock_shared_if_present(paths: &CassettePaths) -> Result<Option<File>, RecordError> {
+    let action = || format!("lock {} for reading", paths.lock.display());
+    match File::open(&paths.lock) {
+        Ok(file) => {
+            file.lock_shared().ctx(&paths.cassette, action)?;
+            Ok(Some(file))
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).ctx(&paths.cassette, action),
+    }
+}
+
+/// Compacts the cassette: steps 1 to 4 of the protocol. Call under the lock.
+pub(crate) fn compact_locked(paths: &CassettePaths) -> Result<usize, RecordError> {
+    let leftovers = paths.scan()?;
+    let merge = single_merge(paths, &leftovers)?;
+    remove_durably(paths, leftovers.temps.iter().map(AsRef::as_ref))?;
+    let mut cassette = load_or_empty(paths)?;
+    if let Some((merge, base)) = merge {
+        let entries = journal::read(merge, &paths.cassette)?.unwrap_or_default();
+        finish_merge(paths, &mut cassette, merge, base, entries)?;
+    }
+    if leftovers.journal {
+        merge_journal(paths, &mut cassette)?;
+    }
+    Ok(cassette.interactions.len())
+}
+
+/// Steps 2 to 4: parse the journal (an error changes nothing), rename it to
+/// a merge file, then finish that merge.
+fn merge_journal(paths: &CassettePaths, cassette: &mut Cassette) -> Result<(), RecordError> {
+    let Some(entries) = journal::read(&paths.journal, &paths.cassette)? else {
+        return Ok(());
+    };
+    if entries.is_empty() {
+        // Empty, or only an unacknowledged torn line: nothing to merge.
+        return remove_durably(paths, [paths.journal.as_path()]);
+    }
+    let base = cassette.interactions.len();
+    let merge = paths.merge(base);
+    std::fs::rename(&paths.journal, &merge).ctx(&paths.cassette, || {
+        format!("rename {} to {}", paths.journal.display(), merge.display())
+    })?;
+    sync_folder(paths)?;
+    finish_merge(paths, cassette, &merge, base, entries)
+}
+
+/// Steps 3 and 4 for a merge file whose base is `base`: write the merged
+/// cassette unless that already happened, then delete the merge file.
+fn finish_merge(
+    paths: &CassettePaths,
+    cassette: &mut Cassette,
+    merge: &Path,
+    base: usize,
+    entries: Vec<Interaction>,
+) -> Result<(), RecordError> {
+    if merge_state(paths, cassette, merge, base, &entries)? == MergeState::NotDone {
+        cassette.interactions.extend(entries);
+        write_atomic(paths, &cassette.to_bytes())?;
+    }
+    remove_durably(paths, [merge])
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum MergeState {
+    NotDone,
+    Done,
+}
+
+/// Whether the merge of `entries` into a cassette of `base` interactions
+/// already happened. With no entries both answers are right. A cassette
+/// that matches neither state is an error: guessing could lose or
+/// duplicate exchanges.
+fn merge_state(
+    paths: &CassettePaths,
+    cassette: &Cassette,
+    merge: &Path,
+    base: usize,
+    entries: &[Interaction],
+) -> Result<MergeState, RecordError> {
+    let found = cassette.interactions.len();
+    if found == base + entries.len() && cassette.interactions[base..] == *entries {
+        Ok(MergeState::Done)
+    } else if found == base {
+        Ok(MergeState::NotDone)
+    } else {
+        Err(RecordError::MergeMismatch {
+            cassette: paths.cassette.clone(),
+            merge: merge.to_owned(),
+            base,
+            entries: entries.len(),
+            found,
+        })
+    }
+}
+
+/// The one merge file, if any. Two would mean the protocol was broken, and
+/// their order cannot be known.
+fn single_merge<'a>(
+    paths: &CassettePaths,
+    leftovers: &'a Leftovers,
+) -> Result<Option<(&'a Path, usize)>, RecordError> {
+    match leftovers.merges.as_slice() {
+        [] => Ok(None),
+        [(merge, base)] => Ok(Some((merge.as_path(), *base))),
+        many => Err(RecordError::ConflictingMerges {
+            cassette: paths.cassette.clone(),
+            files: many.iter().map(|(file, _)| file.clone()).collect(),
+        }),
+    }
+}
+
+/// Empties the cassette for [`super::RecordMode::All`]: discards the journal,
+/// merge and temp files, then atomically writes an empty cassette. A crash
+/// in between leaves the old cassette (maybe without its journal) or the
+/// empty one, never a broken file. Call under the lock.
+pub(crate) fn reset_locked(paths: &CassettePaths) -> Result<(), RecordError> {
+    let leftovers = paths.scan()?;
+    let discarded = leftovers
+        .merges
+        .iter()
+        .map(|(merge, _)| merge.as_path())
+        .chain(leftovers.temps.iter().map(AsRef::as_ref))
+        .chain(leftovers.journal.then_some(paths.journal.as_path()));
+    remove_durably(paths, discarded)?;
+    write_atomic(paths, &Cassette::new().to_bytes())
+}
+
+fn load_if_present(paths: &CassettePaths) -> Result<Option<Cassette>, RecordError> {
+    match Cassette::load(&paths.cassette) {
+        Ok(cassette) => Ok(Some(cassette)),
+        Err(CassetteError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn load_or_empty(paths: &CassettePaths) -> Result<Cassette, RecordError> {
+    Ok(load_if_present(paths)?.unwrap_or_default())
+}
