@@ -3,7 +3,7 @@
 
 use super::headers::{strip_hop_by_hop, strip_own, to_recorded};
 use super::upstream::{self, UpstreamClient};
-use super::{ProxyConfig, ProxyStats};
+use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
 use crate::body_reader::{self, BodyError};
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
@@ -219,18 +219,6 @@ impl Proxy {
         })
     }
 
-    /// The path as the upstream will see it: without the client's prefix.
-    fn upstream_path<'p>(&self, path: &'p str) -> &'p str {
-        match &self.config.path_prefix {
-            Some(prefix) => match path.strip_prefix(prefix.trim_end_matches('/')) {
-                Some(rest) if rest.is_empty() => "/",
-                Some(rest) if rest.starts_with('/') => rest,
-                _ => path,
-            },
-            None => path,
-        }
-    }
-
     fn recorded_request(&self, parts: &request::Parts, body: &Bytes) -> RecordedRequest {
         let content_type = parts
             .headers
@@ -238,7 +226,8 @@ impl Proxy {
             .and_then(|v| v.to_str().ok());
         RecordedRequest {
             method: parts.method.as_str().to_owned(),
-            path: self.upstream_path(parts.uri.path()).to_owned(),
+            path: strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path())
+                .to_owned(),
             query: Query::parse(parts.uri.query().unwrap_or_default()),
             headers: to_recorded(&parts.headers, NOT_RECORDED),
             body: Body::from_bytes(body, content_type),

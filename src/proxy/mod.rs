@@ -108,6 +108,19 @@ impl ProxyConfig {
     }
 }
 
+/// `path` without the client's base-URL prefix (`/proxy-prefix/access_tokens`
+/// becomes `/access_tokens`). A path outside the prefix is left alone.
+pub fn strip_path_prefix<'p>(prefix: Option<&str>, path: &'p str) -> &'p str {
+    let Some(prefix) = prefix else {
+        return path;
+    };
+    match path.strip_prefix(prefix.trim_end_matches('/')) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => path,
+    }
+}
+
 /// Counters for the shutdown summary.
 #[derive(Debug, Default)]
 pub struct ProxyStats {

@@ -9,7 +9,7 @@ use crate::api_error::ApiError;
 use crate::body_reader::{self, BodyError};
 use crate::cassette::{self, Body, Headers, Query};
 use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts, violations_summary};
-use crate::proxy::{Proxy, VIOLATIONS_HEADER};
+use crate::proxy::{Proxy, VIOLATIONS_HEADER, strip_path_prefix};
 use crate::server::Handler;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -57,17 +57,6 @@ impl ReplayHandler {
             eprintln!("datovcr: compacting recorded misses failed (the journal keeps them): {err}");
         }
     }
-
-    fn strip_prefix<'p>(&self, path: &'p str) -> &'p str {
-        match &self.config.path_prefix {
-            Some(prefix) => match path.strip_prefix(prefix.trim_end_matches('/')) {
-                Some("") => "/",
-                Some(rest) if rest.starts_with('/') => rest,
-                _ => path,
-            },
-            None => path,
-        }
-    }
 }
 
 impl Handler for ReplayHandler {
@@ -96,7 +85,7 @@ impl Handler for ReplayHandler {
             None => None,
         };
 
-        let path = self.strip_prefix(parts.uri.path());
+        let path = strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path());
         let query = Query::parse(parts.uri.query().unwrap_or_default());
         let headers = request_headers(&parts.headers);
         let content_type = parts

@@ -236,12 +236,5 @@ fn prepare_response(interaction: &Interaction) -> Result<PreparedResponse, Strin
     })
 }
 
-impl Sequence {
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
 /// Shared handle type for the server.
 pub type SharedLibrary = Arc<Library>;

@@ -375,15 +375,7 @@ async fn each_kind_of_miss_names_the_nearest_interaction_and_what_differed() {
     sandbox.push(("x-environment", "sandbox".into()));
     let mut renamed = update_body(true);
     renamed["data"]["attributes"]["name"] = json!("Other name");
-    let cases: Vec<(
-        Method,
-        String,
-        Vec<(&'static str, String)>,
-        Vec<u8>,
-        &str,
-        Value,
-        Value,
-    )> = vec![
+    let cases: Vec<MissCase> = vec![
         (
             Method::POST,
             "/access_tokens/312".into(),
@@ -481,6 +473,18 @@ fn mask_tokens(mut live: Value) -> Value {
     walk(&mut live);
     live
 }
+
+/// method, path, headers, body, then the expected difference: pointer,
+/// recorded value, received value.
+type MissCase = (
+    Method,
+    String,
+    Vec<(&'static str, String)>,
+    Vec<u8>,
+    &'static str,
+    Value,
+    Value,
+);
 
 fn path_display(path: &Path) -> String {
     path.display().to_string()
