@@ -10,6 +10,25 @@
 //!   for secrets that were not.
 //! - [`recorder`]: durable, crash-safe appends to cassettes (journal + compaction).
 //! - [`check`]: the `schema-check` command: cassettes in, findings out.
+//! - [`recorder`]: the durable write path into cassettes.
+//! - [`proxy`] and [`replay`]: the two servers, on the shared [`server`] loop.
+//!
+//! # Replaying cassettes in Rust tests
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), datovcr::replay::ReplayError> {
+//! let server = datovcr::ReplayServer::builder()
+//!     .cassette("cassettes/access-tokens-docs.json")
+//!     .start()
+//!     .await?;
+//! // Point the client under test at the server; dropping the handle stops it.
+//! let base_url = server.uri(); // http://127.0.0.1:PORT
+//! # let _ = base_url;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Checking an exchange against the contract
 //!
 //! ```
 //! use datovcr::cassette::{Body, Headers, Query};

@@ -7,7 +7,6 @@
 
 pub mod report;
 
-use crate::cassette::Cassette;
 use crate::contract::{ContractSet, Finding, Side};
 use crate::redact;
 use serde_json::Value;
@@ -113,7 +112,8 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn check_cassettes(contract: &ContractSet, files: &[PathBuf], report: &mut CheckReport) {
     for path in files {
         report.files_checked += 1;
-        let cassette = match Cassette::load(path) {
+        // Pending journal entries count: they are acknowledged exchanges.
+        let cassette = match crate::recorder::load_with_journal(path) {
             Ok(cassette) => cassette,
             Err(err) => {
                 report.unreadable.push(err.to_string());
