@@ -254,6 +254,10 @@ impl Proxy {
         let headers = outgoing.headers_mut();
         // hyper-util sets Host from the URI when it is absent.
         headers.remove(header::HOST);
+        // The body is forwarded whole, so it is framed afresh by its real
+        // length: a Content-Length the client sent alongside chunked framing
+        // must never reach the upstream (request smuggling).
+        headers.remove(header::CONTENT_LENGTH);
         // Identity keeps the recorded body readable without a decode step;
         // a server that compresses anyway is decoded for the cassette.
         headers.insert(

@@ -6,6 +6,8 @@ mod cassette_format;
 mod contract_rules;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
+/// Hardening: request smuggling attempts never reach the upstream.
+mod hardening_framing;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
 mod proxy_cli;
 /// `datovcr proxy` forwarding: endpoints, header hygiene, prefixes, compression, contract.
