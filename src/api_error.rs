@@ -2,6 +2,7 @@
 //! official client parses (`ApiError.findError(code)`), each with its own
 //! `DATOVCR_*` code so nobody mistakes them for DatoCMS's answers.
 
+use crate::body_reader::BodyError;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
@@ -69,5 +70,33 @@ impl ApiError {
                 .insert(hyper::ext::ReasonPhrase::from_static(b"datovcr"));
         }
         response
+    }
+}
+
+/// A request body that could not be read: what the client is told.
+impl From<BodyError> for ApiError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::TooLarge { limit } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "DATOVCR_BODY_TOO_LARGE",
+                format!("the request body is larger than {limit} bytes (--max-request-body)"),
+            ),
+            BodyError::IdleTimeout(after) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "DATOVCR_BODY_TIMEOUT",
+                format!("the request body stalled for {after:?} (--body-idle-timeout)"),
+            ),
+            BodyError::TotalTimeout(after) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "DATOVCR_BODY_TIMEOUT",
+                format!("the request body took longer than {after:?} (--request-body-timeout)"),
+            ),
+            BodyError::Failed(err) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DATOVCR_BAD_REQUEST",
+                format!("the request body could not be read: {err}"),
+            ),
+        }
     }
 }

@@ -15,13 +15,45 @@ pub enum BodyError {
     TooLarge { limit: usize },
     #[error("no body data arrived for {0:?}")]
     IdleTimeout(Duration),
+    #[error("the body took longer than {0:?} to arrive")]
+    TotalTimeout(Duration),
     #[error("the body could not be read: {0}")]
     Failed(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Collects `body`, failing once more than `limit` bytes arrive or when no
-/// frame arrives for `idle`.
-pub async fn read_limited<B>(body: B, limit: usize, idle: Duration) -> Result<Bytes, BodyError>
+/// How long a body may take.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadlines {
+    /// Longest pause between two pieces of the body.
+    pub idle: Duration,
+    /// Longest time for the whole body: a body trickling just under `idle`
+    /// would otherwise hold a connection forever.
+    pub total: Duration,
+}
+
+/// Collects `body`, failing once more than `limit` bytes arrive, when no
+/// frame arrives for `deadlines.idle`, or after `deadlines.total`.
+pub async fn read_limited<B>(
+    body: B,
+    limit: usize,
+    deadlines: BodyDeadlines,
+) -> Result<Bytes, BodyError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    match tokio::time::timeout(
+        deadlines.total,
+        read_idle_limited(body, limit, deadlines.idle),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(BodyError::TotalTimeout(deadlines.total)),
+    }
+}
+
+async fn read_idle_limited<B>(body: B, limit: usize, idle: Duration) -> Result<Bytes, BodyError>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -222,6 +222,18 @@ pub struct LimitArgs {
     /// How long in-flight exchanges may finish after Ctrl-C or SIGTERM.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Duration,
+    /// Longest time to receive a whole request body, however steadily it trickles; longer gets 408.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub request_body_timeout: Duration,
+    /// Longest a write to a client may block (a client that stops reading); the connection is closed after it.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub write_timeout: Duration,
+    /// Open client connections at most; more wait to be accepted.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Requests handled at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_in_flight: usize,
 }
 
 impl LimitArgs {
@@ -232,7 +244,11 @@ impl LimitArgs {
                 max_headers: self.max_headers,
                 header_read_timeout: self.header_read_timeout,
                 shutdown_grace: self.shutdown_grace,
+                max_connections: self.max_connections,
+                max_in_flight: self.max_in_flight,
+                write_timeout: self.write_timeout,
             },
+            request_body_timeout: self.request_body_timeout,
             max_uri_bytes: self.max_uri_bytes,
             max_request_body: self.max_request_body,
             body_idle_timeout: self.body_idle_timeout,
@@ -486,6 +502,7 @@ async fn replay(args: ReplayArgs) -> i32 {
         limits: limits.connection.clone(),
         max_request_body: limits.max_request_body,
         body_idle_timeout: limits.body_idle_timeout,
+        request_body_timeout: limits.request_body_timeout,
     };
     let listener = match crate::server::bind(args.listen, args.allow_remote).await {
         Ok(listener) => listener,

@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_io_timeout::TimeoutStream;
 
 /// Connection-level limits. Request-level ones (URI, body) belong to the
 /// handler, which can answer them with a proper error body.
@@ -34,6 +36,14 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// How long in-flight exchanges may run after shutdown begins.
     pub shutdown_grace: Duration,
+    /// Open connections at most; beyond it, new ones wait in the kernel's
+    /// backlog instead of costing memory.
+    pub max_connections: usize,
+    /// Requests being handled at once; beyond it, 503 with Retry-After.
+    pub max_in_flight: usize,
+    /// Longest a single write to a client may block (a client that stops
+    /// reading); the connection is closed after it.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -43,6 +53,9 @@ impl Default for ConnectionLimits {
             max_headers: 100,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: 1024,
+            max_in_flight: 256,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -77,38 +90,22 @@ pub async fn serve<H: Handler>(
         // hyper's read buffer bounds the head; it cannot go below 8 KiB.
         .max_buf_size(limits.max_head_bytes.max(8192));
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    // EMFILE and friends: keep serving the connections we have.
-                    Err(err) => {
-                        eprintln!("datovcr: accept failed: {err}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let max_head_bytes = limits.max_head_bytes;
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let handler = handler.clone();
-                    async move {
-                        // hyper bounds its read buffer, not the head itself: a head
-                        // that arrives in one read can exceed the limit unnoticed.
-                        if head_size(&request) > max_head_bytes {
-                            return Ok::<_, std::convert::Infallible>(head_too_large(max_head_bytes));
-                        }
-                        Ok(handler.handle(request).await)
-                    }
-                });
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+            accepted = accept(&listener, &connections) => {
+                let Some((stream, connection_permit)) = accepted else { continue };
+                let mut stream = TimeoutStream::new(stream);
+                stream.set_write_timeout(Some(limits.write_timeout));
+                let service = service(handler.clone(), in_flight.clone(), limits.max_head_bytes);
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(Box::pin(stream)), service));
                 tokio::spawn(async move {
                     // Errors here are the client's (reset, timeout, bad head); hyper has
                     // already answered what can be answered.
                     let _ = connection.await;
+                    drop(connection_permit);
                 });
             }
             () = &mut shutdown => break,
@@ -119,6 +116,74 @@ pub async fn serve<H: Handler>(
         Ok(()) => Drained::All,
         Err(_) => Drained::TimedOut,
     }
+}
+
+/// Waits for a connection slot, then for a connection. `None` after an
+/// accept error (EMFILE and friends), which is logged: the server keeps
+/// serving the connections it has.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> Option<(tokio::net::TcpStream, OwnedSemaphorePermit)> {
+    let permit = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    match listener.accept().await {
+        Ok((stream, _peer)) => {
+            let _ = stream.set_nodelay(true);
+            Some((stream, permit))
+        }
+        Err(err) => {
+            eprintln!("datovcr: accept failed: {err}");
+            // Back off so a persistent error (out of file descriptors) does not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            None
+        }
+    }
+}
+
+/// The per-request checks every server shares, then the handler.
+fn service<H: Handler>(
+    handler: Arc<H>,
+    in_flight: Arc<Semaphore>,
+    max_head_bytes: usize,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = std::convert::Infallible,
+    Future = impl Future + Send,
+> + Clone {
+    service_fn(move |request: Request<Incoming>| {
+        let handler = handler.clone();
+        let in_flight = in_flight.clone();
+        async move {
+            // hyper bounds its read buffer, not the head itself: a head that
+            // arrives in one read can exceed the limit unnoticed.
+            if head_size(&request) > max_head_bytes {
+                return Ok(head_too_large(max_head_bytes));
+            }
+            let Ok(_permit) = in_flight.try_acquire_owned() else {
+                return Ok(overloaded());
+            };
+            Ok(handler.handle(request).await)
+        }
+    })
+}
+
+fn overloaded() -> Response<Full<Bytes>> {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "DATOVCR_OVERLOADED",
+        "datovcr is handling as many requests as --max-in-flight allows; retry shortly",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 /// The size of a request head as sent: request line plus header lines.

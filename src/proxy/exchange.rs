@@ -288,7 +288,10 @@ impl Proxy {
         let bytes = body_reader::read_limited(
             incoming,
             limits.max_upstream_body,
-            limits.upstream_body_idle_timeout,
+            body_reader::BodyDeadlines {
+                idle: limits.upstream_body_idle_timeout,
+                total: limits.upstream_response_timeout,
+            },
         )
         .await
         .map_err(|err| upstream_body_error(err, upstream_name))?;
@@ -348,25 +351,13 @@ impl Proxy {
 }
 
 async fn read_request_body(body: Incoming, limits: &super::Limits) -> Result<Bytes, ApiError> {
-    body_reader::read_limited(body, limits.max_request_body, limits.body_idle_timeout)
+    let deadlines = body_reader::BodyDeadlines {
+        idle: limits.body_idle_timeout,
+        total: limits.request_body_timeout,
+    };
+    body_reader::read_limited(body, limits.max_request_body, deadlines)
         .await
-        .map_err(|err| match err {
-            BodyError::TooLarge { limit } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "DATOVCR_BODY_TOO_LARGE",
-                format!("the request body is larger than {limit} bytes (--max-request-body)"),
-            ),
-            BodyError::IdleTimeout(after) => ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "DATOVCR_BODY_TIMEOUT",
-                format!("the request body stalled for {after:?} (--body-idle-timeout)"),
-            ),
-            BodyError::Failed(err) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "DATOVCR_BAD_REQUEST",
-                format!("the request body could not be read: {err}"),
-            ),
-        })
+        .map_err(ApiError::from)
 }
 
 fn upstream_body_error(err: BodyError, upstream: &str) -> ApiError {
@@ -378,7 +369,7 @@ fn upstream_body_error(err: BodyError, upstream: &str) -> ApiError {
                 "{upstream} sent a body larger than {limit} bytes (--max-upstream-body); not recorded"
             ),
         ),
-        BodyError::IdleTimeout(after) => ApiError::new(
+        BodyError::IdleTimeout(after) | BodyError::TotalTimeout(after) => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
             "DATOVCR_UPSTREAM_TIMEOUT",
             format!(

@@ -34,6 +34,8 @@ pub struct Limits {
     pub max_request_body: usize,
     /// Longest pause while a request body arrives; longer gets 408.
     pub body_idle_timeout: Duration,
+    /// Longest time to receive a whole request body; longer gets 408.
+    pub request_body_timeout: Duration,
     /// TCP connect plus TLS handshake with the upstream; longer gets 502.
     pub upstream_connect_timeout: Duration,
     /// From sending the request to the upstream's response head; longer gets 504.
@@ -51,6 +53,7 @@ impl Default for Limits {
             max_uri_bytes: 8 * 1024,
             max_request_body: 10 * 1024 * 1024,
             body_idle_timeout: Duration::from_secs(10),
+            request_body_timeout: Duration::from_secs(60),
             upstream_connect_timeout: Duration::from_secs(5),
             upstream_response_timeout: Duration::from_secs(30),
             max_upstream_body: 32 * 1024 * 1024,

@@ -6,7 +6,7 @@ use super::matching::RequestView;
 use super::miss;
 use super::{MissPolicy, ReplayConfig, ReplayStats};
 use crate::api_error::ApiError;
-use crate::body_reader::{self, BodyError};
+use crate::body_reader;
 use crate::cassette::{self, Body, Headers, Query};
 use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts, violations_summary};
 use crate::proxy::{Proxy, VIOLATIONS_HEADER, strip_path_prefix};
@@ -65,12 +65,15 @@ impl Handler for ReplayHandler {
         let body = match body_reader::read_limited(
             body,
             self.config.max_request_body,
-            self.config.body_idle_timeout,
+            body_reader::BodyDeadlines {
+                idle: self.config.body_idle_timeout,
+                total: self.config.request_body_timeout,
+            },
         )
         .await
         {
             Ok(body) => body,
-            Err(err) => return body_error(err).into_response(),
+            Err(err) => return ApiError::from(err).into_response(),
         };
         let cassette_name = parts
             .headers
@@ -309,24 +312,4 @@ fn log_hit(
         line.push_str(&format!("\n  {}: {finding}", finding.category));
     }
     eprintln!("{line}");
-}
-
-fn body_error(err: BodyError) -> ApiError {
-    match err {
-        BodyError::TooLarge { limit } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "DATOVCR_BODY_TOO_LARGE",
-            format!("the request body is larger than {limit} bytes"),
-        ),
-        BodyError::IdleTimeout(after) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "DATOVCR_BODY_TIMEOUT",
-            format!("the request body stalled for {after:?}"),
-        ),
-        BodyError::Failed(err) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "DATOVCR_BAD_REQUEST",
-            format!("the request body could not be read: {err}"),
-        ),
-    }
 }

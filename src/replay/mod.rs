@@ -71,6 +71,7 @@ pub struct ReplayConfig {
     pub limits: ConnectionLimits,
     pub max_request_body: usize,
     pub body_idle_timeout: Duration,
+    pub request_body_timeout: Duration,
 }
 
 impl Default for ReplayConfig {
@@ -88,6 +89,7 @@ impl Default for ReplayConfig {
             limits: ConnectionLimits::default(),
             max_request_body: 10 * 1024 * 1024,
             body_idle_timeout: Duration::from_secs(10),
+            request_body_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -35,39 +35,109 @@ async fn ambiguous_framing_is_refused_or_framed_by_transfer_encoding() {
     // (name, raw request, expectation). "400" must be refused; "te" must be
     // framed by Transfer-Encoding and the connection closed before SMUGGLED.
     let cases: Vec<(&str, String, &str)> = vec![
-        ("CL then TE", format!("{HEAD}content-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{SMUGGLED}"), "te"),
-        ("TE then CL", format!("{HEAD}transfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n{SMUGGLED}"), "te"),
-        ("two lengths", format!("{HEAD}content-length: 5\r\ncontent-length: 40\r\n\r\nhello{SMUGGLED}"), "400"),
-        ("signed length", format!("{HEAD}content-length: +5\r\n\r\nhello{SMUGGLED}"), "400"),
-        ("chunked not last", format!("{HEAD}transfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n{SMUGGLED}"), "400"),
-        ("unknown coding", format!("{HEAD}transfer-encoding: xchunked\r\n\r\n0\r\n\r\n{SMUGGLED}"), "400"),
-        ("TE on HTTP/1.0", format!("{}transfer-encoding: chunked\r\n\r\n0\r\n\r\n{SMUGGLED}", HEAD.replace("HTTP/1.1", "HTTP/1.0")), "400"),
-        ("chunked then identity lines", format!("{HEAD}transfer-encoding: chunked\r\ntransfer-encoding: identity\r\n\r\n0\r\n\r\n{SMUGGLED}"), "400"),
-        ("line folding", format!("{HEAD}transfer-encoding:\r\n chunked\r\n\r\n0\r\n\r\n{SMUGGLED}"), "400"),
+        (
+            "CL then TE",
+            format!(
+                "{HEAD}content-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{SMUGGLED}"
+            ),
+            "te",
+        ),
+        (
+            "TE then CL",
+            format!(
+                "{HEAD}transfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n{SMUGGLED}"
+            ),
+            "te",
+        ),
+        (
+            "two lengths",
+            format!("{HEAD}content-length: 5\r\ncontent-length: 40\r\n\r\nhello{SMUGGLED}"),
+            "400",
+        ),
+        (
+            "signed length",
+            format!("{HEAD}content-length: +5\r\n\r\nhello{SMUGGLED}"),
+            "400",
+        ),
+        (
+            "chunked not last",
+            format!("{HEAD}transfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n{SMUGGLED}"),
+            "400",
+        ),
+        (
+            "unknown coding",
+            format!("{HEAD}transfer-encoding: xchunked\r\n\r\n0\r\n\r\n{SMUGGLED}"),
+            "400",
+        ),
+        (
+            "TE on HTTP/1.0",
+            format!(
+                "{}transfer-encoding: chunked\r\n\r\n0\r\n\r\n{SMUGGLED}",
+                HEAD.replace("HTTP/1.1", "HTTP/1.0")
+            ),
+            "400",
+        ),
+        (
+            "chunked then identity lines",
+            format!(
+                "{HEAD}transfer-encoding: chunked\r\ntransfer-encoding: identity\r\n\r\n0\r\n\r\n{SMUGGLED}"
+            ),
+            "400",
+        ),
+        (
+            "line folding",
+            format!("{HEAD}transfer-encoding:\r\n chunked\r\n\r\n0\r\n\r\n{SMUGGLED}"),
+            "400",
+        ),
     ];
     for (name, raw, expectation) in &cases {
         let answer = exchange(addr, raw.as_bytes()).await;
         let status_lines = answer.matches("HTTP/1.1 ").count();
         match *expectation {
             "400" => assert!(answer.starts_with("HTTP/1.1 400"), "{name}: {answer}"),
-            _ => assert!(!answer.starts_with("HTTP/1.1 400"), "{name}: framed by TE, not refused: {answer}"),
+            _ => assert!(
+                !answer.starts_with("HTTP/1.1 400"),
+                "{name}: framed by TE, not refused: {answer}"
+            ),
         }
-        assert_eq!(status_lines, 1, "{name}: the smuggled request got no answer of its own: {answer}");
+        assert_eq!(
+            status_lines, 1,
+            "{name}: the smuggled request got no answer of its own: {answer}"
+        );
     }
 
     // A request hidden inside a body is only ever a body.
-    let hidden = format!("{HEAD}connection: close\r\ncontent-length: {}\r\n\r\n{SMUGGLED}", SMUGGLED.len());
+    let hidden = format!(
+        "{HEAD}connection: close\r\ncontent-length: {}\r\n\r\n{SMUGGLED}",
+        SMUGGLED.len()
+    );
     let answer = exchange(addr, hidden.as_bytes()).await;
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
 
     let seen = upstream.requests();
-    assert!(seen.iter().all(|r| r.path() != "/smuggled"), "a smuggled request reached the upstream");
+    assert!(
+        seen.iter().all(|r| r.path() != "/smuggled"),
+        "a smuggled request reached the upstream"
+    );
     for request in &seen {
-        let framing = request.header_all("content-length").len() + request.header_all("transfer-encoding").len();
-        assert!(framing <= 1, "{} {} carried {framing} framing headers", request.method, request.path_and_query);
+        let framing = request.header_all("content-length").len()
+            + request.header_all("transfer-encoding").len();
+        assert!(
+            framing <= 1,
+            "{} {} carried {framing} framing headers",
+            request.method,
+            request.path_and_query
+        );
     }
-    assert_eq!(seen.len(), 3, "the two TE-framed requests and the one hiding a request in its body");
+    assert_eq!(
+        seen.len(),
+        3,
+        "the two TE-framed requests and the one hiding a request in its body"
+    );
     let hidden_request = seen.last().unwrap();
     assert_eq!(hidden_request.body.as_ref(), SMUGGLED.as_bytes());
-    assert_eq!(hidden_request.header("content-length"), Some(SMUGGLED.len().to_string().as_str()));
+    assert_eq!(
+        hidden_request.header("content-length"),
+        Some(SMUGGLED.len().to_string().as_str())
+    );
 }

@@ -8,6 +8,8 @@ mod contract_rules;
 mod fake_upstream;
 /// Hardening: request smuggling attempts never reach the upstream.
 mod hardening_framing;
+/// Hardening: slowloris, slow readers and overload.
+mod hardening_slow;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
 mod proxy_cli;
 /// `datovcr proxy` forwarding: endpoints, header hygiene, prefixes, compression, contract.
