@@ -34,6 +34,10 @@ use std::path::{Path, PathBuf};
 /// The only format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Larger cassette files are refused before they are read: a cassette is
+/// held in memory whole, and one this size is almost certainly a mistake.
+pub const MAX_CASSETTE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// A whole cassette file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,10 +153,22 @@ impl Cassette {
 
     /// Reads and checks a cassette file.
     pub fn load(path: &Path) -> Result<Cassette, CassetteError> {
-        let bytes = std::fs::read(path).map_err(|source| CassetteError::Io {
+        let io = |source| CassetteError::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let size = std::fs::metadata(path).map_err(io)?.len();
+        if size > MAX_CASSETTE_BYTES {
+            return Err(CassetteError::Invalid {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the file is {size} bytes, over the {MAX_CASSETTE_BYTES}-byte limit; split it into several cassettes"
+                ),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
         Self::from_slice(&bytes, path)
     }
 

@@ -14,6 +14,17 @@ use std::path::Path;
 /// The complete lines of a journal (or merge) file, parsed; `None` if the
 /// file does not exist. A complete line that does not parse is an error.
 pub(crate) fn read(file: &Path, cassette: &Path) -> Result<Option<Vec<Interaction>>, RecordError> {
+    // A journal replaced by something else (a link to /dev/zero, say) would
+    // be read forever: only regular files are journals.
+    match std::fs::metadata(file) {
+        Ok(metadata) if !metadata.is_file() => {
+            return Err(RecordError::NotAFile {
+                path: file.to_owned(),
+            });
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
     match std::fs::read(file) {
         Ok(bytes) => parse(&bytes, file).map(Some),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),

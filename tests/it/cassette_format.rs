@@ -143,3 +143,50 @@ fn cassette_errors_name_file_line_and_column() {
             .contains("bytes.json:1:")
     );
 }
+
+#[test]
+fn hostile_cassettes_get_errors_with_positions_and_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = String::from_utf8(
+        Cassette::load(&repo_path("cassettes/access-tokens-docs.json"))
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
+    // Every prefix of a valid cassette is an error, never a panic.
+    for cut in (0..valid.len()).step_by(97) {
+        let path = dir.path().join("cut.json");
+        std::fs::write(&path, &valid[..cut]).unwrap();
+        let err = Cassette::load(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("{}:", path.display())), "{err}");
+    }
+    let cases: [(&str, &[u8], &str); 6] = [
+        ("interactions as object", br#"{"version":1,"interactions":{}}"#, "invalid type"),
+        ("status too big", br#"{"version":1,"interactions":[{"recorded_at":"2026-11-27T10:00:00Z","request":{"method":"GET","path":"/"},"response":{"status":70000}}]}"#, "invalid value"),
+        ("bad base64", br#"{"version":1,"interactions":[{"recorded_at":"2026-11-27T10:00:00Z","request":{"method":"GET","path":"/"},"response":{"status":200,"body":{"base64":"***"}}}]}"#, "body.base64"),
+        ("two body kinds", br#"{"version":1,"interactions":[{"recorded_at":"2026-11-27T10:00:00Z","request":{"method":"GET","path":"/"},"response":{"status":200,"body":{"json":1,"text":"x"}}}]}"#, ":1:"),
+        ("unknown field", br#"{"version":1,"interactions":[],"extra":true}"#, "unknown field"),
+        ("invalid UTF-8 in a string", b"{\"version\":1,\"interactions\":[{\"recorded_at\":\"\xff\"}]}", ":1:"),
+    ];
+    for (name, bytes, message) in cases {
+        let path = dir.path().join("case.json");
+        std::fs::write(&path, bytes).unwrap();
+        let err = Cassette::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{}:1:", path.display())),
+            "{name}: {err}"
+        );
+        assert!(err.contains(message), "{name}: {err}");
+    }
+    // A huge file is refused from its size alone (a sparse file: nothing is written).
+    let huge = dir.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(datovcr::cassette::MAX_CASSETTE_BYTES + 1)
+        .unwrap();
+    let err = Cassette::load(&huge).unwrap_err().to_string();
+    assert!(
+        err.contains("over the") && err.contains("split it"),
+        "{err}"
+    );
+}

@@ -331,3 +331,61 @@ async fn unreachable_and_untrusted_upstreams_get_502_naming_the_reason() {
         "nothing recorded for failed exchanges"
     );
 }
+
+#[tokio::test]
+async fn a_full_disk_gets_a_clear_error_keeps_the_cassette_and_keeps_serving() {
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("cassette.json");
+    let client = client_for(&upstream);
+    let headers = api_headers("bearer-abcdefgh", false);
+    // A first session leaves a compacted cassette behind.
+    let proxy = start_proxy(&upstream, dir.path(), |_| {}).await;
+    still_serves(&client, &proxy).await;
+    proxy.shutdown().await;
+    let before = std::fs::read(&cassette).unwrap();
+
+    // Every write to the journal now fails. Tests run as root, where neither
+    // chmod nor a full tmpfs can be arranged portably, so the journal's path
+    // is taken by a folder: the write path fails exactly as on ENOSPC.
+    let journal = dir.path().join("cassette.json.journal");
+    let proxy = start_proxy(&upstream, dir.path(), |_| {}).await;
+    std::fs::create_dir(&journal).unwrap();
+    let (status, _, body) = send(
+        &client,
+        Method::GET,
+        &format!("{}/access_tokens/312", proxy.uri()),
+        &borrowed(&headers),
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), code_of(&body).as_str()),
+        (500, "DATOVCR_RECORDING_FAILED")
+    );
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert!(
+        text.contains("cassette.json"),
+        "the error names the cassette: {text}"
+    );
+    assert!(
+        text.contains("\"upstream_status\":200"),
+        "the client learns the upstream did act: {text}"
+    );
+    assert_eq!(
+        std::fs::read(&cassette).unwrap(),
+        before,
+        "the previous cassette is byte-identical"
+    );
+
+    // The disk frees up: the same process records again.
+    std::fs::remove_dir(&journal).unwrap();
+    still_serves(&client, &proxy).await;
+    proxy.shutdown().await;
+    let after = Cassette::load(&cassette).unwrap();
+    assert_eq!(
+        after.interactions.len(),
+        2,
+        "the first session's exchange and the one after recovery"
+    );
+}

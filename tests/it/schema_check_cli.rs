@@ -394,3 +394,32 @@ fn schemas_folder_with_a_tightened_rule_changes_the_verdict() {
         .code(1)
         .stdout(predicates::str::contains("response status (root) [status]"));
 }
+
+#[test]
+fn hostile_schema_folders_name_the_file_and_never_panic() {
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("manifest.json", br#"{"version": 9, "headers": {"request": "a", "request_with_body": "b", "response": "c"}, "endpoints": []}"#, "manifest version 9 is not supported"),
+        ("manifest.json", br#"{"version": 1, "headers": [], "endpoints": {}}"#, "not a valid manifest"),
+        ("access-token.json", b"{\"$id\": \"\xff\"}", "cannot read"),
+        ("access-token.json", br#"{"type": "object"}"#, "has no `$id`"),
+        ("no-query.json", br#"{"$id": "https://datovcr.invalid/schemas/no-query.json", "type": 12}"#, "not a valid JSON Schema"),
+    ];
+    for (file, content, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(repo_path("schemas")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(dir.path().join(file), content).unwrap();
+        let out = datovcr()
+            .args(["schema-check", "--schemas"])
+            .arg(dir.path())
+            .arg(repo_path("cassettes"))
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(file), "{file}: {stderr}");
+        assert!(stderr.contains(message), "{file}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
