@@ -18,6 +18,8 @@ mod proxy_forwarding;
 mod proxy_limits;
 /// `datovcr proxy` recording: cassette selection, record modes, concurrency.
 mod proxy_recording;
+/// Property tests: the write path never emits a secret, wherever it hides.
+mod redaction_properties;
 /// `datovcr replay` as a binary: main job, --strict, startup errors, --on-miss.
 mod replay_cli;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
