@@ -8,6 +8,8 @@ mod contract_rules;
 mod fake_upstream;
 /// Hardening: request smuggling attempts never reach the upstream.
 mod hardening_framing;
+/// Hardening: canary secrets in every disguise stay off disk, logs and reports.
+mod hardening_secrets;
 /// Hardening: slowloris, slow readers and overload.
 mod hardening_slow;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
