@@ -37,8 +37,13 @@ async fn canaries_in_every_disguise_reach_no_file_log_or_report() {
         canary("query"),
     );
     let mut issued = Vec::new();
-    for (name, encoding) in [("brotli", Some(Encoding::Brotli)), ("gzip", Some(Encoding::Gzip)), ("identity", None)] {
-        let mut options = FakeDatoOptions::default().token_generator(move |n| format!("canarytok{n:03}x{}", random_token()));
+    for (name, encoding) in [
+        ("brotli", Some(Encoding::Brotli)),
+        ("gzip", Some(Encoding::Gzip)),
+        ("identity", None),
+    ] {
+        let mut options = FakeDatoOptions::default()
+            .token_generator(move |n| format!("canarytok{n:03}x{}", random_token()));
         if let Some(encoding) = encoding {
             options = options.force_encoding(encoding);
         }
@@ -61,7 +66,11 @@ async fn canaries_in_every_disguise_reach_no_file_log_or_report() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let server = ServerProcess::start(work.path(), &args, &work.path().join(format!("{name}.stderr")));
+        let server = ServerProcess::start(
+            work.path(),
+            &args,
+            &work.path().join(format!("{name}.stderr")),
+        );
         let client = client_for(&upstream);
         let headers: Vec<(&str, String)> = vec![
             ("AUTHORIZATION", format!("Bearer {bearer}")),
@@ -80,10 +89,16 @@ async fn canaries_in_every_disguise_reach_no_file_log_or_report() {
             "/__fault/echo-auth".to_owned(),
             "/__fault/error-token".to_owned(),
         ] {
-            let method = if path.contains("regenerate") { Method::POST } else { Method::GET };
+            let method = if path.contains("regenerate") {
+                Method::POST
+            } else {
+                Method::GET
+            };
             send(&client, method, &server.url(&path), &headers, "").await;
         }
-        let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate()).await.unwrap();
+        let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap();
         assert!(status.success(), "{stderr}");
         issued.extend(upstream.issued_tokens());
     }
@@ -111,13 +126,30 @@ async fn canaries_in_every_disguise_reach_no_file_log_or_report() {
     let mut canaries = vec![bearer, second_bearer, api_key, cookie, custom, query_secret];
     canaries.extend(issued);
     let files = all_text_under(work.path());
-    assert!(files.len() >= 8, "three cassettes, three logs, two reports: {}", files.len());
+    assert!(
+        files.len() >= 8,
+        "three cassettes, three logs, two reports: {}",
+        files.len()
+    );
     for (path, text) in &files {
         for canary in &canaries {
-            assert!(!text.contains(canary.as_str()), "{canary} leaked into {path}");
+            assert!(
+                !text.contains(canary.as_str()),
+                "{canary} leaked into {path}"
+            );
         }
     }
-    let brotli = &files.iter().find(|(p, _)| p.ends_with("brotli.json")).unwrap().1;
-    assert!(brotli.contains("\"token\": \"[REDACTED]\""), "the decoded brotli body was redacted, not skipped");
-    assert!(brotli.contains("\"x-custom-credential\": [\n            \"[REDACTED]\""), "{brotli}");
+    let brotli = &files
+        .iter()
+        .find(|(p, _)| p.ends_with("brotli.json"))
+        .unwrap()
+        .1;
+    assert!(
+        brotli.contains("\"token\": \"[REDACTED]\""),
+        "the decoded brotli body was redacted, not skipped"
+    );
+    assert!(
+        brotli.contains("\"x-custom-credential\": [\n            \"[REDACTED]\""),
+        "{brotli}"
+    );
 }

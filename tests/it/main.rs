@@ -6,6 +6,8 @@ mod cassette_format;
 mod contract_rules;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
+/// Hardening: kill -9 while recording, two processes on one cassette.
+mod hardening_durability;
 /// Hardening: request smuggling attempts never reach the upstream.
 mod hardening_framing;
 /// Hardening: canary secrets in every disguise stay off disk, logs and reports.

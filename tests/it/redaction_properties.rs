@@ -24,7 +24,8 @@ const MARKER: &str = "<SECRET>";
 fn document() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         filler().prop_map(Value::String),
-        (filler(), filler()).prop_map(|(before, after)| Value::String(format!("{before}{MARKER}{after}"))),
+        (filler(), filler())
+            .prop_map(|(before, after)| Value::String(format!("{before}{MARKER}{after}"))),
         any::<i64>().prop_map(Value::from),
         Just(Value::Null),
     ];
@@ -39,7 +40,8 @@ fn document() -> impl Strategy<Value = Value> {
 
 /// An access_token resource whose token is `token`, wrapped at some depth.
 fn with_token_resource(body: Value, token: &str, depth: usize) -> Value {
-    let mut resource = json!({"type": "access_token", "id": "1", "attributes": {"name": "n", "token": token}});
+    let mut resource =
+        json!({"type": "access_token", "id": "1", "attributes": {"name": "n", "token": token}});
     for _ in 0..depth {
         resource = json!({"data": [resource]});
     }
@@ -111,8 +113,18 @@ proptest! {
 fn replace_marker(value: Value, secret: &str) -> Value {
     match value {
         Value::String(text) => Value::String(text.replace(MARKER, secret)),
-        Value::Array(items) => Value::Array(items.into_iter().map(|item| replace_marker(item, secret)).collect()),
-        Value::Object(object) => Value::Object(object.into_iter().map(|(k, v)| (k, replace_marker(v, secret))).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| replace_marker(item, secret))
+                .collect(),
+        ),
+        Value::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .map(|(k, v)| (k, replace_marker(v, secret)))
+                .collect(),
+        ),
         other => other,
     }
 }
