@@ -6,6 +6,8 @@ mod cassette_format;
 mod contract_rules;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
+/// The official Node client (tests/clients/node) through proxy, replay and --enforce.
+mod official_client;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
 mod proxy_cli;
 /// `datovcr proxy` forwarding: endpoints, header hygiene, prefixes, compression, contract.

@@ -98,7 +98,8 @@ impl Drop for ServerProcess {
     }
 }
 
-fn kill(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
+/// Sends `signal` to `pid` (a child of this test process).
+pub fn kill(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
     let pid = libc::pid_t::try_from(pid).expect("pids fit pid_t");
     // SAFETY: kill(2) has no memory-safety preconditions; the pid is our child's.
     if unsafe { libc::kill(pid, signal) } == 0 {
