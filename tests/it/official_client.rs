@@ -34,8 +34,8 @@ const FLOW_STEPS: [&str; 9] = [
     "destroy",
     "find destroyed",
 ];
-/// The access-token objects in `flow.mjs`'s output: one in each list before
-/// the create and two after it, one per single-resource step.
+/// The access-token objects in `flow.mjs`'s output: one in the first list,
+/// two in the second, and one for each of the six single-token steps.
 const FLOW_TOKEN_FIELDS: usize = 9;
 const PREFIX: &str = "/proxy-prefix";
 
