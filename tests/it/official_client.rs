@@ -490,12 +490,14 @@ async fn enforce_stops_what_breaks_the_contract_with_a_422_the_client_parses() {
     assert_no_canary_on_disk(work.path(), &canaries);
 }
 
+/// A `baseUrl` with a path (reference §8), in front of an upstream that
+/// gzips whatever the proxy asks for, as a misbehaving CDN might.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_base_url_with_a_path_prefix_records_without_the_prefix() {
+async fn a_prefixed_base_url_and_a_gzipping_upstream_record_plain_paths_and_bodies() {
     let work = tempfile::tempdir().unwrap();
     let cassette = "cassettes/prefixed.json";
     let bearer = format!("canarynodebearer{}", random_token());
-    let fake = FakeDato::start(canary_fake()).await;
+    let fake = FakeDato::start(canary_fake().force_gzip()).await;
     let proxy = ServerProcess::start(
         work.path(),
         &proxy_args(&fake, cassette, &["--path-prefix", PREFIX]),
@@ -535,5 +537,11 @@ async fn a_base_url_with_a_path_prefix_records_without_the_prefix() {
     assert_eq!(recorded_paths, upstream_paths);
     for path in &upstream_paths {
         assert!(path.starts_with("/access_tokens"), "{upstream_paths:?}");
+    }
+    // The client decoded the gzip it was passed; the cassette holds JSON.
+    for interaction in recorded["interactions"].as_array().unwrap() {
+        let response = &interaction["response"];
+        assert!(response["headers"].get("content-encoding").is_none());
+        assert!(response["body"].get("json").is_some(), "{response:#}");
     }
 }
