@@ -283,3 +283,38 @@ fn unsafe_or_malformed_options_exit_2_with_the_fix() {
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("JSON pointer"));
     run(&["proxy", "--record", "sometimes"]);
 }
+
+/// Exposes a datovcr bug: `listening on` is printed before the SIGTERM
+/// handler is installed, so a supervisor that stops the proxy as soon as it
+/// announces kills it instead (exit by signal, no summary, journal left
+/// uncompacted). `ServerProcess::terminate` works around it elsewhere.
+#[test]
+#[ignore = "datovcr bug: SIGTERM handler installed after `listening on`; un-ignore once src/cli.rs installs it first"]
+fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    for attempt in 0..30 {
+        let server = ServerProcess::start(
+            dir.path(),
+            &[
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                "https://127.0.0.1:9",
+                "--cassette",
+                "cassette.json",
+            ]
+            .map(String::from),
+            &dir.path().join("stderr"),
+        );
+        let (status, stderr) = server.terminate_now();
+        assert!(
+            status.success(),
+            "attempt {attempt}: the proxy exited with {status}; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("0 exchange(s)"),
+            "attempt {attempt}: {stderr}"
+        );
+    }
+}

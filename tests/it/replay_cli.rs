@@ -273,3 +273,37 @@ async fn on_miss_forward_passes_through_and_on_miss_record_appends_redacted() {
         assert!(!text.contains(&token), "a token reached disk");
     }
 }
+
+/// Exposes a datovcr bug: `listening on` is printed before the SIGTERM
+/// handler is installed, so a supervisor that stops replay as soon as it
+/// announces kills it instead (exit by signal, no summary, no `--strict`
+/// verdict). Each attempt loses the race about half the time on a 2-core
+/// machine. `ServerProcess::terminate` works around it for the other tests.
+#[test]
+#[ignore = "datovcr bug: SIGTERM handler installed after `listening on`; un-ignore once src/cli.rs installs it first"]
+fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = one_interaction_cassette(dir.path());
+    for attempt in 0..30 {
+        let server = ServerProcess::start(
+            dir.path(),
+            &args(&[
+                "replay",
+                "--listen",
+                "127.0.0.1:0",
+                "--cassette",
+                cassette.to_str().unwrap(),
+            ]),
+            &dir.path().join("stderr"),
+        );
+        let (status, stderr) = server.terminate_now();
+        assert!(
+            status.success(),
+            "attempt {attempt}: replay exited with {status}; stderr:\n{stderr}"
+        );
+        assert!(
+            stderr.contains("replay summary: 0 served"),
+            "attempt {attempt}: {stderr}"
+        );
+    }
+}
