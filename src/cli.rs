@@ -422,6 +422,10 @@ async fn proxy(args: ProxyArgs) -> i32 {
         Ok(handle) => handle,
         Err(message) => return fail(&message),
     };
+    let signals = match StopSignals::register() {
+        Ok(signals) => signals,
+        Err(message) => return fail(&message),
+    };
     announce(handle.addr());
     eprintln!(
         "datovcr: proxying to {} -> recording into {} (record mode {:?})",
@@ -429,7 +433,7 @@ async fn proxy(args: ProxyArgs) -> i32 {
         args.cassette.display(),
         args.record_mode
     );
-    wait_for_signal().await;
+    signals.wait().await;
     eprintln!("datovcr: stopping: finishing in-flight exchanges");
     let summary = handle.shutdown().await;
     eprintln!(
@@ -512,8 +516,12 @@ async fn replay(args: ReplayArgs) -> i32 {
         Ok(handle) => handle,
         Err(err) => return fail(&err.to_string()),
     };
+    let signals = match StopSignals::register() {
+        Ok(signals) => signals,
+        Err(message) => return fail(&message),
+    };
     announce(handle.addr());
-    wait_for_signal().await;
+    signals.wait().await;
     let summary = handle.shutdown().await;
     eprintln!(
         "datovcr: replay summary: {} served, {} miss(es), {} forwarded, {} violation(s)",
@@ -545,25 +553,42 @@ fn announce(addr: SocketAddr) {
     let _ = stdout.flush();
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, registered before the listening line is printed:
+/// a signal that arrives right after it must stop the server gracefully,
+/// not kill it by the default action.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn register() -> Result<Self, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let register =
+                |kind| signal(kind).map_err(|err| format!("cannot handle signals: {err}"));
+            Ok(Self {
+                interrupt: register(SignalKind::interrupt())?,
+                terminate: register(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

@@ -289,7 +289,6 @@ fn unsafe_or_malformed_options_exit_2_with_the_fix() {
 /// announces kills it instead (exit by signal, no summary, journal left
 /// uncompacted). `ServerProcess::terminate` works around it elsewhere.
 #[test]
-#[ignore = "datovcr bug: SIGTERM handler installed after `listening on`; un-ignore once src/cli.rs installs it first"]
 fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     for attempt in 0..30 {

@@ -280,7 +280,6 @@ async fn on_miss_forward_passes_through_and_on_miss_record_appends_redacted() {
 /// verdict). Each attempt loses the race about half the time on a 2-core
 /// machine. `ServerProcess::terminate` works around it for the other tests.
 #[test]
-#[ignore = "datovcr bug: SIGTERM handler installed after `listening on`; un-ignore once src/cli.rs installs it first"]
 fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let cassette = one_interaction_cassette(dir.path());
