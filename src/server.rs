@@ -21,7 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::task::JoinHandle;
 use tokio_io_timeout::TimeoutStream;
 
 /// Connection-level limits. Request-level ones (URI, body) belong to the
@@ -233,4 +234,57 @@ pub async fn bind(addr: SocketAddr, allow_remote: bool) -> Result<TcpListener, S
     TcpListener::bind(addr)
         .await
         .map_err(|err| format!("cannot listen on {addr}: {err}"))
+}
+
+/// A server running on its own task, stopped by [`RunningServer::shutdown`]
+/// or, without waiting, by dropping it. `S` is what the server reports when
+/// it stops.
+pub struct RunningServer<S> {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<S>>,
+}
+
+impl<S: Send + 'static> RunningServer<S> {
+    /// Spawns `run`, which must finish soon after the stop signal it is given.
+    pub fn spawn<F>(addr: SocketAddr, run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
+    where
+        F: Future<Output = S> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(tokio::spawn(run(stopped))),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for a client's `baseUrl`.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, drains in-flight exchanges, and returns the report.
+    pub async fn shutdown(mut self) -> S {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self
+            .task
+            .take()
+            .expect("the server task is only taken here");
+        task.await.expect("a server task does not panic")
+    }
+}
+
+impl<S> Drop for RunningServer<S> {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

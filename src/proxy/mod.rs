@@ -15,14 +15,11 @@ use crate::redact::RedactionRules;
 use crate::server::{self, ConnectionLimits, Drained};
 pub use exchange::{DRIFT_HEADER, Proxy, VIOLATIONS_HEADER};
 use http::Uri;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Every limit the proxy enforces, each with its documented default.
 #[derive(Debug, Clone)]
@@ -145,42 +142,7 @@ pub struct ProxySummary {
 }
 
 /// A running proxy. Dropping it stops the server without waiting.
-pub struct ProxyHandle {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<ProxySummary>>,
-}
-
-impl ProxyHandle {
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// `http://127.0.0.1:PORT`, for a client's `baseUrl`.
-    pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting, drains in-flight exchanges, compacts the journals.
-    pub async fn shutdown(mut self) -> ProxySummary {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = self
-            .task
-            .take()
-            .expect("the server task is only taken here");
-        task.await.expect("the proxy task does not panic")
-    }
-}
-
-impl Drop for ProxyHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
+pub type ProxyHandle = server::RunningServer<ProxySummary>;
 
 /// Starts a proxy on an already-bound listener (bind `127.0.0.1:0` for tests).
 pub async fn start(
@@ -195,28 +157,25 @@ pub async fn start(
     let proxy = Arc::new(Proxy::new(config, contract)?);
     let recorder = proxy.recorder.clone();
     let stats = proxy.stats.clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let drained = server::serve(listener, proxy, connection_limits, async {
-            let _ = stopped.await;
-        })
-        .await;
-        let (cassettes, record_error) = match recorder.close().await {
-            Ok(cassettes) => (cassettes, None),
-            Err(err) => (Vec::new(), Some(err.to_string())),
-        };
-        ProxySummary {
-            exchanges: stats.exchanges.load(Ordering::Relaxed),
-            violations: stats.violations.load(Ordering::Relaxed),
-            errors: stats.errors.load(Ordering::Relaxed),
-            cassettes,
-            drained,
-            record_error,
-        }
-    });
-    Ok(ProxyHandle {
+    Ok(server::RunningServer::spawn(
         addr,
-        stop: Some(stop),
-        task: Some(task),
-    })
+        move |stopped| async move {
+            let drained = server::serve(listener, proxy, connection_limits, async {
+                let _ = stopped.await;
+            })
+            .await;
+            let (cassettes, record_error) = match recorder.close().await {
+                Ok(cassettes) => (cassettes, None),
+                Err(err) => (Vec::new(), Some(err.to_string())),
+            };
+            ProxySummary {
+                exchanges: stats.exchanges.load(Ordering::Relaxed),
+                violations: stats.violations.load(Ordering::Relaxed),
+                errors: stats.errors.load(Ordering::Relaxed),
+                cassettes,
+                drained,
+                record_error,
+            }
+        },
+    ))
 }

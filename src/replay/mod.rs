@@ -35,8 +35,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// What to do with a request that matches nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -214,20 +212,18 @@ impl ReplayBuilder {
 
 /// A running replay server. Dropping it stops the server.
 pub struct ReplayHandle {
-    addr: SocketAddr,
+    server: server::RunningServer<ReplaySummary>,
     stats: Arc<ReplayStats>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<ReplaySummary>>,
 }
 
 impl ReplayHandle {
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:PORT`: the client's `baseUrl`.
     pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.uri()
     }
 
     pub fn stats(&self) -> &ReplayStats {
@@ -235,23 +231,8 @@ impl ReplayHandle {
     }
 
     /// Stops accepting, drains, and reports.
-    pub async fn shutdown(mut self) -> ReplaySummary {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = self
-            .task
-            .take()
-            .expect("the server task is only taken here");
-        task.await.expect("the replay task does not panic")
-    }
-}
-
-impl Drop for ReplayHandle {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    pub async fn shutdown(self) -> ReplaySummary {
+        self.server.shutdown().await
     }
 }
 
@@ -298,9 +279,8 @@ pub async fn start(
         forwarder,
         stats.clone(),
     ));
-    let (stop, stopped) = oneshot::channel::<()>();
     let task_stats = stats.clone();
-    let task = tokio::spawn(async move {
+    let server = server::RunningServer::spawn(addr, move |stopped| async move {
         let drained = server::serve(listener, handler.clone(), limits, async {
             let _ = stopped.await;
         })
@@ -319,12 +299,7 @@ pub async fn start(
             drained,
         }
     });
-    Ok(ReplayHandle {
-        addr,
-        stats,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    Ok(ReplayHandle { server, stats })
 }
 
 /// Loads every cassette once, at start-up; any broken one stops start-up
