@@ -306,7 +306,7 @@ fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
             .map(String::from),
             &dir.path().join("stderr"),
         );
-        let (status, stderr) = server.terminate_now();
+        let (status, stderr) = server.terminate();
         assert!(
             status.success(),
             "attempt {attempt}: the proxy exited with {status}; stderr:\n{stderr}"

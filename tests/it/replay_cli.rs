@@ -295,7 +295,7 @@ fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
             ]),
             &dir.path().join("stderr"),
         );
-        let (status, stderr) = server.terminate_now();
+        let (status, stderr) = server.terminate();
         assert!(
             status.success(),
             "attempt {attempt}: replay exited with {status}; stderr:\n{stderr}"

@@ -75,49 +75,13 @@ impl ServerProcess {
 
     /// Sends `signal`, once the server catches it, and waits for the exit status.
     pub fn stop_with(self, signal: libc::c_int) -> (ExitStatus, String) {
-        self.wait_until_catching(signal);
         self.signal_now(signal)
     }
 
-    /// SIGTERM, the graceful stop.
+    /// SIGTERM, the graceful stop. datovcr registers its handlers before it
+    /// prints the listening line, so this is safe at any moment after start.
     pub fn terminate(self) -> (ExitStatus, String) {
-        self.stop_with(libc::SIGTERM)
-    }
-
-    /// SIGTERM at once, even if the server has not installed its handler yet
-    /// (see [`ServerProcess::wait_until_catching`]).
-    pub fn terminate_now(self) -> (ExitStatus, String) {
         self.signal_now(libc::SIGTERM)
-    }
-
-    /// Workaround for a datovcr bug: it prints `listening on` before it
-    /// installs its SIGTERM/SIGINT handlers (`announce` then `wait_for_signal`
-    /// in src/cli.rs), so a signal sent right after the line can kill it with
-    /// the default action: no summary, no compaction, no `--strict` verdict.
-    /// Waits (polling /proc, Linux) until `signal` is in the process's caught
-    /// set; returns at once once datovcr installs its handlers before announcing.
-    fn wait_until_catching(&self, signal: libc::c_int) {
-        let status_file = format!("/proc/{}/status", self.pid);
-        let bit = 1u64 << (signal - 1);
-        let deadline = std::time::Instant::now() + PROCESS_TIMEOUT;
-        while std::time::Instant::now() < deadline {
-            let Ok(status) = std::fs::read_to_string(&status_file) else {
-                return; // reaped, or no /proc: nothing to wait for
-            };
-            if status.lines().any(|line| line.starts_with("State:\tZ")) {
-                return; // exited already
-            }
-            let caught = status
-                .lines()
-                .find_map(|line| line.strip_prefix("SigCgt:"))
-                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok());
-            match caught {
-                Some(mask) if mask & bit == 0 => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                _ => return,
-            }
-        }
     }
 
     fn signal_now(mut self, signal: libc::c_int) -> (ExitStatus, String) {
