@@ -1,7 +1,7 @@
 //! One replayed request: look it up, serve the recorded response, or
 //! explain the miss (or forward it, when asked).
 
-use super::library::{Library, Lookup};
+use super::library::{Library, Lookup, PreparedResponse};
 use super::matching::RequestView;
 use super::miss;
 use super::{MissPolicy, ReplayConfig, ReplayStats};
@@ -108,7 +108,7 @@ impl Handler for ReplayHandler {
                 let mut response = Response::new(Full::new(prepared.body.clone()));
                 *response.status_mut() = prepared.status;
                 *response.headers_mut() = prepared.headers.clone();
-                let findings = self.check(&view, &cassette.interactions[index]);
+                let findings = self.check(&view, prepared);
                 if !findings.is_empty() {
                     mark_violations(&mut response, &findings);
                 }
@@ -140,7 +140,7 @@ impl Handler for ReplayHandler {
 
 impl ReplayHandler {
     /// `--check`: the received request and the recorded response against the contract.
-    fn check(&self, view: &RequestView<'_>, interaction: &cassette::Interaction) -> Vec<Finding> {
+    fn check(&self, view: &RequestView<'_>, prepared: &PreparedResponse) -> Vec<Finding> {
         let Some(contract) = &self.contract else {
             return Vec::new();
         };
@@ -157,12 +157,13 @@ impl ReplayHandler {
                 body: view.body,
             },
         );
+        let recorded = prepared.recorded();
         findings.extend(contract.check_response(
             endpoint,
             ResponseParts {
-                status: interaction.response.status,
-                headers: &interaction.response.headers,
-                body: &interaction.response.body,
+                status: recorded.status,
+                headers: &recorded.headers,
+                body: &recorded.body,
             },
         ));
         let errors = findings.iter().filter(|f| f.is_error()).count();

@@ -45,8 +45,7 @@ pub fn nearest(
     let mut best: Option<(usize, Nearest)> = None;
     for &cassette_index in candidates {
         let cassette: &LoadedCassette = &library.cassettes[cassette_index];
-        for (index, interaction) in cassette.interactions.iter().enumerate() {
-            let recorded = &interaction.request;
+        for (index, recorded) in cassette.requests.iter().enumerate() {
             let recorded_view = RequestView {
                 method: &recorded.method,
                 path: &recorded.path,
