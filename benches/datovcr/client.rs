@@ -3,7 +3,7 @@
 //! until the count or the time cap is reached. The same code drives every
 //! baseline and every target, so its CPU cost is the same on both sides.
 
-use crate::threads::cpu_time;
+use crate::threads::{cpu_by_thread_name, cpu_time};
 use crate::workload::RequestTemplate;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Uri, header};
@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +54,8 @@ pub struct Outcome {
     pub client_cpu: Duration,
     /// CPU used by the whole process during the run.
     pub process_cpu: Duration,
+    /// CPU used during the run per thread name.
+    pub threads: BTreeMap<String, Duration>,
 }
 
 impl Outcome {
@@ -67,6 +70,16 @@ impl Outcome {
         }
         let rank = ((p / 100.0) * (self.latencies.len() - 1) as f64).round() as usize;
         self.latencies[rank] as f64 / 1000.0
+    }
+
+    /// CPU per request (µs) of each named thread: where server time goes.
+    pub fn thread_cpu_us(&self) -> BTreeMap<String, f64> {
+        let requests = (self.ok + self.failed).max(1) as f64;
+        self.threads
+            .iter()
+            .filter(|(_, cpu)| !cpu.is_zero())
+            .map(|(name, cpu)| (name.clone(), cpu.as_secs_f64() * 1e6 / requests))
+            .collect()
     }
 
     /// CPU the servers used per request (µs): everything the process used
@@ -147,6 +160,7 @@ pub async fn run(target: Target, requests: &[RequestTemplate], plan: Plan) -> Ou
     let next = Arc::new(AtomicUsize::new(0));
     let client_start = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
     let process_start = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let threads_start = cpu_by_thread_name();
     let started = Instant::now();
     let deadline = started + plan.time_cap;
     let workers: Vec<_> = senders
@@ -172,6 +186,13 @@ pub async fn run(target: Target, requests: &[RequestTemplate], plan: Plan) -> Ou
     outcome.elapsed = started.elapsed();
     outcome.client_cpu = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID) - client_start;
     outcome.process_cpu = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID) - process_start;
+    outcome.threads = cpu_by_thread_name()
+        .into_iter()
+        .map(|(name, total)| {
+            let before = threads_start.get(&name).copied().unwrap_or_default();
+            (name, total.saturating_sub(before))
+        })
+        .collect();
     outcome.latencies.sort_unstable();
     outcome
 }

@@ -5,6 +5,7 @@ use crate::report::{Row, median, rps};
 use crate::threads::RuntimeThread;
 use crate::workload::RequestTemplate;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,6 +181,8 @@ pub fn throughput_row(
             "target_rps": pairs.iter().map(|(_, t)| t.throughput()).collect::<Vec<_>>(),
             "baseline_server_cpu_us_per_request": base_cpu,
             "target_server_cpu_us_per_request": target_cpu,
+            "baseline_thread_cpu_us_per_request": thread_medians(pairs.iter().map(|(b, _)| b)),
+            "target_thread_cpu_us_per_request": thread_medians(pairs.iter().map(|(_, t)| t)),
             "failed": pairs.iter().map(|(b, t)| b.failed + t.failed).sum::<u64>(),
         }),
     }
@@ -230,7 +233,23 @@ pub fn latency_row(
             "samples": pairs.iter().map(|(b, t)| (b.latencies.len(), t.latencies.len())).collect::<Vec<_>>(),
             "baseline_server_cpu_us_per_request": median(&pairs.iter().map(|(b, _)| b.server_cpu_us()).collect::<Vec<_>>()),
             "target_server_cpu_us_per_request": median(&pairs.iter().map(|(_, t)| t.server_cpu_us()).collect::<Vec<_>>()),
+            "baseline_thread_cpu_us_per_request": thread_medians(pairs.iter().map(|(b, _)| b)),
+            "target_thread_cpu_us_per_request": thread_medians(pairs.iter().map(|(_, t)| t)),
             "failed": pairs.iter().map(|(b, t)| b.failed + t.failed).sum::<u64>(),
         }),
     }
+}
+
+/// Per thread name, the median over repetitions of CPU µs per request.
+fn thread_medians<'o>(outcomes: impl Iterator<Item = &'o Outcome>) -> BTreeMap<String, f64> {
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for outcome in outcomes {
+        for (name, us) in outcome.thread_cpu_us() {
+            samples.entry(name).or_default().push(us);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|(name, values)| (name, (median(&values) * 10.0).round() / 10.0))
+        .collect()
 }

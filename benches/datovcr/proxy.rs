@@ -16,6 +16,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Everything one proxy row needs: the upstream reached directly and the
 /// proxy in front of it.
@@ -31,6 +32,8 @@ struct Lab {
     proxy_thread: RuntimeThread,
     loadgen: RuntimeThread,
     _pki: Pki,
+    /// Connections the upstream accepted, from the load generator and the proxies.
+    accepted: Arc<AtomicUsize>,
     requests: Arc<Vec<RequestTemplate>>,
     plain_direct: Target,
     tls_direct: Target,
@@ -45,13 +48,15 @@ impl Lab {
         let upstream_thread = RuntimeThread::spawn("bench-upstream", SERVER_CORE);
         let proxy_thread = RuntimeThread::spawn("bench-proxy", SERVER_CORE);
         let loadgen = RuntimeThread::spawn("bench-load", LOAD_CORE);
+        let accepted = Arc::new(AtomicUsize::new(0));
         let plain_addr = {
-            let mix = mix.clone();
-            upstream_thread.run(async move { upstream::start(&mix, None).await })
+            let (mix, accepted) = (mix.clone(), accepted.clone());
+            upstream_thread.run(async move { upstream::start_counting(&mix, None, accepted).await })
         };
         let tls_addr = {
-            let (mix, acceptor) = (mix.clone(), pki.acceptor());
-            upstream_thread.run(async move { upstream::start(&mix, Some(acceptor)).await })
+            let (mix, acceptor, accepted) = (mix.clone(), pki.acceptor(), accepted.clone());
+            upstream_thread
+                .run(async move { upstream::start_counting(&mix, Some(acceptor), accepted).await })
         };
         let contract = Arc::new(ContractSet::embedded().expect("the contract compiles"));
         let mut recording = Vec::new();
@@ -85,6 +90,7 @@ impl Lab {
                 tls: Some((connector, server_name)),
             },
             _pki: pki,
+            accepted,
             recording,
             not_recording,
         }
@@ -214,6 +220,8 @@ pub fn rows(settings: &Settings, report: &mut Report) {
         &measured.pairs,
     );
 
+    recording_row.details["upstream_connections_accepted"] =
+        json!(lab.accepted.load(Ordering::Relaxed));
     let Lab {
         proxy_thread,
         recording,

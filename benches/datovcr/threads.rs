@@ -8,6 +8,7 @@
 //! of the thread that spawns it) to the other ([`SERVER_CORE`]). Baseline
 //! and target are placed identically, so the ratio compares like with like.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -147,4 +148,43 @@ impl Drop for StderrSilenced {
             }
         }
     }
+}
+
+/// CPU time of every thread of this process so far, summed per thread name
+/// (`bench-proxy`, `bench-upstream`, `datovcr-recorder` …). Threads that
+/// ended are not counted, so take deltas over a window in which none ends.
+pub fn cpu_by_thread_name() -> BTreeMap<String, Duration> {
+    let mut totals = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return totals;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if let Some(cpu) = thread_cpu_time(tid) {
+            *totals.entry(name.trim().to_owned()).or_default() += cpu;
+        }
+    }
+    totals
+}
+
+/// The CPU clock of thread `tid` of this process: Linux encodes it as
+/// `(!tid << 3) | CPUCLOCK_PERTHREAD (4) | CPUCLOCK_SCHED (2)`
+/// (`MAKE_THREAD_CPUCLOCK` in the kernel's posix-timers.h).
+fn thread_cpu_time(tid: i32) -> Option<Duration> {
+    let clock: libc::clockid_t = (!tid << 3) | 6;
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write into; a bad clock id only
+    // makes the call fail.
+    let status = unsafe { libc::clock_gettime(clock, &mut now) };
+    (status == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
 }

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -53,17 +54,33 @@ pub async fn start(
     mix: &[(RequestTemplate, CannedResponse)],
     tls: Option<TlsAcceptor>,
 ) -> SocketAddr {
+    start_counting(mix, tls, Arc::default()).await
+}
+
+/// [`start`], counting accepted connections in `accepted`: a proxy that
+/// reuses its upstream connections opens few.
+pub async fn start_counting(
+    mix: &[(RequestTemplate, CannedResponse)],
+    tls: Option<TlsAcceptor>,
+    accepted: Arc<AtomicUsize>,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the static server");
     let addr = listener.local_addr().expect("a bound address");
     let routes = Arc::new(routes(mix));
-    tokio::spawn(accept_loop(listener, routes, tls));
+    tokio::spawn(accept_loop(listener, routes, tls, accepted));
     addr
 }
 
-async fn accept_loop(listener: TcpListener, routes: Arc<Routes>, tls: Option<TlsAcceptor>) {
+async fn accept_loop(
+    listener: TcpListener,
+    routes: Arc<Routes>,
+    tls: Option<TlsAcceptor>,
+    accepted: Arc<AtomicUsize>,
+) {
     while let Ok((stream, _)) = listener.accept().await {
+        accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let routes = routes.clone();
         let tls = tls.clone();

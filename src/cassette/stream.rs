@@ -51,14 +51,14 @@ pub fn for_each_interaction<E>(
         // Re-read the slow way for the exact error every other reader
         // gives. Interactions already handed over stay handed over; the
         // caller gets an error either way.
-        Err(err) => Err(Cassette::load(path).err().unwrap_or_else(|| {
-            CassetteError::Invalid {
+        Err(err) => Err(Cassette::load(path)
+            .err()
+            .unwrap_or_else(|| CassetteError::Invalid {
                 path: path.to_owned(),
                 line: err.line(),
                 column: err.column(),
                 message: err.to_string(),
-            }
-        })),
+            })),
     }
 }
 
@@ -164,7 +164,11 @@ mod tests {
     fn errors_are_the_full_loaders_and_callback_errors_pass_through() {
         let dir = tempfile::tempdir().unwrap();
         let broken = dir.path().join("broken.json");
-        std::fs::write(&broken, b"{\n  \"version\": 7,\n  \"interactions\": []\n}\n").unwrap();
+        std::fs::write(
+            &broken,
+            b"{\n  \"version\": 7,\n  \"interactions\": []\n}\n",
+        )
+        .unwrap();
         let streamed = collect(&broken).unwrap_err().to_string();
         let full = Cassette::load(&broken).unwrap_err().to_string();
         assert_eq!(streamed, full);

@@ -60,7 +60,9 @@ impl PreparedResponse {
     pub fn recorded(&self) -> RecordedResponse {
         let mut headers = Headers::new();
         for (name, value) in &self.headers {
-            let value = value.to_str().expect("prepared from a string, so visible ASCII");
+            let value = value
+                .to_str()
+                .expect("prepared from a string, so visible ASCII");
             headers.append(name.as_str(), value);
         }
         for (name, value) in &self.framing {
@@ -71,9 +73,9 @@ impl PreparedResponse {
             BodyKind::Json => Body::Json(
                 serde_json::from_slice(&self.body).expect("serialized from a JSON value"),
             ),
-            BodyKind::Text => Body::Text(
-                String::from_utf8(self.body.to_vec()).expect("serialized from a string"),
-            ),
+            BodyKind::Text => {
+                Body::Text(String::from_utf8(self.body.to_vec()).expect("serialized from a string"))
+            }
             BodyKind::Binary => Body::Binary(self.body.to_vec()),
         };
         RecordedResponse {
@@ -262,12 +264,14 @@ impl LibraryBuilder {
     pub fn add(&mut self, interaction: Interaction) -> Result<(), String> {
         let cassette_index = self.cassettes.len() - 1;
         let index = self.cassettes[cassette_index].requests.len();
-        let response = self.prepare_response(&interaction.response).map_err(|problem| {
-            format!(
-                "cassette {} interaction #{index}: {problem}",
-                self.cassettes[cassette_index].path.display()
-            )
-        })?;
+        let response = self
+            .prepare_response(&interaction.response)
+            .map_err(|problem| {
+                format!(
+                    "cassette {} interaction #{index}: {problem}",
+                    self.cassettes[cassette_index].path.display()
+                )
+            })?;
         let request = interaction.request;
         let key = self.rules.key(&RequestView {
             method: &request.method,
@@ -277,7 +281,11 @@ impl LibraryBuilder {
             body: &request.body,
         });
         let name = &self.cassettes[cassette_index].name;
-        let own = &mut self.by_name.get_mut(name).expect("registered by cassette()").1;
+        let own = &mut self
+            .by_name
+            .get_mut(name)
+            .expect("registered by cassette()")
+            .1;
         own.entry(key.clone())
             .or_default()
             .entries
@@ -307,7 +315,10 @@ impl LibraryBuilder {
 
     /// Headers exactly as recorded, minus those that describe framing:
     /// hyper computes `Content-Length` from the body it is given.
-    fn prepare_response(&mut self, recorded: &RecordedResponse) -> Result<PreparedResponse, String> {
+    fn prepare_response(
+        &mut self,
+        recorded: &RecordedResponse,
+    ) -> Result<PreparedResponse, String> {
         let status = StatusCode::from_u16(recorded.status)
             .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
         let mut headers = HeaderMap::with_capacity(recorded.headers.iter().count());
@@ -324,7 +335,10 @@ impl LibraryBuilder {
         }
         let (kind, body) = match &recorded.body {
             Body::Empty => (BodyKind::Empty, Bytes::new()),
-            Body::Json(_) => (BodyKind::Json, Bytes::from(recorded.body.to_bytes().into_owned())),
+            Body::Json(_) => (
+                BodyKind::Json,
+                Bytes::from(recorded.body.to_bytes().into_owned()),
+            ),
             Body::Text(text) => (BodyKind::Text, Bytes::copy_from_slice(text.as_bytes())),
             Body::Binary(bytes) => (BodyKind::Binary, Bytes::copy_from_slice(bytes)),
         };

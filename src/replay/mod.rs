@@ -382,7 +382,10 @@ fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<()
 /// `NAME.json.journal` or `NAME.json.merge-K` next to the cassette: the
 /// recorder's pending files (docs/cassette-format.md).
 fn has_pending_journal(path: &Path) -> bool {
-    let Some(file_name) = path.file_name().map(|name| name.to_string_lossy().into_owned()) else {
+    let Some(file_name) = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+    else {
         return false;
     };
     let journal = format!("{file_name}.journal");
