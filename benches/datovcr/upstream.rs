@@ -35,7 +35,7 @@ fn routes(mix: &[(RequestTemplate, CannedResponse)]) -> Routes {
             for (name, value) in &response.headers {
                 headers.append(
                     HeaderName::from_static(name),
-                    HeaderValue::from_static(value),
+                    HeaderValue::from_str(value).expect("a valid header value"),
                 );
             }
             let prepared = Prepared {

@@ -29,7 +29,7 @@ pub struct RequestTemplate {
 #[derive(Clone)]
 pub struct CannedResponse {
     pub status: u16,
-    pub headers: Vec<(&'static str, &'static str)>,
+    pub headers: Vec<(&'static str, String)>,
     pub body: Value,
 }
 
@@ -115,8 +115,8 @@ fn resource(id: &str, name: &str, token: Option<&str>) -> Value {
 }
 
 /// Response headers per §6.
-fn response_headers() -> Vec<(&'static str, &'static str)> {
-    vec![
+fn response_headers() -> Vec<(&'static str, String)> {
+    [
         ("content-type", "application/json; charset=utf-8"),
         ("cache-control", "max-age=0, private, must-revalidate"),
         ("x-api-version", "3"),
@@ -125,6 +125,21 @@ fn response_headers() -> Vec<(&'static str, &'static str)> {
         ("x-request-id", "0f9c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f"),
         ("vary", "Accept-Encoding"),
     ]
+    .into_iter()
+    .map(|(name, value)| (name, value.to_owned()))
+    .collect()
+}
+
+/// The same, with the per-response values a real recording has: every
+/// DatoCMS answer carries its own `x-request-id`.
+fn unique_response_headers(serial: usize) -> Vec<(&'static str, String)> {
+    let mut headers = response_headers();
+    for (name, value) in &mut headers {
+        if *name == "x-request-id" {
+            *value = format!("0f9c1d2e-3b4a-4c5d-8e6f-{serial:012x}");
+        }
+    }
+    headers
 }
 
 /// The three-request mix every throughput and latency row sends: create,
@@ -176,7 +191,7 @@ pub fn distinct_mix(count: usize) -> Vec<(RequestTemplate, CannedResponse)> {
                     template(Method::POST, "/access_tokens".into(), Some(&body)),
                     CannedResponse {
                         status: 201,
-                        headers: response_headers(),
+                        headers: unique_response_headers(i),
                         body: json!({"data": resource(&id, &name, Some("[REDACTED]"))}),
                     },
                 )
@@ -185,7 +200,7 @@ pub fn distinct_mix(count: usize) -> Vec<(RequestTemplate, CannedResponse)> {
                     template(Method::GET, format!("/access_tokens/{id}"), None),
                     CannedResponse {
                         status: 200,
-                        headers: response_headers(),
+                        headers: unique_response_headers(i),
                         body: json!({"data": resource(&id, &name, None)}),
                     },
                 )
@@ -221,7 +236,11 @@ pub fn interaction(request: &RequestTemplate, response: &CannedResponse) -> Inte
         },
         response: RecordedResponse {
             status: response.status,
-            headers: response.headers.iter().copied().collect(),
+            headers: response
+                .headers
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect(),
             body: Body::Json(response.body.clone()),
         },
     }

@@ -107,7 +107,7 @@ impl Handler for ReplayHandler {
                 let prepared = &cassette.responses[index];
                 let mut response = Response::new(Full::new(prepared.body.clone()));
                 *response.status_mut() = prepared.status;
-                *response.headers_mut() = prepared.headers.clone();
+                *response.headers_mut() = prepared.header_map();
                 let findings = self.check(&view, prepared);
                 if !findings.is_empty() {
                     mark_violations(&mut response, &findings);

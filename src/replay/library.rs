@@ -16,7 +16,9 @@
 //! ([`LibraryBuilder`]), so a cassette never has to be held whole.
 
 use super::matching::{MatchRules, RequestView};
-use crate::cassette::{Body, Cassette, Headers, Interaction, RecordedRequest, RecordedResponse};
+use crate::cassette::{
+    Body, Cassette, Headers, Interaction, Query, RecordedRequest, RecordedResponse,
+};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::collections::{HashMap, HashSet};
@@ -46,7 +48,10 @@ enum BodyKind {
 #[derive(Debug, Clone)]
 pub struct PreparedResponse {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// The headers to send, parsed once. A slice rather than a `HeaderMap`:
+    /// a map keeps spare capacity (12 buckets for 7 headers), and the
+    /// handler needs a fresh map per hit anyway ([`PreparedResponse::header_map`]).
+    pub headers: Box<[(HeaderName, HeaderValue)]>,
     pub body: Bytes,
     kind: BodyKind,
     /// Recorded framing headers, left out of `headers` but part of what was recorded.
@@ -54,12 +59,21 @@ pub struct PreparedResponse {
 }
 
 impl PreparedResponse {
+    /// The headers to send, as the map a response holds.
+    pub fn header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in self.headers.iter() {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    }
+
     /// The response exactly as the cassette recorded it: status, every
     /// header (framing ones included) and the body in its recorded form.
     /// Built on demand, for `--check`.
     pub fn recorded(&self) -> RecordedResponse {
         let mut headers = Headers::new();
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter() {
             let value = value
                 .to_str()
                 .expect("prepared from a string, so visible ASCII");
@@ -68,21 +82,74 @@ impl PreparedResponse {
         for (name, value) in &self.framing {
             headers.append(name, value.as_str());
         }
-        let body = match self.kind {
-            BodyKind::Empty => Body::Empty,
-            BodyKind::Json => Body::Json(
-                serde_json::from_slice(&self.body).expect("serialized from a JSON value"),
-            ),
-            BodyKind::Text => {
-                Body::Text(String::from_utf8(self.body.to_vec()).expect("serialized from a string"))
-            }
-            BodyKind::Binary => Body::Binary(self.body.to_vec()),
-        };
         RecordedResponse {
             status: self.status.as_u16(),
             headers,
-            body,
+            body: self.kind.body(&self.body),
         }
+    }
+}
+
+impl BodyKind {
+    fn of(body: &Body) -> BodyKind {
+        match body {
+            Body::Empty => BodyKind::Empty,
+            Body::Json(_) => BodyKind::Json,
+            Body::Text(_) => BodyKind::Text,
+            Body::Binary(_) => BodyKind::Binary,
+        }
+    }
+
+    /// The [`Body`] whose [`Body::to_bytes`] gave `bytes`.
+    fn body(self, bytes: &[u8]) -> Body {
+        match self {
+            BodyKind::Empty => Body::Empty,
+            BodyKind::Json => {
+                Body::Json(serde_json::from_slice(bytes).expect("serialized from a JSON value"))
+            }
+            BodyKind::Text => {
+                Body::Text(String::from_utf8(bytes.to_vec()).expect("serialized from a string"))
+            }
+            BodyKind::Binary => Body::Binary(bytes.to_vec()),
+        }
+    }
+}
+
+/// A recorded request as miss explanations need it: the headers cut down to
+/// those [`MatchRules::headers`] names (nothing else is compared), the body
+/// kept as its compact bytes and parsed again only when a miss is explained.
+#[derive(Debug, Clone)]
+pub struct StoredRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Query,
+    pub headers: Headers,
+    body_kind: BodyKind,
+    body: Box<[u8]>,
+}
+
+impl StoredRequest {
+    fn new(rules: &MatchRules, request: RecordedRequest) -> StoredRequest {
+        let mut headers = Headers::new();
+        for name in &rules.headers {
+            let values = request.headers.get_all(name);
+            if !values.is_empty() {
+                headers.set(name, values.to_vec());
+            }
+        }
+        StoredRequest {
+            body_kind: BodyKind::of(&request.body),
+            body: request.body.to_bytes().into(),
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            headers,
+        }
+    }
+
+    /// The recorded body, as the cassette held it.
+    pub fn body(&self) -> Body {
+        self.body_kind.body(&self.body)
     }
 }
 
@@ -92,9 +159,8 @@ pub struct LoadedCassette {
     /// The file stem, which `x-datovcr-cassette: NAME` selects.
     pub name: String,
     pub path: PathBuf,
-    /// The recorded requests, for explaining misses. Their headers are cut
-    /// down to those [`MatchRules::headers`] names: nothing else is compared.
-    pub requests: Vec<RecordedRequest>,
+    /// The recorded requests, for explaining misses.
+    pub requests: Vec<StoredRequest>,
     pub responses: Vec<PreparedResponse>,
     used: Vec<AtomicBool>,
 }
@@ -295,7 +361,7 @@ impl LibraryBuilder {
             .or_default()
             .entries
             .push((cassette_index, index));
-        let request = for_misses(&self.rules, request);
+        let request = StoredRequest::new(&self.rules, request);
         let cassette = &mut self.cassettes[cassette_index];
         cassette.requests.push(request);
         cassette.responses.push(response);
@@ -303,7 +369,15 @@ impl LibraryBuilder {
         Ok(())
     }
 
-    pub fn finish(self) -> Library {
+    pub fn finish(mut self) -> Library {
+        // Most sequences hold one entry; drop the spare capacity of growth.
+        for sequence in self.all.values_mut().chain(
+            self.by_name
+                .values_mut()
+                .flat_map(|(_, own)| own.values_mut()),
+        ) {
+            sequence.entries.shrink_to_fit();
+        }
         Library {
             cassettes: self.cassettes,
             all: self.all,
@@ -321,7 +395,7 @@ impl LibraryBuilder {
     ) -> Result<PreparedResponse, String> {
         let status = StatusCode::from_u16(recorded.status)
             .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
-        let mut headers = HeaderMap::with_capacity(recorded.headers.iter().count());
+        let mut headers = Vec::with_capacity(recorded.headers.iter().count());
         let mut framing = Vec::new();
         for (name, values) in recorded.headers.iter() {
             for value in values {
@@ -329,24 +403,15 @@ impl LibraryBuilder {
                     framing.push((name.to_owned(), value.clone()));
                     continue;
                 }
-                let (header_name, header_value) = self.intern(name, value)?;
-                headers.append(header_name, header_value);
+                headers.push(self.intern(name, value)?);
             }
         }
-        let (kind, body) = match &recorded.body {
-            Body::Empty => (BodyKind::Empty, Bytes::new()),
-            Body::Json(_) => (
-                BodyKind::Json,
-                Bytes::from(recorded.body.to_bytes().into_owned()),
-            ),
-            Body::Text(text) => (BodyKind::Text, Bytes::copy_from_slice(text.as_bytes())),
-            Body::Binary(bytes) => (BodyKind::Binary, Bytes::copy_from_slice(bytes)),
-        };
         Ok(PreparedResponse {
             status,
-            headers,
-            body,
-            kind,
+            headers: headers.into_boxed_slice(),
+            // Copied so the allocation is exactly the body's size.
+            body: Bytes::copy_from_slice(&recorded.body.to_bytes()),
+            kind: BodyKind::of(&recorded.body),
             framing,
         })
     }
@@ -375,20 +440,6 @@ fn shared<T: Clone + Eq + std::hash::Hash>(seen: &mut HashSet<T>, item: T) -> T 
             item
         }
     }
-}
-
-/// The request as miss explanations need it: every part but the headers
-/// matching ignores.
-fn for_misses(rules: &MatchRules, mut request: RecordedRequest) -> RecordedRequest {
-    let mut kept = Headers::new();
-    for name in &rules.headers {
-        let values = request.headers.get_all(name);
-        if !values.is_empty() {
-            kept.set(name, values.to_vec());
-        }
-    }
-    request.headers = kept;
-    request
 }
 
 /// Shared handle type for the server.

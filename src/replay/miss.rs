@@ -46,12 +46,13 @@ pub fn nearest(
     for &cassette_index in candidates {
         let cassette: &LoadedCassette = &library.cassettes[cassette_index];
         for (index, recorded) in cassette.requests.iter().enumerate() {
+            let body = recorded.body();
             let recorded_view = RequestView {
                 method: &recorded.method,
                 path: &recorded.path,
                 query: &recorded.query,
                 headers: &recorded.headers,
-                body: &recorded.body,
+                body: &body,
             };
             let differences = differences(&library.rules, &recorded_view, request);
             // Method and path weigh most: a request is "near" one for the same endpoint.
