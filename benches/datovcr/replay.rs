@@ -146,6 +146,20 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
             started.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
+    let stream: Vec<f64> = (0..settings.reps)
+        .map(|_| {
+            let started = Instant::now();
+            let mut count = 0usize;
+            datovcr::cassette::for_each_interaction::<()>(cassette, &mut |interaction| {
+                std::hint::black_box(interaction);
+                count += 1;
+                Ok(())
+            })
+            .expect("streams")
+            .expect("never refused");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
     let ms = median(&times);
     let bytes = std::fs::metadata(cassette).map_or(0, |m| m.len());
     Row {
@@ -162,6 +176,7 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
         details: json!({
             "start_ms": times,
             "parse_only_ms": parse,
+            "stream_parse_only_ms": stream,
             "file_bytes": bytes,
         }),
     }

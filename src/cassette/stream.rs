@@ -4,138 +4,258 @@
 //! every interaction before anything uses them: for a 10,000-interaction
 //! cassette that is the file (~20 MiB) plus every parsed body at once.
 //! Replay only needs each interaction long enough to index it and prepare
-//! its response, so [`for_each_interaction`] reads the file through a
-//! buffer and hands over each interaction as soon as it is parsed.
+//! its response, so [`for_each_interaction`] reads the file in chunks, cuts
+//! out each element of `interactions` with a small scanner (strings,
+//! escapes and nesting depth; no parsing), parses that element alone from a
+//! slice (serde_json's fast path) and hands it over. What is left of the
+//! file once the elements are cut out (the "skeleton": `version`, the
+//! brackets, `{}` per element) is parsed at the end with the same rules as a
+//! cassette, so the top level is checked as strictly as before.
 //!
 //! On any error the file is read again with
 //! [`Cassette::load`](super::Cassette::load), so a broken cassette is
 //! reported exactly as before (file, line, column, message).
 
 use super::{Cassette, CassetteError, FormatVersion, Interaction};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
-use std::io::BufReader;
+use std::io::Read;
 use std::path::Path;
 
+/// How much of the file is read at a time.
+const CHUNK: usize = 256 * 1024;
+
 /// Calls `each` with every interaction of the cassette at `path`, in order.
-/// `each` may fail; its error is returned as is.
+/// `each` may fail; its error is returned as is. After an error, the
+/// interactions already handed over stay handed over.
 pub fn for_each_interaction<E>(
     path: &Path,
     each: &mut dyn FnMut(Interaction) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
-    let file = std::fs::File::open(path).map_err(|source| CassetteError::Io {
+    let io_error = |source| CassetteError::Io {
         path: path.to_owned(),
         source,
-    })?;
-    // 256 KiB keeps the number of read calls small without holding the file.
-    let reader = BufReader::with_capacity(256 * 1024, file);
-    let mut deserializer = serde_json::Deserializer::from_reader(reader);
-    let mut failure = None;
-    let seed = CassetteSeed {
-        each: &mut |interaction| match each(interaction) {
-            Ok(()) => true,
-            Err(err) => {
-                failure = Some(err);
-                false
-            }
-        },
     };
-    let parsed = seed
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end());
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let mut splitter = Splitter::default();
+    let mut delivered = 0usize;
+    let mut failure = None;
+    let mut chunk = vec![0u8; CHUNK];
+    let parsed = loop {
+        let read = file.read(&mut chunk).map_err(io_error)?;
+        if read == 0 {
+            break splitter.finish();
+        }
+        let fed = splitter.feed(&chunk[..read], &mut |element| {
+            let interaction = serde_json::from_slice::<Interaction>(element).map_err(drop)?;
+            delivered += 1;
+            each(interaction).map_err(|err| failure = Some(err))
+        });
+        if fed.is_err() {
+            break Err(());
+        }
+    };
     if let Some(err) = failure {
         return Ok(Err(err));
     }
     match parsed {
         Ok(()) => Ok(Ok(())),
-        // Re-read the slow way for the exact error every other reader
-        // gives. Interactions already handed over stay handed over; the
-        // caller gets an error either way.
-        Err(err) => Err(Cassette::load(path)
-            .err()
-            .unwrap_or_else(|| CassetteError::Invalid {
-                path: path.to_owned(),
-                line: err.line(),
-                column: err.column(),
-                message: err.to_string(),
-            })),
+        Err(()) => fall_back(path, delivered, each),
     }
 }
 
-/// Visits the top-level object; interactions go to `each` (which says
-/// whether to go on) instead of into a vector.
-struct CassetteSeed<'f> {
-    each: &'f mut dyn FnMut(Interaction) -> bool,
+/// The scanner gave up: the slow reader words the error. A file it accepts
+/// (one the scanner does not recognise, such as an escaped key) is served
+/// from it, unless interactions were already handed over.
+fn fall_back<E>(
+    path: &Path,
+    delivered: usize,
+    each: &mut dyn FnMut(Interaction) -> Result<(), E>,
+) -> Result<Result<(), E>, CassetteError> {
+    let cassette = Cassette::load(path)?;
+    if delivered > 0 {
+        return Err(CassetteError::Invalid {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: "the cassette could not be read in one pass; reading it whole succeeded, \
+                      but part of it was already used"
+                .into(),
+        });
+    }
+    for interaction in cassette.interactions {
+        if let Err(err) = each(interaction) {
+            return Ok(Err(err));
+        }
+    }
+    Ok(Ok(()))
 }
 
-/// Stops the walk when `each` declined an interaction.
-const STOPPED: &str = "datovcr: stopped by the caller";
+/// The top level of a cassette with every interaction replaced by `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Skeleton {
+    #[allow(dead_code)] // Checked by deserializing it.
+    version: FormatVersion,
+    #[allow(dead_code)] // Only the element count and shape are checked.
+    interactions: Vec<Placeholder>,
+}
 
-impl<'de> DeserializeSeed<'de> for CassetteSeed<'_> {
-    type Value = ();
+/// An interaction in the skeleton: an empty object and nothing else (not
+/// an array, which a derived struct would also accept).
+struct Placeholder;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
+impl<'de> Deserialize<'de> for Placeholder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PlaceholderVisitor)
     }
 }
 
-impl<'de> Visitor<'de> for CassetteSeed<'_> {
-    type Value = ();
+struct PlaceholderVisitor;
+
+impl<'de> Visitor<'de> for PlaceholderVisitor {
+    type Value = Placeholder;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a cassette object")
+        formatter.write_str("an interaction")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let (mut version, mut interactions) = (false, false);
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "version" if !version => {
-                    map.next_value::<FormatVersion>()?;
-                    version = true;
-                }
-                "interactions" if !interactions => {
-                    map.next_value_seed(InteractionsSeed { each: self.each })?;
-                    interactions = true;
-                }
-                // Unknown or repeated fields: the slow reader words the error.
-                _ => return Err(de::Error::custom("not a plain cassette")),
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Placeholder, A::Error> {
+        match map.next_key::<IgnoredAny>()? {
+            None => Ok(Placeholder),
+            Some(_) => Err(de::Error::custom("the scanner left an interaction behind")),
+        }
+    }
+}
+
+/// Splits the bytes of a cassette into interaction elements and the
+/// skeleton, across chunk boundaries.
+#[derive(Default)]
+struct Splitter {
+    depth: usize,
+    in_string: bool,
+    /// The previous byte was a backslash inside a string.
+    escaped: bool,
+    /// The last string seen at the top level, while it is short.
+    top_string: Vec<u8>,
+    /// Between the `[` and `]` of the top-level `interactions` array.
+    in_interactions: bool,
+    /// Inside one element of that array.
+    in_element: bool,
+    element: Vec<u8>,
+    skeleton: Vec<u8>,
+}
+
+/// An element was malformed or refused; stop scanning.
+type Stop = Result<(), ()>;
+
+impl Splitter {
+    /// Scans `chunk`, calling `element` for every complete interaction.
+    fn feed(&mut self, chunk: &[u8], element: &mut dyn FnMut(&[u8]) -> Stop) -> Stop {
+        let mut start = 0; // Start of the bytes not yet copied out.
+        let mut index = 0;
+        while index < chunk.len() {
+            if self.in_string {
+                index = self.skip_string(chunk, index);
+                continue;
             }
-        }
-        if version && interactions {
-            Ok(())
-        } else {
-            Err(de::Error::custom("not a plain cassette"))
-        }
-    }
-}
-
-struct InteractionsSeed<'f> {
-    each: &'f mut dyn FnMut(Interaction) -> bool,
-}
-
-impl<'de> DeserializeSeed<'de> for InteractionsSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for InteractionsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("an array of interactions")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(interaction) = seq.next_element::<Interaction>()? {
-            if !(self.each)(interaction) {
-                return Err(de::Error::custom(STOPPED));
+            match chunk[index] {
+                b'"' => {
+                    self.in_string = true;
+                    if self.depth == 1 {
+                        self.top_string.clear();
+                    }
+                }
+                b'{' if self.in_interactions && self.depth == 2 => {
+                    self.copy_out(&chunk[start..index]);
+                    start = index;
+                    self.skeleton.extend_from_slice(b"{}");
+                    self.in_element = true;
+                    self.depth += 1;
+                }
+                b'{' => self.depth += 1,
+                b'[' => {
+                    if self.depth == 1 && self.top_string == b"interactions" {
+                        self.in_interactions = true;
+                    }
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.checked_sub(1).ok_or(())?;
+                    if self.in_element && self.depth == 2 {
+                        self.element.extend_from_slice(&chunk[start..=index]);
+                        start = index + 1;
+                        self.in_element = false;
+                        let complete = std::mem::take(&mut self.element);
+                        element(&complete)?;
+                        self.element = complete;
+                        self.element.clear();
+                    } else if self.in_interactions && self.depth == 1 {
+                        self.in_interactions = false;
+                    }
+                }
+                _ => {}
             }
+            index += 1;
         }
+        self.copy_out(&chunk[start..]);
         Ok(())
+    }
+
+    /// Moves through a string from `index`; returns where scanning goes on.
+    fn skip_string(&mut self, chunk: &[u8], index: usize) -> usize {
+        let mut index = index;
+        if self.escaped {
+            self.escaped = false;
+            self.note_top_string(&chunk[index..index + 1]);
+            index += 1;
+            if index >= chunk.len() {
+                return index;
+            }
+        }
+        match memchr::memchr2(b'"', b'\\', &chunk[index..]) {
+            None => {
+                self.note_top_string(&chunk[index..]);
+                chunk.len()
+            }
+            Some(offset) => {
+                let at = index + offset;
+                self.note_top_string(&chunk[index..at]);
+                if chunk[at] == b'\\' {
+                    self.escaped = true;
+                    self.note_top_string(b"\\");
+                } else {
+                    self.in_string = false;
+                }
+                at + 1
+            }
+        }
+    }
+
+    /// Keeps the text of top-level strings (keys), as long as they are short.
+    fn note_top_string(&mut self, bytes: &[u8]) {
+        if self.depth == 1 && self.top_string.len() + bytes.len() <= 64 {
+            self.top_string.extend_from_slice(bytes);
+        }
+    }
+
+    fn copy_out(&mut self, bytes: &[u8]) {
+        if self.in_element {
+            self.element.extend_from_slice(bytes);
+        } else {
+            self.skeleton.extend_from_slice(bytes);
+        }
+    }
+
+    /// Checks the skeleton once the whole file was fed.
+    fn finish(&mut self) -> Stop {
+        if self.depth != 0 || self.in_string || self.in_element {
+            return Err(());
+        }
+        serde_json::from_slice::<Skeleton>(&self.skeleton)
+            .map(drop)
+            .map_err(drop)
     }
 }
 
@@ -153,29 +273,91 @@ mod tests {
         Ok(seen)
     }
 
+    fn docs() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json")
+    }
+
     #[test]
     fn streams_the_same_interactions_as_a_full_load() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json");
-        let full = Cassette::load(&path).unwrap();
-        assert_eq!(collect(&path).unwrap(), full.interactions);
+        let full = Cassette::load(&docs()).unwrap();
+        assert_eq!(collect(&docs()).unwrap(), full.interactions);
+    }
+
+    #[test]
+    fn chunk_boundaries_anywhere_give_the_same_elements() {
+        let bytes = std::fs::read(docs()).unwrap();
+        let expected: Vec<Vec<u8>> = {
+            let mut whole = Splitter::default();
+            let mut found = Vec::new();
+            whole
+                .feed(&bytes, &mut |element| {
+                    found.push(element.to_vec());
+                    Ok(())
+                })
+                .unwrap();
+            whole.finish().unwrap();
+            found
+        };
+        assert_eq!(
+            expected.len(),
+            Cassette::load(&docs()).unwrap().interactions.len()
+        );
+        for size in [1, 2, 3, 7, 64, 1000] {
+            let mut splitter = Splitter::default();
+            let mut found = Vec::new();
+            for piece in bytes.chunks(size) {
+                splitter
+                    .feed(piece, &mut |element| {
+                        found.push(element.to_vec());
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            splitter.finish().unwrap();
+            assert_eq!(found, expected, "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn strings_with_brackets_quotes_and_escapes_do_not_confuse_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cassette = Cassette::load(&docs()).unwrap();
+        cassette.interactions[0].request.path = "/a\"{[}]\\\\\"/b".into();
+        cassette.interactions[0].recorded_at = "2026-11-27T10:00:00Z".into();
+        let path = dir.path().join("odd.json");
+        std::fs::write(&path, cassette.to_bytes()).unwrap();
+        assert_eq!(collect(&path).unwrap(), cassette.interactions);
+        // An escaped key is valid JSON the scanner does not recognise: the
+        // full reader serves it.
+        let escaped = String::from_utf8(cassette.to_bytes()).unwrap().replacen(
+            "\"interactions\"",
+            "\"inter\\u0061ctions\"",
+            1,
+        );
+        std::fs::write(&path, escaped).unwrap();
+        assert_eq!(collect(&path).unwrap(), cassette.interactions);
     }
 
     #[test]
     fn errors_are_the_full_loaders_and_callback_errors_pass_through() {
         let dir = tempfile::tempdir().unwrap();
         let broken = dir.path().join("broken.json");
-        std::fs::write(
-            &broken,
-            b"{\n  \"version\": 7,\n  \"interactions\": []\n}\n",
-        )
-        .unwrap();
-        let streamed = collect(&broken).unwrap_err().to_string();
-        let full = Cassette::load(&broken).unwrap_err().to_string();
-        assert_eq!(streamed, full);
+        for text in [
+            "{\n  \"version\": 7,\n  \"interactions\": []\n}\n",
+            "{\"version\": 1, \"interactions\": [{\"recorded_at\": 3}]}",
+            "{\"version\": 1, \"interactions\": [], \"extra\": 1}",
+            "{\"version\": 1, \"interactions\": [1]}",
+            "{\"version\": 1, \"interactions\": [[]]}",
+            "{\"version\": 1, \"inter",
+        ] {
+            std::fs::write(&broken, text).unwrap();
+            let streamed = collect(&broken).unwrap_err().to_string();
+            let full = Cassette::load(&broken).unwrap_err().to_string();
+            assert_eq!(streamed, full, "{text}");
+        }
 
-        let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json");
         let mut calls = 0;
-        let outcome = for_each_interaction(&good, &mut |_| {
+        let outcome = for_each_interaction(&docs(), &mut |_| {
             calls += 1;
             Err("enough")
         })
