@@ -149,10 +149,8 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
     let stream: Vec<f64> = (0..settings.reps)
         .map(|_| {
             let started = Instant::now();
-            let mut count = 0usize;
             datovcr::cassette::for_each_interaction::<()>(cassette, &mut |interaction| {
                 std::hint::black_box(interaction);
-                count += 1;
                 Ok(())
             })
             .expect("streams")
@@ -200,8 +198,25 @@ pub fn peak_rss(settings: &Settings, report: &mut Report) {
         requests: settings.large.max(2_000),
         time_cap: Duration::from_secs(10),
     };
-    let small_kib = child_peak_rss(&loadgen, &small, &templates(&small_mix), plan);
-    let large_kib = child_peak_rss(&loadgen, &large, &templates(&large_mix), plan);
+    let (small_kib, small_start) = child_peak_rss(&loadgen, &small, &templates(&small_mix), plan);
+    let (large_kib, large_start) = child_peak_rss(&loadgen, &large, &templates(&large_mix), plan);
+    let startup_ms = large_start.as_secs_f64() * 1000.0;
+    report.add(Row {
+        id: "replay_binary_startup_large",
+        what: format!(
+            "`datovcr replay` start-up, {} interactions (to `listening`)",
+            settings.large
+        ),
+        baseline: format!("{:.1} ms (3)", small_start.as_secs_f64() * 1000.0),
+        measured: format!("{startup_ms:.1} ms"),
+        figure: format!("+{:.1} ms", startup_ms - small_start.as_secs_f64() * 1000.0),
+        goal: "<= 150 ms",
+        holds: Some(startup_ms <= 150.0),
+        details: json!({
+            "startup_ms": startup_ms,
+            "startup_ms_3_interactions": small_start.as_secs_f64() * 1000.0,
+        }),
+    });
     let mib = large_kib as f64 / 1024.0;
     report.add(Row {
         id: "replay_peak_rss_large",
@@ -222,13 +237,15 @@ pub fn peak_rss(settings: &Settings, report: &mut Report) {
     });
 }
 
-/// Runs the binary on `cassette`, sends `plan`, and returns VmHWM in KiB.
+/// Runs the binary on `cassette`, sends `plan`, and returns VmHWM in KiB
+/// and the time from spawning the process to its `listening` line.
 fn child_peak_rss(
     loadgen: &RuntimeThread,
     cassette: &Path,
     requests: &Arc<Vec<RequestTemplate>>,
     plan: Plan,
-) -> u64 {
+) -> (u64, Duration) {
+    let spawned = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_datovcr"))
         .args(["replay", "--quiet", "--listen", "127.0.0.1:0", "--cassette"])
         .arg(cassette)
@@ -237,6 +254,7 @@ fn child_peak_rss(
         .spawn()
         .expect("start datovcr replay");
     let addr = read_listen_line(&mut child);
+    let startup = spawned.elapsed();
     let outcome = load(loadgen, &Target::plain(addr), requests, plan);
     assert_eq!(outcome.failed, 0, "replay answered every request");
     let status = PathBuf::from(format!("/proc/{}/status", child.id()));
@@ -249,7 +267,7 @@ fn child_peak_rss(
     // SAFETY: a plain signal to the child this function started.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let _ = child.wait();
-    hwm
+    (hwm, startup)
 }
 
 /// The first stdout line is `listening on http://ADDR`.
