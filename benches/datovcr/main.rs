@@ -27,8 +27,11 @@ mod workload;
 use measure::Settings;
 use report::Report;
 
+/// Measures one group of rows and adds them to the report.
+type Group = fn(&Settings, &mut Report);
+
 /// The groups of rows, in running order.
-const GROUPS: &[(&str, fn(&Settings, &mut Report))] = &[
+const GROUPS: &[(&str, Group)] = &[
     ("micro", micro::rows),
     ("replay", replay::versus_bare),
     ("scale", replay::at_scale),

@@ -51,8 +51,8 @@ impl Report {
 
     pub fn header() {
         println!(
-            "  {:<58} {:>16} {:>16} {:>14}  {:<16} {}",
-            "what", "baseline", "measured", "figure", "goal", "holds"
+            "  {:<58} {:>16} {:>16} {:>14}  {:<16} holds",
+            "what", "baseline", "measured", "figure", "goal"
         );
     }
 
