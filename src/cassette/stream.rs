@@ -31,8 +31,8 @@ const CHUNK: usize = 256 * 1024;
 /// interactions already handed over stay handed over.
 ///
 /// Parsing stays on the calling thread: spreading it over threads was
-/// measured at twice as slow on 2 cores (values allocated on one thread and
-/// freed on another contend in the allocator).
+/// measured at twice as slow on 2 cores (probably values allocated on one
+/// thread and freed on another contending in the allocator).
 pub fn for_each_interaction<E>(
     path: &Path,
     each: &mut dyn FnMut(Interaction) -> Result<(), E>,
