@@ -87,7 +87,7 @@ impl Handler for ReplayHandler {
 
         let path = strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path());
         let query = Query::parse(parts.uri.query().unwrap_or_default());
-        let headers = request_headers(&parts.headers);
+        let headers = self.request_headers(&parts.headers);
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -275,13 +275,25 @@ fn miss_error(message: String) -> ApiError {
     )
 }
 
-/// The request's headers in cassette form, for matching and checking.
-fn request_headers(headers: &http::HeaderMap) -> Headers {
-    let mut recorded = Headers::new();
-    for (name, value) in headers {
-        recorded.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+impl ReplayHandler {
+    /// The request's headers in cassette form. Matching reads only the
+    /// headers the rules name, so without `--check` (which validates them
+    /// all) and without a forwarder (whose miss path sees the view too) only
+    /// those are converted: a dozen allocations less per request.
+    fn request_headers(&self, headers: &http::HeaderMap) -> Headers {
+        let mut recorded = Headers::new();
+        let everything = self.contract.is_some() || self.forwarder.is_some();
+        for (name, value) in headers {
+            let matched = || {
+                let rules = &self.library.rules.headers;
+                rules.iter().any(|h| h.eq_ignore_ascii_case(name.as_str()))
+            };
+            if everything || matched() {
+                recorded.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+            }
+        }
+        recorded
     }
-    recorded
 }
 
 fn mark_violations(response: &mut Response<Full<Bytes>>, findings: &[Finding]) {
