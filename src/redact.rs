@@ -245,20 +245,26 @@ impl Redactor {
 
     /// Remembers this exchange's secrets, and scrubs any remembered one that
     /// still occurs. One search of the serialized exchange per remembered
-    /// secret keeps the common case (none present) cheap.
+    /// secret keeps the common case (none present) cheap, and when every
+    /// remembered secret is one of this exchange's own (already scrubbed),
+    /// the exchange is not even serialized.
     fn scrub_remembered(&self, interaction: &mut Interaction, secrets: &mut Secrets) {
         let mut remembered = self
             .remembered
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let serialized =
-            serde_json::to_vec(&*interaction).expect("cassette types always serialize");
+        let candidates: Vec<&String> = remembered
+            .iter()
+            .filter(|secret| !secrets.0.contains(secret))
+            .collect();
         let mut found = Secrets::default();
-        for secret in remembered.iter() {
-            if !secrets.0.contains(secret)
-                && memchr::memmem::find(&serialized, secret.as_bytes()).is_some()
-            {
-                found.add(secret.clone());
+        if !candidates.is_empty() {
+            let serialized =
+                serde_json::to_vec(&*interaction).expect("cassette types always serialize");
+            for secret in candidates {
+                if memchr::memmem::find(&serialized, secret.as_bytes()).is_some() {
+                    found.add(secret.clone());
+                }
             }
         }
         for secret in secrets.searchable() {
@@ -400,9 +406,87 @@ impl Secrets {
     /// `text` with every searchable secret replaced by the placeholder: for
     /// log lines, violation summaries and error bodies.
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut result = Cow::Borrowed(text);
+        Scrubber::new(self).scrub(text)
+    }
+
+    fn scrub_interaction(&self, interaction: &mut Interaction) {
+        let scrubber = Scrubber::new(self);
+        if scrubber.is_empty() {
+            return;
+        }
+        scrubber.scrub_string(&mut interaction.request.path);
+        for (_, value) in interaction.request.query.pairs_mut() {
+            scrubber.scrub_string(value);
+        }
+        for headers in [
+            &mut interaction.request.headers,
+            &mut interaction.response.headers,
+        ] {
+            for (_, values) in headers.iter_mut() {
+                values
+                    .iter_mut()
+                    .for_each(|value| scrubber.scrub_string(value));
+            }
+        }
+        for body in [
+            &mut interaction.request.body,
+            &mut interaction.response.body,
+        ] {
+            match body {
+                Body::Json(value) => scrubber.scrub_json(value),
+                Body::Text(text) => scrubber.scrub_string(text),
+                Body::Empty | Body::Binary(_) => {}
+            }
+        }
+    }
+
+    /// Fails when any searchable secret occurs in `bytes`, raw or as it
+    /// would be escaped inside a JSON string.
+    pub fn check_absent(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
         for secret in self.searchable() {
-            if result.contains(secret) {
+            let escaped = serde_json::to_string(secret).expect("a string serializes");
+            let escaped = &escaped[1..escaped.len() - 1];
+            if contains(bytes, secret.as_bytes()) || contains(bytes, escaped.as_bytes()) {
+                return Err(LeakError {
+                    where_found: what.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
+}
+
+/// An exchange's searchable secrets, sorted and prepared once for the many
+/// strings of one exchange (every header value, JSON key and JSON string is
+/// searched), rather than once per string.
+struct Scrubber<'s> {
+    /// Longest first, so a secret that contains another is replaced whole.
+    needles: Vec<(&'s str, memchr::memmem::Finder<'s>)>,
+}
+
+impl<'s> Scrubber<'s> {
+    fn new(secrets: &'s Secrets) -> Self {
+        Scrubber {
+            needles: secrets
+                .searchable()
+                .into_iter()
+                .map(|secret| (secret, memchr::memmem::Finder::new(secret)))
+                .collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.needles.is_empty()
+    }
+
+    fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut result = Cow::Borrowed(text);
+        for (secret, finder) in &self.needles {
+            if finder.find(result.as_bytes()).is_some() {
                 result = Cow::Owned(result.replace(secret, PLACEHOLDER));
             }
         }
@@ -435,56 +519,6 @@ impl Secrets {
             _ => {}
         }
     }
-
-    fn scrub_interaction(&self, interaction: &mut Interaction) {
-        if self.searchable().is_empty() {
-            return;
-        }
-        self.scrub_string(&mut interaction.request.path);
-        for (_, value) in interaction.request.query.pairs_mut() {
-            self.scrub_string(value);
-        }
-        for headers in [
-            &mut interaction.request.headers,
-            &mut interaction.response.headers,
-        ] {
-            for (_, values) in headers.iter_mut() {
-                values.iter_mut().for_each(|value| self.scrub_string(value));
-            }
-        }
-        for body in [
-            &mut interaction.request.body,
-            &mut interaction.response.body,
-        ] {
-            match body {
-                Body::Json(value) => self.scrub_json(value),
-                Body::Text(text) => self.scrub_string(text),
-                Body::Empty | Body::Binary(_) => {}
-            }
-        }
-    }
-
-    /// Fails when any searchable secret occurs in `bytes`, raw or as it
-    /// would be escaped inside a JSON string.
-    pub fn check_absent(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
-        for secret in self.searchable() {
-            let escaped = serde_json::to_string(secret).expect("a string serializes");
-            let escaped = &escaped[1..escaped.len() - 1];
-            if contains(bytes, secret.as_bytes()) || contains(bytes, escaped.as_bytes()) {
-                return Err(LeakError {
-                    where_found: what.to_owned(),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|window| window == needle)
 }
 
 impl RedactedInteraction {

@@ -89,7 +89,7 @@ pub fn is_json_media_type(content_type: &str) -> bool {
 }
 
 /// The on-disk shape: exactly one of `json`, `text` or `base64`.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum StoredBody {
     Json(Value),
@@ -97,13 +97,25 @@ enum StoredBody {
     Base64(String),
 }
 
+/// [`StoredBody`] borrowing what it writes: serializing a body (every
+/// journal line, every redaction check) must not deep-copy its JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum StoredBodyRef<'b> {
+    Json(&'b Value),
+    Text(&'b str),
+    Base64(String),
+}
+
 impl Serialize for Body {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Body::Empty => serializer.serialize_none(),
-            Body::Json(value) => StoredBody::Json(value.clone()).serialize(serializer),
-            Body::Text(text) => StoredBody::Text(text.clone()).serialize(serializer),
-            Body::Binary(bytes) => StoredBody::Base64(BASE64.encode(bytes)).serialize(serializer),
+            Body::Json(value) => StoredBodyRef::Json(value).serialize(serializer),
+            Body::Text(text) => StoredBodyRef::Text(text).serialize(serializer),
+            Body::Binary(bytes) => {
+                StoredBodyRef::Base64(BASE64.encode(bytes)).serialize(serializer)
+            }
         }
     }
 }

@@ -23,10 +23,12 @@
 mod body;
 mod headers;
 mod select;
+mod stream;
 
 pub use body::{Body, is_json_media_type};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};
+pub use stream::for_each_interaction;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};

@@ -6,22 +6,151 @@
 //! [`Sequence`]: the n-th arrival gets the n-th recorded response, decided
 //! by an atomic counter, so parallel clients never get one response twice
 //! before the sequence is exhausted.
+//!
+//! Memory: the library keeps what it serves (the prepared response) and
+//! what explains a miss (the recorded request, with only the headers that
+//! matching looks at), never the parsed response JSON: with 10,000
+//! interactions that is the difference between ~30 and ~120 MiB. `--check`
+//! rebuilds a recorded response from the prepared one when it needs it
+//! ([`PreparedResponse::recorded`]). Interactions can be added one at a time
+//! ([`LibraryBuilder`]), so a cassette never has to be held whole.
 
 use super::matching::{MatchRules, RequestView};
-use crate::cassette::{Cassette, Interaction};
+use crate::cassette::{
+    Body, Cassette, Headers, Interaction, Query, RecordedRequest, RecordedResponse,
+};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Headers that describe framing: hyper computes them from the body served.
+const FRAMING: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+];
+
+/// How a response body was recorded, so [`PreparedResponse::recorded`]
+/// can give the same [`Body`] back from the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Empty,
+    Json,
+    Text,
+    Binary,
+}
 
 /// A response ready to be sent.
 #[derive(Debug, Clone)]
 pub struct PreparedResponse {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// The headers to send, parsed once. A slice rather than a `HeaderMap`:
+    /// a map keeps spare capacity (12 buckets for 7 headers), and the
+    /// handler needs a fresh map per hit anyway ([`PreparedResponse::header_map`]).
+    pub headers: Box<[(HeaderName, HeaderValue)]>,
     pub body: Bytes,
+    kind: BodyKind,
+    /// Recorded framing headers, left out of `headers` but part of what was recorded.
+    framing: Vec<(String, String)>,
+}
+
+impl PreparedResponse {
+    /// The headers to send, as the map a response holds.
+    pub fn header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.headers.len());
+        for (name, value) in self.headers.iter() {
+            map.append(name.clone(), value.clone());
+        }
+        map
+    }
+
+    /// The response exactly as the cassette recorded it: status, every
+    /// header (framing ones included) and the body in its recorded form.
+    /// Built on demand, for `--check`.
+    pub fn recorded(&self) -> RecordedResponse {
+        let mut headers = Headers::new();
+        for (name, value) in self.headers.iter() {
+            let value = value
+                .to_str()
+                .expect("prepared from a string, so visible ASCII");
+            headers.append(name.as_str(), value);
+        }
+        for (name, value) in &self.framing {
+            headers.append(name, value.as_str());
+        }
+        RecordedResponse {
+            status: self.status.as_u16(),
+            headers,
+            body: self.kind.body(&self.body),
+        }
+    }
+}
+
+impl BodyKind {
+    fn of(body: &Body) -> BodyKind {
+        match body {
+            Body::Empty => BodyKind::Empty,
+            Body::Json(_) => BodyKind::Json,
+            Body::Text(_) => BodyKind::Text,
+            Body::Binary(_) => BodyKind::Binary,
+        }
+    }
+
+    /// The [`Body`] whose [`Body::to_bytes`] gave `bytes`.
+    fn body(self, bytes: &[u8]) -> Body {
+        match self {
+            BodyKind::Empty => Body::Empty,
+            BodyKind::Json => {
+                Body::Json(serde_json::from_slice(bytes).expect("serialized from a JSON value"))
+            }
+            BodyKind::Text => {
+                Body::Text(String::from_utf8(bytes.to_vec()).expect("serialized from a string"))
+            }
+            BodyKind::Binary => Body::Binary(bytes.to_vec()),
+        }
+    }
+}
+
+/// A recorded request as miss explanations need it: the headers cut down to
+/// those [`MatchRules::headers`] names (nothing else is compared), the body
+/// kept as its compact bytes and parsed again only when a miss is explained.
+#[derive(Debug, Clone)]
+pub struct StoredRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Query,
+    pub headers: Headers,
+    body_kind: BodyKind,
+    body: Box<[u8]>,
+}
+
+impl StoredRequest {
+    fn new(rules: &MatchRules, request: RecordedRequest) -> StoredRequest {
+        let mut headers = Headers::new();
+        for name in &rules.headers {
+            let values = request.headers.get_all(name);
+            if !values.is_empty() {
+                headers.set(name, values.to_vec());
+            }
+        }
+        StoredRequest {
+            body_kind: BodyKind::of(&request.body),
+            body: request.body.to_bytes().into(),
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            headers,
+        }
+    }
+
+    /// The recorded body, as the cassette held it.
+    pub fn body(&self) -> Body {
+        self.body_kind.body(&self.body)
+    }
 }
 
 /// One loaded cassette file.
@@ -30,7 +159,8 @@ pub struct LoadedCassette {
     /// The file stem, which `x-datovcr-cassette: NAME` selects.
     pub name: String,
     pub path: PathBuf,
-    pub interactions: Vec<Interaction>,
+    /// The recorded requests, for explaining misses.
+    pub requests: Vec<StoredRequest>,
     pub responses: Vec<PreparedResponse>,
     used: Vec<AtomicBool>,
 }
@@ -80,55 +210,21 @@ pub struct Library {
 }
 
 impl Library {
+    /// Builds a library from whole cassettes; see [`LibraryBuilder`] to add
+    /// interactions one at a time.
     pub fn build(
         loaded: Vec<(PathBuf, Cassette)>,
         rules: MatchRules,
         exhausted: Exhausted,
     ) -> Result<Self, String> {
-        let mut cassettes = Vec::with_capacity(loaded.len());
+        let mut builder = LibraryBuilder::new(rules, exhausted);
         for (path, cassette) in loaded {
-            cassettes.push(prepare(path, cassette)?);
-        }
-        let mut all = Index::new();
-        let mut by_name: HashMap<String, (usize, Index)> = HashMap::new();
-        for (cassette_index, cassette) in cassettes.iter().enumerate() {
-            let mut own = Index::new();
-            for (index, interaction) in cassette.interactions.iter().enumerate() {
-                let request = &interaction.request;
-                let key = rules.key(&RequestView {
-                    method: &request.method,
-                    path: &request.path,
-                    query: &request.query,
-                    headers: &request.headers,
-                    body: &request.body,
-                });
-                own.entry(key.clone())
-                    .or_default()
-                    .entries
-                    .push((cassette_index, index));
-                all.entry(key)
-                    .or_default()
-                    .entries
-                    .push((cassette_index, index));
-            }
-            if by_name
-                .insert(cassette.name.clone(), (cassette_index, own))
-                .is_some()
-            {
-                return Err(format!(
-                    "two cassettes are named `{}` ({}); names come from file names and must be unique for x-datovcr-cassette",
-                    cassette.name,
-                    cassette.path.display()
-                ));
+            builder.cassette(path)?;
+            for interaction in cassette.interactions {
+                builder.add(interaction)?;
             }
         }
-        Ok(Self {
-            cassettes,
-            all,
-            by_name,
-            rules,
-            exhausted,
-        })
+        Ok(builder.finish())
     }
 
     /// The cassette index for a name from `x-datovcr-cassette`.
@@ -180,60 +276,170 @@ impl Library {
     }
 }
 
-fn prepare(path: PathBuf, cassette: Cassette) -> Result<LoadedCassette, String> {
-    let name = path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut responses = Vec::with_capacity(cassette.interactions.len());
-    for (index, interaction) in cassette.interactions.iter().enumerate() {
-        responses.push(prepare_response(interaction).map_err(|problem| {
-            format!(
-                "cassette {} interaction #{index}: {problem}",
-                path.display()
-            )
-        })?);
-    }
-    let used = (0..cassette.interactions.len())
-        .map(|_| AtomicBool::new(false))
-        .collect();
-    Ok(LoadedCassette {
-        name,
-        path,
-        interactions: cassette.interactions,
-        responses,
-        used,
-    })
+/// Builds a [`Library`] one cassette, then one interaction, at a time.
+pub struct LibraryBuilder {
+    cassettes: Vec<LoadedCassette>,
+    all: Index,
+    by_name: HashMap<String, (usize, Index)>,
+    rules: MatchRules,
+    exhausted: Exhausted,
+    /// Header names and values seen so far: equal ones share one allocation
+    /// (`HeaderName` and `HeaderValue` clones share their bytes).
+    names: HashSet<HeaderName>,
+    values: HashSet<HeaderValue>,
 }
 
-/// Headers exactly as recorded, minus those that describe framing: hyper
-/// computes `Content-Length` from the body it is given.
-fn prepare_response(interaction: &Interaction) -> Result<PreparedResponse, String> {
-    let recorded = &interaction.response;
-    let status = StatusCode::from_u16(recorded.status)
-        .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
-    let mut headers = HeaderMap::new();
-    for (name, values) in recorded.headers.iter() {
-        if matches!(
-            name,
-            "content-length" | "transfer-encoding" | "connection" | "keep-alive"
-        ) {
-            continue;
-        }
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        for value in values {
-            let header_value = HeaderValue::from_str(value).map_err(|_| {
-                format!("header `{name}` has a value that cannot be sent: {value:?}")
-            })?;
-            headers.append(header_name.clone(), header_value);
+impl LibraryBuilder {
+    pub fn new(rules: MatchRules, exhausted: Exhausted) -> Self {
+        Self {
+            cassettes: Vec::new(),
+            all: Index::new(),
+            by_name: HashMap::new(),
+            rules,
+            exhausted,
+            names: HashSet::new(),
+            values: HashSet::new(),
         }
     }
-    Ok(PreparedResponse {
-        status,
-        headers,
-        body: Bytes::from(recorded.body.to_bytes().into_owned()),
-    })
+
+    /// Starts the next cassette; [`LibraryBuilder::add`] fills it.
+    pub fn cassette(&mut self, path: PathBuf) -> Result<(), String> {
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if self.by_name.contains_key(&name) {
+            return Err(format!(
+                "two cassettes are named `{name}` ({}); names come from file names and must be unique for x-datovcr-cassette",
+                path.display()
+            ));
+        }
+        self.by_name
+            .insert(name.clone(), (self.cassettes.len(), Index::new()));
+        self.cassettes.push(LoadedCassette {
+            name,
+            path,
+            requests: Vec::new(),
+            responses: Vec::new(),
+            used: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Indexes an interaction of the current cassette and prepares its response.
+    pub fn add(&mut self, interaction: Interaction) -> Result<(), String> {
+        let cassette_index = self.cassettes.len() - 1;
+        let index = self.cassettes[cassette_index].requests.len();
+        let response = self
+            .prepare_response(&interaction.response)
+            .map_err(|problem| {
+                format!(
+                    "cassette {} interaction #{index}: {problem}",
+                    self.cassettes[cassette_index].path.display()
+                )
+            })?;
+        let request = interaction.request;
+        let key = self.rules.key(&RequestView {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers: &request.headers,
+            body: &request.body,
+        });
+        let name = &self.cassettes[cassette_index].name;
+        let own = &mut self
+            .by_name
+            .get_mut(name)
+            .expect("registered by cassette()")
+            .1;
+        own.entry(key.clone())
+            .or_default()
+            .entries
+            .push((cassette_index, index));
+        self.all
+            .entry(key)
+            .or_default()
+            .entries
+            .push((cassette_index, index));
+        let request = StoredRequest::new(&self.rules, request);
+        let cassette = &mut self.cassettes[cassette_index];
+        cassette.requests.push(request);
+        cassette.responses.push(response);
+        cassette.used.push(AtomicBool::new(false));
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Library {
+        // Most sequences hold one entry; drop the spare capacity of growth.
+        for sequence in self.all.values_mut().chain(
+            self.by_name
+                .values_mut()
+                .flat_map(|(_, own)| own.values_mut()),
+        ) {
+            sequence.entries.shrink_to_fit();
+        }
+        Library {
+            cassettes: self.cassettes,
+            all: self.all,
+            by_name: self.by_name,
+            rules: self.rules,
+            exhausted: self.exhausted,
+        }
+    }
+
+    /// Headers exactly as recorded, minus those that describe framing:
+    /// hyper computes `Content-Length` from the body it is given.
+    fn prepare_response(
+        &mut self,
+        recorded: &RecordedResponse,
+    ) -> Result<PreparedResponse, String> {
+        let status = StatusCode::from_u16(recorded.status)
+            .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
+        let mut headers = Vec::with_capacity(recorded.headers.iter().count());
+        let mut framing = Vec::new();
+        for (name, values) in recorded.headers.iter() {
+            for value in values {
+                if FRAMING.contains(&name) {
+                    framing.push((name.to_owned(), value.clone()));
+                    continue;
+                }
+                headers.push(self.intern(name, value)?);
+            }
+        }
+        Ok(PreparedResponse {
+            status,
+            headers: headers.into_boxed_slice(),
+            // Copied so the allocation is exactly the body's size.
+            body: Bytes::copy_from_slice(&recorded.body.to_bytes()),
+            kind: BodyKind::of(&recorded.body),
+            framing,
+        })
+    }
+
+    /// Parses a header; a name or value seen before is shared rather than
+    /// stored again (content types, rate limits and cache headers repeat in
+    /// every interaction).
+    fn intern(&mut self, name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a valid header name"))?;
+        let header_value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header `{name}` has a value that cannot be sent: {value:?}"))?;
+        Ok((
+            shared(&mut self.names, header_name),
+            shared(&mut self.values, header_value),
+        ))
+    }
+}
+
+/// The copy of `item` already in `seen`, or `item` after remembering it.
+fn shared<T: Clone + Eq + std::hash::Hash>(seen: &mut HashSet<T>, item: T) -> T {
+    match seen.get(&item) {
+        Some(known) => known.clone(),
+        None => {
+            seen.insert(item.clone());
+            item
+        }
+    }
 }
 
 /// Shared handle type for the server.

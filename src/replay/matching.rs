@@ -184,7 +184,8 @@ pub fn canonical_json(out: &mut String, value: &Value) {
                 if index > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(name.clone()).to_string());
+                // The key as a JSON string, escaped, without copying it into a Value.
+                out.push_str(&serde_json::to_string(name).expect("a string serializes"));
                 out.push(':');
                 canonical_json(out, child);
             }

@@ -45,14 +45,14 @@ pub fn nearest(
     let mut best: Option<(usize, Nearest)> = None;
     for &cassette_index in candidates {
         let cassette: &LoadedCassette = &library.cassettes[cassette_index];
-        for (index, interaction) in cassette.interactions.iter().enumerate() {
-            let recorded = &interaction.request;
+        for (index, recorded) in cassette.requests.iter().enumerate() {
+            let body = recorded.body();
             let recorded_view = RequestView {
                 method: &recorded.method,
                 path: &recorded.path,
                 query: &recorded.query,
                 headers: &recorded.headers,
-                body: &recorded.body,
+                body: &body,
             };
             let differences = differences(&library.rules, &recorded_view, request);
             // Method and path weigh most: a request is "near" one for the same endpoint.

@@ -24,12 +24,11 @@ pub mod miss;
 pub use library::Exhausted;
 pub use matching::MatchRules;
 
-use crate::cassette::Cassette;
 use crate::contract::ContractSet;
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::server::{self, ConnectionLimits, Drained};
 use handler::ReplayHandler;
-use library::Library;
+use library::{Library, LibraryBuilder};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -317,14 +316,76 @@ fn load_library(config: &ReplayConfig) -> Result<Library, ReplayError> {
                 .join(", ")
         )));
     }
-    let mut loaded = Vec::with_capacity(files.len());
+    let mut builder = LibraryBuilder::new(config.rules.clone(), config.exhausted);
     for file in files {
-        let cassette = load_cassette(&file)?;
-        loaded.push((file, cassette));
+        builder.cassette(file.clone()).map_err(ReplayError)?;
+        load_cassette(&file, &mut builder)?;
     }
-    Library::build(loaded, config.rules.clone(), config.exhausted).map_err(ReplayError)
+    Ok(builder.finish())
 }
 
-fn load_cassette(path: &Path) -> Result<Cassette, ReplayError> {
-    crate::recorder::load_with_journal(path).map_err(|err| ReplayError(err.to_string()))
+/// Streams a cassette into the library, one interaction at a time, so the
+/// whole file and all its parsed bodies are never in memory together. A
+/// cassette with recorded exchanges still in its journal (or an interrupted
+/// merge) is read whole through the recorder, which knows how to combine
+/// them; any error is worded by the recorder's reader too.
+fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
+    // The shared lock keeps a recorder from compacting meanwhile, as the
+    // recorder's own reader does.
+    let _shared = lock_shared_if_present(path);
+    if has_pending_journal(path) {
+        return load_through_recorder(path, builder);
+    }
+    match crate::cassette::for_each_interaction(path, &mut |interaction| builder.add(interaction)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(problem)) => Err(ReplayError(problem)),
+        Err(stream_error) => Err(ReplayError(
+            crate::recorder::load_with_journal(path)
+                .err()
+                .map_or_else(|| stream_error.to_string(), |err| err.to_string()),
+        )),
+    }
+}
+
+fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
+    let cassette =
+        crate::recorder::load_with_journal(path).map_err(|err| ReplayError(err.to_string()))?;
+    for interaction in cassette.interactions {
+        builder.add(interaction).map_err(ReplayError)?;
+    }
+    Ok(())
+}
+
+/// `NAME.json.journal` or `NAME.json.merge-K` next to the cassette: the
+/// recorder's pending files (docs/cassette-format.md).
+fn has_pending_journal(path: &Path) -> bool {
+    let Some(file_name) = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+    else {
+        return false;
+    };
+    let journal = format!("{file_name}.journal");
+    let merge = format!("{file_name}.merge-");
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    if dir.join(&journal).exists() {
+        return true;
+    }
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().starts_with(&merge))
+    })
+}
+
+/// The recorder's lock file, locked shared, when there is one.
+fn lock_shared_if_present(path: &Path) -> Option<std::fs::File> {
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    let file = std::fs::File::open(PathBuf::from(lock)).ok()?;
+    file.lock_shared().ok()?;
+    Some(file)
 }
