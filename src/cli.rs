@@ -182,6 +182,10 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DIR")]
     pub schemas: Option<PathBuf>,
 
+    /// Log only exchanges with contract findings or errors, not every one.
+    #[arg(long)]
+    pub quiet: bool,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -413,6 +417,7 @@ async fn proxy(args: ProxyArgs) -> i32 {
         query_params: args.redact_query.clone(),
     };
     config.limits = args.limits.to_limits();
+    config.quiet = args.quiet;
 
     let listener = match crate::server::bind(args.listen, args.allow_remote).await {
         Ok(listener) => listener,

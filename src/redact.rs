@@ -6,7 +6,7 @@
 //! written. Placeholders keep the JSON type of what they replace, so a
 //! redacted cassette still satisfies the contract.
 
-use crate::cassette::{Body, Headers, Interaction, RecordedRequest, RecordedResponse};
+use crate::cassette::{Body, Headers, Interaction, RecordedRequest};
 use crate::contract::{Category, Finding, Part, Side, pointer_token};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -286,17 +286,30 @@ impl Redactor {
 
     /// The secrets a request carries, found the same way [`Redactor::redact`]
     /// finds them, so log lines can be scrubbed before a response exists.
+    /// Reads only: nothing is copied, replaced or remembered, so it costs
+    /// next to nothing on the proxy's path.
     pub fn secrets_of(&self, request: &RecordedRequest) -> Secrets {
-        let interaction = Interaction {
-            recorded_at: String::new(),
-            request: request.clone(),
-            response: RecordedResponse {
-                status: 0,
-                headers: Headers::new(),
-                body: Body::Empty,
-            },
-        };
-        self.redact(interaction).secrets
+        let mut secrets = Secrets::default();
+        for (name, values) in request.headers.iter() {
+            if self.header_names.iter().any(|secret| secret == name) {
+                for value in values.iter().filter(|value| !is_placeholder(value)) {
+                    add_credential(value, &mut secrets);
+                }
+            }
+        }
+        for (name, value) in request.query.pairs() {
+            if self.query_params.iter().any(|param| param == name) {
+                secrets.add(value.clone());
+            }
+        }
+        if let Some(json) = request.body.as_json() {
+            for pointer in &self.pointers {
+                if let Some(target) = json.pointer(pointer) {
+                    collect_value(target, &mut secrets);
+                }
+            }
+        }
+        secrets
     }
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
@@ -315,19 +328,37 @@ impl Redactor {
                     _ => PLACEHOLDER,
                 };
                 let original = std::mem::replace(value, placeholder.to_owned());
-                // The credential part alone may be echoed elsewhere: the token
-                // of `Bearer <token>`, the value of each `name=value` cookie.
-                if let Some((_, credential)) = original.split_once(' ') {
-                    secrets.add(credential.trim().to_owned());
-                }
-                for cookie in original.split(';') {
-                    if let Some((_, cookie_value)) = cookie.split_once('=') {
-                        secrets.add(cookie_value.trim().to_owned());
-                    }
-                }
-                secrets.add(original);
+                add_credential(&original, secrets);
             }
         }
+    }
+}
+
+/// A credential header value, and the parts of it that may be echoed
+/// elsewhere on their own: the token of `Bearer <token>`, the value of each
+/// `name=value` cookie.
+fn add_credential(value: &str, secrets: &mut Secrets) {
+    if let Some((_, credential)) = value.split_once(' ') {
+        secrets.add(credential.trim().to_owned());
+    }
+    for cookie in value.split(';') {
+        if let Some((_, cookie_value)) = cookie.split_once('=') {
+            secrets.add(cookie_value.trim().to_owned());
+        }
+    }
+    secrets.add(value.to_owned());
+}
+
+/// The secrets [`redact_value`] would replace, without replacing them.
+fn collect_value(value: &Value, secrets: &mut Secrets) {
+    match value {
+        Value::String(text) => secrets.add(text.clone()),
+        Value::Number(number) => secrets.add(number.to_string()),
+        Value::Array(items) => items.iter().for_each(|item| collect_value(item, secrets)),
+        Value::Object(object) => object
+            .values()
+            .for_each(|child| collect_value(child, secrets)),
+        Value::Bool(_) | Value::Null => {}
     }
 }
 

@@ -114,7 +114,9 @@ impl Proxy {
         self.stats
             .violations
             .fetch_add(violations as u64, Ordering::Relaxed);
-        log_exchange(method, path, &response, started, violations, &report);
+        if !self.config.quiet || !report.findings.is_empty() || report.error.is_some() {
+            log_exchange(method, path, &response, started, violations, &report);
+        }
         response
     }
 }

@@ -85,6 +85,8 @@ pub struct ProxyConfig {
     pub path_prefix: Option<String>,
     pub redaction: RedactionRules,
     pub limits: Limits,
+    /// Log only exchanges with findings or errors, not every one.
+    pub quiet: bool,
 }
 
 impl ProxyConfig {
@@ -104,6 +106,7 @@ impl ProxyConfig {
             path_prefix: None,
             redaction: RedactionRules::default(),
             limits: Limits::default(),
+            quiet: false,
         }
     }
 }
