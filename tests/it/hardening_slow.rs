@@ -215,3 +215,98 @@ async fn requests_beyond_the_in_flight_limit_get_503_and_service_recovers() {
     .await;
     assert_eq!(status, 200, "the proxy recovers once the slots free up");
 }
+
+/// Peak resident memory of a process, from /proc (Linux).
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_keeps_memory_bounded_and_the_binary_serving() {
+    let upstream = FakeDato::start(FakeDatoOptions::default().plain_http()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--record",
+        "none",
+        "--max-in-flight",
+        "8",
+        "--max-connections",
+        "64",
+        "--upstream-response-timeout",
+        "2s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = crate::support::process::ServerProcess::start(
+        dir.path(),
+        &args,
+        &dir.path().join("stderr"),
+    );
+    let pid_rss_before = peak_rss_kib(server.pid());
+    // 300 connections at once, each with a request whose answer stalls: far
+    // more than the connection cap and the in-flight limit.
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        let url = server.url("/__fault/stall-headers");
+        flood.spawn(async move {
+            let mut stream =
+                TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap())
+                    .await
+                    .ok()?;
+            stream
+                .write_all(
+                    b"GET /__fault/stall-headers HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                )
+                .await
+                .ok()?;
+            let mut answer = Vec::new();
+            tokio::time::timeout(BOUND, stream.read_to_end(&mut answer))
+                .await
+                .ok()?
+                .ok()?;
+            Some(String::from_utf8_lossy(&answer).into_owned())
+        });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(answer) = flood.join_next().await {
+        let status = answer
+            .unwrap()
+            .map(|a| a.get(9..12).unwrap_or("???").to_owned())
+            .unwrap_or_else(|| "none".into());
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert!(
+        statuses.get("503").copied().unwrap_or(0) > 0,
+        "the excess got 503: {statuses:?}"
+    );
+    let client = client_for(&upstream);
+    let (status, _, _) = send(
+        &client,
+        Method::GET,
+        &server.url("/access_tokens"),
+        &borrowed(&api_headers("bearer-abcdefgh", false)),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "the service recovers: {statuses:?}");
+    let peak = peak_rss_kib(server.pid());
+    assert!(
+        peak < pid_rss_before + 64 * 1024,
+        "peak RSS grew from {pid_rss_before} KiB to {peak} KiB"
+    );
+    let (exit, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{stderr}");
+}
