@@ -317,3 +317,62 @@ fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_logs_only_exchanges_with_findings() {
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let work = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--quiet",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--ca-file",
+        upstream.ca_file().to_str().unwrap(),
+        "--record",
+        "none",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = ServerProcess::start(work.path(), &args, &work.path().join("stderr"));
+    let client = client_for(&upstream);
+    let valid = api_headers("bearer-abcdefgh", false);
+    assert_eq!(
+        send(
+            &client,
+            Method::GET,
+            &server.url("/access_tokens/312"),
+            &borrowed(&valid),
+            ""
+        )
+        .await
+        .0,
+        200
+    );
+    let mut no_version = valid.clone();
+    no_version.retain(|(name, _)| *name != "x-api-version");
+    send(
+        &client,
+        Method::GET,
+        &server.url("/access_tokens"),
+        &borrowed(&no_version),
+        "",
+    )
+    .await;
+    let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("GET /access_tokens/312 200"),
+        "a clean exchange was logged: {stderr}"
+    );
+    assert!(
+        stderr.contains("GET /access_tokens 200"),
+        "the exchange with a finding was logged: {stderr}"
+    );
+    assert!(stderr.contains("/x-api-version [required]"), "{stderr}");
+}
