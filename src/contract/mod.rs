@@ -14,7 +14,7 @@ mod schema_set;
 pub use finding::{Category, Finding, Part, Severity, Side, pointer_token, violations_summary};
 pub use routing::PathTemplate;
 
-use crate::cassette::{Body, Headers, Interaction, Query};
+use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
 use jsonschema::Validator;
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
@@ -82,6 +82,28 @@ pub struct ResponseParts<'a> {
     pub body: &'a Body,
 }
 
+impl<'a> From<&'a RecordedRequest> for RequestParts<'a> {
+    fn from(request: &'a RecordedRequest) -> Self {
+        Self {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers: &request.headers,
+            body: &request.body,
+        }
+    }
+}
+
+impl<'a> From<&'a RecordedResponse> for ResponseParts<'a> {
+    fn from(response: &'a RecordedResponse) -> Self {
+        Self {
+            status: response.status,
+            headers: &response.headers,
+            body: &response.body,
+        }
+    }
+}
+
 impl ContractSet {
     /// The contract compiled into the binary.
     pub fn embedded() -> Result<Self, ContractError> {
@@ -124,25 +146,9 @@ impl ContractSet {
     ) -> Option<(&Endpoint, Vec<Finding>)> {
         let request = &interaction.request;
         let endpoint = self.route(&request.method, &request.path)?;
-        let mut findings = self.check_request(
-            endpoint,
-            RequestParts {
-                method: &request.method,
-                path: &request.path,
-                query: &request.query,
-                headers: &request.headers,
-                body: &request.body,
-            },
-        );
+        let mut findings = self.check_request(endpoint, request.into());
         let response = &interaction.response;
-        findings.extend(self.check_response(
-            endpoint,
-            ResponseParts {
-                status: response.status,
-                headers: &response.headers,
-                body: &response.body,
-            },
-        ));
+        findings.extend(self.check_response(endpoint, response.into()));
         Some((endpoint, findings))
     }
 

@@ -7,7 +7,7 @@ use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
 use crate::body_reader::{self, BodyError};
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
-use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts, violations_summary};
+use crate::contract::{ContractSet, Finding, violations_summary};
 use crate::recorder::{RecordMode, Recorder};
 use crate::redact::{Redactor, Secrets};
 use crate::server::Handler;
@@ -164,7 +164,7 @@ impl Proxy {
         if let Some(endpoint) = endpoint {
             report.findings = self
                 .contract
-                .check_request(endpoint, request_parts(&recorded_request));
+                .check_request(endpoint, (&recorded_request).into());
         }
         // Secrets are known from the request on, so every log line and error
         // body about this exchange can be scrubbed.
@@ -179,7 +179,7 @@ impl Proxy {
         if let Some(endpoint) = endpoint {
             let response_findings = self
                 .contract
-                .check_response(endpoint, response_parts_of(&recorded_response));
+                .check_response(endpoint, (&recorded_response).into());
             report.findings.extend(response_findings);
         }
 
@@ -414,24 +414,6 @@ fn recorded_response(parts: &response::Parts, body: &Bytes, limit: usize) -> Rec
         status: parts.status.as_u16(),
         headers: to_recorded(&parts.headers, &skip),
         body: Body::from_bytes(stored, content_type),
-    }
-}
-
-fn request_parts(request: &RecordedRequest) -> RequestParts<'_> {
-    RequestParts {
-        method: &request.method,
-        path: &request.path,
-        query: &request.query,
-        headers: &request.headers,
-        body: &request.body,
-    }
-}
-
-fn response_parts_of(response: &RecordedResponse) -> ResponseParts<'_> {
-    ResponseParts {
-        status: response.status,
-        headers: &response.headers,
-        body: &response.body,
     }
 }
 

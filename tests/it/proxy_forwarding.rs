@@ -339,11 +339,7 @@ async fn enforce_responses_replaces_a_broken_response_with_502_and_still_records
     let dir = tempfile::tempdir().unwrap();
     // A contract in which find answers only 201: the fake's 200 breaks it.
     let schemas = dir.path().join("schemas");
-    std::fs::create_dir(&schemas).unwrap();
-    for entry in std::fs::read_dir(crate::support::repo_path("schemas")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
-    }
+    crate::support::copy_schemas(&schemas);
     let manifest = std::fs::read_to_string(schemas.join("manifest.json")).unwrap();
     let find = manifest.find("\"id\": \"access_tokens.find\"").unwrap();
     let tightened = format!(

@@ -341,10 +341,7 @@ fn schemas_flag_reads_a_folder_and_names_a_malformed_file() {
         .code(0);
 
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(repo_path("schemas")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
+    copy_schemas(dir.path());
     let broken = dir.path().join("error-response.json");
     std::fs::write(&broken, "{ \"$id\": ").unwrap();
     datovcr()
@@ -370,10 +367,7 @@ fn schemas_flag_reads_a_folder_and_names_a_malformed_file() {
 #[test]
 fn schemas_folder_with_a_tightened_rule_changes_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(repo_path("schemas")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
+    copy_schemas(dir.path());
     // A contract that documents only 201 for create: the docs cassette's 200 must now fail.
     let manifest_path = dir.path().join("manifest.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
@@ -406,10 +400,7 @@ fn hostile_schema_folders_name_the_file_and_never_panic() {
     ];
     for (file, content, message) in cases {
         let dir = tempfile::tempdir().unwrap();
-        for entry in std::fs::read_dir(repo_path("schemas")).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-        }
+        copy_schemas(dir.path());
         std::fs::write(dir.path().join(file), content).unwrap();
         let out = datovcr()
             .args(["schema-check", "--schemas"])

@@ -13,6 +13,15 @@ use datovcr::cassette::{Body, Headers, Interaction, Query, RecordedRequest, Reco
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
+/// A copy of the repository's `schemas/` in `dir`, for tests that edit the contract.
+pub fn copy_schemas(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(repo_path("schemas")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
