@@ -13,6 +13,7 @@
 //! `target/bench-report.json`. How CPU is shared between the load generator
 //! and the servers is explained in `threads.rs`.
 
+mod bare_proxy;
 mod client;
 mod measure;
 mod micro;

@@ -39,6 +39,8 @@ struct Lab {
     tls_direct: Target,
     recording: Vec<(ProxyHandle, PathBuf)>,
     not_recording: Vec<ProxyHandle>,
+    /// The bare hyper forwarding proxy in front of the plain upstream.
+    bare_proxy: Target,
 }
 
 impl Lab {
@@ -78,8 +80,10 @@ impl Lab {
                 }
             }
         }
+        let bare_proxy = proxy_thread.run(crate::bare_proxy::start(plain_addr));
         let (connector, server_name) = pki.connector();
         Lab {
+            bare_proxy: Target::plain(bare_proxy),
             _upstream_thread: upstream_thread,
             proxy_thread,
             loadgen,
@@ -210,6 +214,41 @@ pub fn rows(settings: &Settings, report: &mut Report) {
         let goal = if minimum.is_some() { ">= 0.5x" } else { "info" };
         rows.push(throughput_row(id, what, goal, minimum, &measured.pairs));
     }
+    // The floor: what any hyper forwarding proxy costs, and datovcr's proxy
+    // measured against it rather than against the upstream alone.
+    let bare = Pair {
+        direct: lab.plain_direct.clone(),
+        proxy: lab.bare_proxy.clone(),
+    };
+    let measured = lab.compare(settings, &bare, settings.latency);
+    rows.push(latency_row(
+        "bare_proxy_latency_c1_plain",
+        "bare hyper forwarding proxy added latency, c=1, plain",
+        "info",
+        None,
+        &measured.pairs,
+    ));
+    let measured = lab.compare(settings, &bare, settings.throughput);
+    rows.push(throughput_row(
+        "bare_proxy_throughput_c32_plain",
+        "bare hyper forwarding proxy throughput, c=32, plain",
+        "info",
+        None,
+        &measured.pairs,
+    ));
+    let versus_bare = Pair {
+        direct: lab.bare_proxy.clone(),
+        proxy: lab.pair(false, false).proxy,
+    };
+    let measured = lab.compare(settings, &versus_bare, settings.throughput);
+    rows.push(throughput_row(
+        "proxy_vs_bare_proxy_throughput_c32_plain",
+        "proxy throughput vs bare hyper proxy, c=32, plain, validating",
+        "info",
+        None,
+        &measured.pairs,
+    ));
+
     let measured = lab.compare(settings, &lab.pair(false, true), settings.throughput);
     recorded_ok[0] += measured.target_ok;
     let mut recording_row = throughput_row(
