@@ -42,6 +42,9 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
     match tokio::time::timeout(
         deadlines.total,
         read_idle_limited(body, limit, deadlines.idle),
@@ -62,21 +65,35 @@ where
         return Err(BodyError::TooLarge { limit });
     }
     let mut body = body;
-    let mut collected = BytesMut::new();
-    loop {
+    // Most bodies arrive as one frame: keep it as it is (no copy) and only
+    // join frames when there are several.
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while !body.is_end_stream() {
         let frame = match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => return Err(BodyError::IdleTimeout(idle)),
             Ok(None) => break,
             Ok(Some(frame)) => frame.map_err(|err| BodyError::Failed(err.into()))?,
         };
         if let Ok(data) = frame.into_data() {
-            if collected.len() + data.len() > limit {
+            total += data.len();
+            if total > limit {
                 return Err(BodyError::TooLarge { limit });
             }
-            collected.extend_from_slice(&data);
+            frames.push(data);
         }
     }
-    Ok(collected.freeze())
+    Ok(match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.pop().expect("one frame"),
+        _ => {
+            let mut joined = BytesMut::with_capacity(total);
+            frames
+                .iter()
+                .for_each(|frame| joined.extend_from_slice(frame));
+            joined.freeze()
+        }
+    })
 }
 
 /// Decodes a `Content-Encoding` (gzip, x-gzip, deflate, br) so the cassette

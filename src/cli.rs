@@ -3,7 +3,7 @@
 use crate::check::{self, CheckReport, EXIT_ERROR, Payload, report::Format};
 use crate::contract::ContractSet;
 use crate::proxy::{Enforcement, Limits, ProxyConfig};
-use crate::recorder::RecordMode;
+use crate::recorder::{Fsync, RecordMode};
 use crate::redact::RedactionRules;
 use crate::replay::{Exhausted, MatchRules, MissPolicy, ReplayConfig};
 use crate::server::ConnectionLimits;
@@ -152,6 +152,13 @@ pub struct ProxyArgs {
     /// new: keep what is recorded and append; all: start each cassette afresh; none: record nothing.
     #[arg(long = "record", value_enum, default_value_t = RecordMode::New)]
     pub record_mode: RecordMode,
+
+    /// before-response: a recorded exchange is fsynced before the client gets
+    /// its response (survives a power loss); after-response: it is written
+    /// before the response and fsynced right after (survives datovcr being
+    /// killed, not a machine crash; saves an fsync of latency per exchange).
+    #[arg(long, value_enum, default_value_t = Fsync::BeforeResponse)]
+    pub fsync: Fsync,
 
     /// Answer requests that break the contract with 422 instead of forwarding them.
     #[arg(long)]
@@ -406,6 +413,7 @@ async fn proxy(args: ProxyArgs) -> i32 {
     let mut config = ProxyConfig::new(upstream, args.cassette.clone());
     config.ca_files = args.ca_files.clone();
     config.record_mode = args.record_mode;
+    config.fsync = args.fsync;
     config.enforcement = Enforcement {
         requests: args.enforce,
         responses: args.enforce_responses,

@@ -11,7 +11,7 @@ use crate::upstream;
 use crate::workload::{self, RequestTemplate};
 use datovcr::contract::ContractSet;
 use datovcr::proxy::{ProxyConfig, ProxyHandle};
-use datovcr::recorder::RecordMode;
+use datovcr::recorder::{Fsync, RecordMode};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,10 @@ struct Lab {
     requests: Arc<Vec<RequestTemplate>>,
     plain_direct: Target,
     tls_direct: Target,
+    /// Recording proxies, plain then TLS upstream, fsync before the response.
     recording: Vec<(ProxyHandle, PathBuf)>,
+    /// The same with `--fsync after-response`.
+    recording_fsync_after: Vec<(ProxyHandle, PathBuf)>,
     not_recording: Vec<ProxyHandle>,
     /// The bare hyper forwarding proxy in front of the plain upstream.
     bare_proxy: Target,
@@ -62,20 +65,27 @@ impl Lab {
         };
         let contract = Arc::new(ContractSet::embedded().expect("the contract compiles"));
         let mut recording = Vec::new();
+        let mut recording_fsync_after = Vec::new();
         let mut not_recording = Vec::new();
         for (name, upstream) in [
             ("plain", format!("http://{plain_addr}")),
             ("tls", format!("https://{tls_addr}")),
         ] {
-            for mode in [RecordMode::New, RecordMode::None] {
-                let cassette = dir.join(format!("{name}-{mode:?}.json"));
+            for (mode, fsync) in [
+                (RecordMode::New, Fsync::BeforeResponse),
+                (RecordMode::New, Fsync::AfterResponse),
+                (RecordMode::None, Fsync::BeforeResponse),
+            ] {
+                let cassette = dir.join(format!("{name}-{mode:?}-{fsync:?}.json"));
                 let mut config =
                     ProxyConfig::new(upstream.parse().expect("a URI"), cassette.clone());
                 config.ca_files = vec![pki.ca_file.clone()];
                 config.record_mode = mode;
+                config.fsync = fsync;
                 let handle = start_proxy(&proxy_thread, config, contract.clone());
-                match mode {
-                    RecordMode::None => not_recording.push(handle),
+                match (mode, fsync) {
+                    (RecordMode::None, _) => not_recording.push(handle),
+                    (_, Fsync::AfterResponse) => recording_fsync_after.push((handle, cassette)),
                     _ => recording.push((handle, cassette)),
                 }
             }
@@ -96,17 +106,18 @@ impl Lab {
             _pki: pki,
             accepted,
             recording,
+            recording_fsync_after,
             not_recording,
         }
     }
 
     /// Direct and proxied targets: index 0 plain, 1 TLS upstream.
-    fn pair(&self, tls: bool, recording: bool) -> Pair {
+    fn pair(&self, tls: bool, recording: Recording) -> Pair {
         let index = usize::from(tls);
-        let proxy = if recording {
-            self.recording[index].0.addr()
-        } else {
-            self.not_recording[index].addr()
+        let proxy = match recording {
+            Recording::FsyncBefore => self.recording[index].0.addr(),
+            Recording::FsyncAfter => self.recording_fsync_after[index].0.addr(),
+            Recording::Off => self.not_recording[index].addr(),
         };
         Pair {
             direct: if tls {
@@ -135,6 +146,17 @@ impl Lab {
     }
 }
 
+/// Which of the proxies a row measures.
+#[derive(Clone, Copy)]
+enum Recording {
+    /// Recording, each exchange fsynced before its response (the default).
+    FsyncBefore,
+    /// Recording with `--fsync after-response`.
+    FsyncAfter,
+    /// `--record none`: validating only.
+    Off,
+}
+
 fn start_proxy(
     thread: &RuntimeThread,
     config: ProxyConfig,
@@ -158,21 +180,41 @@ pub fn rows(settings: &Settings, report: &mut Report) {
     let lab = Lab::start(dir.path());
     let mut rows = Vec::new();
     let mut recorded_ok = [0u64; 2];
+    let mut recorded_ok_fsync_after = [0u64; 2];
 
-    for (tls, id, what) in [
+    for (tls, recording, id, what) in [
         (
             false,
+            Recording::FsyncBefore,
             "proxy_latency_c1_plain",
             "proxy added latency, c=1, plain, validating+recording",
         ),
         (
             true,
+            Recording::FsyncBefore,
             "proxy_latency_c1_tls",
             "proxy added latency, c=1, TLS, validating+recording",
         ),
+        (
+            false,
+            Recording::FsyncAfter,
+            "proxy_latency_c1_plain_fsync_after",
+            "proxy added latency, c=1, plain, validating+recording, --fsync after-response",
+        ),
+        (
+            true,
+            Recording::FsyncAfter,
+            "proxy_latency_c1_tls_fsync_after",
+            "proxy added latency, c=1, TLS, validating+recording, --fsync after-response",
+        ),
     ] {
-        let measured = lab.compare(settings, &lab.pair(tls, true), settings.latency);
-        recorded_ok[usize::from(tls)] += measured.target_ok;
+        let measured = lab.compare(settings, &lab.pair(tls, recording), settings.latency);
+        match recording {
+            Recording::FsyncAfter => {
+                recorded_ok_fsync_after[usize::from(tls)] += measured.target_ok
+            }
+            _ => recorded_ok[usize::from(tls)] += measured.target_ok,
+        }
         rows.push(latency_row(
             id,
             what,
@@ -193,7 +235,7 @@ pub fn rows(settings: &Settings, report: &mut Report) {
             "proxy added latency, c=1, TLS, validating only",
         ),
     ] {
-        let measured = lab.compare(settings, &lab.pair(tls, false), settings.latency);
+        let measured = lab.compare(settings, &lab.pair(tls, Recording::Off), settings.latency);
         rows.push(latency_row(id, what, "info", None, &measured.pairs));
     }
     for (tls, id, what, minimum) in [
@@ -210,7 +252,11 @@ pub fn rows(settings: &Settings, report: &mut Report) {
             None,
         ),
     ] {
-        let measured = lab.compare(settings, &lab.pair(tls, false), settings.throughput);
+        let measured = lab.compare(
+            settings,
+            &lab.pair(tls, Recording::Off),
+            settings.throughput,
+        );
         let goal = if minimum.is_some() { ">= 0.5x" } else { "info" };
         rows.push(throughput_row(id, what, goal, minimum, &measured.pairs));
     }
@@ -238,7 +284,7 @@ pub fn rows(settings: &Settings, report: &mut Report) {
     ));
     let versus_bare = Pair {
         direct: lab.bare_proxy.clone(),
-        proxy: lab.pair(false, false).proxy,
+        proxy: lab.pair(false, Recording::Off).proxy,
     };
     let measured = lab.compare(settings, &versus_bare, settings.throughput);
     rows.push(throughput_row(
@@ -249,7 +295,11 @@ pub fn rows(settings: &Settings, report: &mut Report) {
         &measured.pairs,
     ));
 
-    let measured = lab.compare(settings, &lab.pair(false, true), settings.throughput);
+    let measured = lab.compare(
+        settings,
+        &lab.pair(false, Recording::FsyncBefore),
+        settings.throughput,
+    );
     recorded_ok[0] += measured.target_ok;
     let mut recording_row = throughput_row(
         "recording_throughput_c32",
@@ -264,9 +314,15 @@ pub fn rows(settings: &Settings, report: &mut Report) {
     let Lab {
         proxy_thread,
         recording,
+        recording_fsync_after,
         ..
     } = lab;
-    let lost = count_lost(&proxy_thread, recording, recorded_ok, &mut recording_row);
+    let lost = count_lost(
+        &proxy_thread,
+        recording.into_iter().chain(recording_fsync_after).collect(),
+        [recorded_ok, recorded_ok_fsync_after].concat(),
+        &mut recording_row,
+    );
     recording_row.holds = recording_row.holds.map(|holds| holds && lost == 0);
     recording_row.figure += &format!(", {lost} lost");
     rows.push(recording_row);
@@ -282,7 +338,7 @@ pub fn rows(settings: &Settings, report: &mut Report) {
 fn count_lost(
     thread: &RuntimeThread,
     recording: Vec<(ProxyHandle, PathBuf)>,
-    expected: [u64; 2],
+    expected: Vec<u64>,
     row: &mut Row,
 ) -> i64 {
     let mut lost = 0;
@@ -297,6 +353,7 @@ fn count_lost(
             "acknowledged_2xx": expected,
             "interactions_after_shutdown": interactions,
             "record_error": summary.record_error,
+            "journal_batches": summary.batches_written,
         }));
     }
     row.details["recording"] = json!(found);

@@ -68,7 +68,7 @@ impl Proxy {
         }
         Ok(Self {
             redactor: Redactor::new(&config.redaction),
-            recorder: Recorder::new(config.record_mode),
+            recorder: Recorder::with_fsync(config.record_mode, config.fsync),
             contract,
             client,
             stats: Arc::new(ProxyStats::default()),

@@ -1,20 +1,20 @@
 //! Header hygiene between client, proxy, upstream and cassette.
 
 use crate::cassette::Headers;
-use http::HeaderMap;
+use http::header::{self, HeaderMap, HeaderName};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
 /// plus `proxy-authorization`, which is for this hop's proxy only.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// datovcr's own request headers (`x-datovcr-cassette` …): never forwarded.
@@ -23,18 +23,17 @@ pub const OWN_PREFIX: &str = "x-datovcr-";
 /// Removes hop-by-hop headers, including every name listed in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<String> = headers
-        .get_all(http::header::CONNECTION)
+        .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(|name| name.trim().to_ascii_lowercase())
         .filter(|name| !name.is_empty())
         .collect();
-    for name in listed
-        .iter()
-        .map(String::as_str)
-        .chain(HOP_BY_HOP.iter().copied())
-    {
+    for name in &listed {
+        headers.remove(name.as_str());
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }

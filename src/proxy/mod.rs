@@ -10,7 +10,7 @@ mod headers;
 pub mod upstream;
 
 use crate::contract::ContractSet;
-use crate::recorder::{CassetteSummary, RecordMode};
+use crate::recorder::{CassetteSummary, Fsync, RecordMode};
 use crate::redact::RedactionRules;
 use crate::server::{self, ConnectionLimits, Drained};
 pub use exchange::{DRIFT_HEADER, Proxy, VIOLATIONS_HEADER};
@@ -79,6 +79,8 @@ pub struct ProxyConfig {
     /// Where `x-datovcr-cassette: NAME` cassettes live.
     pub cassette_dir: PathBuf,
     pub record_mode: RecordMode,
+    /// Whether an exchange is fsynced before or after its response.
+    pub fsync: Fsync,
     pub enforcement: Enforcement,
     /// A prefix the client puts before API paths (`baseUrl: http://host:port/prefix`),
     /// removed before forwarding and recording.
@@ -102,6 +104,7 @@ impl ProxyConfig {
             cassette,
             cassette_dir,
             record_mode: RecordMode::New,
+            fsync: Fsync::BeforeResponse,
             enforcement: Enforcement::default(),
             path_prefix: None,
             redaction: RedactionRules::default(),
@@ -139,6 +142,9 @@ pub struct ProxySummary {
     pub violations: u64,
     pub errors: u64,
     pub cassettes: Vec<CassetteSummary>,
+    /// Journal writes (each one `fsync`) that recorded those exchanges: the
+    /// fewer per exchange, the better the group commit works.
+    pub batches_written: u64,
     pub drained: Drained,
     /// A recorder failure while compacting the journals at shutdown.
     pub record_error: Option<String>,
@@ -167,6 +173,7 @@ pub async fn start(
                 let _ = stopped.await;
             })
             .await;
+            let batches_written = recorder.batches_written();
             let (cassettes, record_error) = match recorder.close().await {
                 Ok(cassettes) => (cassettes, None),
                 Err(err) => (Vec::new(), Some(err.to_string())),
@@ -176,6 +183,7 @@ pub async fn start(
                 violations: stats.violations.load(Ordering::Relaxed),
                 errors: stats.errors.load(Ordering::Relaxed),
                 cassettes,
+                batches_written,
                 drained,
                 record_error,
             }

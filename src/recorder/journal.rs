@@ -51,15 +51,26 @@ pub(crate) fn parse(bytes: &[u8], file: &Path) -> Result<Vec<Interaction>, Recor
         .collect()
 }
 
-/// Appends `batch` (whole lines) to the journal and syncs it. Returns whether
-/// the journal was created, in which case the caller must sync the folder.
+/// What [`append`] did.
+pub(crate) struct Appended {
+    /// The journal did not exist before: the caller must sync the folder.
+    pub created: bool,
+    /// The journal, open, for a caller that syncs it later.
+    pub file: File,
+}
+
+/// Appends `batch` (whole lines) to the journal, and syncs it when `sync`.
 /// Call under the lock.
 ///
 /// The journal is opened by path every time, so a journal that another
 /// process renamed to a merge file is never written to. On failure the file
 /// is cut back to where it was, so a partial batch cannot end up in the
 /// middle of the journal once later batches are appended.
-pub(crate) fn append(paths: &CassettePaths, batch: &[u8]) -> Result<bool, RecordError> {
+pub(crate) fn append(
+    paths: &CassettePaths,
+    batch: &[u8],
+    sync: bool,
+) -> Result<Appended, RecordError> {
     let action = |verb: &str| format!("{verb} journal {}", paths.journal.display());
     let created = !paths
         .journal
@@ -72,13 +83,16 @@ pub(crate) fn append(paths: &CassettePaths, batch: &[u8]) -> Result<bool, Record
         .open(&paths.journal)
         .ctx(&paths.cassette, || action("open"))?;
     let start = cut_torn_tail(&mut file).ctx(&paths.cassette, || action("repair the end of"))?;
-    let written = file.write_all(batch).and_then(|()| file.sync_data());
+    let mut written = file.write_all(batch);
+    if sync {
+        written = written.and_then(|()| file.sync_data());
+    }
     if written.is_err() {
         // Best effort; if this fails too, the next append cuts the tail.
         let _ = file.set_len(start);
     }
     written.ctx(&paths.cassette, || action("append to"))?;
-    Ok(created)
+    Ok(Appended { created, file })
 }
 
 /// Drops an unterminated last line (left by a writer that died, never

@@ -20,7 +20,9 @@
 //! and exchanges that arrive together share one `write` and one `fsync`
 //! (group commit): a per-cassette writer thread takes everything queued, writes
 //! it in one go, syncs once and then acknowledges every exchange of the batch.
-//! `append` returns only after that acknowledgement. The journal is folded into
+//! `append` returns only after that acknowledgement. (`--fsync after-response`
+//! acknowledges after the `write` and leaves the `fsync` to a second thread:
+//! see [`Fsync`].) The journal is folded into
 //! the cassette (compaction) when the recorder closes and at the next start.
 //!
 //! # Crash-safety protocol
@@ -83,6 +85,21 @@ pub enum RecordMode {
     New,
     /// Record nothing.
     None,
+}
+
+/// When a recorded exchange is fsynced, relative to its response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Fsync {
+    /// The exchange is fsynced before the client gets its response: an
+    /// acknowledged exchange survives a power loss. Costs one fsync of
+    /// latency per exchange (shared by exchanges that arrive together).
+    #[default]
+    BeforeResponse,
+    /// The exchange is written to the journal before the response and
+    /// fsynced right after it, off the reply path: an acknowledged exchange
+    /// survives datovcr crashing or being killed, but not the machine
+    /// crashing in the few milliseconds before its fsync.
+    AfterResponse,
 }
 
 /// A cassette this recorder wrote to, as it stands after [`Recorder::close`].
@@ -223,6 +240,7 @@ pub struct Recorder {
 
 struct Inner {
     mode: RecordMode,
+    fsync: Fsync,
     batches: Arc<AtomicU64>,
     state: Mutex<State>,
 }
@@ -249,10 +267,16 @@ impl Pending {
 }
 
 impl Recorder {
+    /// A recorder that fsyncs each exchange before its response.
     pub fn new(mode: RecordMode) -> Self {
+        Self::with_fsync(mode, Fsync::BeforeResponse)
+    }
+
+    pub fn with_fsync(mode: RecordMode, fsync: Fsync) -> Self {
         Self {
             inner: Arc::new(Inner {
                 mode,
+                fsync,
                 batches: Arc::new(AtomicU64::new(0)),
                 state: Mutex::new(State::default()),
             }),
@@ -270,7 +294,8 @@ impl Recorder {
     }
 
     /// Durably appends one exchange to `cassette`: returns once it is
-    /// fsynced in the journal. The exchange is serialized with
+    /// fsynced in the journal (with [`Fsync::AfterResponse`], once it is
+    /// written there; the fsync follows). The exchange is serialized with
     /// [`RedactedInteraction::to_journal_line`] (the fail-closed leak check)
     /// before anything is queued, so a leak writes nothing.
     ///
@@ -316,7 +341,8 @@ impl Recorder {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let reset = self.inner.mode == RecordMode::All;
-                let handle = WriterHandle::spawn(cassette, reset, &self.inner.batches)?;
+                let handle =
+                    WriterHandle::spawn(cassette, reset, self.inner.fsync, &self.inner.batches)?;
                 entry.insert(handle)
             }
         };

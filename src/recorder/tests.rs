@@ -189,6 +189,41 @@ async fn sequential_appends_are_each_durable_before_returning() {
     recorder.close().await.expect("close");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_after_response_still_writes_before_returning_and_lands_once() {
+    let (dir, cassette) = setup();
+    let recorder = Recorder::with_fsync(RecordMode::New, Fsync::AfterResponse);
+    for i in 0..20 {
+        recorder
+            .append(&cassette, &exchange(&token_path(i)))
+            .await
+            .expect("append");
+        // In the journal (page cache) already: another reader sees it, and
+        // so would the next process after a kill -9.
+        assert_eq!(
+            load_with_journal(&cassette)
+                .expect("load")
+                .interactions
+                .len(),
+            i + 1
+        );
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 20..200 {
+        let recorder = recorder.clone();
+        let cassette = cassette.clone();
+        tasks.spawn(async move { recorder.append(&cassette, &exchange(&token_path(i))).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("task").expect("append");
+    }
+    let summaries = recorder.close().await.expect("close");
+    assert_eq!(summaries[0].interactions, 200);
+    let recorded = recorded_paths(&cassette);
+    assert_distinct(&recorded, 200);
+    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+}
+
 #[tokio::test]
 async fn a_closed_cassette_is_in_canonical_form() {
     let (_dir, cassette) = setup();

@@ -6,11 +6,16 @@
 //! then takes everything else that queued meanwhile and writes the lot with
 //! one `write` and one `fsync`. The more concurrent exchanges, the bigger
 //! the batches, so the fsync cost per exchange falls under load.
+//!
+//! With [`Fsync::AfterResponse`] the batch is acknowledged once it is
+//! written (in the kernel's page cache, so it survives datovcr dying) and a
+//! second thread, the syncer, fsyncs it off the reply path.
 
 use super::compact::{recover, reset_locked};
 use super::durable::{LockGuard, sync_folder};
 use super::paths::CassettePaths;
-use super::{CassetteSummary, IoContext, RecordError, journal};
+use super::{CassetteSummary, Fsync, IoContext, RecordError, journal};
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,11 +42,17 @@ impl WriterHandle {
     pub fn spawn(
         cassette: &Path,
         reset: bool,
+        fsync: Fsync,
         batches: &Arc<AtomicU64>,
     ) -> Result<WriterHandle, RecordError> {
         let (sender, receiver) = mpsc::channel();
+        let syncer = match fsync {
+            Fsync::BeforeResponse => None,
+            Fsync::AfterResponse => Some(Syncer::spawn(cassette)?),
+        };
         let writer = Writer {
             paths: CassettePaths::new(cassette)?,
+            syncer,
             receiver,
             needs_reset: reset,
             folder_unsynced: false,
@@ -87,6 +98,8 @@ impl WriterHandle {
 
 struct Writer {
     paths: CassettePaths,
+    /// Present with [`Fsync::AfterResponse`]: who fsyncs written batches.
+    syncer: Option<Syncer>,
     receiver: mpsc::Receiver<Job>,
     /// [`super::RecordMode::All`] and the reset has not succeeded yet.
     needs_reset: bool,
@@ -114,6 +127,9 @@ impl Writer {
                 let _ = job.ack.send(outcome);
             }
         }
+        if let Some(syncer) = self.syncer.take() {
+            syncer.finish();
+        }
         self.appended
     }
 
@@ -127,15 +143,63 @@ impl Writer {
             self.needs_reset = false;
         }
         let batch: Vec<u8> = jobs.iter().flat_map(|job| &job.line).copied().collect();
-        if journal::append(&self.paths, &batch)? {
+        let appended = journal::append(&self.paths, &batch, self.syncer.is_none())?;
+        if appended.created {
             self.folder_unsynced = true;
         }
         if self.folder_unsynced {
             sync_folder(&self.paths)?;
             self.folder_unsynced = false;
         }
+        if let Some(syncer) = &self.syncer {
+            syncer.sync_later(appended.file);
+        }
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.appended += jobs.len();
         Ok(())
+    }
+}
+
+/// The thread that fsyncs written batches for [`Fsync::AfterResponse`].
+/// Files queued while it syncs are synced together afterwards; a sync of
+/// an already clean file costs next to nothing.
+struct Syncer {
+    sender: mpsc::Sender<File>,
+    thread: JoinHandle<()>,
+}
+
+impl Syncer {
+    fn spawn(cassette: &Path) -> Result<Syncer, RecordError> {
+        let (sender, receiver) = mpsc::channel::<File>();
+        let name = cassette.display().to_string();
+        let thread = std::thread::Builder::new()
+            .name("datovcr-fsync".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    for file in std::iter::once(first).chain(receiver.try_iter()) {
+                        if let Err(err) = file.sync_data() {
+                            // The exchanges were acknowledged already; all that
+                            // can be done is to say so loudly. Compaction at
+                            // shutdown rewrites and fsyncs the cassette anyway.
+                            eprintln!(
+                                "datovcr: RECORDING NOT YET DURABLE for {name}: fsync of its journal failed: {err}"
+                            );
+                        }
+                    }
+                }
+            })
+            .ctx(cassette, || "start the fsync thread".into())?;
+        Ok(Syncer { sender, thread })
+    }
+
+    fn sync_later(&self, file: File) {
+        // The thread only stops once this sender is dropped.
+        let _ = self.sender.send(file);
+    }
+
+    /// Waits until everything queued is synced.
+    fn finish(self) {
+        drop(self.sender);
+        let _ = self.thread.join();
     }
 }
