@@ -1,6 +1,7 @@
 //! The file-system primitives the protocol is built from: the lock, folder
 //! fsync, and atomic replacement of the cassette.
 
+use super::journal::FileId;
 use super::paths::CassettePaths;
 use super::{IoContext, RecordError};
 use std::fs::{self, File, OpenOptions};
@@ -19,21 +20,74 @@ impl LockGuard {
     /// Waits for the exclusive lock, creating the folder and the lock file
     /// if needed.
     pub fn acquire(paths: &CassettePaths) -> Result<LockGuard, RecordError> {
-        create_dir_durably(&paths.dir).ctx(&paths.cassette, || {
-            format!("create folder {}", paths.dir.display())
-        })?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&paths.lock)
-            .ctx(&paths.cassette, || {
-                format!("open lock file {}", paths.lock.display())
-            })?;
+        let file = open_lock_file(paths)?;
         file.lock()
             .ctx(&paths.cassette, || format!("lock {}", paths.lock.display()))?;
         Ok(LockGuard { file })
+    }
+}
+
+/// Opens the lock file, creating it and its folder if needed.
+fn open_lock_file(paths: &CassettePaths) -> Result<File, RecordError> {
+    create_dir_durably(&paths.dir).ctx(&paths.cassette, || {
+        format!("create folder {}", paths.dir.display())
+    })?;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&paths.lock)
+        .ctx(&paths.cassette, || {
+            format!("open lock file {}", paths.lock.display())
+        })
+}
+
+/// The lock file a writer keeps open between batches: locking it is one
+/// `flock` and one `stat` instead of `mkdir` checks, `open`, `flock` and
+/// `close`.
+pub(crate) struct KeptLock {
+    file: File,
+    id: FileId,
+}
+
+impl KeptLock {
+    /// Opens (and creates) the lock file, unlocked.
+    fn open(paths: &CassettePaths) -> Result<KeptLock, RecordError> {
+        let file = open_lock_file(paths)?;
+        let id = FileId::of(&file.metadata().ctx(&paths.cassette, || {
+            format!("check {}", paths.lock.display())
+        })?);
+        Ok(KeptLock { file, id })
+    }
+
+    /// Takes the exclusive lock, through `kept` when it is still the file at
+    /// the lock path. A lock file that was deleted or replaced meanwhile
+    /// would no longer exclude other processes, so it is opened afresh.
+    pub fn lock(kept: &mut Option<KeptLock>, paths: &CassettePaths) -> Result<(), RecordError> {
+        let context = || format!("lock {}", paths.lock.display());
+        // Bounded: a lock file replaced at every attempt is not a real case.
+        for _ in 0..3 {
+            let lock = match kept.take() {
+                Some(lock) => lock,
+                None => KeptLock::open(paths)?,
+            };
+            lock.file.lock().ctx(&paths.cassette, context)?;
+            let at_path = fs::metadata(&paths.lock).map(|m| FileId::of(&m));
+            if matches!(at_path, Ok(id) if id == lock.id) {
+                *kept = Some(lock);
+                return Ok(());
+            }
+            // Dropping the file closes it, which releases its lock.
+        }
+        Err(io::Error::other("the lock file keeps being replaced")).ctx(&paths.cassette, context)
+    }
+
+    pub fn unlock(kept: &Option<KeptLock>) {
+        if let Some(lock) = kept {
+            // If this fails, closing the file (the writer stops) releases it.
+            let _ = lock.file.unlock();
+        }
     }
 }
 

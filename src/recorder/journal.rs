@@ -51,48 +51,89 @@ pub(crate) fn parse(bytes: &[u8], file: &Path) -> Result<Vec<Interaction>, Recor
         .collect()
 }
 
-/// What [`append`] did.
-pub(crate) struct Appended {
-    /// The journal did not exist before: the caller must sync the folder.
-    pub created: bool,
-    /// The journal, open, for a caller that syncs it later.
+/// Which file a path or handle refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(metadata: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+        }
+    }
+}
+
+/// The journal as one writer left it after its last batch, kept open so the
+/// next batch needs no `open`, no `close` and no torn-tail check.
+pub(crate) struct OpenJournal {
     pub file: File,
+    id: FileId,
+    /// Where this writer's last batch ended.
+    end: u64,
 }
 
 /// Appends `batch` (whole lines) to the journal, and syncs it when `sync`.
-/// Call under the lock.
+/// Returns whether the journal was created, in which case the caller must
+/// sync the folder. Call under the lock.
 ///
-/// The journal is opened by path every time, so a journal that another
-/// process renamed to a merge file is never written to. On failure the file
-/// is cut back to where it was, so a partial batch cannot end up in the
-/// middle of the journal once later batches are appended.
+/// `open` is the journal this writer kept open. It is used only while the
+/// journal at the path is still that file and still ends where this writer
+/// left it; otherwise (another process compacted it away, appended to it,
+/// or a crash left a torn tail) the journal is opened afresh by path and
+/// any torn tail is cut first. On failure the file is cut back to where it
+/// was, so a partial batch cannot end up in the middle of the journal once
+/// later batches are appended.
 pub(crate) fn append(
     paths: &CassettePaths,
     batch: &[u8],
     sync: bool,
-) -> Result<Appended, RecordError> {
+    open: &mut Option<OpenJournal>,
+) -> Result<bool, RecordError> {
     let action = |verb: &str| format!("{verb} journal {}", paths.journal.display());
-    let created = !paths
-        .journal
-        .try_exists()
-        .ctx(&paths.cassette, || action("check"))?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&paths.journal)
-        .ctx(&paths.cassette, || action("open"))?;
-    let start = cut_torn_tail(&mut file).ctx(&paths.cassette, || action("repair the end of"))?;
-    let mut written = file.write_all(batch);
+    let on_disk = match std::fs::metadata(&paths.journal) {
+        Ok(metadata) => Some((FileId::of(&metadata), metadata.len())),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err).ctx(&paths.cassette, || action("check")),
+    };
+    let unchanged = match (&*open, on_disk) {
+        (Some(journal), Some((id, len))) => journal.id == id && journal.end == len,
+        _ => false,
+    };
+    if !unchanged {
+        *open = None;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&paths.journal)
+            .ctx(&paths.cassette, || action("open"))?;
+        let end = cut_torn_tail(&mut file).ctx(&paths.cassette, || action("repair the end of"))?;
+        let id = FileId::of(&file.metadata().ctx(&paths.cassette, || action("check"))?);
+        *open = Some(OpenJournal { file, id, end });
+    }
+    let journal = open.as_mut().expect("opened above");
+    let start = journal.end;
+    let mut written = journal.file.write_all(batch);
     if sync {
-        written = written.and_then(|()| file.sync_data());
+        written = written.and_then(|()| journal.file.sync_data());
     }
-    if written.is_err() {
-        // Best effort; if this fails too, the next append cuts the tail.
-        let _ = file.set_len(start);
+    match written {
+        Ok(()) => {
+            journal.end = start + batch.len() as u64;
+            Ok(on_disk.is_none())
+        }
+        Err(err) => {
+            // Best effort; if this fails too, the next append cuts the tail.
+            let _ = journal.file.set_len(start);
+            *open = None;
+            Err(err).ctx(&paths.cassette, || action("append to"))
+        }
     }
-    written.ctx(&paths.cassette, || action("append to"))?;
-    Ok(Appended { created, file })
 }
 
 /// Drops an unterminated last line (left by a writer that died, never

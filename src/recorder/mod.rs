@@ -30,10 +30,15 @@
 //! Everything below happens while holding the exclusive lock on
 //! `name.json.lock`, so threads and processes never interleave.
 //!
-//! - **Append**: open the journal *by path* for every batch (a journal that a
-//!   compaction renamed away is never written to again), cut any torn tail left
-//!   by a crashed writer, write the batch, `sync_data`, and `fsync` the folder
+//! - **Append**: check the journal *by path* for every batch. The writer keeps
+//!   the journal it last wrote open and uses it only while the path still
+//!   names that file and the file still ends where its last batch ended;
+//!   otherwise (a compaction renamed it away, another process appended, a
+//!   crashed writer left a torn tail) it opens the journal afresh and cuts any
+//!   torn tail. Then it writes the batch, `sync_data`, and `fsync`s the folder
 //!   when the journal was just created. A failed write is truncated away again.
+//!   The lock file is kept open too, and checked against its path after each
+//!   `flock`.
 //! - **Compaction** is exactly-once although it spans several renames:
 //!   1. A leftover `name.json.merge-K` means an earlier compaction stopped
 //!      halfway. With `n` complete lines in it: if the cassette holds `K`

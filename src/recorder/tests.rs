@@ -225,6 +225,30 @@ async fn fsync_after_response_still_writes_before_returning_and_lands_once() {
 }
 
 #[tokio::test]
+async fn a_journal_compacted_away_between_batches_is_never_written_again() {
+    let (_dir, cassette) = setup();
+    let recorder = Recorder::new(RecordMode::New);
+    recorder
+        .append(&cassette, &exchange(&token_path(0)))
+        .await
+        .expect("append");
+    // Another process compacts while this writer keeps the journal open: the
+    // journal is renamed to a merge file, merged and deleted.
+    assert_eq!(recover(&cassette).expect("recover"), 1);
+    recorder
+        .append(&cassette, &exchange(&token_path(1)))
+        .await
+        .expect("append");
+    // The second exchange went to a new journal, not the unlinked one.
+    let pending = journal::read(&cassette.with_extension("json.journal"), &cassette)
+        .expect("read")
+        .expect("a new journal");
+    assert_eq!(pending.len(), 1);
+    recorder.close().await.expect("close");
+    assert_eq!(recorded_paths(&cassette), names(0..2));
+}
+
+#[tokio::test]
 async fn a_closed_cassette_is_in_canonical_form() {
     let (_dir, cassette) = setup();
     fs::write(&cassette, cassette_bytes(&names(0..2))).expect("seed");

@@ -12,7 +12,8 @@
 //! second thread, the syncer, fsyncs it off the reply path.
 
 use super::compact::{recover, reset_locked};
-use super::durable::{LockGuard, sync_folder};
+use super::durable::{KeptLock, sync_folder};
+use super::journal::OpenJournal;
 use super::paths::CassettePaths;
 use super::{CassetteSummary, Fsync, IoContext, RecordError, journal};
 use std::fs::File;
@@ -53,6 +54,8 @@ impl WriterHandle {
         let writer = Writer {
             paths: CassettePaths::new(cassette)?,
             syncer,
+            lock: None,
+            journal: None,
             receiver,
             needs_reset: reset,
             folder_unsynced: false,
@@ -100,6 +103,9 @@ struct Writer {
     paths: CassettePaths,
     /// Present with [`Fsync::AfterResponse`]: who fsyncs written batches.
     syncer: Option<Syncer>,
+    /// The lock file and the journal, kept open between batches.
+    lock: Option<KeptLock>,
+    journal: Option<OpenJournal>,
     receiver: mpsc::Receiver<Job>,
     /// [`super::RecordMode::All`] and the reset has not succeeded yet.
     needs_reset: bool,
@@ -136,23 +142,38 @@ impl Writer {
     /// Writes one batch: `jobs` holds the first exchange and receives every
     /// other exchange queued by the time the lock is held.
     fn commit(&mut self, jobs: &mut Vec<Job>) -> Result<(), RecordError> {
-        let _lock = LockGuard::acquire(&self.paths)?;
+        KeptLock::lock(&mut self.lock, &self.paths)?;
+        let result = self.commit_locked(jobs);
+        KeptLock::unlock(&self.lock);
+        result
+    }
+
+    fn commit_locked(&mut self, jobs: &mut Vec<Job>) -> Result<(), RecordError> {
         jobs.extend(self.receiver.try_iter());
         if self.needs_reset {
             reset_locked(&self.paths)?;
             self.needs_reset = false;
         }
-        let batch: Vec<u8> = jobs.iter().flat_map(|job| &job.line).copied().collect();
-        let appended = journal::append(&self.paths, &batch, self.syncer.is_none())?;
-        if appended.created {
+        let batch: Vec<u8> = jobs
+            .iter()
+            .map(|job| job.line.as_slice())
+            .collect::<Vec<_>>()
+            .concat();
+        let sync_now = self.syncer.is_none();
+        if journal::append(&self.paths, &batch, sync_now, &mut self.journal)? {
             self.folder_unsynced = true;
         }
         if self.folder_unsynced {
             sync_folder(&self.paths)?;
             self.folder_unsynced = false;
         }
-        if let Some(syncer) = &self.syncer {
-            syncer.sync_later(appended.file);
+        if let (Some(syncer), Some(journal)) = (&self.syncer, &self.journal) {
+            // A second handle, so the syncer's fsync never waits for the
+            // writer and the writer never waits for the fsync.
+            let handle = journal.file.try_clone().ctx(&self.paths.cassette, || {
+                format!("duplicate journal {}", self.paths.journal.display())
+            })?;
+            syncer.sync_later(handle);
         }
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.appended += jobs.len();
