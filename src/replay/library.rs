@@ -17,7 +17,8 @@
 
 use super::matching::{MatchRules, RequestView};
 use crate::cassette::{
-    Body, Cassette, Headers, Interaction, Query, RecordedRequest, RecordedResponse,
+    Body, Cassette, Headers, Query, RecordedRequest, RecordedResponse, WireBody, WireInteraction,
+    WireResponse,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -97,6 +98,15 @@ impl BodyKind {
             Body::Json(_) => BodyKind::Json,
             Body::Text(_) => BodyKind::Text,
             Body::Binary(_) => BodyKind::Binary,
+        }
+    }
+
+    fn of_wire(body: &WireBody<'_>) -> BodyKind {
+        match body {
+            WireBody::Empty => BodyKind::Empty,
+            WireBody::Json(_) => BodyKind::Json,
+            WireBody::Text(_) => BodyKind::Text,
+            WireBody::Binary(_) => BodyKind::Binary,
         }
     }
 
@@ -221,7 +231,7 @@ impl Library {
         for (path, cassette) in loaded {
             builder.cassette(path)?;
             for interaction in cassette.interactions {
-                builder.add(interaction)?;
+                builder.add(interaction.into())?;
             }
         }
         Ok(builder.finish())
@@ -327,11 +337,11 @@ impl LibraryBuilder {
     }
 
     /// Indexes an interaction of the current cassette and prepares its response.
-    pub fn add(&mut self, interaction: Interaction) -> Result<(), String> {
+    pub fn add(&mut self, interaction: WireInteraction<'_>) -> Result<(), String> {
         let cassette_index = self.cassettes.len() - 1;
         let index = self.cassettes[cassette_index].requests.len();
         let response = self
-            .prepare_response(&interaction.response)
+            .prepare_response(interaction.response)
             .map_err(|problem| {
                 format!(
                     "cassette {} interaction #{index}: {problem}",
@@ -389,29 +399,30 @@ impl LibraryBuilder {
 
     /// Headers exactly as recorded, minus those that describe framing:
     /// hyper computes `Content-Length` from the body it is given.
-    fn prepare_response(
-        &mut self,
-        recorded: &RecordedResponse,
-    ) -> Result<PreparedResponse, String> {
+    fn prepare_response(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
         let status = StatusCode::from_u16(recorded.status)
             .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
-        let mut headers = Vec::with_capacity(recorded.headers.iter().count());
+        let mut headers = Vec::with_capacity(recorded.headers().count());
         let mut framing = Vec::new();
-        for (name, values) in recorded.headers.iter() {
-            for value in values {
-                if FRAMING.contains(&name) {
-                    framing.push((name.to_owned(), value.clone()));
-                    continue;
-                }
-                headers.push(self.intern(name, value)?);
+        for (name, value) in recorded.headers() {
+            if FRAMING.contains(&name) {
+                framing.push((name.to_owned(), value.to_owned()));
+                continue;
             }
+            headers.push(self.intern(name, value)?);
         }
+        let kind = BodyKind::of_wire(&recorded.body);
+        let body = match recorded.body {
+            // Compacted into an allocation of exactly its size.
+            WireBody::Json(bytes) => Bytes::from(bytes),
+            // Copied so the allocation is exactly the body's size.
+            body => Bytes::copy_from_slice(body.bytes()),
+        };
         Ok(PreparedResponse {
             status,
             headers: headers.into_boxed_slice(),
-            // Copied so the allocation is exactly the body's size.
-            body: Bytes::copy_from_slice(&recorded.body.to_bytes()),
-            kind: BodyKind::of(&recorded.body),
+            body,
+            kind,
             framing,
         })
     }
