@@ -203,6 +203,28 @@ impl<'de> Visitor<'de> for PlaceholderVisitor {
     }
 }
 
+/// The first byte from `index` on that the scanner acts on outside strings
+/// (a quote or a bracket), or the end of `chunk`.
+fn next_structural(chunk: &[u8], index: usize) -> usize {
+    let is_structural = |byte: u8| byte == b'"' || matches!(byte | 0x20, b'{' | b'}');
+    // A pretty-printed cassette is mostly indentation between those: test
+    // 16 bytes at a time, a check the compiler turns into vector code.
+    let mut index = index;
+    for block in chunk[index..].chunks_exact(16) {
+        if block
+            .iter()
+            .fold(false, |found, &byte| found | is_structural(byte))
+        {
+            break;
+        }
+        index += 16;
+    }
+    chunk[index..]
+        .iter()
+        .position(|&byte| is_structural(byte))
+        .map_or(chunk.len(), |offset| index + offset)
+}
+
 /// Splits the bytes of a cassette into interaction elements and the
 /// skeleton, across chunk boundaries.
 #[derive(Default)]
@@ -234,7 +256,11 @@ impl Splitter {
                 index = self.skip_string(chunk, index);
                 continue;
             }
-            match chunk[index] {
+            index = next_structural(chunk, index);
+            let Some(&byte) = chunk.get(index) else {
+                break;
+            };
+            match byte {
                 b'"' => {
                     self.in_string = true;
                     if self.depth == 1 {

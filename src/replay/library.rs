@@ -22,6 +22,7 @@ use crate::cassette::{
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -176,7 +177,7 @@ pub struct LoadedCassette {
 }
 
 /// Identical requests, with their recorded responses in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sequence {
     /// `(cassette index, interaction index)` in recording order.
     entries: Vec<(usize, usize)>,
@@ -206,15 +207,39 @@ pub enum Lookup<'l> {
     Miss,
 }
 
-type Index = HashMap<String, Sequence>;
+impl Sequence {
+    fn new(entry: (usize, usize)) -> Sequence {
+        Sequence {
+            // Most sequences hold one entry: no room for more until needed.
+            entries: vec![entry],
+            next: AtomicUsize::new(0),
+        }
+    }
 
-/// All cassettes, an index over all of them (requests naming no cassette)
-/// and one per cassette name.
+    fn push(&mut self, entry: (usize, usize)) {
+        self.entries.push(entry);
+    }
+}
+
+/// Everything recorded under one key: one sequence over all cassettes
+/// (requests naming no cassette) and one per cassette holding the key.
+#[derive(Debug)]
+struct Recorded {
+    all: Sequence,
+    /// `(cassette index, its sequence)`, in loading order.
+    by_cassette: Vec<(usize, Sequence)>,
+}
+
+/// One map for every lookup, so loading hashes each key once.
+type Index = HashMap<String, Recorded>;
+
+/// All cassettes, indexed by request key, and their names.
 #[derive(Debug)]
 pub struct Library {
     pub cassettes: Vec<LoadedCassette>,
-    all: Index,
-    by_name: HashMap<String, (usize, Index)>,
+    index: Index,
+    /// Cassette names (file stems) to cassette indexes.
+    by_name: HashMap<String, usize>,
     pub rules: MatchRules,
     exhausted: Exhausted,
 }
@@ -240,17 +265,24 @@ impl Library {
     /// The cassette index for a name from `x-datovcr-cassette`.
     pub fn cassette_named(&self, name: &str) -> Option<usize> {
         let stem = name.strip_suffix(".json").unwrap_or(name);
-        self.by_name.get(stem).map(|(index, _)| *index)
+        self.by_name.get(stem).copied()
     }
 
     /// Finds the next response for `key`, in `cassette` or in all of them.
     pub fn lookup(&self, key: &str, cassette: Option<usize>) -> Lookup<'_> {
-        let index = match cassette {
-            Some(selected) => &self.by_name[&self.cassettes[selected].name].1,
-            None => &self.all,
-        };
-        let Some(sequence) = index.get(key) else {
+        let Some(recorded) = self.index.get(key) else {
             return Lookup::Miss;
+        };
+        let sequence = match cassette {
+            None => &recorded.all,
+            Some(selected) => match recorded
+                .by_cassette
+                .iter()
+                .find(|(cassette, _)| *cassette == selected)
+            {
+                Some((_, sequence)) => sequence,
+                None => return Lookup::Miss,
+            },
         };
         let position = sequence.next.fetch_add(1, Ordering::Relaxed);
         let position = match (position < sequence.entries.len(), self.exhausted) {
@@ -289,8 +321,8 @@ impl Library {
 /// Builds a [`Library`] one cassette, then one interaction, at a time.
 pub struct LibraryBuilder {
     cassettes: Vec<LoadedCassette>,
-    all: Index,
-    by_name: HashMap<String, (usize, Index)>,
+    index: Index,
+    by_name: HashMap<String, usize>,
     rules: MatchRules,
     exhausted: Exhausted,
     /// Header names and values seen so far: equal ones share one allocation
@@ -303,7 +335,7 @@ impl LibraryBuilder {
     pub fn new(rules: MatchRules, exhausted: Exhausted) -> Self {
         Self {
             cassettes: Vec::new(),
-            all: Index::new(),
+            index: Index::new(),
             by_name: HashMap::new(),
             rules,
             exhausted,
@@ -324,8 +356,7 @@ impl LibraryBuilder {
                 path.display()
             ));
         }
-        self.by_name
-            .insert(name.clone(), (self.cassettes.len(), Index::new()));
+        self.by_name.insert(name.clone(), self.cassettes.len());
         self.cassettes.push(LoadedCassette {
             name,
             path,
@@ -356,21 +387,27 @@ impl LibraryBuilder {
             headers: &request.headers,
             body: &request.body,
         });
-        let name = &self.cassettes[cassette_index].name;
-        let own = &mut self
-            .by_name
-            .get_mut(name)
-            .expect("registered by cassette()")
-            .1;
-        own.entry(key.clone())
-            .or_default()
-            .entries
-            .push((cassette_index, index));
-        self.all
-            .entry(key)
-            .or_default()
-            .entries
-            .push((cassette_index, index));
+        let entry = (cassette_index, index);
+        match self.index.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Recorded {
+                    all: Sequence::new(entry),
+                    by_cassette: vec![(cassette_index, Sequence::new(entry))],
+                });
+            }
+            Entry::Occupied(mut occupied) => {
+                let recorded = occupied.get_mut();
+                recorded.all.push(entry);
+                // Cassettes are loaded one after the other: this one's
+                // sequence, if any, is the last.
+                match recorded.by_cassette.last_mut() {
+                    Some((cassette, own)) if *cassette == cassette_index => own.push(entry),
+                    _ => recorded
+                        .by_cassette
+                        .push((cassette_index, Sequence::new(entry))),
+                }
+            }
+        }
         let request = StoredRequest::new(&self.rules, request);
         let cassette = &mut self.cassettes[cassette_index];
         cassette.requests.push(request);
@@ -380,17 +417,21 @@ impl LibraryBuilder {
     }
 
     pub fn finish(mut self) -> Library {
-        // Most sequences hold one entry; drop the spare capacity of growth.
-        for sequence in self.all.values_mut().chain(
-            self.by_name
-                .values_mut()
-                .flat_map(|(_, own)| own.values_mut()),
-        ) {
-            sequence.entries.shrink_to_fit();
+        // Drop the spare capacity of sequences that grew (most never do).
+        for recorded in self.index.values_mut() {
+            let own = recorded.by_cassette.iter_mut().map(|(_, own)| own);
+            for sequence in std::iter::once(&mut recorded.all).chain(own) {
+                if sequence.entries.len() < sequence.entries.capacity() {
+                    sequence.entries.shrink_to_fit();
+                }
+            }
+            if recorded.by_cassette.len() < recorded.by_cassette.capacity() {
+                recorded.by_cassette.shrink_to_fit();
+            }
         }
         Library {
             cassettes: self.cassettes,
-            all: self.all,
+            index: self.index,
             by_name: self.by_name,
             rules: self.rules,
             exhausted: self.exhausted,
