@@ -35,9 +35,10 @@ struct Frame {
 /// from serde_json's (see the module docs).
 pub fn compact_json(text: &str, out: &mut Vec<u8>) -> Option<()> {
     let bytes = text.as_bytes();
-    let mut frames: Vec<Frame> = Vec::new();
+    // Sized for typical API bodies, so they are allocated once, not grown.
+    let mut frames: Vec<Frame> = Vec::with_capacity(16);
     // The keys of every open object, as byte ranges of `text` with quotes.
-    let mut keys: Vec<(usize, usize)> = Vec::new();
+    let mut keys: Vec<(usize, usize)> = Vec::with_capacity(64);
     let mut expect_key = false;
     let mut copied = 0; // Bytes before this are in `out` or skipped.
     let mut index = 0;

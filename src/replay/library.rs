@@ -22,8 +22,10 @@ use crate::cassette::{
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -327,8 +329,8 @@ pub struct LibraryBuilder {
     exhausted: Exhausted,
     /// Header names and values seen so far: equal ones share one allocation
     /// (`HeaderName` and `HeaderValue` clones share their bytes).
-    names: HashSet<HeaderName>,
-    values: HashSet<HeaderValue>,
+    names: HashSet<Known<HeaderName>>,
+    values: HashSet<Known<HeaderValue>>,
 }
 
 impl LibraryBuilder {
@@ -472,27 +474,142 @@ impl LibraryBuilder {
     /// stored again (content types, rate limits and cache headers repeat in
     /// every interaction).
     fn intern(&mut self, name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        let header_value = HeaderValue::from_str(value)
-            .map_err(|_| format!("header `{name}` has a value that cannot be sent: {value:?}"))?;
-        Ok((
-            shared(&mut self.names, header_name),
-            shared(&mut self.values, header_value),
-        ))
+        // Looked up by their text first: most are known, and then nothing
+        // is parsed or allocated.
+        let header_name = match self.names.get(name.as_bytes()) {
+            Some(Known(known)) => known.clone(),
+            None => shared(
+                &mut self.names,
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{name}` is not a valid header name"))?,
+            ),
+        };
+        let header_value = match self.values.get(value.as_bytes()) {
+            Some(Known(known)) => known.clone(),
+            None => shared(
+                &mut self.values,
+                HeaderValue::from_str(value).map_err(|_| {
+                    format!("header `{name}` has a value that cannot be sent: {value:?}")
+                })?,
+            ),
+        };
+        Ok((header_name, header_value))
     }
 }
 
 /// The copy of `item` already in `seen`, or `item` after remembering it.
-fn shared<T: Clone + Eq + std::hash::Hash>(seen: &mut HashSet<T>, item: T) -> T {
+fn shared<T>(seen: &mut HashSet<Known<T>>, item: T) -> T
+where
+    T: Clone,
+    Known<T>: Eq + Hash,
+{
+    let item = Known(item);
     match seen.get(&item) {
-        Some(known) => known.clone(),
+        Some(known) => known.0.clone(),
         None => {
             seen.insert(item.clone());
-            item
+            item.0
         }
+    }
+}
+
+/// A header name or value in an interning set, which can be found by its
+/// bytes (hashed and compared as a byte slice) before one is built.
+#[derive(Clone, PartialEq, Eq)]
+struct Known<T>(T);
+
+impl Hash for Known<HeaderName> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_str().as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for Known<HeaderName> {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_str().as_bytes()
+    }
+}
+
+impl Hash for Known<HeaderValue> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for Known<HeaderValue> {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
 /// Shared handle type for the server.
 pub type SharedLibrary = Arc<Library>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::Cassette;
+
+    fn docs() -> Cassette {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json");
+        Cassette::load(&path).unwrap()
+    }
+
+    #[test]
+    fn equal_headers_share_their_bytes_and_names_are_lowercased() {
+        let mut cassette = docs();
+        for interaction in &mut cassette.interactions[..2] {
+            let headers = &mut interaction.response.headers;
+            *headers = Headers::new();
+            headers.append("x-shared", "same value");
+            headers.append("content-length", "3");
+        }
+        // Recorded by hand with a capital: still a valid name, sent lowercase.
+        cassette.interactions[1].response.headers = serde_json::from_value(
+            serde_json::json!({"X-Shared": ["same value"], "content-length": ["3"]}),
+        )
+        .unwrap();
+        let library = Library::build(
+            vec![(PathBuf::from("docs.json"), cassette)],
+            MatchRules::default(),
+            Exhausted::default(),
+        )
+        .unwrap();
+        let responses = &library.cassettes[0].responses;
+        let [(first_name, first), (second_name, second)] =
+            [&responses[0], &responses[1]].map(|response| {
+                assert_eq!(response.headers.len(), 1, "framing headers are not sent");
+                response.headers[0].clone()
+            });
+        assert_eq!(
+            (first_name.as_str(), second_name.as_str()),
+            ("x-shared", "x-shared")
+        );
+        assert_eq!(first, "same value");
+        assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr());
+        assert_eq!(
+            responses[1].recorded().headers.get_all("content-length"),
+            ["3"]
+        );
+    }
+
+    #[test]
+    fn a_header_value_that_cannot_be_sent_names_the_interaction() {
+        let mut cassette = docs();
+        cassette.interactions[1]
+            .response
+            .headers
+            .append("x-bad", "line\nbreak");
+        let err = Library::build(
+            vec![(PathBuf::from("docs.json"), cassette)],
+            MatchRules::default(),
+            Exhausted::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("interaction #1"), "{err}");
+        assert!(
+            err.contains("header `x-bad` has a value that cannot be sent"),
+            "{err}"
+        );
+    }
+}
