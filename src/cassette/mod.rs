@@ -31,7 +31,7 @@ pub use body::{Body, is_json_media_type};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};
 pub use stream::{for_each_interaction, for_each_wire_interaction};
-pub use wire::{WireBody, WireInteraction, WireResponse};
+pub use wire::{WireBody, WireInteraction, WireRequest, WireResponse};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};

@@ -6,8 +6,10 @@
 //! straight into the compact bytes that would be served
 //! ([`compact_json`](super::compact::compact_json)), instead of building a
 //! `Value` tree first and serializing it again. Response headers stay
-//! borrowed strings until they become `HeaderValue`s. The request is read
-//! into the usual [`RecordedRequest`]: matching looks at all of it.
+//! borrowed strings until they become `HeaderValue`s. Request headers
+//! stay borrowed too: matching keeps only the few it compares
+//! ([`WireRequest::headers_named`]). The rest of the request is read as
+//! in [`RecordedRequest`]: matching looks at all of it.
 //!
 //! The rules are those of [`Interaction`] (unknown fields, `recorded_at`,
 //! one of `json`/`text`/`base64`, statuses), so a cassette is accepted or
@@ -17,13 +19,13 @@
 //! any real error.
 
 use super::compact::compact_json;
-use super::{Body, Interaction, RecordedRequest, RecordedResponse};
+use super::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 
 /// One recorded exchange, its response as replay serves it.
@@ -32,10 +34,29 @@ use std::collections::BTreeMap;
 pub struct WireInteraction<'a> {
     #[serde(borrow, deserialize_with = "recorded_at")]
     pub recorded_at: Cow<'a, str>,
-    pub request: RecordedRequest,
+    #[serde(borrow)]
+    pub request: WireRequest<'a>,
     #[serde(borrow)]
     pub response: WireResponse<'a>,
 }
+
+/// A recorded request, headers borrowed.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireRequest<'a> {
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: Query,
+    /// Sorted by name, as in [`Headers`].
+    #[serde(default, borrow)]
+    headers: HeaderLists<'a>,
+    #[serde(default)]
+    pub body: Body,
+}
+
+/// Header names, each with its values, as a cassette lists them.
+type HeaderLists<'a> = BTreeMap<Text<'a>, Vec<Text<'a>>>;
 
 /// A recorded response, headers borrowed and the body in wire form.
 #[derive(Debug, PartialEq, Deserialize)]
@@ -45,7 +66,7 @@ pub struct WireResponse<'a> {
     /// Sorted by name, like [`Headers`](super::Headers), which a cassette
     /// also deserializes into a sorted map (a repeated name keeps the last).
     #[serde(default, borrow)]
-    headers: BTreeMap<Text<'a>, Vec<Text<'a>>>,
+    headers: HeaderLists<'a>,
     #[serde(default, borrow)]
     pub body: WireBody<'a>,
 }
@@ -73,24 +94,68 @@ impl WireInteraction<'_> {
     pub fn into_owned(self) -> WireInteraction<'static> {
         WireInteraction {
             recorded_at: Cow::Owned(self.recorded_at.into_owned()),
-            request: self.request,
+            request: WireRequest {
+                headers: lists_into_owned(self.request.headers),
+                ..self.request
+            },
             response: WireResponse {
                 status: self.response.status,
-                headers: self
-                    .response
-                    .headers
-                    .into_iter()
-                    .map(|(name, values)| {
-                        (
-                            name.into_owned(),
-                            values.into_iter().map(Text::into_owned).collect(),
-                        )
-                    })
-                    .collect(),
+                headers: lists_into_owned(self.response.headers),
                 body: self.response.body.into_owned(),
             },
         }
     }
+}
+
+impl WireRequest<'_> {
+    /// The headers among `names`, as [`Headers::get_all`] finds them: all
+    /// that matching compares, and all a miss explanation shows.
+    pub fn headers_named(&self, names: &[String]) -> Headers {
+        let mut headers = Headers::new();
+        for name in names {
+            if let Some(values) = self.headers.get(name.to_ascii_lowercase().as_str())
+                && !values.is_empty()
+            {
+                headers.set(
+                    name,
+                    values.iter().map(|value| value.0.to_string()).collect(),
+                );
+            }
+        }
+        headers
+    }
+}
+
+impl Borrow<str> for Text<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+fn lists_into_owned(lists: HeaderLists<'_>) -> HeaderLists<'static> {
+    lists
+        .into_iter()
+        .map(|(name, values)| {
+            (
+                name.into_owned(),
+                values.into_iter().map(Text::into_owned).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The cassette's header lists, owned.
+fn lists_of(headers: &Headers) -> HeaderLists<'static> {
+    headers
+        .iter()
+        .map(|(name, values)| {
+            let values = values
+                .iter()
+                .map(|value| Text(Cow::Owned(value.clone())))
+                .collect();
+            (Text(Cow::Owned(name.to_owned())), values)
+        })
+        .collect()
 }
 
 impl Text<'_> {
@@ -133,7 +198,7 @@ impl From<Interaction> for WireInteraction<'static> {
     fn from(interaction: Interaction) -> Self {
         WireInteraction {
             recorded_at: Cow::Owned(interaction.recorded_at),
-            request: interaction.request,
+            request: interaction.request.into(),
             response: interaction.response.into(),
         }
     }
@@ -143,18 +208,20 @@ impl From<RecordedResponse> for WireResponse<'static> {
     fn from(response: RecordedResponse) -> Self {
         WireResponse {
             status: response.status,
-            headers: response
-                .headers
-                .iter()
-                .map(|(name, values)| {
-                    let values = values
-                        .iter()
-                        .map(|value| Text(Cow::Owned(value.clone())))
-                        .collect();
-                    (Text(Cow::Owned(name.to_owned())), values)
-                })
-                .collect(),
+            headers: lists_of(&response.headers),
             body: response.body.into(),
+        }
+    }
+}
+
+impl From<RecordedRequest> for WireRequest<'static> {
+    fn from(request: RecordedRequest) -> Self {
+        WireRequest {
+            headers: lists_of(&request.headers),
+            method: request.method,
+            path: request.path,
+            query: request.query,
+            body: request.body,
         }
     }
 }

@@ -17,7 +17,7 @@
 
 use super::matching::{MatchRules, RequestView};
 use crate::cassette::{
-    Body, Cassette, Headers, Query, RecordedRequest, RecordedResponse, WireBody, WireInteraction,
+    Body, Cassette, Headers, Query, RecordedResponse, WireBody, WireInteraction, WireRequest,
     WireResponse,
 };
 use bytes::Bytes;
@@ -142,14 +142,8 @@ pub struct StoredRequest {
 }
 
 impl StoredRequest {
-    fn new(rules: &MatchRules, request: RecordedRequest) -> StoredRequest {
-        let mut headers = Headers::new();
-        for name in &rules.headers {
-            let values = request.headers.get_all(name);
-            if !values.is_empty() {
-                headers.set(name, values.to_vec());
-            }
-        }
+    /// `headers`: those of `request` that the rules name.
+    fn new(request: WireRequest<'_>, headers: Headers) -> StoredRequest {
         StoredRequest {
             body_kind: BodyKind::of(&request.body),
             body: request.body.to_bytes().into(),
@@ -382,11 +376,13 @@ impl LibraryBuilder {
                 )
             })?;
         let request = interaction.request;
+        // The key reads only these, so they are all it needs.
+        let headers = request.headers_named(&self.rules.headers);
         let key = self.rules.key(&RequestView {
             method: &request.method,
             path: &request.path,
             query: &request.query,
-            headers: &request.headers,
+            headers: &headers,
             body: &request.body,
         });
         let entry = (cassette_index, index);
@@ -410,7 +406,7 @@ impl LibraryBuilder {
                 }
             }
         }
-        let request = StoredRequest::new(&self.rules, request);
+        let request = StoredRequest::new(request, headers);
         let cassette = &mut self.cassettes[cassette_index];
         cassette.requests.push(request);
         cassette.responses.push(response);
@@ -591,6 +587,83 @@ mod tests {
             responses[1].recorded().headers.get_all("content-length"),
             ["3"]
         );
+    }
+
+    /// Requests varied in every part a key reads, as recorded by hand too.
+    fn varied_requests() -> Cassette {
+        let mut cassette = docs();
+        let template = cassette.interactions[0].clone();
+        let requests = [
+            r#"{"method": "get", "path": "/items/", "query": {"b": "2", "a": ["1", "0"]},
+                "headers": {"X-Environment": ["sandbox"], "x-custom": ["a", " b "]}}"#,
+            r#"{"method": "GET", "path": "/items", "query": {"a": ["0", "1"], "b": "2"},
+                "headers": {"x-environment": ["sandbox"], "authorization": ["Bearer x"]}}"#,
+            r#"{"method": "POST", "path": "/items", "headers": {"x-environment": ["main", "sandbox"]},
+                "body": {"json": {"data": {"type": "item", "attributes": {"name": "a\u00e9\"",
+                "n": 1.10}, "id": "1"}, "meta": [1E5, {"z": null, "a": []}]}}}"#,
+            r#"{"method": "POST", "path": "/items",
+                "body": {"json": {"meta": [1E5, {"a": [], "z": null}], "data": {"id": "1",
+                "type": "item", "attributes": {"n": 1.10, "name": "other"}}}}}"#,
+            r#"{"method": "PUT", "path": "/items/1", "body": {"text": "plain é"}}"#,
+            r#"{"method": "PUT", "path": "/items/1", "body": {"base64": "/wD+"}}"#,
+            r#"{"method": "DELETE", "path": "/"}"#,
+        ];
+        cassette.interactions = requests
+            .into_iter()
+            .map(|request| {
+                let mut interaction = template.clone();
+                interaction.request = serde_json::from_str(request).unwrap();
+                interaction
+            })
+            .collect();
+        cassette
+    }
+
+    #[test]
+    fn index_keys_are_the_keys_of_the_recorded_requests() {
+        let cassette = varied_requests();
+        let mut ignoring = MatchRules::default();
+        ignoring.headers.push("X-Custom".into());
+        ignoring.ignore_body_pointers = vec!["/data/attributes/name".into(), "/meta/0".into()];
+        for rules in [
+            MatchRules::default(),
+            ignoring,
+            MatchRules::parse("method,path").unwrap(),
+            MatchRules::parse("body,header:x-custom").unwrap(),
+        ] {
+            // The key as computed from the whole recorded request.
+            let mut expected: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+            for (index, interaction) in cassette.interactions.iter().enumerate() {
+                let request = &interaction.request;
+                let key = rules.key(&RequestView {
+                    method: &request.method,
+                    path: &request.path,
+                    query: &request.query,
+                    headers: &request.headers,
+                    body: &request.body,
+                });
+                expected.entry(key).or_default().push((0, index));
+            }
+            let library = Library::build(
+                vec![(PathBuf::from("varied.json"), cassette.clone())],
+                rules.clone(),
+                Exhausted::default(),
+            )
+            .unwrap();
+            let indexed: HashMap<String, Vec<(usize, usize)>> = library
+                .index
+                .iter()
+                .map(|(key, recorded)| (key.clone(), recorded.all.entries.clone()))
+                .collect();
+            assert_eq!(indexed, expected, "{rules:?}");
+            for (index, stored) in library.cassettes[0].requests.iter().enumerate() {
+                let recorded = &cassette.interactions[index].request;
+                assert_eq!(stored.body(), recorded.body);
+                for name in &rules.headers {
+                    assert_eq!(stored.headers.get_all(name), recorded.headers.get_all(name));
+                }
+            }
+        }
     }
 
     #[test]
