@@ -12,6 +12,11 @@
 //! brackets, `{}` per element) is parsed at the end with the same rules as a
 //! cassette, so the top level is checked as strictly as before.
 //!
+//! [`for_each_wire_interaction`] is the same walk for replay: each element
+//! is read as a [`WireInteraction`] (response body compacted from its
+//! text, no `Value`), or, when that reading declines, as an [`Interaction`]
+//! converted to one.
+//!
 //! On any error the file is read again with
 //! [`Cassette::load`](super::Cassette::load), so a broken cassette is
 //! reported exactly as before (file, line, column, message).
