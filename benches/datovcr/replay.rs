@@ -158,6 +158,19 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
             started.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
+    // What replay itself reads: responses in wire form, no body `Value`s.
+    let wire: Vec<f64> = (0..settings.reps)
+        .map(|_| {
+            let started = Instant::now();
+            datovcr::cassette::for_each_wire_interaction::<()>(cassette, &mut |interaction| {
+                std::hint::black_box(interaction);
+                Ok(())
+            })
+            .expect("streams")
+            .expect("never refused");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
     let ms = median(&times);
     let bytes = std::fs::metadata(cassette).map_or(0, |m| m.len());
     Row {
@@ -175,6 +188,7 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
             "start_ms": times,
             "parse_only_ms": parse,
             "stream_parse_only_ms": stream,
+            "wire_stream_parse_only_ms": wire,
             "file_bytes": bytes,
         }),
     }

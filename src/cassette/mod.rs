@@ -21,14 +21,17 @@
 //! gives the same bytes. See `docs/cassette-format.md` for every field.
 
 mod body;
+mod compact;
 mod headers;
 mod select;
 mod stream;
+mod wire;
 
 pub use body::{Body, is_json_media_type};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};
-pub use stream::for_each_interaction;
+pub use stream::{for_each_interaction, for_each_wire_interaction};
+pub use wire::{WireBody, WireInteraction, WireRequest, WireResponse};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
@@ -116,12 +119,17 @@ impl<'de> Deserialize<'de> for FormatVersion {
 
 fn rfc3339<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let text = String::deserialize(deserializer)?;
-    humantime::parse_rfc3339(&text).map_err(|err| {
-        serde::de::Error::custom(format!(
+    check_rfc3339::<D::Error>(&text)?;
+    Ok(text)
+}
+
+/// The check behind `recorded_at`, shared with [`WireInteraction`].
+fn check_rfc3339<E: serde::de::Error>(text: &str) -> Result<(), E> {
+    humantime::parse_rfc3339(text).map(drop).map_err(|err| {
+        E::custom(format!(
             "recorded_at `{text}` is not an RFC 3339 UTC time like 2026-11-27T10:00:00Z: {err}"
         ))
-    })?;
-    Ok(text)
+    })
 }
 
 /// The current time in the form `recorded_at` uses.

@@ -12,11 +12,16 @@
 //! brackets, `{}` per element) is parsed at the end with the same rules as a
 //! cassette, so the top level is checked as strictly as before.
 //!
+//! [`for_each_wire_interaction`] is the same walk for replay: each element
+//! is read as a [`WireInteraction`] (response body compacted from its
+//! text, no `Value`), or, when that reading declines, as an [`Interaction`]
+//! converted to one.
+//!
 //! On any error the file is read again with
 //! [`Cassette::load`](super::Cassette::load), so a broken cassette is
 //! reported exactly as before (file, line, column, message).
 
-use super::{Cassette, CassetteError, FormatVersion, Interaction};
+use super::{Cassette, CassetteError, FormatVersion, Interaction, WireInteraction};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
@@ -37,26 +42,85 @@ pub fn for_each_interaction<E>(
     path: &Path,
     each: &mut dyn FnMut(Interaction) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
+    let streamed = stream(path, &mut |element| {
+        let interaction = serde_json::from_slice(element).map_err(|_| Refusal::Unreadable)?;
+        each(interaction).map_err(Refusal::Failed)
+    })?;
+    match streamed {
+        Streamed::Done(outcome) => Ok(outcome),
+        Streamed::FallBack { delivered } => fall_back(path, delivered, each),
+    }
+}
+
+/// [`for_each_interaction`] for replay: each interaction as a
+/// [`WireInteraction`], its response body never parsed into a `Value`.
+/// Errors, and what is accepted, are the same.
+pub fn for_each_wire_interaction<E>(
+    path: &Path,
+    each: &mut dyn FnMut(WireInteraction<'_>) -> Result<(), E>,
+) -> Result<Result<(), E>, CassetteError> {
+    let streamed = stream(path, &mut |element| {
+        let interaction = match serde_json::from_slice::<WireInteraction>(element) {
+            Ok(interaction) => interaction,
+            // A body compacting cannot vouch for, or a broken element: the
+            // full rules decide, and the parsed interaction is converted.
+            Err(_) => serde_json::from_slice::<Interaction>(element)
+                .map_err(|_| Refusal::Unreadable)?
+                .into(),
+        };
+        each(interaction).map_err(Refusal::Failed)
+    })?;
+    match streamed {
+        Streamed::Done(outcome) => Ok(outcome),
+        Streamed::FallBack { delivered } => {
+            fall_back(path, delivered, &mut |interaction| each(interaction.into()))
+        }
+    }
+}
+
+/// Why an element was not handed over.
+enum Refusal<E> {
+    /// Its bytes do not read as an interaction: the slow reader words why.
+    Unreadable,
+    /// The caller's `each` failed.
+    Failed(E),
+}
+
+/// Reads one element's bytes and hands the interaction over.
+type ReadElement<'r, E> = dyn FnMut(&[u8]) -> Result<(), Refusal<E>> + 'r;
+
+enum Streamed<E> {
+    /// Every element was read (and the caller's outcome is this).
+    Done(Result<(), E>),
+    /// The scanner or an element gave up after `delivered` interactions.
+    FallBack { delivered: usize },
+}
+
+/// Scans the file at `path`, calling `read` with each element's bytes.
+fn stream<E>(path: &Path, read: &mut ReadElement<'_, E>) -> Result<Streamed<E>, CassetteError> {
     let file = std::fs::File::open(path).map_err(|source| CassetteError::Io {
         path: path.to_owned(),
         source,
     })?;
     let mut delivered = 0usize;
     let mut failure = None;
-    let mut deliver = |interaction| {
-        delivered += 1;
-        each(interaction).map_err(|err| failure = Some(err))
-    };
-    let scanned = scan(file, &mut |element| {
-        let interaction = serde_json::from_slice::<Interaction>(element).map_err(drop)?;
-        deliver(interaction)
+    let scanned = scan(file, &mut |element| match read(element) {
+        Ok(()) => {
+            delivered += 1;
+            Ok(())
+        }
+        Err(Refusal::Unreadable) => Err(()),
+        Err(Refusal::Failed(err)) => {
+            failure = Some(err);
+            Err(())
+        }
     });
     if let Some(err) = failure {
-        return Ok(Err(err));
+        return Ok(Streamed::Done(Err(err)));
     }
     match scanned {
-        Ok(Ok(())) => Ok(Ok(())),
-        Ok(Err(())) => fall_back(path, delivered, each),
+        Ok(Ok(())) => Ok(Streamed::Done(Ok(()))),
+        Ok(Err(())) => Ok(Streamed::FallBack { delivered }),
         Err(source) => Err(CassetteError::Io {
             path: path.to_owned(),
             source,
@@ -144,6 +208,28 @@ impl<'de> Visitor<'de> for PlaceholderVisitor {
     }
 }
 
+/// The first byte from `index` on that the scanner acts on outside strings
+/// (a quote or a bracket), or the end of `chunk`.
+fn next_structural(chunk: &[u8], index: usize) -> usize {
+    let is_structural = |byte: u8| byte == b'"' || matches!(byte | 0x20, b'{' | b'}');
+    // A pretty-printed cassette is mostly indentation between those: test
+    // 16 bytes at a time, a check the compiler turns into vector code.
+    let mut index = index;
+    for block in chunk[index..].chunks_exact(16) {
+        if block
+            .iter()
+            .fold(false, |found, &byte| found | is_structural(byte))
+        {
+            break;
+        }
+        index += 16;
+    }
+    chunk[index..]
+        .iter()
+        .position(|&byte| is_structural(byte))
+        .map_or(chunk.len(), |offset| index + offset)
+}
+
 /// Splits the bytes of a cassette into interaction elements and the
 /// skeleton, across chunk boundaries.
 #[derive(Default)]
@@ -175,7 +261,11 @@ impl Splitter {
                 index = self.skip_string(chunk, index);
                 continue;
             }
-            match chunk[index] {
+            index = next_structural(chunk, index);
+            let Some(&byte) = chunk.get(index) else {
+                break;
+            };
+            match byte {
                 b'"' => {
                     self.in_string = true;
                     if self.depth == 1 {
@@ -288,6 +378,90 @@ mod tests {
         Ok(seen)
     }
 
+    fn collect_wire(path: &Path) -> Result<Vec<WireInteraction<'static>>, CassetteError> {
+        let mut seen = Vec::new();
+        for_each_wire_interaction::<()>(path, &mut |interaction| {
+            seen.push(interaction.into_owned());
+            Ok(())
+        })?
+        .expect("the callback never fails");
+        Ok(seen)
+    }
+
+    /// What replay got before [`WireInteraction`]: every interaction parsed
+    /// whole, its response body serialized from the parsed value.
+    fn wire_from_full_load(path: &Path) -> Vec<WireInteraction<'static>> {
+        let cassette = Cassette::load(path).unwrap();
+        cassette.interactions.into_iter().map(Into::into).collect()
+    }
+
+    /// The docs cassette with bodies of every kind and awkward content;
+    /// each `"HAND-n"` is then replaced with text as someone might type it.
+    fn varied_cassette() -> String {
+        use crate::cassette::{Body, Headers};
+        use serde_json::{Value, json};
+        let big: Value = serde_json::from_str(
+            "[123456789012345678901234567890, -0, 1.10, 6.02e+23, 1e-7, -12.5e+400]",
+        )
+        .unwrap();
+        let bodies = [
+            Body::Json(json!({
+                "escapes": "quote\" backslash\\ slash/ \n\r\t\u{8}\u{c} \u{0}\u{1f}\u{7f}",
+                "unicode": "é 漢字 🎉 \u{2028}\u{fffd}",
+                "numbers": big,
+                "nested": [[[]], [{}], [1, [2, [3, {"a": [true, false, null]}]]]],
+                "": {"": ""},
+            })),
+            Body::Json(json!("a bare string")),
+            Body::Json(json!(null)),
+            Body::Json(json!([])),
+            Body::Text("plain \"text\" \\ é\n".into()),
+            Body::Binary(vec![0xff, 0, 0xfe, b'{']),
+            Body::Empty,
+            Body::Json(json!("HAND-1")),
+            Body::Json(json!({"keep": "HAND-2"})),
+            Body::Json(json!("HAND-3")),
+        ];
+        let mut cassette = Cassette::load(&docs()).unwrap();
+        let template = cassette.interactions[0].clone();
+        cassette.interactions = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(index, body)| {
+                let mut interaction = template.clone();
+                interaction.request.path = format!("/items/{index}");
+                let mut headers = Headers::new();
+                headers.append("content-length", "12");
+                headers.append("set-cookie", "a=1");
+                headers.append("set-cookie", "b=\"2\"");
+                headers.append("x-unicode-escaped", "caf\u{e9}");
+                interaction.response.headers = headers;
+                interaction.response.body = body;
+                interaction
+            })
+            .collect();
+        String::from_utf8(cassette.to_bytes())
+            .unwrap()
+            .replace(
+                "\"HAND-1\"",
+                "{\"a\": \"\\u00e9\\/\\ud83c\\udf89\", \"n\": [1E5, 2e5, 3e+5], \"a\": 2}",
+            )
+            .replace("\"HAND-2\"", "[1, {\"b\": 1, \"b\": 2}]")
+            .replace("\"HAND-3\"", "\"\\u0041\\u000a\\u001F\"")
+    }
+
+    #[test]
+    fn wire_interactions_are_what_the_full_reader_gave_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let varied = dir.path().join("varied.json");
+        std::fs::write(&varied, varied_cassette()).unwrap();
+        for path in [docs(), varied] {
+            let expected = wire_from_full_load(&path);
+            assert!(expected.len() >= 3, "{}", path.display());
+            assert_eq!(collect_wire(&path).unwrap(), expected, "{}", path.display());
+        }
+    }
+
     fn docs() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json")
     }
@@ -364,11 +538,44 @@ mod tests {
             "{\"version\": 1, \"interactions\": [1]}",
             "{\"version\": 1, \"interactions\": [[]]}",
             "{\"version\": 1, \"inter",
-        ] {
-            std::fs::write(&broken, text).unwrap();
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(
+            [
+                r#""status": 200, "body": {"json": "\ud800"}"#,
+                r#""status": 200, "body": {"json": [1, 2,]}"#,
+                r#""status": 200, "body": {"json": 1, "text": "a"}"#,
+                r#""status": 200, "body": {"base64": "%%"}"#,
+                r#""status": 200, "headers": {"a": "b"}"#,
+                r#""status": 70000"#,
+                r#""status": 200, "extra": 1"#,
+            ]
+            .map(|response| {
+                format!(
+                    r#"{{"version": 1, "interactions": [{{"recorded_at": "2026-11-27T10:00:00Z",
+                    "request": {{"method": "GET", "path": "/"}}, "response": {{{response}}}}}]}}"#
+                )
+            }),
+        )
+        .chain([
+            r#"{"version": 1, "interactions": [{"recorded_at": "yesterday",
+            "request": {"method": "GET", "path": "/"}, "response": {"status": 200}}]}"#
+                .to_owned(),
+            format!(
+                r#"{{"version": 1, "interactions": [{{"recorded_at": "2026-11-27T10:00:00Z",
+                "request": {{"method": "GET", "path": "/"}},
+                "response": {{"status": 200, "body": {{"json": {}{}}}}}}}]}}"#,
+                "[".repeat(200),
+                "]".repeat(200)
+            ),
+        ]) {
+            std::fs::write(&broken, &text).unwrap();
             let streamed = collect(&broken).unwrap_err().to_string();
             let full = Cassette::load(&broken).unwrap_err().to_string();
             assert_eq!(streamed, full, "{text}");
+            let wire = collect_wire(&broken).unwrap_err().to_string();
+            assert_eq!(wire, full, "{text}");
         }
 
         let mut calls = 0;

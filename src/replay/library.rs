@@ -17,11 +17,15 @@
 
 use super::matching::{MatchRules, RequestView};
 use crate::cassette::{
-    Body, Cassette, Headers, Interaction, Query, RecordedRequest, RecordedResponse,
+    Body, Cassette, Headers, Query, RecordedResponse, WireBody, WireInteraction, WireRequest,
+    WireResponse,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -100,6 +104,15 @@ impl BodyKind {
         }
     }
 
+    fn of_wire(body: &WireBody<'_>) -> BodyKind {
+        match body {
+            WireBody::Empty => BodyKind::Empty,
+            WireBody::Json(_) => BodyKind::Json,
+            WireBody::Text(_) => BodyKind::Text,
+            WireBody::Binary(_) => BodyKind::Binary,
+        }
+    }
+
     /// The [`Body`] whose [`Body::to_bytes`] gave `bytes`.
     fn body(self, bytes: &[u8]) -> Body {
         match self {
@@ -129,14 +142,8 @@ pub struct StoredRequest {
 }
 
 impl StoredRequest {
-    fn new(rules: &MatchRules, request: RecordedRequest) -> StoredRequest {
-        let mut headers = Headers::new();
-        for name in &rules.headers {
-            let values = request.headers.get_all(name);
-            if !values.is_empty() {
-                headers.set(name, values.to_vec());
-            }
-        }
+    /// `headers`: those of `request` that the rules name.
+    fn new(request: WireRequest<'_>, headers: Headers) -> StoredRequest {
         StoredRequest {
             body_kind: BodyKind::of(&request.body),
             body: request.body.to_bytes().into(),
@@ -166,7 +173,7 @@ pub struct LoadedCassette {
 }
 
 /// Identical requests, with their recorded responses in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sequence {
     /// `(cassette index, interaction index)` in recording order.
     entries: Vec<(usize, usize)>,
@@ -196,15 +203,39 @@ pub enum Lookup<'l> {
     Miss,
 }
 
-type Index = HashMap<String, Sequence>;
+impl Sequence {
+    fn new(entry: (usize, usize)) -> Sequence {
+        Sequence {
+            // Most sequences hold one entry: no room for more until needed.
+            entries: vec![entry],
+            next: AtomicUsize::new(0),
+        }
+    }
 
-/// All cassettes, an index over all of them (requests naming no cassette)
-/// and one per cassette name.
+    fn push(&mut self, entry: (usize, usize)) {
+        self.entries.push(entry);
+    }
+}
+
+/// Everything recorded under one key: one sequence over all cassettes
+/// (requests naming no cassette) and one per cassette holding the key.
+#[derive(Debug)]
+struct Recorded {
+    all: Sequence,
+    /// `(cassette index, its sequence)`, in loading order.
+    by_cassette: Vec<(usize, Sequence)>,
+}
+
+/// One map for every lookup, so loading hashes each key once.
+type Index = HashMap<String, Recorded>;
+
+/// All cassettes, indexed by request key, and their names.
 #[derive(Debug)]
 pub struct Library {
     pub cassettes: Vec<LoadedCassette>,
-    all: Index,
-    by_name: HashMap<String, (usize, Index)>,
+    index: Index,
+    /// Cassette names (file stems) to cassette indexes.
+    by_name: HashMap<String, usize>,
     pub rules: MatchRules,
     exhausted: Exhausted,
 }
@@ -221,7 +252,7 @@ impl Library {
         for (path, cassette) in loaded {
             builder.cassette(path)?;
             for interaction in cassette.interactions {
-                builder.add(interaction)?;
+                builder.add(interaction.into())?;
             }
         }
         Ok(builder.finish())
@@ -230,17 +261,24 @@ impl Library {
     /// The cassette index for a name from `x-datovcr-cassette`.
     pub fn cassette_named(&self, name: &str) -> Option<usize> {
         let stem = name.strip_suffix(".json").unwrap_or(name);
-        self.by_name.get(stem).map(|(index, _)| *index)
+        self.by_name.get(stem).copied()
     }
 
     /// Finds the next response for `key`, in `cassette` or in all of them.
     pub fn lookup(&self, key: &str, cassette: Option<usize>) -> Lookup<'_> {
-        let index = match cassette {
-            Some(selected) => &self.by_name[&self.cassettes[selected].name].1,
-            None => &self.all,
-        };
-        let Some(sequence) = index.get(key) else {
+        let Some(recorded) = self.index.get(key) else {
             return Lookup::Miss;
+        };
+        let sequence = match cassette {
+            None => &recorded.all,
+            Some(selected) => match recorded
+                .by_cassette
+                .iter()
+                .find(|(cassette, _)| *cassette == selected)
+            {
+                Some((_, sequence)) => sequence,
+                None => return Lookup::Miss,
+            },
         };
         let position = sequence.next.fetch_add(1, Ordering::Relaxed);
         let position = match (position < sequence.entries.len(), self.exhausted) {
@@ -279,21 +317,21 @@ impl Library {
 /// Builds a [`Library`] one cassette, then one interaction, at a time.
 pub struct LibraryBuilder {
     cassettes: Vec<LoadedCassette>,
-    all: Index,
-    by_name: HashMap<String, (usize, Index)>,
+    index: Index,
+    by_name: HashMap<String, usize>,
     rules: MatchRules,
     exhausted: Exhausted,
     /// Header names and values seen so far: equal ones share one allocation
     /// (`HeaderName` and `HeaderValue` clones share their bytes).
-    names: HashSet<HeaderName>,
-    values: HashSet<HeaderValue>,
+    names: HashSet<Known<HeaderName>>,
+    values: HashSet<Known<HeaderValue>>,
 }
 
 impl LibraryBuilder {
     pub fn new(rules: MatchRules, exhausted: Exhausted) -> Self {
         Self {
             cassettes: Vec::new(),
-            all: Index::new(),
+            index: Index::new(),
             by_name: HashMap::new(),
             rules,
             exhausted,
@@ -314,8 +352,7 @@ impl LibraryBuilder {
                 path.display()
             ));
         }
-        self.by_name
-            .insert(name.clone(), (self.cassettes.len(), Index::new()));
+        self.by_name.insert(name.clone(), self.cassettes.len());
         self.cassettes.push(LoadedCassette {
             name,
             path,
@@ -327,11 +364,11 @@ impl LibraryBuilder {
     }
 
     /// Indexes an interaction of the current cassette and prepares its response.
-    pub fn add(&mut self, interaction: Interaction) -> Result<(), String> {
+    pub fn add(&mut self, interaction: WireInteraction<'_>) -> Result<(), String> {
         let cassette_index = self.cassettes.len() - 1;
         let index = self.cassettes[cassette_index].requests.len();
         let response = self
-            .prepare_response(&interaction.response)
+            .prepare_response(interaction.response)
             .map_err(|problem| {
                 format!(
                     "cassette {} interaction #{index}: {problem}",
@@ -339,29 +376,37 @@ impl LibraryBuilder {
                 )
             })?;
         let request = interaction.request;
+        // The key reads only these, so they are all it needs.
+        let headers = request.headers_named(&self.rules.headers);
         let key = self.rules.key(&RequestView {
             method: &request.method,
             path: &request.path,
             query: &request.query,
-            headers: &request.headers,
+            headers: &headers,
             body: &request.body,
         });
-        let name = &self.cassettes[cassette_index].name;
-        let own = &mut self
-            .by_name
-            .get_mut(name)
-            .expect("registered by cassette()")
-            .1;
-        own.entry(key.clone())
-            .or_default()
-            .entries
-            .push((cassette_index, index));
-        self.all
-            .entry(key)
-            .or_default()
-            .entries
-            .push((cassette_index, index));
-        let request = StoredRequest::new(&self.rules, request);
+        let entry = (cassette_index, index);
+        match self.index.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Recorded {
+                    all: Sequence::new(entry),
+                    by_cassette: vec![(cassette_index, Sequence::new(entry))],
+                });
+            }
+            Entry::Occupied(mut occupied) => {
+                let recorded = occupied.get_mut();
+                recorded.all.push(entry);
+                // Cassettes are loaded one after the other: this one's
+                // sequence, if any, is the last.
+                match recorded.by_cassette.last_mut() {
+                    Some((cassette, own)) if *cassette == cassette_index => own.push(entry),
+                    _ => recorded
+                        .by_cassette
+                        .push((cassette_index, Sequence::new(entry))),
+                }
+            }
+        }
+        let request = StoredRequest::new(request, headers);
         let cassette = &mut self.cassettes[cassette_index];
         cassette.requests.push(request);
         cassette.responses.push(response);
@@ -370,17 +415,21 @@ impl LibraryBuilder {
     }
 
     pub fn finish(mut self) -> Library {
-        // Most sequences hold one entry; drop the spare capacity of growth.
-        for sequence in self.all.values_mut().chain(
-            self.by_name
-                .values_mut()
-                .flat_map(|(_, own)| own.values_mut()),
-        ) {
-            sequence.entries.shrink_to_fit();
+        // Drop the spare capacity of sequences that grew (most never do).
+        for recorded in self.index.values_mut() {
+            let own = recorded.by_cassette.iter_mut().map(|(_, own)| own);
+            for sequence in std::iter::once(&mut recorded.all).chain(own) {
+                if sequence.entries.len() < sequence.entries.capacity() {
+                    sequence.entries.shrink_to_fit();
+                }
+            }
+            if recorded.by_cassette.len() < recorded.by_cassette.capacity() {
+                recorded.by_cassette.shrink_to_fit();
+            }
         }
         Library {
             cassettes: self.cassettes,
-            all: self.all,
+            index: self.index,
             by_name: self.by_name,
             rules: self.rules,
             exhausted: self.exhausted,
@@ -389,29 +438,30 @@ impl LibraryBuilder {
 
     /// Headers exactly as recorded, minus those that describe framing:
     /// hyper computes `Content-Length` from the body it is given.
-    fn prepare_response(
-        &mut self,
-        recorded: &RecordedResponse,
-    ) -> Result<PreparedResponse, String> {
+    fn prepare_response(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
         let status = StatusCode::from_u16(recorded.status)
             .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
-        let mut headers = Vec::with_capacity(recorded.headers.iter().count());
+        let mut headers = Vec::with_capacity(recorded.headers().count());
         let mut framing = Vec::new();
-        for (name, values) in recorded.headers.iter() {
-            for value in values {
-                if FRAMING.contains(&name) {
-                    framing.push((name.to_owned(), value.clone()));
-                    continue;
-                }
-                headers.push(self.intern(name, value)?);
+        for (name, value) in recorded.headers() {
+            if FRAMING.contains(&name) {
+                framing.push((name.to_owned(), value.to_owned()));
+                continue;
             }
+            headers.push(self.intern(name, value)?);
         }
+        let kind = BodyKind::of_wire(&recorded.body);
+        let body = match recorded.body {
+            // Compacted into an allocation of exactly its size.
+            WireBody::Json(bytes) => Bytes::from(bytes),
+            // Copied so the allocation is exactly the body's size.
+            body => Bytes::copy_from_slice(body.bytes()),
+        };
         Ok(PreparedResponse {
             status,
             headers: headers.into_boxed_slice(),
-            // Copied so the allocation is exactly the body's size.
-            body: Bytes::copy_from_slice(&recorded.body.to_bytes()),
-            kind: BodyKind::of(&recorded.body),
+            body,
+            kind,
             framing,
         })
     }
@@ -420,27 +470,219 @@ impl LibraryBuilder {
     /// stored again (content types, rate limits and cache headers repeat in
     /// every interaction).
     fn intern(&mut self, name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        let header_value = HeaderValue::from_str(value)
-            .map_err(|_| format!("header `{name}` has a value that cannot be sent: {value:?}"))?;
-        Ok((
-            shared(&mut self.names, header_name),
-            shared(&mut self.values, header_value),
-        ))
+        // Looked up by their text first: most are known, and then nothing
+        // is parsed or allocated.
+        let header_name = match self.names.get(name.as_bytes()) {
+            Some(Known(known)) => known.clone(),
+            None => shared(
+                &mut self.names,
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{name}` is not a valid header name"))?,
+            ),
+        };
+        let header_value = match self.values.get(value.as_bytes()) {
+            Some(Known(known)) => known.clone(),
+            None => shared(
+                &mut self.values,
+                HeaderValue::from_str(value).map_err(|_| {
+                    format!("header `{name}` has a value that cannot be sent: {value:?}")
+                })?,
+            ),
+        };
+        Ok((header_name, header_value))
     }
 }
 
 /// The copy of `item` already in `seen`, or `item` after remembering it.
-fn shared<T: Clone + Eq + std::hash::Hash>(seen: &mut HashSet<T>, item: T) -> T {
+fn shared<T>(seen: &mut HashSet<Known<T>>, item: T) -> T
+where
+    T: Clone,
+    Known<T>: Eq + Hash,
+{
+    let item = Known(item);
     match seen.get(&item) {
-        Some(known) => known.clone(),
+        Some(known) => known.0.clone(),
         None => {
             seen.insert(item.clone());
-            item
+            item.0
         }
+    }
+}
+
+/// A header name or value in an interning set, which can be found by its
+/// bytes (hashed and compared as a byte slice) before one is built.
+#[derive(Clone, PartialEq, Eq)]
+struct Known<T>(T);
+
+impl Hash for Known<HeaderName> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_str().as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for Known<HeaderName> {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_str().as_bytes()
+    }
+}
+
+impl Hash for Known<HeaderValue> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().hash(state);
+    }
+}
+
+impl Borrow<[u8]> for Known<HeaderValue> {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
 /// Shared handle type for the server.
 pub type SharedLibrary = Arc<Library>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::Cassette;
+
+    fn docs() -> Cassette {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json");
+        Cassette::load(&path).unwrap()
+    }
+
+    #[test]
+    fn equal_headers_share_their_bytes_and_names_are_lowercased() {
+        let mut cassette = docs();
+        for interaction in &mut cassette.interactions[..2] {
+            let headers = &mut interaction.response.headers;
+            *headers = Headers::new();
+            headers.append("x-shared", "same value");
+            headers.append("content-length", "3");
+        }
+        // Recorded by hand with a capital: still a valid name, sent lowercase.
+        cassette.interactions[1].response.headers = serde_json::from_value(
+            serde_json::json!({"X-Shared": ["same value"], "content-length": ["3"]}),
+        )
+        .unwrap();
+        let library = Library::build(
+            vec![(PathBuf::from("docs.json"), cassette)],
+            MatchRules::default(),
+            Exhausted::default(),
+        )
+        .unwrap();
+        let responses = &library.cassettes[0].responses;
+        let [(first_name, first), (second_name, second)] =
+            [&responses[0], &responses[1]].map(|response| {
+                assert_eq!(response.headers.len(), 1, "framing headers are not sent");
+                response.headers[0].clone()
+            });
+        assert_eq!(
+            (first_name.as_str(), second_name.as_str()),
+            ("x-shared", "x-shared")
+        );
+        assert_eq!(first, "same value");
+        assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr());
+        assert_eq!(
+            responses[1].recorded().headers.get_all("content-length"),
+            ["3"]
+        );
+    }
+
+    /// Requests varied in every part a key reads, as recorded by hand too.
+    fn varied_requests() -> Cassette {
+        let mut cassette = docs();
+        let template = cassette.interactions[0].clone();
+        let requests = [
+            r#"{"method": "get", "path": "/items/", "query": {"b": "2", "a": ["1", "0"]},
+                "headers": {"X-Environment": ["sandbox"], "x-custom": ["a", " b "]}}"#,
+            r#"{"method": "GET", "path": "/items", "query": {"a": ["0", "1"], "b": "2"},
+                "headers": {"x-environment": ["sandbox"], "authorization": ["Bearer x"]}}"#,
+            r#"{"method": "POST", "path": "/items", "headers": {"x-environment": ["main", "sandbox"]},
+                "body": {"json": {"data": {"type": "item", "attributes": {"name": "a\u00e9\"",
+                "n": 1.10}, "id": "1"}, "meta": [1E5, {"z": null, "a": []}]}}}"#,
+            r#"{"method": "POST", "path": "/items",
+                "body": {"json": {"meta": [1E5, {"a": [], "z": null}], "data": {"id": "1",
+                "type": "item", "attributes": {"n": 1.10, "name": "other"}}}}}"#,
+            r#"{"method": "PUT", "path": "/items/1", "body": {"text": "plain é"}}"#,
+            r#"{"method": "PUT", "path": "/items/1", "body": {"base64": "/wD+"}}"#,
+            r#"{"method": "DELETE", "path": "/"}"#,
+        ];
+        cassette.interactions = requests
+            .into_iter()
+            .map(|request| {
+                let mut interaction = template.clone();
+                interaction.request = serde_json::from_str(request).unwrap();
+                interaction
+            })
+            .collect();
+        cassette
+    }
+
+    #[test]
+    fn index_keys_are_the_keys_of_the_recorded_requests() {
+        let cassette = varied_requests();
+        let mut ignoring = MatchRules::default();
+        ignoring.headers.push("X-Custom".into());
+        ignoring.ignore_body_pointers = vec!["/data/attributes/name".into(), "/meta/0".into()];
+        for rules in [
+            MatchRules::default(),
+            ignoring,
+            MatchRules::parse("method,path").unwrap(),
+            MatchRules::parse("body,header:x-custom").unwrap(),
+        ] {
+            // The key as computed from the whole recorded request.
+            let mut expected: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+            for (index, interaction) in cassette.interactions.iter().enumerate() {
+                let request = &interaction.request;
+                let key = rules.key(&RequestView {
+                    method: &request.method,
+                    path: &request.path,
+                    query: &request.query,
+                    headers: &request.headers,
+                    body: &request.body,
+                });
+                expected.entry(key).or_default().push((0, index));
+            }
+            let library = Library::build(
+                vec![(PathBuf::from("varied.json"), cassette.clone())],
+                rules.clone(),
+                Exhausted::default(),
+            )
+            .unwrap();
+            let indexed: HashMap<String, Vec<(usize, usize)>> = library
+                .index
+                .iter()
+                .map(|(key, recorded)| (key.clone(), recorded.all.entries.clone()))
+                .collect();
+            assert_eq!(indexed, expected, "{rules:?}");
+            for (index, stored) in library.cassettes[0].requests.iter().enumerate() {
+                let recorded = &cassette.interactions[index].request;
+                assert_eq!(stored.body(), recorded.body);
+                for name in &rules.headers {
+                    assert_eq!(stored.headers.get_all(name), recorded.headers.get_all(name));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_header_value_that_cannot_be_sent_names_the_interaction() {
+        let mut cassette = docs();
+        cassette.interactions[1]
+            .response
+            .headers
+            .append("x-bad", "line\nbreak");
+        let err = Library::build(
+            vec![(PathBuf::from("docs.json"), cassette)],
+            MatchRules::default(),
+            Exhausted::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("interaction #1"), "{err}");
+        assert!(
+            err.contains("header `x-bad` has a value that cannot be sent"),
+            "{err}"
+        );
+    }
+}

@@ -336,7 +336,9 @@ fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), Replay
     if has_pending_journal(path) {
         return load_through_recorder(path, builder);
     }
-    match crate::cassette::for_each_interaction(path, &mut |interaction| builder.add(interaction)) {
+    match crate::cassette::for_each_wire_interaction(path, &mut |interaction| {
+        builder.add(interaction)
+    }) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(problem)) => Err(ReplayError(problem)),
         Err(stream_error) => Err(ReplayError(
@@ -351,7 +353,7 @@ fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<()
     let cassette =
         crate::recorder::load_with_journal(path).map_err(|err| ReplayError(err.to_string()))?;
     for interaction in cassette.interactions {
-        builder.add(interaction).map_err(ReplayError)?;
+        builder.add(interaction.into()).map_err(ReplayError)?;
     }
     Ok(())
 }
