@@ -135,9 +135,25 @@ pub fn at_scale(settings: &Settings, report: &mut Report) {
 /// Time from `replay::start` to a serving handle with the large cassette:
 /// read, parse, index and prepare every response.
 fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row {
-    let times: Vec<f64> = (0..settings.reps)
-        .map(|_| start_replay(server, cassette).1.as_secs_f64() * 1000.0)
-        .collect();
+    // The goal is an absolute time, which this shared machine bends by ±30 %
+    // from run to run; the least any loader must do (read the file and let
+    // serde_json skim it without building anything), timed on the same
+    // core right before each load, shows how fast the machine was.
+    let mut floor = Vec::new();
+    let mut times = Vec::new();
+    for _ in 0..settings.reps {
+        floor.push(server.run({
+            let cassette = cassette.to_owned();
+            async move {
+                let started = Instant::now();
+                let bytes = std::fs::read(&cassette).expect("reads");
+                serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).expect("JSON");
+                started.elapsed().as_secs_f64() * 1000.0
+            }
+        }));
+        times.push(start_replay(server, cassette).1.as_secs_f64() * 1000.0);
+    }
+    let ratios: Vec<f64> = times.iter().zip(&floor).map(|(t, f)| t / f).collect();
     let parse: Vec<f64> = (0..settings.reps)
         .map(|_| {
             let started = Instant::now();
@@ -179,13 +195,16 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
             "load a {}-interaction cassette (replay start)",
             settings.large
         ),
-        baseline: "-".into(),
+        baseline: format!("{:.1} ms (read+skim)", median(&floor)),
         measured: format!("{ms:.1} ms"),
         figure: format!("{ms:.1} ms"),
         goal: "<= 150 ms",
         holds: Some(ms <= 150.0),
         details: json!({
             "start_ms": times,
+            "read_and_skim_ms": floor,
+            "start_vs_read_and_skim": ratios,
+            "start_vs_read_and_skim_median": median(&ratios),
             "parse_only_ms": parse,
             "stream_parse_only_ms": stream,
             "wire_stream_parse_only_ms": wire,
