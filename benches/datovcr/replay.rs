@@ -154,39 +154,37 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
         times.push(start_replay(server, cassette).1.as_secs_f64() * 1000.0);
     }
     let ratios: Vec<f64> = times.iter().zip(&floor).map(|(t, f)| t / f).collect();
-    let parse: Vec<f64> = (0..settings.reps)
-        .map(|_| {
-            let started = Instant::now();
-            let loaded = datovcr::cassette::Cassette::load(cassette).expect("loads");
-            std::hint::black_box(loaded);
-            started.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    let stream: Vec<f64> = (0..settings.reps)
-        .map(|_| {
-            let started = Instant::now();
-            datovcr::cassette::for_each_interaction::<()>(cassette, &mut |interaction| {
-                std::hint::black_box(interaction);
-                Ok(())
+    // Milliseconds per call of `read`, once per repetition.
+    let timed = |read: &dyn Fn()| -> Vec<f64> {
+        (0..settings.reps)
+            .map(|_| {
+                let started = Instant::now();
+                read();
+                started.elapsed().as_secs_f64() * 1000.0
             })
-            .expect("streams")
-            .expect("never refused");
-            started.elapsed().as_secs_f64() * 1000.0
+            .collect()
+    };
+    let parse = timed(&|| {
+        let loaded = datovcr::cassette::Cassette::load(cassette).expect("loads");
+        std::hint::black_box(loaded);
+    });
+    let stream = timed(&|| {
+        datovcr::cassette::for_each_interaction::<()>(cassette, &mut |interaction| {
+            std::hint::black_box(interaction);
+            Ok(())
         })
-        .collect();
+        .expect("streams")
+        .expect("never refused");
+    });
     // What replay itself reads: responses in wire form, no body `Value`s.
-    let wire: Vec<f64> = (0..settings.reps)
-        .map(|_| {
-            let started = Instant::now();
-            datovcr::cassette::for_each_wire_interaction::<()>(cassette, &mut |interaction| {
-                std::hint::black_box(interaction);
-                Ok(())
-            })
-            .expect("streams")
-            .expect("never refused");
-            started.elapsed().as_secs_f64() * 1000.0
+    let wire = timed(&|| {
+        datovcr::cassette::for_each_wire_interaction::<()>(cassette, &mut |interaction| {
+            std::hint::black_box(interaction);
+            Ok(())
         })
-        .collect();
+        .expect("streams")
+        .expect("never refused");
+    });
     let ms = median(&times);
     let bytes = std::fs::metadata(cassette).map_or(0, |m| m.len());
     Row {
