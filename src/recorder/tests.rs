@@ -98,19 +98,37 @@ fn assert_distinct(paths: &[String], expected: usize) {
     assert_eq!(unique.len(), expected, "duplicated interactions");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_appends_all_land_once_and_the_journal_is_gone() {
-    let (dir, cassette) = setup();
-    let recorder = Recorder::new(RecordMode::New);
+/// Appends exchange `i`, then returns how many interactions another reader
+/// sees right away (cassette plus journal).
+async fn append_and_count(recorder: &Recorder, cassette: &Path, i: usize) -> usize {
+    recorder
+        .append(cassette, &exchange(&token_path(i)))
+        .await
+        .expect("append");
+    load_with_journal(cassette)
+        .expect("load")
+        .interactions
+        .len()
+}
+
+/// Appends the exchanges of `range` from as many tasks at once.
+async fn append_concurrently(recorder: &Recorder, cassette: &Path, range: std::ops::Range<usize>) {
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..200 {
+    for i in range {
         let recorder = recorder.clone();
-        let cassette = cassette.clone();
+        let cassette = cassette.to_owned();
         tasks.spawn(async move { recorder.append(&cassette, &exchange(&token_path(i))).await });
     }
     while let Some(result) = tasks.join_next().await {
         result.expect("task").expect("append");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_all_land_once_and_the_journal_is_gone() {
+    let (dir, cassette) = setup();
+    let recorder = Recorder::new(RecordMode::New);
+    append_concurrently(&recorder, &cassette, 0..200).await;
     let summaries = recorder.close().await.expect("close");
     assert_eq!(
         summaries,
@@ -172,18 +190,8 @@ async fn sequential_appends_are_each_durable_before_returning() {
     let (_dir, cassette) = setup();
     let recorder = Recorder::new(RecordMode::New);
     for i in 0..3 {
-        recorder
-            .append(&cassette, &exchange(&token_path(i)))
-            .await
-            .expect("append");
         // Durable means readable by another reader right now, from the journal.
-        assert_eq!(
-            load_with_journal(&cassette)
-                .expect("load")
-                .interactions
-                .len(),
-            i + 1
-        );
+        assert_eq!(append_and_count(&recorder, &cassette, i).await, i + 1);
         assert_eq!(recorder.batches_written(), i as u64 + 1);
     }
     recorder.close().await.expect("close");
@@ -194,29 +202,11 @@ async fn fsync_after_response_still_writes_before_returning_and_lands_once() {
     let (dir, cassette) = setup();
     let recorder = Recorder::with_fsync(RecordMode::New, Fsync::AfterResponse);
     for i in 0..20 {
-        recorder
-            .append(&cassette, &exchange(&token_path(i)))
-            .await
-            .expect("append");
         // In the journal (page cache) already: another reader sees it, and
         // so would the next process after a kill -9.
-        assert_eq!(
-            load_with_journal(&cassette)
-                .expect("load")
-                .interactions
-                .len(),
-            i + 1
-        );
+        assert_eq!(append_and_count(&recorder, &cassette, i).await, i + 1);
     }
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 20..200 {
-        let recorder = recorder.clone();
-        let cassette = cassette.clone();
-        tasks.spawn(async move { recorder.append(&cassette, &exchange(&token_path(i))).await });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result.expect("task").expect("append");
-    }
+    append_concurrently(&recorder, &cassette, 20..200).await;
     let summaries = recorder.close().await.expect("close");
     assert_eq!(summaries[0].interactions, 200);
     let recorded = recorded_paths(&cassette);
