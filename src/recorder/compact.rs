@@ -118,12 +118,67 @@ fn merge_journal(paths: &CassettePaths, cassette: &mut Cassette) -> Result<(), R
         return remove_durably(paths, [paths.journal.as_path()]);
     }
     let base = cassette.interactions.len();
+    let added = entries.len();
+    cassette.interactions.extend(entries);
+    // Serialized before any file changes: a cassette the loader would
+    // refuse is never written, and the journal stays where it was.
+    let merged = cassette.to_bytes();
+    check_size(paths, &paths.journal, added, merged.len())?;
     let merge = paths.merge(base);
     std::fs::rename(&paths.journal, &merge).ctx(&paths.cassette, || {
         format!("rename {} to {}", paths.journal.display(), merge.display())
     })?;
     sync_folder(paths)?;
-    finish_merge(paths, cassette, &merge, base, entries)
+    write_atomic(paths, &merged)?;
+    remove_durably(paths, [merge.as_path()])
+}
+
+/// Refuses a compaction whose cassette would be larger than
+/// [`MAX_CASSETTE_BYTES`], the most [`Cassette::load`] reads (and so the
+/// most `schema-check` and the next compaction would accept).
+fn check_size(
+    paths: &CassettePaths,
+    pending: &Path,
+    entries: usize,
+    size: usize,
+) -> Result<(), RecordError> {
+    let limit = size_limit::get();
+    if size as u64 <= limit {
+        return Ok(());
+    }
+    Err(RecordError::TooLarge {
+        cassette: paths.cassette.clone(),
+        pending: pending.to_owned(),
+        entries,
+        size,
+        limit,
+    })
+}
+
+/// The cassette size limit. Tests lower it for their own thread, so the
+/// refusal can be exercised without writing 256 MiB.
+pub(super) mod size_limit {
+    use crate::cassette::MAX_CASSETTE_BYTES;
+
+    #[cfg(not(test))]
+    pub fn get() -> u64 {
+        MAX_CASSETTE_BYTES
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        static LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(MAX_CASSETTE_BYTES) };
+    }
+
+    #[cfg(test)]
+    pub fn get() -> u64 {
+        LIMIT.with(std::cell::Cell::get)
+    }
+
+    #[cfg(test)]
+    pub fn set(limit: u64) {
+        LIMIT.with(|cell| cell.set(limit));
+    }
 }
 
 /// Steps 3 and 4 for a merge file whose base is `base`: write the merged
@@ -136,8 +191,11 @@ fn finish_merge(
     entries: Vec<Interaction>,
 ) -> Result<(), RecordError> {
     if merge_state(paths, cassette, merge, base, &entries)? == MergeState::NotDone {
+        let added = entries.len();
         cassette.interactions.extend(entries);
-        write_atomic(paths, &cassette.to_bytes())?;
+        let merged = cassette.to_bytes();
+        check_size(paths, merge, added, merged.len())?;
+        write_atomic(paths, &merged)?;
     }
     remove_durably(paths, [merge])
 }

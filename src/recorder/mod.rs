@@ -177,6 +177,22 @@ pub enum RecordError {
         cassette: PathBuf,
         files: Vec<PathBuf>,
     },
+    #[error(
+        "cassette {}: adding the {entries} exchange(s) in {} would make it {size} bytes, over \
+         the {limit}-byte limit for one cassette. Nothing was changed and nothing is lost: replay \
+         and schema-check read that file too. To compact it, rename it to OTHER.json.journal \
+         beside the cassette (it then becomes cassette OTHER.json at the next start); to keep \
+         recording, send `x-datovcr-cassette: NAME` or pass another --cassette",
+        cassette.display(), pending.display()
+    )]
+    TooLarge {
+        cassette: PathBuf,
+        /// The journal or merge file whose exchanges stay pending.
+        pending: PathBuf,
+        entries: usize,
+        size: usize,
+        limit: u64,
+    },
     #[error("cassette path `{}` does not name a file", path.display())]
     NotAFile { path: PathBuf },
     #[error(

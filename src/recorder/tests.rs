@@ -369,6 +369,60 @@ fn a_corrupt_line_in_the_middle_is_an_error_and_changes_nothing() {
 }
 
 #[test]
+fn a_compaction_past_the_size_limit_changes_nothing_and_says_how_to_go_on() {
+    let (dir, cassette) = setup();
+    fs::write(&cassette, cassette_bytes(&names(0..2))).expect("seed");
+    let journal = lines(&names(2..5));
+    let journal_path = dir.path().join("tokens.json.journal");
+    fs::write(&journal_path, &journal).expect("journal");
+    let before = fs::read(&cassette).expect("read");
+    // Room for four interactions, not five.
+    let fits = cassette_bytes(&names(0..4)).len() as u64;
+    assert!(fits < cassette_bytes(&names(0..5)).len() as u64);
+    compact::size_limit::set(fits);
+
+    let err = recover(&cassette).expect_err("over the limit");
+    assert!(
+        matches!(err, RecordError::TooLarge { entries: 3, limit, .. } if limit == fits),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    for part in [
+        "tokens.json.journal",
+        "OTHER.json.journal",
+        "x-datovcr-cassette",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    assert_eq!(fs::read(&cassette).expect("read"), before);
+    assert_eq!(fs::read(&journal_path).expect("journal kept"), journal);
+    assert!(
+        !listing(dir.path())
+            .iter()
+            .any(|name| name.contains("merge"))
+    );
+    // Nothing is lost: readers see every exchange.
+    let seen = load_with_journal(&cassette).expect("readable");
+    assert_eq!(seen.interactions.len(), 5);
+
+    // The way out the message gives: the journal becomes another cassette.
+    fs::rename(&journal_path, dir.path().join("more.json.journal")).expect("rename");
+    recover_dir(dir.path()).expect("both cassettes fit now");
+    assert_eq!(recorded_paths(&cassette), names(0..2));
+    assert_eq!(recorded_paths(&dir.path().join("more.json")), names(2..5));
+
+    // An interrupted merge that would not fit stays as it is too.
+    fs::write(dir.path().join("tokens.json.merge-2"), lines(&names(5..8))).expect("merge");
+    let err = recover(&cassette).expect_err("over the limit");
+    assert!(
+        matches!(err, RecordError::TooLarge { entries: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(fs::read(&cassette).expect("read"), before);
+    assert!(dir.path().join("tokens.json.merge-2").exists());
+}
+
+#[test]
 fn recover_removes_stale_temp_files() {
     let (dir, cassette) = setup();
     fs::write(&cassette, cassette_bytes(&names(0..2))).expect("seed");
