@@ -156,9 +156,17 @@ pub struct ProxyArgs {
     /// before-response: a recorded exchange is fsynced before the client gets
     /// its response (survives a power loss); after-response: it is written
     /// before the response and fsynced right after (survives datovcr being
-    /// killed, not a machine crash; saves an fsync of latency per exchange).
+    /// killed, not a machine crash; saves an fsync of latency per exchange);
+    /// periodic: written before the response, fsynced at most once per
+    /// --fsync-interval (survives datovcr being killed; a machine crash can
+    /// lose the last interval; no fsync cost per exchange).
     #[arg(long, value_enum, default_value_t = Fsync::BeforeResponse)]
     pub fsync: Fsync,
+
+    /// With --fsync periodic: the longest a written exchange waits for its
+    /// fsync (e.g. 200ms, 1s).
+    #[arg(long, value_parser = parse_fsync_interval, default_value = "1s", value_name = "DURATION")]
+    pub fsync_interval: Duration,
 
     /// Answer requests that break the contract with 422 instead of forwarding them.
     #[arg(long)]
@@ -272,6 +280,18 @@ impl LimitArgs {
 }
 
 /// `65536`, `64KiB`, `10MiB` (also `K`/`M`, `KB`/`MB` as binary units).
+/// A humantime duration from 1 ms to 1 hour: a zero interval would fsync
+/// in a busy loop, and a longer one is no durability at all.
+fn parse_fsync_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if interval < Duration::from_millis(1) || interval > Duration::from_secs(3600) {
+        return Err(format!(
+            "`{text}` is out of range: give 1ms to 1h (e.g. 200ms, 1s)"
+        ));
+    }
+    Ok(interval)
+}
+
 fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let split = text
@@ -414,6 +434,7 @@ async fn proxy(args: ProxyArgs) -> i32 {
     config.ca_files = args.ca_files.clone();
     config.record_mode = args.record_mode;
     config.fsync = args.fsync;
+    config.fsync_interval = args.fsync_interval;
     config.enforcement = Enforcement {
         requests: args.enforce,
         responses: args.enforce_responses,

@@ -41,6 +41,8 @@ struct Lab {
     recording: Vec<(ProxyHandle, PathBuf)>,
     /// The same with `--fsync after-response`.
     recording_fsync_after: Vec<(ProxyHandle, PathBuf)>,
+    /// The same with `--fsync periodic` (the default 1 s interval).
+    recording_periodic: Vec<(ProxyHandle, PathBuf)>,
     not_recording: Vec<ProxyHandle>,
     /// The bare hyper forwarding proxy in front of the plain upstream.
     bare_proxy: Target,
@@ -66,6 +68,7 @@ impl Lab {
         let contract = Arc::new(ContractSet::embedded().expect("the contract compiles"));
         let mut recording = Vec::new();
         let mut recording_fsync_after = Vec::new();
+        let mut recording_periodic = Vec::new();
         let mut not_recording = Vec::new();
         for (name, upstream) in [
             ("plain", format!("http://{plain_addr}")),
@@ -74,6 +77,7 @@ impl Lab {
             for (mode, fsync) in [
                 (RecordMode::New, Fsync::BeforeResponse),
                 (RecordMode::New, Fsync::AfterResponse),
+                (RecordMode::New, Fsync::Periodic),
                 (RecordMode::None, Fsync::BeforeResponse),
             ] {
                 let cassette = dir.join(format!("{name}-{mode:?}-{fsync:?}.json"));
@@ -86,6 +90,7 @@ impl Lab {
                 match (mode, fsync) {
                     (RecordMode::None, _) => not_recording.push(handle),
                     (_, Fsync::AfterResponse) => recording_fsync_after.push((handle, cassette)),
+                    (_, Fsync::Periodic) => recording_periodic.push((handle, cassette)),
                     _ => recording.push((handle, cassette)),
                 }
             }
@@ -107,6 +112,7 @@ impl Lab {
             accepted,
             recording,
             recording_fsync_after,
+            recording_periodic,
             not_recording,
         }
     }
@@ -117,6 +123,7 @@ impl Lab {
         let proxy = match recording {
             Recording::FsyncBefore => self.recording[index].0.addr(),
             Recording::FsyncAfter => self.recording_fsync_after[index].0.addr(),
+            Recording::Periodic => self.recording_periodic[index].0.addr(),
             Recording::Off => self.not_recording[index].addr(),
         };
         Pair {
@@ -153,6 +160,8 @@ enum Recording {
     FsyncBefore,
     /// Recording with `--fsync after-response`.
     FsyncAfter,
+    /// Recording with `--fsync periodic`.
+    Periodic,
     /// `--record none`: validating only.
     Off,
 }
@@ -181,6 +190,7 @@ pub fn rows(settings: &Settings, report: &mut Report) {
     let mut rows = Vec::new();
     let mut recorded_ok = [0u64; 2];
     let mut recorded_ok_fsync_after = [0u64; 2];
+    let mut recorded_ok_periodic = [0u64; 2];
 
     for (tls, recording, id, what) in [
         (
@@ -207,12 +217,25 @@ pub fn rows(settings: &Settings, report: &mut Report) {
             "proxy_latency_c1_tls_fsync_after",
             "proxy added latency, c=1, TLS, validating+recording, --fsync after-response",
         ),
+        (
+            false,
+            Recording::Periodic,
+            "proxy_latency_c1_plain_fsync_periodic",
+            "proxy added latency, c=1, plain, validating+recording, --fsync periodic",
+        ),
+        (
+            true,
+            Recording::Periodic,
+            "proxy_latency_c1_tls_fsync_periodic",
+            "proxy added latency, c=1, TLS, validating+recording, --fsync periodic",
+        ),
     ] {
         let measured = lab.compare(settings, &lab.pair(tls, recording), settings.latency);
         match recording {
             Recording::FsyncAfter => {
                 recorded_ok_fsync_after[usize::from(tls)] += measured.target_ok
             }
+            Recording::Periodic => recorded_ok_periodic[usize::from(tls)] += measured.target_ok,
             _ => recorded_ok[usize::from(tls)] += measured.target_ok,
         }
         rows.push(latency_row(
@@ -322,12 +345,17 @@ pub fn rows(settings: &Settings, report: &mut Report) {
         proxy_thread,
         recording,
         recording_fsync_after,
+        recording_periodic,
         ..
     } = lab;
     let lost = count_lost(
         &proxy_thread,
-        recording.into_iter().chain(recording_fsync_after).collect(),
-        [recorded_ok, recorded_ok_fsync_after].concat(),
+        recording
+            .into_iter()
+            .chain(recording_fsync_after)
+            .chain(recording_periodic)
+            .collect(),
+        [recorded_ok, recorded_ok_fsync_after, recorded_ok_periodic].concat(),
         &mut recording_row,
     );
     recording_row.holds = recording_row.holds.map(|holds| holds && lost == 0);
@@ -367,6 +395,7 @@ fn count_lost(
             "read_error": read_error,
             "record_error": summary.record_error,
             "journal_batches": summary.batches_written,
+            "background_fsyncs": summary.background_fsyncs,
         }));
     }
     row.details["recording"] = json!(found);

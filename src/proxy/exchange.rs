@@ -68,7 +68,11 @@ impl Proxy {
         }
         Ok(Self {
             redactor: Redactor::new(&config.redaction),
-            recorder: Recorder::with_fsync(config.record_mode, config.fsync),
+            recorder: Recorder::with_fsync_interval(
+                config.record_mode,
+                config.fsync,
+                config.fsync_interval,
+            ),
             contract,
             client,
             stats: Arc::new(ProxyStats::default()),

@@ -79,8 +79,10 @@ pub struct ProxyConfig {
     /// Where `x-datovcr-cassette: NAME` cassettes live.
     pub cassette_dir: PathBuf,
     pub record_mode: RecordMode,
-    /// Whether an exchange is fsynced before or after its response.
+    /// Whether an exchange is fsynced before or after its response, or periodically.
     pub fsync: Fsync,
+    /// How often [`Fsync::Periodic`] fsyncs.
+    pub fsync_interval: std::time::Duration,
     pub enforcement: Enforcement,
     /// A prefix the client puts before API paths (`baseUrl: http://host:port/prefix`),
     /// removed before forwarding and recording.
@@ -105,6 +107,7 @@ impl ProxyConfig {
             cassette_dir,
             record_mode: RecordMode::New,
             fsync: Fsync::BeforeResponse,
+            fsync_interval: crate::recorder::DEFAULT_FSYNC_INTERVAL,
             enforcement: Enforcement::default(),
             path_prefix: None,
             redaction: RedactionRules::default(),
@@ -142,9 +145,13 @@ pub struct ProxySummary {
     pub violations: u64,
     pub errors: u64,
     pub cassettes: Vec<CassetteSummary>,
-    /// Journal writes (each one `fsync`) that recorded those exchanges: the
-    /// fewer per exchange, the better the group commit works.
+    /// Journal writes that recorded those exchanges (each one also an
+    /// `fsync` with `--fsync before-response`): the fewer per exchange, the
+    /// better the group commit works.
     pub batches_written: u64,
+    /// Journal fsyncs done off the reply path (`--fsync after-response` and
+    /// `periodic`), the last one at shutdown included.
+    pub background_fsyncs: u64,
     pub drained: Drained,
     /// A recorder failure while compacting the journals at shutdown.
     pub record_error: Option<String>,
@@ -178,12 +185,14 @@ pub async fn start(
                 Ok(cassettes) => (cassettes, None),
                 Err(err) => (Vec::new(), Some(err.to_string())),
             };
+            let background_fsyncs = recorder.background_fsyncs();
             ProxySummary {
                 exchanges: stats.exchanges.load(Ordering::Relaxed),
                 violations: stats.violations.load(Ordering::Relaxed),
                 errors: stats.errors.load(Ordering::Relaxed),
                 cassettes,
                 batches_written,
+                background_fsyncs,
                 drained,
                 record_error,
             }

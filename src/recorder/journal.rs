@@ -77,6 +77,14 @@ pub(crate) struct OpenJournal {
     end: u64,
 }
 
+impl OpenJournal {
+    /// Which file this is: a journal compacted away and created again is
+    /// another file, with its own pending fsync.
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+}
+
 /// Appends `batch` (whole lines) to the journal, and syncs it when `sync`.
 /// Returns whether the journal was created, in which case the caller must
 /// sync the folder. Call under the lock.

@@ -105,7 +105,15 @@ pub enum Fsync {
     /// survives datovcr crashing or being killed, but not the machine
     /// crashing in the few milliseconds before its fsync.
     AfterResponse,
+    /// The exchange is written to the journal before the response, and the
+    /// journal is fsynced at most once per `--fsync-interval` (Redis's
+    /// `appendfsync everysec`): an acknowledged exchange survives datovcr
+    /// crashing or being killed; a machine crash can lose the last interval.
+    Periodic,
 }
+
+/// How long `--fsync periodic` lets written exchanges wait for their fsync.
+pub const DEFAULT_FSYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A cassette this recorder wrote to, as it stands after [`Recorder::close`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,10 +267,21 @@ pub struct Recorder {
     inner: Arc<Inner>,
 }
 
+/// What the writer threads report, shared with them.
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// Journal batches written.
+    pub batches: Arc<AtomicU64>,
+    /// fsyncs done off the reply path (after-response and periodic).
+    pub background_fsyncs: Arc<AtomicU64>,
+}
+
 struct Inner {
     mode: RecordMode,
     fsync: Fsync,
-    batches: Arc<AtomicU64>,
+    /// Used by [`Fsync::Periodic`].
+    fsync_interval: std::time::Duration,
+    counters: Counters,
     state: Mutex<State>,
 }
 
@@ -294,11 +313,22 @@ impl Recorder {
     }
 
     pub fn with_fsync(mode: RecordMode, fsync: Fsync) -> Self {
+        Self::with_fsync_interval(mode, fsync, DEFAULT_FSYNC_INTERVAL)
+    }
+
+    /// `interval`: how long [`Fsync::Periodic`] lets a written exchange wait
+    /// for its fsync; ignored by the other policies.
+    pub fn with_fsync_interval(
+        mode: RecordMode,
+        fsync: Fsync,
+        interval: std::time::Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 mode,
                 fsync,
-                batches: Arc::new(AtomicU64::new(0)),
+                fsync_interval: interval,
+                counters: Counters::default(),
                 state: Mutex::new(State::default()),
             }),
         }
@@ -311,12 +341,21 @@ impl Recorder {
     /// How many journal batches were written and fsynced so far. Lower than
     /// the number of appends when group commit combines them.
     pub fn batches_written(&self) -> u64 {
-        self.inner.batches.load(Ordering::Relaxed)
+        self.inner.counters.batches.load(Ordering::Relaxed)
+    }
+
+    /// How many journal fsyncs the fsync thread did so far
+    /// ([`Fsync::AfterResponse`] and [`Fsync::Periodic`]; 0 otherwise).
+    pub fn background_fsyncs(&self) -> u64 {
+        self.inner
+            .counters
+            .background_fsyncs
+            .load(Ordering::Relaxed)
     }
 
     /// Durably appends one exchange to `cassette`: returns once it is
-    /// fsynced in the journal (with [`Fsync::AfterResponse`], once it is
-    /// written there; the fsync follows). The exchange is serialized with
+    /// fsynced in the journal (with [`Fsync::AfterResponse`] and
+    /// [`Fsync::Periodic`], once it is written there; the fsync follows). The exchange is serialized with
     /// [`RedactedInteraction::to_journal_line`] (the fail-closed leak check)
     /// before anything is queued, so a leak writes nothing.
     ///
@@ -362,8 +401,12 @@ impl Recorder {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let reset = self.inner.mode == RecordMode::All;
-                let handle =
-                    WriterHandle::spawn(cassette, reset, self.inner.fsync, &self.inner.batches)?;
+                let handle = WriterHandle::spawn(
+                    cassette,
+                    reset,
+                    (self.inner.fsync, self.inner.fsync_interval),
+                    &self.inner.counters,
+                )?;
                 entry.insert(handle)
             }
         };

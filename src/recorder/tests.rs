@@ -214,6 +214,60 @@ async fn fsync_after_response_still_writes_before_returning_and_lands_once() {
     assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_periodic_writes_before_returning_and_never_fsyncs_per_exchange() {
+    let (dir, cassette) = setup();
+    // An hour: no fsync may happen during the test unless close asks for it.
+    let recorder = Recorder::with_fsync_interval(
+        RecordMode::New,
+        Fsync::Periodic,
+        std::time::Duration::from_secs(3600),
+    );
+    for i in 0..20 {
+        assert_eq!(append_and_count(&recorder, &cassette, i).await, i + 1);
+    }
+    append_concurrently(&recorder, &cassette, 20..200).await;
+    assert_eq!(
+        recorder.background_fsyncs(),
+        0,
+        "nothing synced per exchange"
+    );
+    // Closing does not wait out the interval: it syncs what is dirty, once.
+    let summaries = tokio::time::timeout(std::time::Duration::from_secs(20), recorder.close())
+        .await
+        .expect("close does not wait for the interval")
+        .expect("close");
+    assert_eq!(recorder.background_fsyncs(), 1);
+    assert_eq!(summaries[0].interactions, 200);
+    assert_distinct(&recorded_paths(&cassette), 200);
+    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+}
+
+#[tokio::test]
+async fn fsync_periodic_syncs_within_its_interval_and_after_response_at_once() {
+    let (_dir, cassette) = setup();
+    for (fsync, interval) in [
+        (Fsync::Periodic, std::time::Duration::from_millis(20)),
+        (Fsync::AfterResponse, std::time::Duration::from_secs(3600)),
+    ] {
+        let recorder = Recorder::with_fsync_interval(RecordMode::New, fsync, interval);
+        recorder
+            .append(&cassette, &exchange("/access_tokens/1"))
+            .await
+            .expect("append");
+        // Bounded wait for the fsync thread; it never needs close to run.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while recorder.background_fsyncs() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{fsync:?}: no fsync within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        recorder.close().await.expect("close");
+    }
+}
+
 #[tokio::test]
 async fn a_journal_compacted_away_between_batches_is_never_written_again() {
     let (_dir, cassette) = setup();

@@ -7,21 +7,23 @@
 //! one `write` and one `fsync`. The more concurrent exchanges, the bigger
 //! the batches, so the fsync cost per exchange falls under load.
 //!
-//! With [`Fsync::AfterResponse`] the batch is acknowledged once it is
-//! written (in the kernel's page cache, so it survives datovcr dying) and a
-//! second thread, the syncer, fsyncs it off the reply path.
+//! With [`Fsync::AfterResponse`] and [`Fsync::Periodic`] the batch is
+//! acknowledged once it is written (in the kernel's page cache, so it
+//! survives datovcr dying) and a second thread, the syncer, fsyncs it off
+//! the reply path: right away, or once per interval.
 
 use super::compact::{recover, reset_locked};
 use super::durable::{KeptLock, sync_folder};
-use super::journal::OpenJournal;
+use super::journal::{FileId, OpenJournal};
 use super::paths::CassettePaths;
-use super::{CassetteSummary, Fsync, IoContext, RecordError, journal};
+use super::{CassetteSummary, Counters, Fsync, IoContext, RecordError, journal};
 use std::fs::File;
+use std::io;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// One serialized exchange and whom to tell once it is durable.
@@ -43,13 +45,14 @@ impl WriterHandle {
     pub fn spawn(
         cassette: &Path,
         reset: bool,
-        fsync: Fsync,
-        batches: &Arc<AtomicU64>,
+        (fsync, fsync_interval): (Fsync, Duration),
+        counters: &Counters,
     ) -> Result<WriterHandle, RecordError> {
         let (sender, receiver) = mpsc::channel();
         let syncer = match fsync {
             Fsync::BeforeResponse => None,
-            Fsync::AfterResponse => Some(Syncer::spawn(cassette)?),
+            Fsync::AfterResponse => Some(Syncer::spawn(cassette, None, counters)?),
+            Fsync::Periodic => Some(Syncer::spawn(cassette, Some(fsync_interval), counters)?),
         };
         let writer = Writer {
             paths: CassettePaths::new(cassette)?,
@@ -59,7 +62,7 @@ impl WriterHandle {
             receiver,
             needs_reset: reset,
             folder_unsynced: false,
-            batches: Arc::clone(batches),
+            batches: Arc::clone(&counters.batches),
             appended: 0,
         };
         let thread = std::thread::Builder::new()
@@ -101,7 +104,7 @@ impl WriterHandle {
 
 struct Writer {
     paths: CassettePaths,
-    /// Present with [`Fsync::AfterResponse`]: who fsyncs written batches.
+    /// Present unless [`Fsync::BeforeResponse`]: who fsyncs written batches.
     syncer: Option<Syncer>,
     /// The lock file and the journal, kept open between batches.
     lock: Option<KeptLock>,
@@ -168,12 +171,9 @@ impl Writer {
             self.folder_unsynced = false;
         }
         if let (Some(syncer), Some(journal)) = (&self.syncer, &self.journal) {
-            // A second handle, so the syncer's fsync never waits for the
-            // writer and the writer never waits for the fsync.
-            let handle = journal.file.try_clone().ctx(&self.paths.cassette, || {
+            syncer.mark_dirty(journal).ctx(&self.paths.cassette, || {
                 format!("duplicate journal {}", self.paths.journal.display())
             })?;
-            syncer.sync_later(handle);
         }
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.appended += jobs.len();
@@ -181,46 +181,112 @@ impl Writer {
     }
 }
 
-/// The thread that fsyncs written batches for [`Fsync::AfterResponse`].
-/// Files queued while it syncs are synced together afterwards; a sync of
-/// an already clean file costs next to nothing.
+/// The thread that fsyncs written journals when the response does not wait
+/// for it: at once for [`Fsync::AfterResponse`], at most once per interval
+/// for [`Fsync::Periodic`]. The writer only marks a journal dirty; the
+/// syncer keeps one duplicate handle per journal file, so a thousand
+/// batches between two fsyncs cost one `dup`, not a thousand.
 struct Syncer {
-    sender: mpsc::Sender<File>,
+    shared: Arc<(Mutex<Dirty>, Condvar)>,
     thread: JoinHandle<()>,
 }
 
+/// Journals written since their last fsync.
+#[derive(Default)]
+struct Dirty {
+    files: Vec<(FileId, File)>,
+    closing: bool,
+}
+
 impl Syncer {
-    fn spawn(cassette: &Path) -> Result<Syncer, RecordError> {
-        let (sender, receiver) = mpsc::channel::<File>();
+    /// `interval`: `None` syncs as soon as something is dirty.
+    fn spawn(
+        cassette: &Path,
+        interval: Option<Duration>,
+        counters: &Counters,
+    ) -> Result<Syncer, RecordError> {
+        let shared = Arc::new((Mutex::new(Dirty::default()), Condvar::new()));
         let name = cassette.display().to_string();
+        let thread_shared = Arc::clone(&shared);
+        let fsyncs = Arc::clone(&counters.background_fsyncs);
         let thread = std::thread::Builder::new()
             .name("datovcr-fsync".into())
-            .spawn(move || {
-                while let Ok(first) = receiver.recv() {
-                    for file in std::iter::once(first).chain(receiver.try_iter()) {
-                        if let Err(err) = file.sync_data() {
-                            // The exchanges were acknowledged already; all that
-                            // can be done is to say so loudly. Compaction at
-                            // shutdown rewrites and fsyncs the cassette anyway.
-                            eprintln!(
-                                "datovcr: RECORDING NOT YET DURABLE for {name}: fsync of its journal failed: {err}"
-                            );
-                        }
+            .spawn(move || sync_loop(&thread_shared, interval, &name, &fsyncs))
+            .ctx(cassette, || "start the fsync thread".into())?;
+        Ok(Syncer { shared, thread })
+    }
+
+    /// Notes that `journal` has unsynced bytes.
+    fn mark_dirty(&self, journal: &OpenJournal) -> io::Result<()> {
+        let (lock, wake) = &*self.shared;
+        let mut dirty = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if dirty.files.iter().any(|(id, _)| *id == journal.id()) {
+            return Ok(());
+        }
+        // A second handle, so the syncer's fsync never waits for the
+        // writer and the writer never waits for the fsync.
+        dirty.files.push((journal.id(), journal.file.try_clone()?));
+        wake.notify_one();
+        Ok(())
+    }
+
+    /// Syncs what is still dirty, then stops the thread.
+    fn finish(self) {
+        let (lock, wake) = &*self.shared;
+        lock.lock().unwrap_or_else(PoisonError::into_inner).closing = true;
+        wake.notify_one();
+        let _ = self.thread.join();
+    }
+}
+
+fn sync_loop(
+    shared: &(Mutex<Dirty>, Condvar),
+    interval: Option<Duration>,
+    name: &str,
+    fsyncs: &AtomicU64,
+) {
+    let (lock, wake) = shared;
+    loop {
+        let (files, closing) = {
+            let mut dirty = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            match interval {
+                None => {
+                    while dirty.files.is_empty() && !dirty.closing {
+                        dirty = wake.wait(dirty).unwrap_or_else(PoisonError::into_inner);
                     }
                 }
-            })
-            .ctx(cassette, || "start the fsync thread".into())?;
-        Ok(Syncer { sender, thread })
-    }
-
-    fn sync_later(&self, file: File) {
-        // The thread only stops once this sender is dropped.
-        let _ = self.sender.send(file);
-    }
-
-    /// Waits until everything queued is synced.
-    fn finish(self) {
-        drop(self.sender);
-        let _ = self.thread.join();
+                Some(interval) => {
+                    // Marking a file dirty wakes this wait early; sleep the
+                    // rest of the interval so fsyncs stay at most one per
+                    // interval whatever the traffic.
+                    let deadline = Instant::now() + interval;
+                    while !dirty.closing {
+                        let now = Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        dirty = wake
+                            .wait_timeout(dirty, deadline - now)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                }
+            }
+            (std::mem::take(&mut dirty.files), dirty.closing)
+        };
+        for (_, file) in files {
+            fsyncs.fetch_add(1, Ordering::Relaxed);
+            if let Err(err) = file.sync_data() {
+                // The exchanges were acknowledged already; all that can be
+                // done is to say so loudly. Compaction at shutdown rewrites
+                // and fsyncs the cassette anyway.
+                eprintln!(
+                    "datovcr: RECORDING NOT YET DURABLE for {name}: fsync of its journal failed: {err}"
+                );
+            }
+        }
+        if closing {
+            return;
+        }
     }
 }

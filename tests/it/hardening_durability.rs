@@ -89,6 +89,13 @@ async fn kill_9_with_fsync_after_response_loses_no_acknowledged_exchange() {
     kill_9_at_random_moments(&["--fsync", "after-response"], 100).await;
 }
 
+/// `--fsync periodic` fsyncs once per interval, but writes each exchange
+/// before its response: killing datovcr loses nothing either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_fsync_periodic_loses_no_acknowledged_exchange() {
+    kill_9_at_random_moments(&["--fsync", "periodic", "--fsync-interval", "1h"], 50).await;
+}
+
 async fn kill_9_at_random_moments(extra_args: &[&str], rounds: usize) {
     let upstream = FakeDato::start(FakeDatoOptions::default().plain_http()).await;
     let work = tempfile::tempdir().unwrap();
