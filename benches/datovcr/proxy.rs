@@ -396,6 +396,7 @@ fn count_lost(
             "record_error": summary.record_error,
             "journal_batches": summary.batches_written,
             "background_fsyncs": summary.background_fsyncs,
+            "inline_writes": summary.inline_writes,
         }));
     }
     row.details["recording"] = json!(found);

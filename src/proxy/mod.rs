@@ -152,6 +152,9 @@ pub struct ProxySummary {
     /// Journal fsyncs done off the reply path (`--fsync after-response` and
     /// `periodic`), the last one at shutdown included.
     pub background_fsyncs: u64,
+    /// Exchanges written on the request's own thread (no hand-off to the
+    /// writer thread; `--fsync after-response` and `periodic` only).
+    pub inline_writes: u64,
     pub drained: Drained,
     /// A recorder failure while compacting the journals at shutdown.
     pub record_error: Option<String>,
@@ -186,6 +189,7 @@ pub async fn start(
                 Err(err) => (Vec::new(), Some(err.to_string())),
             };
             let background_fsyncs = recorder.background_fsyncs();
+            let inline_writes = recorder.inline_writes();
             ProxySummary {
                 exchanges: stats.exchanges.load(Ordering::Relaxed),
                 violations: stats.violations.load(Ordering::Relaxed),
@@ -193,6 +197,7 @@ pub async fn start(
                 cassettes,
                 batches_written,
                 background_fsyncs,
+                inline_writes,
                 drained,
                 record_error,
             }

@@ -83,6 +83,24 @@ impl KeptLock {
         Err(io::Error::other("the lock file keeps being replaced")).ctx(&paths.cassette, context)
     }
 
+    /// Takes the exclusive lock through `kept` only if that needs no
+    /// waiting and the lock file is still the one at its path; `false`
+    /// (lock not held) otherwise, and [`KeptLock::lock`] decides.
+    pub fn try_lock(kept: &Option<KeptLock>, paths: &CassettePaths) -> bool {
+        let Some(lock) = kept else {
+            return false;
+        };
+        if lock.file.try_lock().is_err() {
+            return false;
+        }
+        let at_path = fs::metadata(&paths.lock).map(|m| FileId::of(&m));
+        if matches!(at_path, Ok(id) if id == lock.id) {
+            return true;
+        }
+        let _ = lock.file.unlock();
+        false
+    }
+
     pub fn unlock(kept: &Option<KeptLock>) {
         if let Some(lock) = kept {
             // If this fails, closing the file (the writer stops) releases it.

@@ -274,6 +274,8 @@ pub(crate) struct Counters {
     pub batches: Arc<AtomicU64>,
     /// fsyncs done off the reply path (after-response and periodic).
     pub background_fsyncs: Arc<AtomicU64>,
+    /// Batches written on the caller's thread rather than the writer's.
+    pub inline_writes: Arc<AtomicU64>,
 }
 
 struct Inner {
@@ -292,17 +294,25 @@ struct State {
     writers: BTreeMap<PathBuf, WriterHandle>,
 }
 
-/// An exchange queued for its batch; resolves once it is on disk.
-pub(crate) struct Pending {
-    cassette: PathBuf,
-    ack: oneshot::Receiver<Result<(), RecordError>>,
+/// An exchange handed to the recorder; resolves once it is on disk.
+pub(crate) enum Pending {
+    /// Queued for the writer thread's next batch.
+    Queued {
+        cassette: PathBuf,
+        ack: oneshot::Receiver<Result<(), RecordError>>,
+    },
+    /// Written already, on the caller's thread.
+    Written(Result<(), RecordError>),
 }
 
 impl Pending {
     pub(crate) async fn durable(self) -> Result<(), RecordError> {
-        self.ack.await.unwrap_or(Err(RecordError::WriterGone {
-            cassette: self.cassette,
-        }))
+        match self {
+            Pending::Queued { cassette, ack } => ack
+                .await
+                .unwrap_or(Err(RecordError::WriterGone { cassette })),
+            Pending::Written(result) => result,
+        }
     }
 }
 
@@ -342,6 +352,12 @@ impl Recorder {
     /// the number of appends when group commit combines them.
     pub fn batches_written(&self) -> u64 {
         self.inner.counters.batches.load(Ordering::Relaxed)
+    }
+
+    /// How many exchanges were written on the calling thread, without the
+    /// hand-off to the writer thread (after-response and periodic only).
+    pub fn inline_writes(&self) -> u64 {
+        self.inner.counters.inline_writes.load(Ordering::Relaxed)
     }
 
     /// How many journal fsyncs the fsync thread did so far
@@ -390,7 +406,6 @@ impl Recorder {
             })?;
         let key =
             std::path::absolute(cassette).ctx(cassette, || "resolve the cassette path".into())?;
-        let (ack, receiver) = oneshot::channel();
         let mut state = self.state();
         if state.closed {
             return Err(RecordError::Closed {
@@ -410,8 +425,13 @@ impl Recorder {
                 entry.insert(handle)
             }
         };
+        // Under the recorder's lock, so `close` cannot interleave.
+        if let Some(written) = writer.try_write_inline(&line) {
+            return Ok(Some(Pending::Written(written)));
+        }
+        let (ack, receiver) = oneshot::channel();
         writer.send(Job { line, ack })?;
-        Ok(Some(Pending {
+        Ok(Some(Pending::Queued {
             cassette: cassette.to_owned(),
             ack: receiver,
         }))

@@ -194,6 +194,8 @@ async fn sequential_appends_are_each_durable_before_returning() {
         assert_eq!(append_and_count(&recorder, &cassette, i).await, i + 1);
         assert_eq!(recorder.batches_written(), i as u64 + 1);
     }
+    // An fsync stands between the write and the response: never inline.
+    assert_eq!(recorder.inline_writes(), 0);
     recorder.close().await.expect("close");
 }
 
@@ -226,6 +228,9 @@ async fn fsync_periodic_writes_before_returning_and_never_fsyncs_per_exchange() 
     for i in 0..20 {
         assert_eq!(append_and_count(&recorder, &cassette, i).await, i + 1);
     }
+    // The first exchange opens the journal on the writer thread; the
+    // sequential ones after it are written on the caller's thread.
+    assert_eq!(recorder.inline_writes(), 19);
     append_concurrently(&recorder, &cassette, 20..200).await;
     assert_eq!(
         recorder.background_fsyncs(),

@@ -36,6 +36,13 @@ pub(crate) struct Job {
 pub(crate) struct WriterHandle {
     cassette: std::path::PathBuf,
     sender: mpsc::Sender<Job>,
+    /// Shared with the thread: [`WriterHandle::try_write_inline`] uses it
+    /// while the thread is idle.
+    writer: Arc<Mutex<Writer>>,
+    /// Whether appends may be written on the caller's thread: only when no
+    /// fsync stands between the write and the response.
+    inline: bool,
+    inline_writes: Arc<AtomicU64>,
     thread: JoinHandle<usize>,
 }
 
@@ -59,21 +66,42 @@ impl WriterHandle {
             syncer,
             lock: None,
             journal: None,
-            receiver,
             needs_reset: reset,
             folder_unsynced: false,
             batches: Arc::clone(&counters.batches),
             appended: 0,
         };
+        let writer = Arc::new(Mutex::new(writer));
+        let thread_writer = Arc::clone(&writer);
         let thread = std::thread::Builder::new()
             .name("datovcr-recorder".into())
-            .spawn(move || writer.run())
+            .spawn(move || run(&thread_writer, &receiver))
             .ctx(cassette, || "start the writer thread".into())?;
         Ok(WriterHandle {
             cassette: cassette.to_owned(),
             sender,
+            writer,
+            inline: fsync != Fsync::BeforeResponse,
+            inline_writes: Arc::clone(&counters.inline_writes),
             thread,
         })
+    }
+
+    /// Writes `line` on the calling thread when that means no waiting: no
+    /// fsync before the response, the writer thread idle, the journal
+    /// already open and the cassette's file lock free at once. `None`
+    /// leaves the exchange to the thread ([`WriterHandle::send`]). Saves
+    /// the hand-off to the thread and back, two wake-ups per exchange,
+    /// which were most of what recording added to a response without an
+    /// fsync on its path.
+    pub fn try_write_inline(&self, line: &[u8]) -> Option<Result<(), RecordError>> {
+        if !self.inline {
+            return None;
+        }
+        let mut writer = self.writer.try_lock().ok()?;
+        let written = writer.try_commit_now(line)?;
+        self.inline_writes.fetch_add(1, Ordering::Relaxed);
+        Some(written)
     }
 
     pub fn cassette(&self) -> &Path {
@@ -109,7 +137,6 @@ struct Writer {
     /// The lock file and the journal, kept open between batches.
     lock: Option<KeptLock>,
     journal: Option<OpenJournal>,
-    receiver: mpsc::Receiver<Job>,
     /// [`super::RecordMode::All`] and the reset has not succeeded yet.
     needs_reset: bool,
     /// The journal was created but the folder sync that makes its name
@@ -119,40 +146,51 @@ struct Writer {
     appended: usize,
 }
 
-impl Writer {
-    /// Runs batches until every sender is gone and the queue is empty;
-    /// returns how many exchanges were appended.
-    fn run(mut self) -> usize {
-        while let Ok(first) = self.receiver.recv() {
-            let mut jobs = vec![first];
-            let result = self.commit(&mut jobs);
-            for job in jobs {
-                let outcome = match &result {
-                    Ok(()) => Ok(()),
-                    Err(err) => Err(err.for_waiter(&self.paths.cassette)),
-                };
-                // The caller may have stopped waiting; the exchange is
-                // written either way.
-                let _ = job.ack.send(outcome);
-            }
+/// The writer thread: runs batches until every sender is gone and the
+/// queue is empty; returns how many exchanges were appended.
+fn run(writer: &Mutex<Writer>, receiver: &mpsc::Receiver<Job>) -> usize {
+    let lock = || writer.lock().unwrap_or_else(PoisonError::into_inner);
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        let mut writer = lock();
+        let result = writer.commit(&mut jobs, receiver);
+        for job in jobs {
+            let outcome = match &result {
+                Ok(()) => Ok(()),
+                Err(err) => Err(err.for_waiter(&writer.paths.cassette)),
+            };
+            // The caller may have stopped waiting; the exchange is
+            // written either way.
+            let _ = job.ack.send(outcome);
         }
-        if let Some(syncer) = self.syncer.take() {
-            syncer.finish();
-        }
-        self.appended
     }
+    let mut writer = lock();
+    if let Some(syncer) = writer.syncer.take() {
+        syncer.finish();
+    }
+    writer.appended
+}
 
+impl Writer {
     /// Writes one batch: `jobs` holds the first exchange and receives every
     /// other exchange queued by the time the lock is held.
-    fn commit(&mut self, jobs: &mut Vec<Job>) -> Result<(), RecordError> {
+    fn commit(
+        &mut self,
+        jobs: &mut Vec<Job>,
+        receiver: &mpsc::Receiver<Job>,
+    ) -> Result<(), RecordError> {
         KeptLock::lock(&mut self.lock, &self.paths)?;
-        let result = self.commit_locked(jobs);
+        let result = self.commit_locked(jobs, receiver);
         KeptLock::unlock(&self.lock);
         result
     }
 
-    fn commit_locked(&mut self, jobs: &mut Vec<Job>) -> Result<(), RecordError> {
-        jobs.extend(self.receiver.try_iter());
+    fn commit_locked(
+        &mut self,
+        jobs: &mut Vec<Job>,
+        receiver: &mpsc::Receiver<Job>,
+    ) -> Result<(), RecordError> {
+        jobs.extend(receiver.try_iter());
         if self.needs_reset {
             reset_locked(&self.paths)?;
             self.needs_reset = false;
@@ -162,8 +200,29 @@ impl Writer {
             .map(|job| job.line.as_slice())
             .collect::<Vec<_>>()
             .concat();
+        self.write_batch(&batch, jobs.len())
+    }
+
+    /// The inline path of [`WriterHandle::try_write_inline`]: only in the
+    /// steady state, where a batch is one `write` under a lock taken
+    /// without waiting. Anything else (the first batch, a pending reset or
+    /// folder sync, another process holding the lock) is the thread's.
+    fn try_commit_now(&mut self, line: &[u8]) -> Option<Result<(), RecordError>> {
+        if self.needs_reset || self.folder_unsynced || self.journal.is_none() {
+            return None;
+        }
+        if !KeptLock::try_lock(&self.lock, &self.paths) {
+            return None;
+        }
+        let result = self.write_batch(line, 1);
+        KeptLock::unlock(&self.lock);
+        Some(result)
+    }
+
+    /// Appends whole journal lines (`count` exchanges). Call under the lock.
+    fn write_batch(&mut self, batch: &[u8], count: usize) -> Result<(), RecordError> {
         let sync_now = self.syncer.is_none();
-        if journal::append(&self.paths, &batch, sync_now, &mut self.journal)? {
+        if journal::append(&self.paths, batch, sync_now, &mut self.journal)? {
             self.folder_unsynced = true;
         }
         if self.folder_unsynced {
@@ -176,7 +235,7 @@ impl Writer {
             })?;
         }
         self.batches.fetch_add(1, Ordering::Relaxed);
-        self.appended += jobs.len();
+        self.appended += count;
         Ok(())
     }
 }

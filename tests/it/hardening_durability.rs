@@ -172,6 +172,18 @@ async fn kill_9_at_random_moments(extra_args: &[&str], rounds: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_proxy_processes_record_5000_exchanges_each_into_one_cassette() {
+    two_proxy_processes_share_one_cassette(&[]).await;
+}
+
+/// With `--fsync periodic` most exchanges are written on the request's own
+/// thread, under a file lock taken only when free: the other process and
+/// the writer thread must still never interleave with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_proxy_processes_writing_inline_share_one_cassette() {
+    two_proxy_processes_share_one_cassette(&["--fsync", "periodic"]).await;
+}
+
+async fn two_proxy_processes_share_one_cassette(extra_args: &[&str]) {
     let upstream = FakeDato::start(FakeDatoOptions::default().plain_http()).await;
     let work = tempfile::tempdir().unwrap();
     let client = Arc::new(client_for(&upstream));
@@ -180,9 +192,11 @@ async fn two_proxy_processes_record_5000_exchanges_each_into_one_cassette() {
     let mut servers = Vec::new();
     let mut senders = tokio::task::JoinSet::new();
     for process in 0..2 {
+        let mut args = proxy_args(&upstream, "cassettes/shared.json");
+        args.extend(extra_args.iter().map(|arg| arg.to_string()));
         let server = ServerProcess::start(
             work.path(),
-            &proxy_args(&upstream, "cassettes/shared.json"),
+            &args,
             &work.path().join(format!("p{process}.stderr")),
         );
         for worker in 0..WORKERS {
