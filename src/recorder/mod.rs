@@ -21,8 +21,11 @@
 //! (group commit): a per-cassette writer thread takes everything queued, writes
 //! it in one go, syncs once and then acknowledges every exchange of the batch.
 //! `append` returns only after that acknowledgement. (`--fsync after-response`
-//! acknowledges after the `write` and leaves the `fsync` to a second thread:
-//! see [`Fsync`].) The journal is folded into
+//! and `--fsync periodic` acknowledge after the `write` and leave the
+//! `fsync` to a second thread, at once or once per interval: see [`Fsync`].
+//! With no fsync on the reply path there is nothing to group, so while the
+//! writer thread is idle and the lock is free the caller writes its line
+//! itself, under the same lock, and skips the hand-off.) The journal is folded into
 //! the cassette (compaction) when the recorder closes and at the next start.
 //!
 //! # Crash-safety protocol
@@ -39,6 +42,10 @@
 //!   when the journal was just created. A failed write is truncated away again.
 //!   The lock file is kept open too, and checked against its path after each
 //!   `flock`.
+//! - **Compaction** never writes a cassette larger than
+//!   [`crate::cassette::MAX_CASSETTE_BYTES`], the most `Cassette::load`
+//!   reads: the merged cassette is serialized before any file changes, and
+//!   a larger one is refused with every file left as it was.
 //! - **Compaction** is exactly-once although it spans several renames:
 //!   1. A leftover `name.json.merge-K` means an earlier compaction stopped
 //!      halfway. With `n` complete lines in it: if the cassette holds `K`
