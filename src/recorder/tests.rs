@@ -86,6 +86,20 @@ fn listing(dir: &Path) -> Vec<String> {
     found
 }
 
+/// A refused compaction left the cassette and its journal byte-identical
+/// and started no merge.
+fn assert_refused_unchanged(
+    dir: &Path,
+    cassette: &Path,
+    before: &[u8],
+    journal_path: &Path,
+    journal: &[u8],
+) {
+    assert_eq!(fs::read(cassette).expect("read"), before);
+    assert_eq!(fs::read(journal_path).expect("journal kept"), journal);
+    assert!(!listing(dir).iter().any(|name| name.contains("merge")));
+}
+
 fn setup() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let cassette = dir.path().join("tokens.json");
@@ -414,13 +428,7 @@ fn a_corrupt_line_in_the_middle_is_an_error_and_changes_nothing() {
         matches!(err, RecordError::CorruptJournal { line: 2, .. }),
         "{err}"
     );
-    assert_eq!(fs::read(&cassette).expect("read"), before);
-    assert_eq!(fs::read(&journal_path).expect("journal kept"), journal);
-    assert!(
-        !listing(dir.path())
-            .iter()
-            .any(|name| name.contains("merge"))
-    );
+    assert_refused_unchanged(dir.path(), &cassette, &before, &journal_path, &journal);
     assert!(
         load_with_journal(&cassette).is_err(),
         "readers refuse it too"
@@ -453,13 +461,7 @@ fn a_compaction_past_the_size_limit_changes_nothing_and_says_how_to_go_on() {
     ] {
         assert!(message.contains(part), "{part}: {message}");
     }
-    assert_eq!(fs::read(&cassette).expect("read"), before);
-    assert_eq!(fs::read(&journal_path).expect("journal kept"), journal);
-    assert!(
-        !listing(dir.path())
-            .iter()
-            .any(|name| name.contains("merge"))
-    );
+    assert_refused_unchanged(dir.path(), &cassette, &before, &journal_path, &journal);
     // Nothing is lost: readers see every exchange.
     let seen = load_with_journal(&cassette).expect("readable");
     assert_eq!(seen.interactions.len(), 5);

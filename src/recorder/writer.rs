@@ -154,10 +154,14 @@ fn run(writer: &Mutex<Writer>, receiver: &mpsc::Receiver<Job>) -> usize {
         let mut jobs = vec![first];
         let mut writer = lock();
         let result = writer.commit(&mut jobs, receiver);
+        let cassette = writer.paths.cassette.clone();
+        // Released before anyone is woken: a waiter's next append can then
+        // be written inline instead of finding the writer still busy.
+        drop(writer);
         for job in jobs {
             let outcome = match &result {
                 Ok(()) => Ok(()),
-                Err(err) => Err(err.for_waiter(&writer.paths.cassette)),
+                Err(err) => Err(err.for_waiter(&cassette)),
             };
             // The caller may have stopped waiting; the exchange is
             // written either way.
