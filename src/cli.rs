@@ -279,7 +279,6 @@ impl LimitArgs {
     }
 }
 
-/// `65536`, `64KiB`, `10MiB` (also `K`/`M`, `KB`/`MB` as binary units).
 /// A humantime duration from 1 ms to 1 hour: a zero interval would fsync
 /// in a busy loop, and a longer one is no durability at all.
 fn parse_fsync_interval(text: &str) -> Result<Duration, String> {
@@ -292,6 +291,7 @@ fn parse_fsync_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// `65536`, `64KiB`, `10MiB` (also `K`/`M`, `KB`/`MB` as binary units).
 fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let split = text

@@ -118,12 +118,9 @@ fn merge_journal(paths: &CassettePaths, cassette: &mut Cassette) -> Result<(), R
         return remove_durably(paths, [paths.journal.as_path()]);
     }
     let base = cassette.interactions.len();
-    let added = entries.len();
-    cassette.interactions.extend(entries);
     // Serialized before any file changes: a cassette the loader would
     // refuse is never written, and the journal stays where it was.
-    let merged = cassette.to_bytes();
-    check_size(paths, &paths.journal, added, merged.len())?;
+    let merged = merged_bytes(paths, cassette, &paths.journal, entries)?;
     let merge = paths.merge(base);
     std::fs::rename(&paths.journal, &merge).ctx(&paths.cassette, || {
         format!("rename {} to {}", paths.journal.display(), merge.display())
@@ -133,24 +130,29 @@ fn merge_journal(paths: &CassettePaths, cassette: &mut Cassette) -> Result<(), R
     remove_durably(paths, [merge.as_path()])
 }
 
-/// Refuses a compaction whose cassette would be larger than
-/// [`MAX_CASSETTE_BYTES`], the most [`Cassette::load`] reads (and so the
-/// most `schema-check` and the next compaction would accept).
-fn check_size(
+/// `cassette` with the entries of `pending` (a journal or merge file)
+/// appended, as the bytes to write; refused when they would be larger than
+/// [`MAX_CASSETTE_BYTES`](crate::cassette::MAX_CASSETTE_BYTES), the most
+/// [`Cassette::load`] reads (and so the most `schema-check` and the next
+/// compaction would accept).
+fn merged_bytes(
     paths: &CassettePaths,
+    cassette: &mut Cassette,
     pending: &Path,
-    entries: usize,
-    size: usize,
-) -> Result<(), RecordError> {
+    entries: Vec<Interaction>,
+) -> Result<Vec<u8>, RecordError> {
+    let added = entries.len();
+    cassette.interactions.extend(entries);
+    let merged = cassette.to_bytes();
     let limit = size_limit::get();
-    if size as u64 <= limit {
-        return Ok(());
+    if merged.len() as u64 <= limit {
+        return Ok(merged);
     }
     Err(RecordError::TooLarge {
         cassette: paths.cassette.clone(),
         pending: pending.to_owned(),
-        entries,
-        size,
+        entries: added,
+        size: merged.len(),
         limit,
     })
 }
@@ -191,11 +193,7 @@ fn finish_merge(
     entries: Vec<Interaction>,
 ) -> Result<(), RecordError> {
     if merge_state(paths, cassette, merge, base, &entries)? == MergeState::NotDone {
-        let added = entries.len();
-        cassette.interactions.extend(entries);
-        let merged = cassette.to_bytes();
-        check_size(paths, merge, added, merged.len())?;
-        write_atomic(paths, &merged)?;
+        write_atomic(paths, &merged_bytes(paths, cassette, merge, entries)?)?;
     }
     remove_durably(paths, [merge])
 }
