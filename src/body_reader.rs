@@ -6,7 +6,6 @@
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Body;
-use std::io::Read;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,57 +95,10 @@ where
     })
 }
 
-/// Decodes a `Content-Encoding` (gzip, x-gzip, deflate, br) so the cassette
-/// can hold a readable, redactable body. `None` for an unknown coding or
-/// bytes that do not decode, or output over `limit` (a decompression bomb).
+/// Kept only until the proxy calls [`crate::content_coding::decode`]
+/// itself; `None` whenever that returns an error.
 pub fn decode_content(encoding: &str, bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let mut decoded = Vec::new();
-    let limit = limit as u64 + 1;
-    let result = match encoding.trim().to_ascii_lowercase().as_str() {
-        "identity" | "" => return Some(bytes.to_vec()),
-        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(bytes)
-            .take(limit)
-            .read_to_end(&mut decoded),
-        // RFC 9110 says zlib-wrapped; some servers send raw deflate.
-        "deflate" => flate2::read::ZlibDecoder::new(bytes)
-            .take(limit)
-            .read_to_end(&mut decoded)
-            .or_else(|_| {
-                decoded.clear();
-                flate2::read::DeflateDecoder::new(bytes)
-                    .take(limit)
-                    .read_to_end(&mut decoded)
-            }),
-        "br" => brotli::Decompressor::new(bytes, 4096)
-            .take(limit)
-            .read_to_end(&mut decoded),
-        _ => return None,
-    };
-    match result {
-        Ok(_) if (decoded.len() as u64) < limit => Some(decoded),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-
-    #[test]
-    fn gzip_and_brotli_decode_and_bombs_are_refused() {
-        let text = br#"{"data":[]}"#;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(text).unwrap();
-        let gz = gz.finish().unwrap();
-        assert_eq!(decode_content("gzip", &gz, 1024).unwrap(), text);
-        let mut br = Vec::new();
-        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
-            .write_all(text)
-            .unwrap();
-        assert_eq!(decode_content("br", &br, 1024).unwrap(), text);
-        assert_eq!(decode_content("gzip", &gz, 4), None);
-        assert_eq!(decode_content("zstd", &gz, 1024), None);
-        assert_eq!(decode_content("gzip", b"not gzip", 1024), None);
-    }
+    crate::content_coding::decode(&[encoding], bytes, limit)
+        .ok()
+        .map(|decoded| decoded.bytes)
 }

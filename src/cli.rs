@@ -117,6 +117,11 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR")]
     pub schemas: Option<PathBuf>,
 
+    /// How --on-miss record writes new episodes; the redaction rules also
+    /// decide what replay never prints.
+    #[command(flatten)]
+    pub recording: RecordingArgs,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -153,6 +158,64 @@ pub struct ProxyArgs {
     #[arg(long = "record", value_enum, default_value_t = RecordMode::New)]
     pub record_mode: RecordMode,
 
+    /// Answer requests that break the contract with 422 instead of forwarding them.
+    #[arg(long)]
+    pub enforce: bool,
+
+    /// Replace responses that break the contract with 502 (they are still recorded).
+    #[arg(long)]
+    pub enforce_responses: bool,
+
+    /// A path prefix the client puts before API paths (its baseUrl's path),
+    /// removed before forwarding and recording, e.g. `/proxy-prefix`.
+    #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
+    pub path_prefix: Option<String>,
+
+    #[command(flatten)]
+    pub recording: RecordingArgs,
+
+    /// Read the contract from this folder instead of the built-in one.
+    #[arg(long, value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
+
+    /// Log only exchanges with contract findings or errors, not every one.
+    #[arg(long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Everything that shapes what is written to a cassette: redaction and
+/// durability. Defined once and flattened into every command that writes
+/// cassettes (`proxy`, and `replay --on-miss record`), and turned into the
+/// same settings for both ([`RecordingArgs::apply`]), so a new episode is
+/// redacted exactly as the proxy would have redacted it.
+///
+/// (Which cassette is written, and the record mode, stay per command:
+/// `proxy --cassette/--record`, `replay --record-into/--on-miss`.)
+#[derive(Debug, Clone, Args)]
+pub struct RecordingArgs {
+    /// Another header whose values are credentials: redacted in everything
+    /// recorded and never printed. Repeatable. For `replay --on-miss record`
+    /// pass the rules the cassette was recorded with: a header or query
+    /// parameter the loaded cassettes hold redacted is redacted in new
+    /// episodes anyway, with a warning, but one they never saw is not.
+    /// A redacted header can never be matched with --match header:NAME.
+    #[arg(long = "redact-header", value_name = "NAME")]
+    pub redact_headers: Vec<String>,
+
+    /// A JSON pointer redacted in every JSON request and response body
+    /// recorded. Repeatable. `replay` cannot tell which pointers a cassette
+    /// was recorded with: pass the same ones to `--on-miss record`.
+    #[arg(long = "redact-pointer", value_name = "POINTER", value_parser = parse_pointer)]
+    pub redact_pointers: Vec<String>,
+
+    /// A query parameter whose value is a credential: redacted in everything
+    /// recorded and never printed. Repeatable.
+    #[arg(long = "redact-query", value_name = "NAME")]
+    pub redact_query: Vec<String>,
+
     /// before-response: a recorded exchange is fsynced before the client gets
     /// its response (survives a power loss); after-response: it is written
     /// before the response and fsynced right after (survives datovcr being
@@ -167,42 +230,24 @@ pub struct ProxyArgs {
     /// fsync (e.g. 200ms, 1s).
     #[arg(long, value_parser = parse_fsync_interval, default_value = "1s", value_name = "DURATION")]
     pub fsync_interval: Duration,
+}
 
-    /// Answer requests that break the contract with 422 instead of forwarding them.
-    #[arg(long)]
-    pub enforce: bool,
+impl RecordingArgs {
+    /// `--redact-header`, `--redact-pointer` and `--redact-query` as rules.
+    pub fn redaction_rules(&self) -> RedactionRules {
+        RedactionRules {
+            headers: self.redact_headers.clone(),
+            pointers: self.redact_pointers.clone(),
+            query_params: self.redact_query.clone(),
+        }
+    }
 
-    /// Replace responses that break the contract with 502 (they are still recorded).
-    #[arg(long)]
-    pub enforce_responses: bool,
-
-    /// A path prefix the client puts before API paths (its baseUrl's path),
-    /// removed before forwarding and recording, e.g. `/proxy-prefix`.
-    #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
-    pub path_prefix: Option<String>,
-
-    /// Another header whose values are credentials. Repeatable.
-    #[arg(long = "redact-header", value_name = "NAME")]
-    pub redact_headers: Vec<String>,
-
-    /// A JSON pointer redacted in every JSON request and response body. Repeatable.
-    #[arg(long = "redact-pointer", value_name = "POINTER", value_parser = parse_pointer)]
-    pub redact_pointers: Vec<String>,
-
-    /// A query parameter whose value is a credential. Repeatable.
-    #[arg(long = "redact-query", value_name = "NAME")]
-    pub redact_query: Vec<String>,
-
-    /// Read the contract from this folder instead of the built-in one.
-    #[arg(long, value_name = "DIR")]
-    pub schemas: Option<PathBuf>,
-
-    /// Log only exchanges with contract findings or errors, not every one.
-    #[arg(long)]
-    pub quiet: bool,
-
-    #[command(flatten)]
-    pub limits: LimitArgs,
+    /// Sets everything these flags decide on the config that writes cassettes.
+    pub fn apply(&self, config: &mut ProxyConfig) {
+        config.redaction = self.redaction_rules();
+        config.fsync = self.fsync;
+        config.fsync_interval = self.fsync_interval;
+    }
 }
 
 /// Every limit, with the defaults documented in the README.
@@ -433,18 +478,12 @@ async fn proxy(args: ProxyArgs) -> i32 {
     let mut config = ProxyConfig::new(upstream, args.cassette.clone());
     config.ca_files = args.ca_files.clone();
     config.record_mode = args.record_mode;
-    config.fsync = args.fsync;
-    config.fsync_interval = args.fsync_interval;
+    args.recording.apply(&mut config);
     config.enforcement = Enforcement {
         requests: args.enforce,
         responses: args.enforce_responses,
     };
     config.path_prefix = args.path_prefix.clone();
-    config.redaction = RedactionRules {
-        headers: args.redact_headers.clone(),
-        pointers: args.redact_pointers.clone(),
-        query_params: args.redact_query.clone(),
-    };
     config.limits = args.limits.to_limits();
     config.quiet = args.quiet;
 
@@ -514,6 +553,7 @@ async fn replay(args: ReplayArgs) -> i32 {
             } else {
                 RecordMode::None
             };
+            args.recording.apply(&mut config);
             config.path_prefix = args.path_prefix.clone();
             config.limits = limits.clone();
             Some(config)
@@ -537,6 +577,7 @@ async fn replay(args: ReplayArgs) -> i32 {
         check: args.check,
         path_prefix: args.path_prefix.clone(),
         quiet: args.quiet,
+        redaction: args.recording.redaction_rules(),
         limits: limits.connection.clone(),
         max_request_body: limits.max_request_body,
         body_idle_timeout: limits.body_idle_timeout,

@@ -6,6 +6,8 @@
 //! - [`cassette`]: the cassette file format (version 1), load and save.
 //! - [`contract`]: the JSON Schema contract for the `/access_tokens`
 //!   endpoints, compiled once and checked per exchange.
+//! - [`content_coding`]: removing a body's content codings so it can be
+//!   recorded and searched in plain.
 //! - [`redact`]: the placeholders secrets are replaced with, and the search
 //!   for secrets that were not.
 //! - [`recorder`]: durable, crash-safe appends to cassettes (journal + compaction).
@@ -60,6 +62,7 @@ pub mod body_reader;
 pub mod cassette;
 pub mod check;
 pub mod cli;
+pub mod content_coding;
 pub mod contract;
 pub mod proxy;
 pub mod recorder;

@@ -121,13 +121,18 @@ pub fn check_cassettes(contract: &ContractSet, files: &[PathBuf], report: &mut C
             }
         };
         let file = path.display().to_string();
+        // One redactor per cassette: a secret issued in one interaction and
+        // quoted in a later one is found as a leak there too.
+        let redactor = redact::Redactor::default();
         for (index, interaction) in cassette.interactions.iter().enumerate() {
             let request = &interaction.request;
             let (endpoint, mut findings) = match contract.check_interaction(interaction) {
                 Some((endpoint, findings)) => (Some(endpoint.id.clone()), findings),
                 None => (None, Vec::new()),
             };
-            findings.extend(redact::find_leaks(interaction));
+            let (leaks, secrets) = redact::find_leaks_with(&redactor, interaction);
+            findings.extend(leaks);
+            scrub_findings(&mut findings, &secrets);
             report.cases.push(CheckedCase {
                 file: file.clone(),
                 interaction: Some(index),
@@ -177,7 +182,9 @@ pub fn check_payload(
             contract.check_response_body(endpoint, *status, &body),
         ),
     };
-    findings.extend(redact::find_body_leaks(side, &body));
+    let (leaks, secrets) = redact::find_body_leaks(side, &body);
+    findings.extend(leaks);
+    scrub_findings(&mut findings, &secrets);
     report.cases.push(CheckedCase {
         file: file.display().to_string(),
         interaction: None,
@@ -186,6 +193,15 @@ pub fn check_payload(
         findings,
     });
     Ok(())
+}
+
+/// Violation messages quote the instance they fault, which may hold the
+/// very secrets the leak search found: no report may repeat them.
+fn scrub_findings(findings: &mut [Finding], secrets: &redact::Secrets) {
+    for finding in findings {
+        finding.message = secrets.scrub(&finding.message).into_owned();
+        finding.pointer = secrets.scrub(&finding.pointer).into_owned();
+    }
 }
 
 fn read_json(file: &Path) -> Result<Value, String> {

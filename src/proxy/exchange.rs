@@ -7,6 +7,7 @@ use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
 use crate::body_reader::{self, BodyError};
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
+use crate::content_coding;
 use crate::contract::{ContractSet, Finding, violations_summary};
 use crate::recorder::{RecordMode, Recorder};
 use crate::redact::{Redactor, Secrets};
@@ -132,6 +133,15 @@ impl Proxy {
         report: &mut Report,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let limits = &self.config.limits;
+        // Secrets are collected before anything about the request can be
+        // logged or answered: even a 414 names the path.
+        report.secrets = self.redactor.secrets_of(&RecordedRequest {
+            method: request.method().as_str().to_owned(),
+            path: request.uri().path().to_owned(),
+            query: Query::parse(request.uri().query().unwrap_or_default()),
+            headers: to_recorded(request.headers(), NOT_RECORDED),
+            body: Body::Empty,
+        });
         if crate::server::uri_len(request.uri()) > limits.max_uri_bytes {
             return Err(ApiError::new(
                 StatusCode::URI_TOO_LONG,
@@ -159,9 +169,31 @@ impl Proxy {
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let limits = &self.config.limits;
         report.cassette = Some(cassette.clone());
+        let named = parts.headers.get(cassette::CASSETTE_HEADER).cloned();
         strip_hop_by_hop(&mut parts.headers);
         strip_own(&mut parts.headers);
-        let recorded_request = self.recorded_request(&parts, &body);
+        let recorded_request = self.recorded_request(&parts, &body)?;
+        // Secrets are known from the request on, so every log line and error
+        // body about this exchange can be scrubbed.
+        report
+            .secrets
+            .extend(self.redactor.secrets_of(&recorded_request));
+        if let Some(name) = named
+            && report
+                .secrets
+                .occur_in(&String::from_utf8_lossy(name.as_bytes()))
+        {
+            report.cassette = None;
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DATOVCR_BAD_CASSETTE_NAME",
+                format!(
+                    "{}: the cassette name holds a credential of this same request, so it would \
+                     put the secret in a file name; choose a name without it",
+                    cassette::CASSETTE_HEADER
+                ),
+            ));
+        }
         let endpoint = self
             .contract
             .route(&recorded_request.method, &recorded_request.path);
@@ -170,16 +202,20 @@ impl Proxy {
                 .contract
                 .check_request(endpoint, (&recorded_request).into());
         }
-        // Secrets are known from the request on, so every log line and error
-        // body about this exchange can be scrubbed.
-        report.secrets = self.redactor.secrets_of(&recorded_request);
         if self.config.enforcement.requests && report.findings.iter().any(Finding::is_error) {
             return Err(contract_rejection(&report.findings, &report.secrets));
         }
 
         let (response_parts, response_body) = self.forward(&parts, &recorded_request, body).await?;
         let recorded_response =
-            recorded_response(&response_parts, &response_body, limits.max_upstream_body);
+            match recorded_response(&response_parts, &response_body, limits.max_upstream_body) {
+                Ok(recorded) => recorded,
+                Err(err) if self.recorder.mode() == RecordMode::None => {
+                    report.error = Some(format!("not decoded: {err}"));
+                    undecoded_response(&response_parts, &response_body)
+                }
+                Err(err) => return Err(undecodable(&err, "response", response_parts.status)),
+            };
         if let Some(endpoint) = endpoint {
             let response_findings = self
                 .contract
@@ -225,19 +261,47 @@ impl Proxy {
         })
     }
 
-    fn recorded_request(&self, parts: &request::Parts, body: &Bytes) -> RecordedRequest {
+    /// The request as the cassette holds it: its body decoded from every
+    /// content coding, so it can be checked and searched for secrets. A
+    /// body that cannot be decoded is refused (415) before it is forwarded
+    /// when recording, since it could not be recorded safely.
+    fn recorded_request(
+        &self,
+        parts: &request::Parts,
+        body: &Bytes,
+    ) -> Result<RecordedRequest, ApiError> {
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        RecordedRequest {
+        let mut skip = NOT_RECORDED.to_vec();
+        let codings = header_values(&parts.headers, header::CONTENT_ENCODING);
+        let limit = self.config.limits.max_request_body;
+        let stored = match content_coding::decode(&codings, body, limit) {
+            Ok(decoded) if decoded.changed => {
+                skip.push("content-encoding");
+                Body::from_bytes(&decoded.bytes, content_type)
+            }
+            Ok(_) => Body::from_bytes(body, content_type),
+            Err(_) if self.recorder.mode() == RecordMode::None => {
+                Body::from_bytes(body, content_type)
+            }
+            Err(err) => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "DATOVCR_UNDECODABLE_BODY",
+                    format!("the request was not forwarded: {err}"),
+                ));
+            }
+        };
+        Ok(RecordedRequest {
             method: parts.method.as_str().to_owned(),
             path: strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path())
                 .to_owned(),
             query: Query::parse(parts.uri.query().unwrap_or_default()),
-            headers: to_recorded(&parts.headers, NOT_RECORDED),
-            body: Body::from_bytes(body, content_type),
-        }
+            headers: to_recorded(&parts.headers, &skip),
+            body: stored,
+        })
     }
 
     async fn forward(
@@ -336,12 +400,21 @@ impl Proxy {
         report: &mut Report,
     ) -> Result<(), ApiError> {
         if self.recorder.mode() == RecordMode::None {
+            // Nothing is written, but what the response issued (a new
+            // token, say) must still be kept out of the log line.
+            report
+                .secrets
+                .extend(self.redactor.secrets_in(&interaction));
             return Ok(());
         }
         let redacted = self.redactor.redact(interaction);
-        report.secrets = redacted.secrets().clone();
+        report.secrets.extend(redacted.secrets().clone());
         self.recorder.append(cassette, &redacted).await.map_err(|err| {
-            eprintln!("datovcr: RECORDING FAILED for {}: {err}", cassette.display());
+            eprintln!(
+                "datovcr: RECORDING FAILED for {}: {}",
+                cassette.display(),
+                report.secrets.scrub(&err.to_string())
+            );
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "DATOVCR_RECORDING_FAILED",
@@ -393,32 +466,65 @@ fn upstream_body_error(err: BodyError, upstream: &str) -> ApiError {
     }
 }
 
-fn recorded_response(parts: &response::Parts, body: &Bytes, limit: usize) -> RecordedResponse {
+/// The response as the cassette holds it: every content coding removed
+/// (declared or found by magic), so it can be checked and redacted.
+fn recorded_response(
+    parts: &response::Parts,
+    body: &Bytes,
+    limit: usize,
+) -> Result<RecordedResponse, content_coding::CodingError> {
     let mut skip = NOT_RECORDED.to_vec();
-    let encoding = parts
-        .headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok());
-    let decoded = match encoding {
-        Some(encoding) => body_reader::decode_content(encoding, body, limit),
-        None => None,
-    };
-    let stored = match &decoded {
-        Some(decoded) => {
-            skip.push("content-encoding");
-            decoded.as_slice()
-        }
-        None => body.as_ref(),
-    };
+    let codings = header_values(&parts.headers, header::CONTENT_ENCODING);
+    let decoded = content_coding::decode(&codings, body, limit)?;
+    if decoded.changed {
+        skip.push("content-encoding");
+    }
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    RecordedResponse {
+    Ok(RecordedResponse {
         status: parts.status.as_u16(),
         headers: to_recorded(&parts.headers, &skip),
-        body: Body::from_bytes(stored, content_type),
+        body: Body::from_bytes(&decoded.bytes, content_type),
+    })
+}
+
+/// `--record none` only: a response whose body could not be decoded is
+/// still checked (as the bytes it is) and relayed.
+fn undecoded_response(parts: &response::Parts, body: &Bytes) -> RecordedResponse {
+    RecordedResponse {
+        status: parts.status.as_u16(),
+        headers: to_recorded(&parts.headers, NOT_RECORDED),
+        body: Body::from_bytes(body, None),
     }
+}
+
+/// The fail-closed answer for a response that cannot be decoded, and so
+/// cannot be proven free of secrets: nothing is written, nothing relayed.
+fn undecodable(
+    err: &content_coding::CodingError,
+    side: &str,
+    upstream_status: StatusCode,
+) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "DATOVCR_RECORDING_FAILED",
+        format!(
+            "the upstream answered {upstream_status}, but the {side} could not be recorded, so it is withheld: {err}"
+        ),
+    )
+    .with_detail("upstream_status", upstream_status.as_u16())
+}
+
+/// Every value of a header, as text (values that are not text are skipped:
+/// they name no coding datovcr knows).
+fn header_values(headers: &http::HeaderMap, name: header::HeaderName) -> Vec<&str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect()
 }
 
 /// The upstream's response, byte for byte, plus the contract headers.

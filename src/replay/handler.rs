@@ -4,15 +4,16 @@
 use super::library::{Library, Lookup, PreparedResponse};
 use super::matching::RequestView;
 use super::miss;
+use super::output::{SecretFinder, Voice};
 use super::{MissPolicy, ReplayConfig, ReplayStats};
 use crate::api_error::ApiError;
 use crate::body_reader;
-use crate::cassette::{self, Body, Headers, Query};
-use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts, violations_summary};
-use crate::proxy::{Proxy, VIOLATIONS_HEADER, strip_path_prefix};
+use crate::cassette::{self, Body, Headers, Query, RecordedRequest};
+use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts};
+use crate::proxy::{Proxy, strip_path_prefix};
 use crate::server::Handler;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::json;
@@ -26,6 +27,8 @@ pub const MISS_STATUS: u16 = 599;
 
 pub struct ReplayHandler {
     config: ReplayConfig,
+    /// Collects each request's secrets with the replay's redaction rules.
+    finder: SecretFinder,
     library: Arc<Library>,
     contract: Option<Arc<ContractSet>>,
     forwarder: Option<Proxy>,
@@ -41,6 +44,7 @@ impl ReplayHandler {
         stats: Arc<ReplayStats>,
     ) -> Self {
         Self {
+            finder: SecretFinder::new(&config.redaction),
             config,
             library,
             contract,
@@ -54,7 +58,9 @@ impl ReplayHandler {
         if let Some(forwarder) = &self.forwarder
             && let Err(err) = forwarder.recorder.close().await
         {
-            eprintln!("datovcr: compacting recorded misses failed (the journal keeps them): {err}");
+            Voice::general().say(&format!(
+                "datovcr: compacting recorded misses failed (the journal keeps them): {err}"
+            ));
         }
     }
 }
@@ -62,6 +68,9 @@ impl ReplayHandler {
 impl Handler for ReplayHandler {
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
+        // The request as its secrets are collected from: everything said
+        // about it below goes through a voice made for it.
+        let mut received = self.received_head(&parts);
         let body = match body_reader::read_limited(
             body,
             self.config.max_request_body,
@@ -73,8 +82,15 @@ impl Handler for ReplayHandler {
         .await
         {
             Ok(body) => body,
-            Err(err) => return ApiError::from(err).into_response(),
+            Err(err) => return self.finder.voice_for(&received).answer(err.into()),
         };
+        let content_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        received.body = Body::from_bytes(&body, content_type);
+        let voice = self.finder.voice_for(&received);
+
         let cassette_name = parts
             .headers
             .get(cassette::CASSETTE_HEADER)
@@ -83,25 +99,17 @@ impl Handler for ReplayHandler {
             Some(name) => match self.library.cassette_named(name) {
                 Some(index) => Some(index),
                 None if self.config.on_miss == MissPolicy::Record => None,
-                None => return self.unknown_cassette(name),
+                None => return self.unknown_cassette(name, &voice),
             },
             None => None,
         };
 
-        let path = strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path());
-        let query = Query::parse(parts.uri.query().unwrap_or_default());
-        let headers = self.request_headers(&parts.headers);
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let request_body = Body::from_bytes(&body, content_type);
         let view = RequestView {
-            method: parts.method.as_str(),
-            path,
-            query: &query,
-            headers: &headers,
-            body: &request_body,
+            method: &received.method,
+            path: &received.path,
+            query: &received.query,
+            headers: &received.headers,
+            body: &received.body,
         };
         let key = self.library.rules.key(&view);
         match self.library.lookup(&key, selected) {
@@ -113,10 +121,16 @@ impl Handler for ReplayHandler {
                 *response.headers_mut() = prepared.header_map();
                 let findings = self.check(&view, prepared);
                 if !findings.is_empty() {
-                    mark_violations(&mut response, &findings);
+                    voice.mark_violations(&mut response, &findings);
                 }
                 if !self.config.quiet || !findings.is_empty() {
-                    log_hit(&view, prepared.status, &cassette.path, index, &findings);
+                    voice.say(&hit_line(
+                        &view,
+                        prepared.status,
+                        &cassette.path,
+                        index,
+                        &findings,
+                    ));
                 }
                 response
             }
@@ -130,11 +144,13 @@ impl Handler for ReplayHandler {
                         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                         let target = self.record_target(cassette_name.as_deref(), selected);
                         match target {
+                            // The proxy's pipeline logs and answers this
+                            // exchange, scrubbed by the same rules.
                             Ok(target) => forwarder.handle_buffered(parts, body, target).await,
-                            Err(error) => error.into_response(),
+                            Err(error) => voice.answer(error),
                         }
                     }
-                    _ => self.miss(&view, selected, exhausted),
+                    _ => self.miss(&view, selected, exhausted, &voice),
                 }
             }
         }
@@ -199,7 +215,7 @@ impl ReplayHandler {
         }
     }
 
-    fn unknown_cassette(&self, name: &str) -> Response<Full<Bytes>> {
+    fn unknown_cassette(&self, name: &str, voice: &Voice<'_>) -> Response<Full<Bytes>> {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let loaded: Vec<&str> = self
             .library
@@ -213,10 +229,8 @@ impl ReplayHandler {
             name.escape_debug(),
             loaded.join(", ")
         );
-        eprintln!("datovcr: MISS {message}");
-        miss_error(message)
-            .with_detail("loaded_cassettes", loaded)
-            .into_response()
+        voice.say(&format!("datovcr: MISS {message}"));
+        voice.answer(miss_error(message).with_detail("loaded_cassettes", loaded))
     }
 
     fn miss(
@@ -224,6 +238,7 @@ impl ReplayHandler {
         view: &RequestView<'_>,
         selected: Option<usize>,
         exhausted: Option<usize>,
+        voice: &Voice<'_>,
     ) -> Response<Full<Bytes>> {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
         let candidates: Vec<usize> = match selected {
@@ -244,7 +259,9 @@ impl ReplayHandler {
                 view.method, view.path
             ),
         };
-        let nearest = miss::nearest(&self.library, &candidates, view);
+        // Values are scrubbed before they are shortened: a cut could leave
+        // half a secret that no longer matches it.
+        let nearest = miss::nearest(&self.library, &candidates, view, voice.secrets());
         let mut log = format!("datovcr: MISS {message} (searched {})", searched.join(", "));
         if let Some(nearest) = &nearest {
             log.push_str(&format!(
@@ -258,15 +275,16 @@ impl ReplayHandler {
                 ));
             }
         }
-        eprintln!("{log}");
-        miss_error(message)
-            .with_detail("cassettes", searched)
-            .with_detail("request", json!({"method": view.method, "path": view.path}))
-            .with_detail(
-                "nearest",
-                serde_json::to_value(&nearest).expect("serializable"),
-            )
-            .into_response()
+        voice.say(&log);
+        voice.answer(
+            miss_error(message)
+                .with_detail("cassettes", searched)
+                .with_detail("request", json!({"method": view.method, "path": view.path}))
+                .with_detail(
+                    "nearest",
+                    serde_json::to_value(&nearest).expect("serializable"),
+                ),
+        )
     }
 }
 
@@ -279,41 +297,43 @@ fn miss_error(message: String) -> ApiError {
 }
 
 impl ReplayHandler {
-    /// The request's headers in cassette form. Matching reads only the
-    /// headers the rules name, so without `--check` (which validates them
-    /// all) and without a forwarder (whose miss path sees the view too) only
-    /// those are converted: a dozen allocations less per request.
-    fn request_headers(&self, headers: &http::HeaderMap) -> Headers {
-        let mut recorded = Headers::new();
+    /// The request as matching, `--check` and the secret search see it, its
+    /// body still empty. Matching reads only the headers the rules name, so
+    /// without `--check` (which validates them all) and without a forwarder
+    /// (whose miss path sees the view too) only those, and the credential
+    /// headers whose values must never be printed, are converted: a dozen
+    /// allocations less per request.
+    fn received_head(&self, parts: &http::request::Parts) -> RecordedRequest {
+        let mut headers = Headers::new();
         let everything = self.contract.is_some() || self.forwarder.is_some();
-        for (name, value) in headers {
+        for (name, value) in &parts.headers {
             let matched = || {
                 let rules = &self.library.rules.headers;
                 rules.iter().any(|h| h.eq_ignore_ascii_case(name.as_str()))
             };
-            if everything || matched() {
-                recorded.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+            if everything || matched() || self.finder.wants_header(name.as_str()) {
+                headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
             }
         }
-        recorded
+        RecordedRequest {
+            method: parts.method.as_str().to_owned(),
+            path: strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path())
+                .to_owned(),
+            query: Query::parse(parts.uri.query().unwrap_or_default()),
+            headers,
+            body: Body::Empty,
+        }
     }
 }
 
-fn mark_violations(response: &mut Response<Full<Bytes>>, findings: &[Finding]) {
-    if let Some(summary) = violations_summary(findings)
-        && let Ok(value) = HeaderValue::from_str(&summary)
-    {
-        response.headers_mut().insert(VIOLATIONS_HEADER, value);
-    }
-}
-
-fn log_hit(
+/// The line a hit logs, then one per `--check` finding.
+fn hit_line(
     view: &RequestView<'_>,
     status: StatusCode,
     cassette: &std::path::Path,
     index: usize,
     findings: &[Finding],
-) {
+) -> String {
     let mut line = format!(
         "datovcr: {} {} {} replayed {} #{index}",
         view.method,
@@ -324,5 +344,5 @@ fn log_hit(
     for finding in findings {
         line.push_str(&format!("\n  {}: {finding}", finding.category));
     }
-    eprintln!("{line}");
+    line
 }

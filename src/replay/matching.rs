@@ -8,6 +8,8 @@
 //! request, so lookup is one hash-map probe however large the cassette.
 
 use crate::cassette::{Body, Headers, Query};
+use crate::redact::RedactionRules;
+use crate::redact::rules::is_secret_header;
 use base64::Engine as _;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -19,7 +21,9 @@ pub struct MatchRules {
     pub path: bool,
     pub query: bool,
     pub body: bool,
-    /// Lowercase header names whose values must match. Never `authorization`.
+    /// Lowercase header names whose values must match. Never a credential
+    /// header (`authorization`, `cookie`, `x-api-key`, any name
+    /// [`is_secret_header`] catches, any `--redact-header`).
     pub headers: Vec<String>,
     /// JSON pointers left out of body comparison (volatile fields).
     pub ignore_body_pointers: Vec<String>,
@@ -71,8 +75,8 @@ impl MatchRules {
                 "query" => rules.query = true,
                 "body" => rules.body = true,
                 other => match other.strip_prefix("header:") {
-                    Some("authorization") => {
-                        return Err("--match: the Authorization header is never matched: cassettes hold a placeholder".into());
+                    Some(name) if is_secret_header(name) => {
+                        return Err(credential_header_refusal(name));
                     }
                     Some(name) if !name.is_empty() => rules.headers.push(name.to_owned()),
                     _ => {
@@ -84,6 +88,23 @@ impl MatchRules {
             }
         }
         Ok(rules)
+    }
+
+    /// Refuses to match on a header the redaction rules treat as a
+    /// credential (`--redact-header`, besides the built-in ones [`MatchRules::parse`]
+    /// already refuses): cassettes hold a placeholder for it, and a miss
+    /// explanation would print the received value next to it.
+    pub fn refuse_credential_headers(&self, redaction: &RedactionRules) -> Result<(), String> {
+        match self.headers.iter().find(|name| {
+            is_secret_header(name)
+                || redaction
+                    .headers
+                    .iter()
+                    .any(|redacted| redacted.eq_ignore_ascii_case(name))
+        }) {
+            Some(name) => Err(credential_header_refusal(name)),
+            None => Ok(()),
+        }
     }
 
     /// The lookup key for a request.
@@ -150,6 +171,13 @@ impl MatchRules {
         }
         value
     }
+}
+
+fn credential_header_refusal(name: &str) -> String {
+    format!(
+        "--match: header:{name} is a credential header and is never matched: cassettes hold a \
+         placeholder for it, and a miss explanation would print the value received"
+    )
 }
 
 fn remove_pointer(value: &mut Value, pointer: &str) {
@@ -261,6 +289,34 @@ mod tests {
             rules.key(&view(&query, &main_other_token, &body))
         );
         assert!(MatchRules::parse("method,header:authorization").is_err());
+    }
+
+    #[test]
+    fn credential_headers_are_never_matched() {
+        for name in [
+            "authorization",
+            "Authorization",
+            "cookie",
+            "x-api-key",
+            "x-auth-token",
+            "proxy-authorization",
+            "x-session-id",
+            "x-csrf-token",
+        ] {
+            let error = MatchRules::parse(&format!("method,header:{name}")).unwrap_err();
+            assert!(error.contains("credential header"), "{name}: {error}");
+        }
+        let rules = MatchRules::parse("method,header:x-tenant").unwrap();
+        assert!(
+            rules
+                .refuse_credential_headers(&RedactionRules::default())
+                .is_ok()
+        );
+        let redacted = RedactionRules {
+            headers: vec!["X-Tenant".into()],
+            ..RedactionRules::default()
+        };
+        assert!(rules.refuse_credential_headers(&redacted).is_err());
     }
 
     #[test]

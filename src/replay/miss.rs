@@ -6,8 +6,10 @@
 
 use super::library::{Library, LoadedCassette};
 use super::matching::{MatchRules, RequestView};
+use super::output::scrub_json;
 use crate::cassette::Body;
 use crate::contract::pointer_token;
+use crate::redact::Secrets;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -36,11 +38,14 @@ pub struct Nearest {
     pub differences: Vec<Difference>,
 }
 
-/// The nearest interaction among `candidates` (cassette indexes).
+/// The nearest interaction among `candidates` (cassette indexes). Every
+/// value shown is scrubbed of `secrets` (the received request's) before it
+/// is shortened, so a cut never leaves part of a secret behind.
 pub fn nearest(
     library: &Library,
     candidates: &[usize],
     request: &RequestView<'_>,
+    secrets: &Secrets,
 ) -> Option<Nearest> {
     let mut best: Option<(usize, Nearest)> = None;
     for &cassette_index in candidates {
@@ -54,7 +59,8 @@ pub fn nearest(
                 headers: &recorded.headers,
                 body: &body,
             };
-            let differences = differences(&library.rules, &recorded_view, request);
+            let differences =
+                scrubbed_differences(&library.rules, &recorded_view, request, secrets);
             // Method and path weigh most: a request is "near" one for the same endpoint.
             let score = differences
                 .iter()
@@ -101,13 +107,23 @@ pub fn differences(
     recorded: &RequestView<'_>,
     received: &RequestView<'_>,
 ) -> Vec<Difference> {
+    scrubbed_differences(rules, recorded, received, &Secrets::default())
+}
+
+/// [`differences`], each value scrubbed of `secrets` before it is shortened.
+fn scrubbed_differences(
+    rules: &MatchRules,
+    recorded: &RequestView<'_>,
+    received: &RequestView<'_>,
+    secrets: &Secrets,
+) -> Vec<Difference> {
     let mut found = Vec::new();
     let mut differ = |pointer: String, recorded: Value, received: Value| {
         if found.len() < MAX_DIFFERENCES {
             found.push(Difference {
                 pointer,
-                recorded: shorten(recorded),
-                received: shorten(received),
+                recorded: shorten(recorded, secrets),
+                received: shorten(received, secrets),
             });
         }
     };
@@ -218,7 +234,8 @@ fn describe_body(body: &Body) -> Value {
     }
 }
 
-fn shorten(value: Value) -> Value {
+fn shorten(mut value: Value, secrets: &Secrets) -> Value {
+    scrub_json(secrets, &mut value);
     let text = match &value {
         Value::String(text) => text.clone(),
         Value::Null | Value::Bool(_) | Value::Number(_) => return value,

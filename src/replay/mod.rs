@@ -2,8 +2,10 @@
 //!
 //! [`matching`] turns a request into a lookup key; [`library`] holds the
 //! cassettes, indexed by key, with one response sequence per key; [`miss`]
-//! explains requests that match nothing. Nothing here opens an outbound
-//! socket unless `--on-miss forward|record` asks for it.
+//! explains requests that match nothing; `output` is the only place that
+//! says anything about a request (stderr, error bodies, the violations
+//! header), always scrubbed of that request's secrets. Nothing here opens an
+//! outbound socket unless `--on-miss forward|record` asks for it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,7 +14,8 @@
 //!     .start()
 //!     .await?;
 //! // Point the client under test at server.uri(); the server stops when dropped.
-//! println!("{}", server.uri());
+//! let base_url = server.uri();
+//! # let _ = base_url;
 //! # Ok(()) }
 //! ```
 
@@ -20,15 +23,20 @@ mod handler;
 pub mod library;
 pub mod matching;
 pub mod miss;
+mod output;
 
 pub use library::Exhausted;
 pub use matching::MatchRules;
 
 use crate::contract::ContractSet;
 use crate::proxy::{Proxy, ProxyConfig};
+use crate::redact::rules::CREDENTIAL_HEADERS;
+use crate::redact::{RedactionRules, is_placeholder};
 use crate::server::{self, ConnectionLimits, Drained};
 use handler::ReplayHandler;
 use library::{Library, LibraryBuilder};
+use output::Voice;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +73,10 @@ pub struct ReplayConfig {
     pub path_prefix: Option<String>,
     /// Log only misses and violations, not every hit.
     pub quiet: bool,
+    /// `--redact-header`, `--redact-pointer`, `--redact-query`: what counts
+    /// as a secret in a received request, so replay never prints it, and
+    /// (merged with `forward`'s own rules) what new episodes redact.
+    pub redaction: RedactionRules,
     pub limits: ConnectionLimits,
     pub max_request_body: usize,
     pub body_idle_timeout: Duration,
@@ -83,6 +95,7 @@ impl Default for ReplayConfig {
             check: false,
             path_prefix: None,
             quiet: false,
+            redaction: RedactionRules::default(),
             limits: ConnectionLimits::default(),
             max_request_body: 10 * 1024 * 1024,
             body_idle_timeout: Duration::from_secs(10),
@@ -187,6 +200,13 @@ impl ReplayBuilder {
         self
     }
 
+    /// Secrets beyond the built-in rules: never printed, and redacted in
+    /// new episodes.
+    pub fn redaction(mut self, rules: RedactionRules) -> Self {
+        self.config.redaction = rules;
+        self
+    }
+
     /// Full control, as the CLI uses it.
     pub fn config(mut self, config: ReplayConfig) -> Self {
         self.config = config;
@@ -237,14 +257,27 @@ impl ReplayHandle {
 
 /// Starts replay on an already-bound listener.
 pub async fn start(
-    config: ReplayConfig,
+    mut config: ReplayConfig,
     contract: Option<Arc<ContractSet>>,
     listener: tokio::net::TcpListener,
 ) -> Result<ReplayHandle, ReplayError> {
     let addr = listener
         .local_addr()
         .map_err(|err| ReplayError(format!("cannot read the listening address: {err}")))?;
-    let library = Arc::new(load_library(&config)?);
+    // One set of rules for what is never printed and what new episodes redact.
+    if let Some(forward) = &mut config.forward {
+        config.redaction = merged_rules(&config.redaction, &forward.redaction);
+        forward.redaction = config.redaction.clone();
+    }
+    config
+        .rules
+        .refuse_credential_headers(&config.redaction)
+        .map_err(ReplayError)?;
+    let (library, files) = load_library(&config)?;
+    let library = Arc::new(library);
+    if config.on_miss == MissPolicy::Record {
+        adopt_cassette_redactions(&mut config, &files);
+    }
     let contract = match (config.check, contract) {
         (false, _) => None,
         (true, Some(contract)) => Some(contract),
@@ -303,7 +336,7 @@ pub async fn start(
 
 /// Loads every cassette once, at start-up; any broken one stops start-up
 /// with its file, line and column.
-fn load_library(config: &ReplayConfig) -> Result<Library, ReplayError> {
+fn load_library(config: &ReplayConfig) -> Result<(Library, Vec<PathBuf>), ReplayError> {
     let files = crate::check::collect_cassettes(&config.cassettes).map_err(ReplayError)?;
     if files.is_empty() {
         return Err(ReplayError(format!(
@@ -317,11 +350,96 @@ fn load_library(config: &ReplayConfig) -> Result<Library, ReplayError> {
         )));
     }
     let mut builder = LibraryBuilder::new(config.rules.clone(), config.exhausted);
-    for file in files {
+    for file in &files {
         builder.cassette(file.clone()).map_err(ReplayError)?;
-        load_cassette(&file, &mut builder)?;
+        load_cassette(file, &mut builder)?;
     }
-    Ok(builder.finish())
+    Ok((builder.finish(), files))
+}
+
+/// Both sets of rules, each name once.
+fn merged_rules(a: &RedactionRules, b: &RedactionRules) -> RedactionRules {
+    let union = |a: &[String], b: &[String]| {
+        let mut all = a.to_vec();
+        for item in b {
+            if !all.contains(item) {
+                all.push(item.clone());
+            }
+        }
+        all
+    };
+    RedactionRules {
+        headers: union(&a.headers, &b.headers),
+        pointers: union(&a.pointers, &b.pointers),
+        query_params: union(&a.query_params, &b.query_params),
+    }
+}
+
+/// `--on-miss record` appends to cassettes recorded earlier, maybe with
+/// `--redact-header`/`--redact-query` rules this run was not given. A header
+/// or query parameter such a cassette holds as a placeholder, and that the
+/// rules do not name, is a credential the recording knew about: new
+/// episodes redact it too (it would otherwise be written in clear next to
+/// its redacted predecessors), and a warning says which flag to pass.
+/// Pointers cannot be told apart from echoed secrets this way: the
+/// `--redact-pointer` help says to pass them again.
+fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
+    let mut files: Vec<PathBuf> = loaded.to_vec();
+    if let Some(forward) = &config.forward
+        && forward.cassette.is_file()
+        && !files.contains(&forward.cassette)
+    {
+        files.push(forward.cassette.clone());
+    }
+    let covered_header = |rules: &RedactionRules, name: &str| {
+        let known = |known: &str| known.eq_ignore_ascii_case(name);
+        CREDENTIAL_HEADERS.iter().any(|name| known(name))
+            || rules.headers.iter().any(|name| known(name))
+    };
+    let mut headers: BTreeSet<String> = BTreeSet::new();
+    let mut query: BTreeSet<String> = BTreeSet::new();
+    let voice = Voice::general();
+    for file in &files {
+        // Read again only in this mode, and whole (journal included): the
+        // library keeps none of the headers this needs.
+        let Ok(cassette) = crate::recorder::load_with_journal(file) else {
+            continue;
+        };
+        let mut found_here: Vec<String> = Vec::new();
+        for interaction in &cassette.interactions {
+            let recorded = [&interaction.request.headers, &interaction.response.headers];
+            for (name, values) in recorded.into_iter().flat_map(|headers| headers.iter()) {
+                if values.iter().any(|value| is_placeholder(value))
+                    && !covered_header(&config.redaction, name)
+                    && headers.insert(name.to_owned())
+                {
+                    found_here.push(format!("--redact-header {name}"));
+                }
+            }
+            for (name, value) in interaction.request.query.pairs() {
+                if is_placeholder(value)
+                    && !config.redaction.query_params.contains(name)
+                    && query.insert(name.clone())
+                {
+                    found_here.push(format!("--redact-query {name}"));
+                }
+            }
+        }
+        if !found_here.is_empty() {
+            voice.say(&format!(
+                "datovcr: warning: {} was recorded with {}, which this run was not given; \
+                 new episodes are redacted that way too. Pass the same --redact-header, \
+                 --redact-query and --redact-pointer rules the cassettes were recorded with.",
+                file.display(),
+                found_here.join(", ")
+            ));
+        }
+    }
+    config.redaction.headers.extend(headers);
+    config.redaction.query_params.extend(query);
+    if let Some(forward) = &mut config.forward {
+        forward.redaction = config.redaction.clone();
+    }
 }
 
 /// Streams a cassette into the library, one interaction at a time, so the

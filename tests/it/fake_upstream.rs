@@ -5,7 +5,7 @@ use crate::support::client::{HttpsClient, decoded_body, find_cause, https_client
 use crate::support::tls::{CertFlavour, TestPki};
 use crate::support::upstream::{
     CapturedRequest, Encoding, FakeDato, FakeDatoOptions, SEED_ROLE_ID, SEED_TOKEN_ID,
-    SEED_TOKEN_NAME, random_token,
+    SEED_TOKEN_NAME, ScriptedReply, random_token,
 };
 use crate::support::{create_body, update_body};
 use bytes::Bytes;
@@ -786,4 +786,88 @@ async fn shutdown_closes_the_listening_socket() {
         .expect("listening");
     fake.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn scripted_replies_go_out_exactly_as_scripted_and_none_falls_through() {
+    // Forced gzip and no bearer: neither may touch a scripted reply.
+    let options = FakeDatoOptions::default()
+        .plain_http()
+        .force_gzip()
+        .respond_with(|request: &CapturedRequest| {
+            request
+                .path()
+                .starts_with("/scripted/")
+                .then(|| ScriptedReply {
+                    status: 207,
+                    headers: vec![
+                        ("X-Second".into(), "b".into()),
+                        ("x-first".into(), "a".into()),
+                        ("Content-Encoding".into(), "identity".into()),
+                    ],
+                    // gzip's magic, not gzip: sent as is, never decoded or re-encoded.
+                    body: [
+                        format!("raw {} body ", request.method).as_bytes(),
+                        &[0x1f, 0x8b, 0],
+                    ]
+                    .concat(),
+                })
+        });
+    let fake = FakeDato::start(options).await;
+    let mut tcp = tokio::net::TcpStream::connect(fake.addr()).await.unwrap();
+    tcp.write_all(b"DELETE /scripted/anything?x=1 HTTP/1.1\r\nHost: fake\r\n\r\n")
+        .await
+        .unwrap();
+    let body = [b"raw DELETE body ".as_slice(), &[0x1f, 0x8b, 0]].concat();
+    let expected = [
+        format!(
+            "HTTP/1.1 207 Multi-Status\r\nx-second: b\r\nx-first: a\r\ncontent-encoding: identity\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+        &body,
+    ]
+    .concat();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    while received.len() < expected.len() {
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("the scripted reply arrives")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed early: {}",
+            String::from_utf8_lossy(&received)
+        );
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(received, expected);
+
+    // `None` falls through: routing, the bearer check and gzip as usual.
+    let client = https_client(fake.ca_file());
+    let (status, headers, bytes) = send(
+        &client,
+        Method::GET,
+        &fake.url("/access_tokens"),
+        HEADERS,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(
+        json_of(&decoded_body(&headers, &bytes))["data"][0]["id"],
+        SEED_TOKEN_ID
+    );
+    let (status, _, _) = send(&client, Method::GET, &fake.url("/access_tokens"), &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 3, "scripted requests are captured too");
+    assert_eq!(requests[0].path_and_query, "/scripted/anything?x=1");
 }

@@ -1,8 +1,9 @@
 //! Fixtures shared by the tests: the official client's real request shapes
 //! (reference §9) and small builders, plus a fake DatoCMS upstream
 //! ([`upstream::FakeDato`]), its test PKI ([`tls`]) and a client that trusts
-//! it ([`client`]).
+//! it ([`client`]), and a leak search for canary secrets ([`canary::LeakSearch`]).
 
+pub mod canary;
 pub mod client;
 pub mod process;
 pub mod proxy;

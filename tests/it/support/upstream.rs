@@ -26,6 +26,20 @@
 //! | `/__fault/429` | 429 with `x-ratelimit-reset: 1`, `x-ratelimit-remaining: 0` and an `api_error` `RATE_LIMIT_EXCEEDED` |
 //! | `/__fault/echo-auth` | 200 JSON whose `data.attributes.message` embeds the request's `Authorization` value mid-sentence (a secret in a disguise) |
 //! | `/__fault/error-token` | 422 `INVALID_FIELD` whose `details` carry the most recently issued token value (in `token` and inside `message`) |
+//!
+//! # Scripted replies
+//!
+//! [`FakeDatoOptions::respond_with`] puts a function in front of everything
+//! above. It sees each request after it was captured; when it returns
+//! `Some(`[`ScriptedReply`]`)` the fake answers exactly that, whatever the
+//! path, method or bearer (fault paths included); `None` falls through to the
+//! normal behaviour.
+//!
+//! | Part | What is sent |
+//! |---|---|
+//! | status | `status` as given (any code hyper can send, 1xx excepted) |
+//! | headers | `headers` in the given order (hyper lowercases names and sends repeated names together); nothing added: no CMA headers, no `content-type`, no `content-encoding`, and no automatic `date` on that fake's connections |
+//! | body | `body` bytes as given, never re-encoded or compressed; framed with `content-length` unless `headers` already set it (none for 204 and 304) |
 
 mod conn;
 
@@ -82,6 +96,19 @@ impl Encoding {
     }
 }
 
+/// A response a [`FakeDatoOptions::respond_with`] function wants sent as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptedReply {
+    pub status: u16,
+    /// Sent in this order; nothing is added but `content-length`.
+    pub headers: Vec<(String, String)>,
+    /// Sent byte for byte, without any content coding.
+    pub body: Vec<u8>,
+}
+
+/// Decides, per request, whether the fake answers with a [`ScriptedReply`].
+pub type Responder = Arc<dyn Fn(&CapturedRequest) -> Option<ScriptedReply> + Send + Sync>;
+
 /// Makes a token value from its sequence number (0 for the seed token, then
 /// 1, 2, … in issue order). Tests pass one to get recognisable canaries.
 pub type TokenGenerator = Arc<dyn Fn(u64) -> String + Send + Sync>;
@@ -101,6 +128,9 @@ pub struct FakeDatoOptions {
     /// Either way a token value the fake revoked (regenerated or destroyed)
     /// gets 401, as the reference says the real API does.
     pub accepted_bearers: Option<Vec<String>>,
+    /// Scripted replies that take precedence over everything else; see the
+    /// module's "Scripted replies" table.
+    pub respond_with: Option<Responder>,
 }
 
 impl Default for FakeDatoOptions {
@@ -110,6 +140,7 @@ impl Default for FakeDatoOptions {
             force_encoding: None,
             token_generator: Arc::new(|_| random_token()),
             accepted_bearers: None,
+            respond_with: None,
         }
     }
 }
@@ -147,6 +178,18 @@ impl FakeDatoOptions {
 
     pub fn accept_only<S: Into<String>>(mut self, bearers: impl IntoIterator<Item = S>) -> Self {
         self.accepted_bearers = Some(bearers.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Answers a request with `respond(request)` when that is `Some`, exactly
+    /// as scripted (status, headers in order, body bytes; `content-length`
+    /// framing only), bypassing routing, fault paths and the bearer check.
+    /// The request is captured either way.
+    pub fn respond_with(
+        mut self,
+        respond: impl Fn(&CapturedRequest) -> Option<ScriptedReply> + Send + Sync + 'static,
+    ) -> Self {
+        self.respond_with = Some(Arc::new(respond));
         self
     }
 }
@@ -876,6 +919,30 @@ fn render(state: &State, reply: Reply, request_headers: &HeaderMap) -> Response<
         .expect("static header names and values are valid")
 }
 
+/// A [`ScriptedReply`] as it goes on the wire: its headers in order, then
+/// `content-length` if it did not set one; the body untouched. Panics (in the
+/// connection task, so the client sees the connection close) on a status or
+/// header hyper cannot send: a script bug, not a behaviour to test.
+fn scripted_response(reply: ScriptedReply) -> Response<ResBody> {
+    let status = StatusCode::from_u16(reply.status)
+        .unwrap_or_else(|_| panic!("scripted status {} is not valid", reply.status));
+    let mut builder = Response::builder().status(status);
+    let has_length = reply
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+    for (name, value) in &reply.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let bodiless = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    if !has_length && !bodiless {
+        builder = builder.header(header::CONTENT_LENGTH, reply.body.len());
+    }
+    builder
+        .body(Full::new(Bytes::from(reply.body)).boxed())
+        .unwrap_or_else(|e| panic!("scripted reply cannot be sent: {e}"))
+}
+
 /// gzip, then br, then identity, honouring `;q=0`.
 fn negotiate(headers: &HeaderMap) -> Option<Encoding> {
     let mut gzip = false;
@@ -989,13 +1056,18 @@ async fn serve_connection(tcp: TcpStream, acceptor: Option<TlsAcceptor>, state: 
         },
     };
     let io = ConnIo::new(stream);
+    let scripted = state.options.respond_with.is_some();
     let (fault_tx, mut fault_rx) = mpsc::unbounded_channel();
     let service_io = io.clone();
     let service = service_fn(move |request| {
         handle(state.clone(), service_io.clone(), fault_tx.clone(), request)
     });
-    let mut connection =
-        Box::pin(http1::Builder::new().serve_connection(TokioIo::new(io.clone()), service));
+    let mut builder = http1::Builder::new();
+    if scripted {
+        // A scripted reply is sent exactly as scripted: no `date` added.
+        builder.auto_date_header(false);
+    }
+    let mut connection = Box::pin(builder.serve_connection(TokioIo::new(io.clone()), service));
     let fault = tokio::select! {
         _ = connection.as_mut() => None,
         fault = fault_rx.recv() => fault,
@@ -1058,13 +1130,22 @@ async fn handle(
                 .collect(),
         ),
     };
-    state.capture(CapturedRequest {
+    let captured = CapturedRequest {
         method: parts.method.to_string(),
         path_and_query,
         headers,
         body: body.clone(),
         bearer: bearer.clone(),
-    });
+    };
+    let scripted = state
+        .options
+        .respond_with
+        .as_ref()
+        .and_then(|respond| respond(&captured));
+    state.capture(captured);
+    if let Some(reply) = scripted {
+        return Ok(scripted_response(reply));
+    }
 
     let path = parts.uri.path();
     let query = parts.uri.query();

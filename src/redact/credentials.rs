@@ -1,0 +1,264 @@
+//! Credential header values, parsed the way HTTP servers parse them.
+//!
+//! `Authorization` (RFC 9110 §11.4): `auth-scheme [ 1*SP ( token68 /
+//! #auth-param ) ]`, where an auth-param value may be a quoted-string.
+//! Servers are lenient, so this is too: any whitespace, a list of several
+//! credentials, a quoted token68 (`Bearer "abc"`), a bare value without a
+//! scheme. `Basic` credentials are base64-decoded to user and password.
+//! Cookies (RFC 6265) are `name=value` pairs; every value is a secret.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, general_purpose};
+
+/// Every secret value in an `Authorization`-like header value: the whole
+/// value, each credential, each auth-param value, and for `Basic` the
+/// decoded `user:password`, the user and the password.
+pub fn authorization_secrets(value: &str) -> Vec<String> {
+    let mut secrets = vec![value.trim().to_owned()];
+    for element in split_list(value) {
+        let element = element.trim_matches(is_ows);
+        if element.is_empty() {
+            continue;
+        }
+        match element.split_once(is_ows) {
+            // `name=value` with no scheme: an auth-param continuing the
+            // previous credential's list.
+            _ if is_auth_param(element) => {
+                secrets.push(unquote(param_value(element)));
+            }
+            Some((scheme, rest)) => {
+                let rest = rest.trim_matches(is_ows);
+                if is_auth_param(rest) {
+                    secrets.push(unquote(param_value(rest)));
+                } else {
+                    let credential = unquote(rest);
+                    if scheme.eq_ignore_ascii_case("basic") {
+                        secrets.extend(basic_secrets(&credential));
+                    }
+                    secrets.push(credential);
+                }
+                secrets.push(rest.to_owned());
+            }
+            // A bare value: a token sent without a scheme.
+            None => secrets.push(unquote(element)),
+        }
+    }
+    secrets.retain(|secret| !secret.is_empty());
+    secrets
+}
+
+/// The values of a `Cookie` header (`a=1; b=2`), or of the first pair of a
+/// `Set-Cookie` (its attributes, `Path=/` and the like, are not secrets).
+pub fn cookie_secrets(value: &str, set_cookie: bool) -> Vec<String> {
+    let mut secrets = vec![value.trim().to_owned()];
+    let pairs: Vec<&str> = if set_cookie {
+        value.split(';').take(1).collect()
+    } else {
+        value.split([';', ',']).collect()
+    };
+    for pair in pairs {
+        match pair.split_once('=') {
+            Some((_, cookie)) => secrets.push(unquote(cookie.trim())),
+            None => secrets.push(pair.trim().to_owned()),
+        }
+    }
+    secrets.retain(|secret| !secret.is_empty());
+    secrets
+}
+
+/// The placeholder for a credential header value: `Scheme [REDACTED]` when
+/// it starts with an auth scheme (so `Bearer <non-empty>` still holds),
+/// else the bare placeholder.
+pub fn header_placeholder(value: &str, placeholder: &str) -> String {
+    let value = value.trim_matches(is_ows);
+    match value.split_once(is_ows) {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme.bytes().all(is_tchar)
+                && !rest.trim().is_empty()
+                && !scheme.contains('=') =>
+        {
+            format!("{scheme} {placeholder}")
+        }
+        _ => placeholder.to_owned(),
+    }
+}
+
+/// True when `value` is a placeholder written by [`header_placeholder`].
+pub fn is_header_placeholder(value: &str, placeholder: &str) -> bool {
+    value == placeholder
+        || value.split_once(' ').is_some_and(|(scheme, rest)| {
+            rest == placeholder && !scheme.is_empty() && scheme.bytes().all(is_tchar)
+        })
+}
+
+fn basic_secrets(credential: &str) -> Vec<String> {
+    let lenient =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let decoded = [
+        GeneralPurpose::new(&base64::alphabet::STANDARD, lenient),
+        GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient),
+    ]
+    .iter()
+    .find_map(|engine| engine.decode(credential.trim()).ok())
+    .or_else(|| general_purpose::STANDARD.decode(credential.trim()).ok());
+    let Some(decoded) = decoded else {
+        return Vec::new();
+    };
+    let decoded = String::from_utf8_lossy(&decoded).into_owned();
+    let mut secrets = Vec::new();
+    if let Some((user, password)) = decoded.split_once(':') {
+        secrets.push(user.to_owned());
+        secrets.push(password.to_owned());
+    }
+    secrets.push(decoded);
+    secrets
+}
+
+/// Splits a header list on commas outside quoted strings.
+fn split_list(value: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (at, ch) in value.char_indices() {
+        match ch {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                items.push(&value[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&value[start..]);
+    items
+}
+
+/// `name = value` (token, then `=`, then anything): an auth-param. A token68
+/// may end in `=` padding, which is not followed by a value.
+fn is_auth_param(text: &str) -> bool {
+    match text.split_once('=') {
+        Some((name, value)) => {
+            let name = name.trim_matches(is_ows);
+            !name.is_empty()
+                && name.bytes().all(is_tchar)
+                && !value.trim_start_matches('=').trim().is_empty()
+                && !value.starts_with('=')
+        }
+        None => false,
+    }
+}
+
+fn param_value(text: &str) -> &str {
+    text.split_once('=')
+        .map(|(_, value)| value.trim_matches(is_ows))
+        .unwrap_or_default()
+}
+
+/// A quoted-string's content with its backslash escapes removed; other
+/// text as it is.
+fn unquote(text: &str) -> String {
+    let text = text.trim_matches(is_ows);
+    let Some(inner) = text
+        .strip_prefix('"')
+        .map(|rest| rest.strip_suffix('"').unwrap_or(rest))
+    else {
+        return text.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+fn is_ows(ch: char) -> bool {
+    ch == ' ' || ch == '\t'
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn has(secrets: &[String], wanted: &str) -> bool {
+        secrets.iter().any(|secret| secret == wanted)
+    }
+
+    #[test]
+    fn bearer_in_every_spelling_yields_the_bare_token() {
+        for value in [
+            "Bearer abc123def456",
+            "bearer   abc123def456",
+            "Bearer\tabc123def456",
+            "Bearer \"abc123def456\"",
+            "  BEARER abc123def456  ",
+            "abc123def456",
+            "Bearer abc123def456, Basic Zm9vOmJhcg==",
+        ] {
+            let secrets = authorization_secrets(value);
+            assert!(has(&secrets, "abc123def456"), "{value}: {secrets:?}");
+        }
+    }
+
+    #[test]
+    fn basic_is_decoded_to_user_and_password() {
+        for encoded in [
+            STANDARD.encode("someone:pa ss\"w0rd:with:colons"),
+            STANDARD
+                .encode("someone:pa ss\"w0rd:with:colons")
+                .trim_end_matches('=')
+                .to_owned(),
+        ] {
+            let secrets = authorization_secrets(&format!("Basic {encoded}"));
+            assert!(has(&secrets, "someone"), "{secrets:?}");
+            assert!(has(&secrets, "pa ss\"w0rd:with:colons"), "{secrets:?}");
+            assert!(has(&secrets, &encoded), "{secrets:?}");
+        }
+    }
+
+    #[test]
+    fn auth_params_and_quoted_strings_are_unescaped() {
+        let secrets = authorization_secrets(
+            r#"Digest username="Mufasa", response="6629fae4\"9393a0", nonce=dcd98b7102dd"#,
+        );
+        for wanted in ["Mufasa", "6629fae4\"9393a0", "dcd98b7102dd"] {
+            assert!(has(&secrets, wanted), "{wanted}: {secrets:?}");
+        }
+        let secrets = authorization_secrets("Token token=\"s3cr3t-value\", realm=x");
+        assert!(has(&secrets, "s3cr3t-value"), "{secrets:?}");
+    }
+
+    #[test]
+    fn cookies_yield_each_value_and_set_cookie_only_its_own() {
+        let secrets = cookie_secrets("theme=dark; session=\"sess-value-1\", sid=two", false);
+        assert!(has(&secrets, "sess-value-1") && has(&secrets, "two"));
+        let secrets = cookie_secrets("sid=abc-123-def; Path=/; Domain=example.com", true);
+        assert!(has(&secrets, "abc-123-def"));
+        assert!(!has(&secrets, "example.com"));
+    }
+
+    #[test]
+    fn placeholders_keep_the_scheme() {
+        assert_eq!(header_placeholder("Bearer x", "[R]"), "Bearer [R]");
+        assert_eq!(header_placeholder("Basic Zm9v", "[R]"), "Basic [R]");
+        assert_eq!(header_placeholder("rawtoken", "[R]"), "[R]");
+        assert_eq!(header_placeholder("a=b c", "[R]"), "[R]");
+        assert!(is_header_placeholder("Bearer [R]", "[R]"));
+        assert!(!is_header_placeholder("Bearer [R] x", "[R]"));
+    }
+}

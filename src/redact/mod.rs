@@ -1,0 +1,436 @@
+//! Secrets and their placeholders.
+//!
+//! Two jobs that must agree: [`Redactor`] replaces secrets with
+//! placeholders before anything is written or logged, and [`find_leaks`]
+//! says whether a recorded interaction still holds one (`schema-check`).
+//! Both find secrets the same way ([`rules`], [`places`], [`credentials`])
+//! and search for known ones in every encoded form ([`forms`]).
+//! Placeholders keep the JSON type of what they replace and URLs stay
+//! URLs, so a redacted cassette still satisfies the contract.
+
+pub mod credentials;
+pub mod forms;
+mod leaks;
+pub mod places;
+pub mod rules;
+mod secrets;
+#[cfg(test)]
+mod tests;
+
+pub use leaks::{find_body_leaks, find_leaks, find_leaks_with};
+pub use rules::{CREDENTIAL_HEADERS, is_secret_header};
+pub use secrets::{LeakError, MIN_SEARCHABLE_SECRET, Secrets};
+
+use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest};
+use places::{json_places, param_secrets, text_secrets, url_secrets};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// What a secret string becomes.
+pub const PLACEHOLDER: &str = "[REDACTED]";
+/// [`PLACEHOLDER`] percent-encoded: what a secret inside a URL becomes, so
+/// the URL stays valid.
+pub const URL_PLACEHOLDER: &str = "%5BREDACTED%5D";
+/// What an `Authorization: Bearer …` value becomes. Still `Bearer <non-empty>`,
+/// so the header rule holds. Other schemes keep theirs the same way.
+pub const BEARER_PLACEHOLDER: &str = "Bearer [REDACTED]";
+
+/// True for a value datovcr wrote in place of a secret.
+pub fn is_placeholder(value: &str) -> bool {
+    value == PLACEHOLDER
+        || value.eq_ignore_ascii_case(URL_PLACEHOLDER)
+        || credentials::is_header_placeholder(value, PLACEHOLDER)
+}
+
+/// How many earlier secrets a redactor remembers.
+pub const REMEMBERED_SECRETS: usize = 1024;
+
+/// Redaction beyond the built-in rules (`--redact-header`, `--redact-pointer`,
+/// `--redact-query`).
+#[derive(Debug, Clone, Default)]
+pub struct RedactionRules {
+    /// More header names whose values are credentials.
+    pub headers: Vec<String>,
+    /// JSON pointers redacted in every JSON request and response body.
+    pub pointers: Vec<String>,
+    /// Query parameter names whose values are credentials.
+    pub query_params: Vec<String>,
+}
+
+/// Applies the redaction rules. The output type, [`RedactedInteraction`],
+/// is the only thing the recorder accepts, so nothing reaches disk without
+/// passing through here.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    header_names: Vec<String>,
+    pointers: Vec<String>,
+    query_params: Vec<String>,
+    /// Secrets seen in earlier exchanges: a token issued by one exchange can
+    /// turn up in a later one where nothing marks it as a secret (an error
+    /// message quoting it, say).
+    remembered: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Self::new(&RedactionRules::default())
+    }
+}
+
+/// An interaction whose secrets were replaced, with the secrets remembered
+/// so the serialized bytes can be checked once more before writing.
+#[derive(Debug, Clone)]
+pub struct RedactedInteraction {
+    interaction: Interaction,
+    secrets: Secrets,
+}
+
+impl Redactor {
+    pub fn new(rules: &RedactionRules) -> Self {
+        let mut header_names: Vec<String> = rules
+            .headers
+            .iter()
+            .map(|name| name.to_ascii_lowercase())
+            .collect();
+        header_names.sort();
+        header_names.dedup();
+        Self {
+            header_names,
+            pointers: rules.pointers.clone(),
+            query_params: rules.query_params.clone(),
+            remembered: Arc::default(),
+        }
+    }
+
+    fn is_credential_header(&self, name: &str) -> bool {
+        is_secret_header(name) || self.header_names.iter().any(|known| known == name)
+    }
+
+    fn is_secret_param(&self, name: &str) -> bool {
+        rules::is_secret_url_param(name) || self.query_params.iter().any(|param| param == name)
+    }
+
+    /// Finds every secret in the exchange, replaces each with its
+    /// placeholder, then scrubs every other occurrence of those secrets, in
+    /// any encoded form, from the path, query, headers and bodies.
+    pub fn redact(&self, mut interaction: Interaction) -> RedactedInteraction {
+        let mut secrets = Secrets::default();
+        for headers in [
+            &mut interaction.request.headers,
+            &mut interaction.response.headers,
+        ] {
+            self.redact_headers(headers, &mut secrets);
+        }
+        self.redact_query(&mut interaction.request.query, &mut secrets);
+        for body in [
+            &mut interaction.request.body,
+            &mut interaction.response.body,
+        ] {
+            self.redact_body(body, &mut secrets);
+        }
+        secrets.scrub_interaction(&mut interaction);
+        self.scrub_remembered(&mut interaction, &mut secrets);
+        RedactedInteraction {
+            interaction,
+            secrets,
+        }
+    }
+
+    /// The secrets an interaction holds, found as [`Redactor::redact`] finds
+    /// them, without remembering them: for reports about an exchange that is
+    /// not being recorded (`schema-check`, `--record none`).
+    pub fn secrets_in(&self, interaction: &Interaction) -> Secrets {
+        let mut copy = interaction.clone();
+        let mut secrets = Secrets::default();
+        for headers in [&mut copy.request.headers, &mut copy.response.headers] {
+            self.redact_headers(headers, &mut secrets);
+        }
+        self.redact_query(&mut copy.request.query, &mut secrets);
+        for body in [&mut copy.request.body, &mut copy.response.body] {
+            self.redact_body(body, &mut secrets);
+        }
+        secrets
+    }
+
+    /// The secrets a request carries, found the same way [`Redactor::redact`]
+    /// finds them, so every log line and error about it can be scrubbed
+    /// before a response exists. Remembered secrets of earlier exchanges
+    /// are included: a request can quote a token issued before.
+    pub fn secrets_of(&self, request: &RecordedRequest) -> Secrets {
+        let mut secrets = Secrets::default();
+        let mut headers = request.headers.clone();
+        self.redact_headers(&mut headers, &mut secrets);
+        let mut query = request.query.clone();
+        self.redact_query(&mut query, &mut secrets);
+        match &request.body {
+            Body::Empty => {}
+            body => self.redact_body(&mut body.clone(), &mut secrets),
+        }
+        let remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for secret in remembered.iter() {
+            secrets.add(secret.clone());
+        }
+        secrets
+    }
+
+    /// Remembers this exchange's secrets, and scrubs any remembered one that
+    /// still occurs.
+    fn scrub_remembered(&self, interaction: &mut Interaction, secrets: &mut Secrets) {
+        let mut remembered = self
+            .remembered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut found = Secrets::default();
+        let candidates: Vec<&String> = remembered
+            .iter()
+            .filter(|secret| !secrets.contains(secret))
+            .collect();
+        if !candidates.is_empty() {
+            let serialized =
+                serde_json::to_vec(&*interaction).expect("cassette types always serialize");
+            let mut probe = Secrets::default();
+            for secret in candidates {
+                probe.add(secret.clone());
+            }
+            for secret in probe.searchable() {
+                if probe.single(secret).occurs_in_bytes(&serialized) {
+                    found.add(secret.to_owned());
+                }
+            }
+        }
+        for secret in secrets.searchable() {
+            if !remembered.iter().any(|known| known == secret) {
+                if remembered.len() == REMEMBERED_SECRETS {
+                    remembered.pop_front();
+                }
+                remembered.push_back(secret.to_owned());
+            }
+        }
+        drop(remembered);
+        if !found.is_empty() {
+            found.scrub_interaction(interaction);
+            secrets.extend(found);
+        }
+    }
+
+    fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
+        for (name, values) in headers.iter_mut() {
+            let credential = self.is_credential_header(name);
+            for value in values.iter_mut() {
+                if is_placeholder(value) {
+                    continue;
+                }
+                if credential {
+                    let found = match name {
+                        "cookie" => credentials::cookie_secrets(value, false),
+                        "set-cookie" => credentials::cookie_secrets(value, true),
+                        _ => credentials::authorization_secrets(value),
+                    };
+                    found.into_iter().for_each(|secret| secrets.add(secret));
+                    *value = credentials::header_placeholder(value, PLACEHOLDER);
+                } else {
+                    let spans = text_secrets(value);
+                    if !spans.is_empty() {
+                        *value = replace_found(value, spans, secrets);
+                    }
+                }
+            }
+        }
+    }
+
+    fn redact_query(&self, query: &mut Query, secrets: &mut Secrets) {
+        for (name, value) in query.pairs_mut() {
+            if is_placeholder(value) {
+                continue;
+            }
+            if self.is_secret_param(name) {
+                secrets.add(std::mem::replace(value, PLACEHOLDER.to_owned()));
+            } else if let Some(spans) = url_secrets(value) {
+                *value = replace_found(value, spans, secrets);
+            }
+        }
+    }
+
+    /// JSON by content, not by label: a text body that reads as JSON is
+    /// redacted as JSON, and stored as JSON when anything in it was secret.
+    fn redact_body(&self, body: &mut Body, secrets: &mut Secrets) {
+        if let Body::Binary(bytes) = body
+            && let Some(text) = utf16_text(bytes)
+        {
+            let mut as_text = Body::Text(text);
+            let before = secrets.len();
+            self.redact_body(&mut as_text, secrets);
+            if secrets.len() > before {
+                *body = as_text;
+            }
+            return;
+        }
+        if let Body::Text(text) = body
+            && let Some(mut json) = lenient_json(text)
+        {
+            let before = secrets.len();
+            self.redact_json(&mut json, secrets);
+            if secrets.len() > before {
+                *body = Body::Json(json);
+            }
+            return;
+        }
+        match body {
+            Body::Json(json) => self.redact_json(json, secrets),
+            Body::Text(text) => {
+                let mut spans = text_secrets(text);
+                if looks_like_form(text) {
+                    spans.extend(param_secrets(text, 0..text.len(), |name| {
+                        self.is_secret_param(name)
+                    }));
+                }
+                if !spans.is_empty() {
+                    *text = replace_found(text, spans, secrets);
+                }
+            }
+            Body::Empty | Body::Binary(_) => {}
+        }
+    }
+
+    fn redact_json(&self, json: &mut Value, secrets: &mut Secrets) {
+        for place in json_places(json) {
+            for value in place.what.values() {
+                secrets.add(value.to_owned());
+            }
+            if let Some(Value::String(text)) = json.pointer_mut(&place.pointer) {
+                *text = place.what.apply(text, PLACEHOLDER);
+            }
+        }
+        for pointer in &self.pointers {
+            if let Some(target) = json.pointer_mut(pointer) {
+                redact_value(target, secrets);
+            }
+        }
+    }
+}
+
+/// `text` with each span replaced by [`URL_PLACEHOLDER`] (spans in URLs and
+/// forms) or [`PLACEHOLDER`] (values quoted in prose), the values added to
+/// `secrets`.
+fn replace_found(
+    text: &str,
+    mut spans: Vec<(std::ops::Range<usize>, String)>,
+    secrets: &mut Secrets,
+) -> String {
+    spans.sort_by_key(|(range, _)| range.start);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (range, value) in spans {
+        if range.start < last {
+            continue;
+        }
+        secrets.add(text[range.clone()].to_owned());
+        secrets.add(value);
+        out.push_str(&text[last..range.start]);
+        let in_url = text[..range.start].contains("://") || text[..range.start].ends_with('=');
+        out.push_str(if in_url { URL_PLACEHOLDER } else { PLACEHOLDER });
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Type-preserving replacement: strings become the placeholder, numbers 0,
+/// booleans false; containers are redacted leaf by leaf; null stays null.
+fn redact_value(value: &mut Value, secrets: &mut Secrets) {
+    match value {
+        Value::String(text) if is_placeholder(text) => {}
+        Value::String(text) => secrets.add(std::mem::replace(text, PLACEHOLDER.to_owned())),
+        Value::Number(number) => {
+            secrets.add(number.to_string());
+            *value = Value::from(0);
+        }
+        Value::Bool(flag) => *flag = false,
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| redact_value(item, secrets)),
+        Value::Object(object) => object
+            .values_mut()
+            .for_each(|child| redact_value(child, secrets)),
+        Value::Null => {}
+    }
+}
+
+/// A body read the way lenient JSON readers read it: a UTF-8 byte order
+/// mark and an anti-XSSI prefix (`)]}'`) are skipped, whitespace around it
+/// is allowed. Scalars are not JSON documents worth redacting.
+pub fn lenient_json(text: &str) -> Option<Value> {
+    let mut rest = text.trim_start_matches('\u{feff}').trim_start();
+    if let Some(after) = rest.strip_prefix(")]}'") {
+        rest = after.trim_start_matches(',').trim_start();
+    }
+    if !rest.starts_with(['{', '[']) {
+        return None;
+    }
+    serde_json::from_str(rest).ok()
+}
+
+/// A UTF-16 body (with a byte order mark), as text.
+fn utf16_text(bytes: &[u8]) -> Option<String> {
+    let (le, rest) = match bytes {
+        [0xff, 0xfe, rest @ ..] => (true, rest),
+        [0xfe, 0xff, rest @ ..] => (false, rest),
+        _ => return None,
+    };
+    let units: Vec<u16> = rest
+        .chunks_exact(2)
+        .map(|pair| {
+            if le {
+                u16::from_le_bytes([pair[0], pair[1]])
+            } else {
+                u16::from_be_bytes([pair[0], pair[1]])
+            }
+        })
+        .collect();
+    String::from_utf16(&units).ok()
+}
+
+/// `a=1&b=2` with no whitespace: an `application/x-www-form-urlencoded` body.
+fn looks_like_form(text: &str) -> bool {
+    !text.is_empty()
+        && text.contains('=')
+        && !text.bytes().any(|b| b.is_ascii_whitespace())
+        && text
+            .split('&')
+            .all(|pair| pair.is_empty() || pair.contains('='))
+}
+
+impl RedactedInteraction {
+    pub fn interaction(&self) -> &Interaction {
+        &self.interaction
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// The interaction as one compact JSON line (with `\n`), checked for
+    /// every secret seen in the exchange, in every encoded form. Binary
+    /// bodies are checked before they are base64-encoded, and through any
+    /// compression they hold.
+    pub fn to_journal_line(&self) -> Result<Vec<u8>, LeakError> {
+        for (side, body) in [
+            ("request", &self.interaction.request.body),
+            ("response", &self.interaction.response.body),
+        ] {
+            if let Body::Binary(bytes) = body {
+                self.secrets
+                    .check_binary(bytes, &format!("binary {side} body"))?;
+            }
+        }
+        let mut line =
+            serde_json::to_vec(&self.interaction).expect("cassette types always serialize");
+        self.secrets.check_absent(&line, "serialized interaction")?;
+        line.push(b'\n');
+        Ok(line)
+    }
+}

@@ -1,0 +1,369 @@
+//! Where secrets sit in JSON documents, URLs and free text, found without
+//! changing anything: the redactor replaces what this finds, `schema-check`
+//! reports it, and log scrubbing collects it.
+
+use super::rules::{SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param};
+use super::{URL_PLACEHOLDER, is_placeholder};
+use crate::contract::pointer_token;
+use serde_json::Value;
+use std::ops::Range;
+
+/// A secret string at a JSON pointer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonPlace {
+    pub pointer: String,
+    pub what: Secret,
+}
+
+/// What is secret in one string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Secret {
+    /// The whole string.
+    Whole(String),
+    /// Parts of it (URL parameters, userinfo, `name=value` pairs): each
+    /// byte range and the decoded secret it holds.
+    Spans(Vec<(Range<usize>, String)>),
+}
+
+impl Secret {
+    pub fn values(&self) -> Vec<&str> {
+        match self {
+            Secret::Whole(value) => vec![value],
+            Secret::Spans(spans) => spans.iter().map(|(_, value)| value.as_str()).collect(),
+        }
+    }
+
+    /// `text` with the secret replaced: the whole string by `placeholder`,
+    /// spans by the URL-safe placeholder.
+    pub fn apply(&self, text: &str, placeholder: &str) -> String {
+        match self {
+            Secret::Whole(_) => placeholder.to_owned(),
+            Secret::Spans(spans) => replace_spans(text, spans.iter().map(|(r, _)| r.clone())),
+        }
+    }
+}
+
+fn replace_spans(text: &str, spans: impl Iterator<Item = Range<usize>>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for span in spans {
+        if span.start < last {
+            continue;
+        }
+        out.push_str(&text[last..span.start]);
+        out.push_str(URL_PLACEHOLDER);
+        last = span.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Every secret string in a JSON document: by attribute name (strings
+/// only, public attributes excepted), by resource type (a `session`'s id),
+/// and URL-valued strings' credentials.
+pub fn json_places(value: &Value) -> Vec<JsonPlace> {
+    let mut places = Vec::new();
+    walk(value, None, false, &mut String::new(), &mut places);
+    places
+}
+
+fn walk(
+    value: &Value,
+    resource_type: Option<&str>,
+    secret_key: bool,
+    pointer: &mut String,
+    places: &mut Vec<JsonPlace>,
+) {
+    let len = pointer.len();
+    match value {
+        Value::String(text) => {
+            if is_placeholder(text) {
+                return;
+            }
+            let what = if secret_key {
+                Secret::Whole(text.clone())
+            } else if let Some(spans) = url_secrets(text) {
+                Secret::Spans(spans)
+            } else {
+                return;
+            };
+            places.push(JsonPlace {
+                pointer: pointer.clone(),
+                what,
+            });
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                pointer.push('/');
+                pointer.push_str(&index.to_string());
+                walk(item, resource_type, secret_key, pointer, places);
+                pointer.truncate(len);
+            }
+        }
+        Value::Object(object) => {
+            let own_type = object.get("type").and_then(Value::as_str);
+            let kind = own_type.or(resource_type);
+            for (key, child) in object {
+                let secret = matches!(child, Value::String(_) | Value::Array(_))
+                    && ((key == "id" && own_type.is_some_and(|t| SECRET_ID_TYPES.contains(&t)))
+                        || (is_secret_name(key) && !is_public_attribute(kind, key)));
+                pointer.push('/');
+                pointer.push_str(&pointer_token(key));
+                walk(child, kind, secret, pointer, places);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The credential parts of a URL-valued string: userinfo, and query or
+/// fragment parameters that [`is_secret_url_param`] names. `None` when the
+/// string is not a URL or holds no credential.
+pub fn url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
+    let scheme_end = text.find(':')?;
+    let scheme = &text[..scheme_end];
+    if scheme.is_empty()
+        || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    {
+        return None;
+    }
+    let mut spans = Vec::new();
+    let after_scheme = scheme_end + 1;
+    if text[after_scheme..].starts_with("//") {
+        let authority_start = after_scheme + 2;
+        let authority_end = text[authority_start..]
+            .find(['/', '?', '#'])
+            .map_or(text.len(), |at| authority_start + at);
+        if let Some(at) = text[authority_start..authority_end].rfind('@') {
+            let userinfo = authority_start..authority_start + at;
+            if !text[userinfo.clone()].is_empty() && !is_placeholder(&text[userinfo.clone()]) {
+                spans.push((userinfo.clone(), percent_decode(&text[userinfo])));
+            }
+        }
+    } else if !text[after_scheme..].contains(['?', '#']) {
+        return None;
+    }
+    let query_start = text.find('?').map(|at| at + 1);
+    let fragment_start = text.find('#').map(|at| at + 1);
+    for start in [query_start, fragment_start].into_iter().flatten() {
+        let end = text[start..].find('#').map_or(text.len(), |at| start + at);
+        spans.extend(param_secrets(text, start..end, is_secret_url_param));
+    }
+    (!spans.is_empty()).then_some(spans)
+}
+
+/// `name=value` pairs in `text[range]` (separated by `&` or `;`) whose name
+/// `is_secret` accepts: the value spans and their decoded values.
+pub fn param_secrets(
+    text: &str,
+    range: Range<usize>,
+    is_secret: impl Fn(&str) -> bool,
+) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
+    let mut at = range.start;
+    for pair in text[range.clone()].split(['&', ';']) {
+        if let Some((name, value)) = pair.split_once('=') {
+            let value_start = at + name.len() + 1;
+            let decoded = percent_decode(value);
+            if !value.is_empty() && !is_placeholder(&decoded) && is_secret(&percent_decode(name)) {
+                spans.push((value_start..value_start + value.len(), decoded));
+            }
+        }
+        at += pair.len() + 1;
+    }
+    spans
+}
+
+/// Secrets in free text that is neither JSON nor a form: URLs with
+/// credentials, and `name: value` / `name=value` / `"name": "value"` where
+/// the name rule catches the name.
+pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
+    let bytes = text.as_bytes();
+    // URLs: from a scheme's `://` back to the scheme start, forward to
+    // whitespace or a delimiter.
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let sep = search + found;
+        let start = text[..sep]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |at| at + 1);
+        let end = text[sep..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .map_or(text.len(), |at| sep + at);
+        if let Some(found) = url_secrets(&text[start..end]) {
+            spans.extend(
+                found
+                    .into_iter()
+                    .map(|(range, value)| (range.start + start..range.end + start, value)),
+            );
+        }
+        search = end.max(sep + 3);
+    }
+    // `name` [quote] ws (`:` | `=`) ws [quote] value
+    let mut at = 0;
+    while at < bytes.len() {
+        if !is_word(bytes[at]) || (at > 0 && is_word(bytes[at - 1])) {
+            at += 1;
+            continue;
+        }
+        let name_end = at + bytes[at..].iter().take_while(|b| is_word(**b)).count();
+        let name = &text[at..name_end];
+        if !is_secret_name(name) {
+            at = name_end;
+            continue;
+        }
+        let mut cursor = name_end;
+        cursor += bytes[cursor..]
+            .iter()
+            .take_while(|b| matches!(b, b'"' | b'\''))
+            .count();
+        cursor += bytes[cursor..]
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
+        if cursor >= bytes.len() || !matches!(bytes[cursor], b':' | b'=') {
+            at = name_end;
+            continue;
+        }
+        cursor += 1;
+        cursor += bytes[cursor..]
+            .iter()
+            .take_while(|b| **b == b' ' || **b == b'\t')
+            .count();
+        let (value_start, value_end) = match bytes.get(cursor) {
+            Some(quote @ (b'"' | b'\'')) => {
+                let start = cursor + 1;
+                let end = quoted_end(bytes, start, *quote);
+                (start, end)
+            }
+            _ => {
+                let mut end = cursor
+                    + bytes[cursor..]
+                        .iter()
+                        .take_while(|b| !is_value_end(**b))
+                        .count();
+                // `Authorization: Bearer abc`: a scheme and its credential.
+                if bytes.get(end) == Some(&b' ')
+                    && text[cursor..end].bytes().all(|b| b.is_ascii_alphabetic())
+                {
+                    let rest = end + 1;
+                    end = rest
+                        + bytes[rest..]
+                            .iter()
+                            .take_while(|b| !is_value_end(**b))
+                            .count();
+                }
+                (cursor, end)
+            }
+        };
+        let value = &text[value_start..value_end];
+        if !value.is_empty() && !is_placeholder(value) {
+            spans.push((value_start..value_end, percent_decode(value)));
+        }
+        at = value_end.max(name_end);
+    }
+    spans.sort_by_key(|(range, _)| range.start);
+    spans
+}
+
+fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut at = start;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' => at += 2,
+            b if b == quote => return at,
+            _ => at += 1,
+        }
+    }
+    bytes.len()
+}
+
+fn is_word(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
+}
+
+fn is_value_end(byte: u8) -> bool {
+    byte.is_ascii_whitespace()
+        || matches!(byte, b'&' | b';' | b',' | b'}' | b']' | b'<' | b'"' | b'\'')
+}
+
+/// Percent-decoding with `+` as space, lossy on invalid UTF-8.
+pub fn percent_decode(text: &str) -> String {
+    form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pointers(value: &Value) -> Vec<String> {
+        json_places(value).into_iter().map(|p| p.pointer).collect()
+    }
+
+    #[test]
+    fn names_catch_strings_only_and_respect_public_attributes() {
+        let doc = json!({"data": [
+            {"type": "site", "id": "1", "attributes": {
+                "readwrite_token": "rw-secret", "readonly_token": "[REDACTED]",
+                "google_maps_api_token": "maps", "name": "Blog"}},
+            {"type": "role", "id": "2", "attributes": {"can_manage_access_tokens": true}},
+            {"type": "item_type", "id": "3", "attributes": {"api_key": "blog_post"}},
+            {"type": "plugin", "id": "4", "attributes": {"parameters": {"api_key": "k-1"}}},
+            {"type": "session", "id": "sess-bearer"},
+            {"type": "access_token", "id": "5", "relationships": {"role": {"data": {"type": "role", "id": "2"}}}},
+            {"type": "user", "id": "6", "attributes": {"password": ["a", "b"], "token": 42}}
+        ]});
+        assert_eq!(
+            pointers(&doc),
+            [
+                "/data/0/attributes/readwrite_token",
+                "/data/0/attributes/google_maps_api_token",
+                "/data/3/attributes/parameters/api_key",
+                "/data/4/id",
+                "/data/6/attributes/password/0",
+                "/data/6/attributes/password/1",
+            ]
+        );
+    }
+
+    #[test]
+    fn url_credentials_are_spans_and_the_url_stays_a_url() {
+        let url = "https://user:pw@s3.example/b?X-Amz-Credential=AK%2F1&X-Amz-Date=2022&X-Amz-Signature=abc#t";
+        let spans = url_secrets(url).unwrap();
+        let values: Vec<&str> = spans.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["user:pw", "AK/1", "abc"]);
+        assert_eq!(
+            Secret::Spans(spans).apply(url, "[R]"),
+            "https://%5BREDACTED%5D@s3.example/b?X-Amz-Credential=%5BREDACTED%5D&X-Amz-Date=2022&X-Amz-Signature=%5BREDACTED%5D#t"
+        );
+        let otp = url_secrets("otpauth://totp/Dato:me?secret=JBSWY3DP&issuer=Dato").unwrap();
+        assert_eq!(otp[0].1, "JBSWY3DP");
+        assert_eq!(url_secrets("https://example.com/a?page=2"), None);
+        assert_eq!(url_secrets("not a url: ?key=1"), None);
+        assert_eq!(
+            url_secrets("https://x/?X-Amz-Signature=%5BREDACTED%5D"),
+            None,
+            "placeholders are not secrets"
+        );
+    }
+
+    #[test]
+    fn free_text_yields_named_values_and_url_credentials() {
+        let text = "error: token: abc123 is bad; password=\"p@ss w\" and Authorization: Bearer xyz789 \
+                    see https://maps.example/api?key=AIzaKey&x=1 {\"api_key\": \"k\\\"q\"}";
+        let values: Vec<String> = text_secrets(text).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            values,
+            ["abc123", "p@ss w", "Bearer xyz789", "AIzaKey", "k\\\"q"]
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! Which names and shapes mark a value as a secret.
+//!
+//! Secrets are recognised three ways (see `docs/guarantees.md`):
+//! - by **name**: a JSON attribute, header, query or form parameter whose
+//!   name contains one of [`SECRET_NAME_PARTS`], when its value is a string;
+//! - by **shape**: a credential-like query parameter inside a URL-valued
+//!   string ([`is_secret_url_param`]), or the userinfo of such a URL;
+//! - by **repeat**: a value already known as a secret, wherever it appears.
+//!
+//! Values DatoCMS documents as public are exempt from the name rule; each
+//! exemption is listed in [`PUBLIC_ATTRIBUTES`] with the reason.
+
+/// Parts of a name that mark its value as a secret (compared lowercased).
+pub const SECRET_NAME_PARTS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "api_key",
+    "api-key",
+    "apikey",
+    "authorization",
+    "session",
+    "cookie",
+    "credential",
+    "private_key",
+    "private-key",
+];
+
+/// Header names whose every value is a credential, whatever the name rule says.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
+/// `(resource type, attribute)` pairs that the name rule would catch but
+/// DatoCMS documents as public identifiers.
+///
+/// `api_key` is the public identifier of a model (`item_type`), a field and
+/// a fieldset (`"blog_post"`): clients put it in paths and filters, so a
+/// placeholder there would wreck the cassette. An `X-Api-Key` header is
+/// still a secret: this list covers JSON:API attributes only.
+pub const PUBLIC_ATTRIBUTES: &[(&str, &str)] = &[
+    ("item_type", "api_key"),
+    ("field", "api_key"),
+    ("fieldset", "api_key"),
+];
+
+/// Resource types whose `id` is itself a credential: the account API's
+/// `session` resource carries the session's bearer as its id.
+pub const SECRET_ID_TYPES: &[&str] = &["session"];
+
+/// Query parameter names (or parts of them) that carry credentials inside
+/// URL-valued strings: presigned storage URLs (`X-Amz-Signature`,
+/// `X-Amz-Credential`, `X-Amz-Security-Token`), `otpauth://…?secret=`,
+/// `?key=` API keys.
+const URL_PARAM_PARTS: &[&str] = &["signature", "credential", "secret", "token", "password"];
+/// Whole words (split on `-`, `_`, `[`, `]`, `.`) that mark a URL parameter.
+const URL_PARAM_WORDS: &[&str] = &["key", "sig", "auth", "apikey", "code"];
+
+/// True when `name` contains a [`SECRET_NAME_PARTS`] entry, ignoring case.
+pub fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+}
+
+/// True for a header whose values are credentials: the built-in list, and
+/// every name the name rule catches (`x-api-key`, `x-session-id`,
+/// `x-csrf-token` …).
+pub fn is_secret_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(name))
+        || is_secret_name(name)
+}
+
+/// True for a query parameter that carries a credential, in the request's
+/// own query or inside a URL-valued string.
+pub fn is_secret_url_param(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if is_secret_name(&lower) || URL_PARAM_PARTS.iter().any(|part| lower.contains(part)) {
+        return true;
+    }
+    lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| URL_PARAM_WORDS.contains(&word))
+}
+
+/// True when the attribute `name` of a resource typed `resource_type` is
+/// public despite the name rule.
+pub fn is_public_attribute(resource_type: Option<&str>, name: &str) -> bool {
+    resource_type.is_some_and(|kind| {
+        PUBLIC_ATTRIBUTES
+            .iter()
+            .any(|(public_type, attribute)| *public_type == kind && *attribute == name)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_rule_catches_credential_names_in_any_case() {
+        for name in [
+            "token",
+            "readwrite_token",
+            "google_maps_api_token",
+            "webhook_token",
+            "password",
+            "client_secret",
+            "X-Api-Key",
+            "x-session-id",
+            "Authorization",
+            "totp_secret",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["name", "id", "type", "url", "role", "hint", "author"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn api_key_is_public_on_models_fields_and_fieldsets_only() {
+        for kind in ["item_type", "field", "fieldset"] {
+            assert!(is_public_attribute(Some(kind), "api_key"), "{kind}");
+        }
+        assert!(!is_public_attribute(Some("plugin"), "api_key"));
+        assert!(!is_public_attribute(None, "api_key"));
+        assert!(!is_public_attribute(Some("item_type"), "token"));
+        assert!(is_secret_header("X-Api-Key"));
+    }
+
+    #[test]
+    fn url_parameters_are_caught_by_credential_words() {
+        for name in [
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "X-Amz-Security-Token",
+            "secret",
+            "key",
+            "api_key",
+            "sig",
+            "access_token",
+        ] {
+            assert!(is_secret_url_param(name), "{name}");
+        }
+        for name in [
+            "X-Amz-Date",
+            "X-Amz-Expires",
+            "issuer",
+            "page[limit]",
+            "monkey",
+        ] {
+            assert!(!is_secret_url_param(name), "{name}");
+        }
+    }
+}

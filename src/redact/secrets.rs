@@ -1,0 +1,211 @@
+//! The secret values of one exchange, and the scrubbing of every other
+//! place they occur.
+
+use super::forms::{self, Needle};
+use super::{BEARER_PLACEHOLDER, PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
+use crate::cassette::{Body, Interaction};
+use serde_json::Value;
+use std::borrow::Cow;
+
+/// Secrets shorter than this are still replaced where they are known to
+/// be (headers, named attributes, configured pointers), but are not searched
+/// for elsewhere: a search for `x` would match half the cassette.
+pub const MIN_SEARCHABLE_SECRET: usize = 8;
+
+/// How far a compressed binary body is inflated to search it; larger
+/// cannot be proven clean and is refused.
+const MAX_DECODED_BINARY: usize = 64 * 1024 * 1024;
+
+/// The secret values seen in one exchange.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+/// A secret survived redaction; nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "refusing to record: a secret seen in this exchange would still be in the written bytes \
+     ({where_found}); nothing was written. Add a --redact-pointer or --redact-header rule for it"
+)]
+pub struct LeakError {
+    pub where_found: String,
+}
+
+impl Secrets {
+    /// Adds a secret; a quoted value is added without its quotes too.
+    pub fn add(&mut self, secret: String) {
+        let trimmed = secret.trim();
+        if let Some(inner) = trimmed
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            && !inner.is_empty()
+        {
+            self.add(inner.to_owned());
+        }
+        // A "secret" that is part of the placeholder text itself (`Bearer [`,
+        // found by fuzzing) cannot be told apart from the placeholder: it is
+        // replaced where it stands, but never searched for.
+        let inside_placeholder = BEARER_PLACEHOLDER.contains(secret.as_str())
+            || URL_PLACEHOLDER.contains(secret.as_str())
+            || is_placeholder(&secret);
+        if !secret.is_empty() && !inside_placeholder && !self.0.contains(&secret) {
+            self.0.push(secret);
+        }
+    }
+
+    pub fn extend(&mut self, other: Secrets) {
+        other.0.into_iter().for_each(|secret| self.add(secret));
+    }
+
+    pub fn contains(&self, secret: &str) -> bool {
+        self.0.iter().any(|known| known == secret)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The secrets long enough to search for, longest first so a secret
+    /// that contains another is replaced whole.
+    pub fn searchable(&self) -> Vec<&str> {
+        let mut found: Vec<&str> = self
+            .0
+            .iter()
+            .map(String::as_str)
+            .filter(|secret| secret.len() >= MIN_SEARCHABLE_SECRET)
+            .collect();
+        found.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        found
+    }
+
+    /// One secret on its own, for a search that must say which one it found.
+    pub(super) fn single(&self, secret: &str) -> Scrubber {
+        Scrubber {
+            needles: vec![Needle::new(secret)],
+        }
+    }
+
+    fn scrubber(&self) -> Scrubber {
+        Scrubber {
+            needles: self.searchable().into_iter().map(Needle::new).collect(),
+        }
+    }
+
+    /// `text` with every searchable secret replaced by the placeholder, in
+    /// whatever form it occurs (raw, percent-encoded, JSON- or
+    /// HTML-escaped, base64): for log lines, violation summaries, error
+    /// bodies and report messages.
+    pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.scrubber().scrub(text)
+    }
+
+    /// True when any searchable secret occurs in `text`, in any form:
+    /// a cassette name that is a credential, say.
+    pub fn occur_in(&self, text: &str) -> bool {
+        self.scrubber().occurs_in_bytes(text.as_bytes())
+    }
+
+    pub(super) fn scrub_interaction(&self, interaction: &mut Interaction) {
+        let scrubber = self.scrubber();
+        if scrubber.needles.is_empty() {
+            return;
+        }
+        scrubber.scrub_string(&mut interaction.request.path);
+        for (name, value) in interaction.request.query.pairs_mut() {
+            scrubber.scrub_string(name);
+            scrubber.scrub_string(value);
+        }
+        for headers in [
+            &mut interaction.request.headers,
+            &mut interaction.response.headers,
+        ] {
+            for (_, values) in headers.iter_mut() {
+                values
+                    .iter_mut()
+                    .for_each(|value| scrubber.scrub_string(value));
+            }
+        }
+        for body in [
+            &mut interaction.request.body,
+            &mut interaction.response.body,
+        ] {
+            match body {
+                Body::Json(value) => scrubber.scrub_json(value),
+                Body::Text(text) => scrubber.scrub_string(text),
+                Body::Empty | Body::Binary(_) => {}
+            }
+        }
+    }
+
+    /// Fails when any searchable secret occurs in `bytes` in any form.
+    pub fn check_absent(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
+        if self.scrubber().occurs_in_bytes(bytes) {
+            return Err(LeakError {
+                where_found: what.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Secrets::check_absent`] for a binary body, searched as stored and
+    /// through every compression layer it holds. A body that looks
+    /// compressed but cannot be decoded cannot be proven clean: refused.
+    pub fn check_binary(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
+        self.check_absent(bytes, what)?;
+        match crate::content_coding::decode(&[], bytes, MAX_DECODED_BINARY) {
+            Ok(decoded) if decoded.changed => {
+                self.check_absent(&decoded.bytes, &format!("{what}, decompressed"))
+            }
+            Ok(_) => Ok(()),
+            Err(err) => Err(LeakError {
+                where_found: format!("{what}: {err}"),
+            }),
+        }
+    }
+}
+
+/// An exchange's searchable secrets, prepared once for the many strings of
+/// one exchange rather than once per string.
+pub(super) struct Scrubber {
+    needles: Vec<Needle>,
+}
+
+impl Scrubber {
+    pub(super) fn occurs_in_bytes(&self, bytes: &[u8]) -> bool {
+        !self.needles.is_empty() && forms::bytes_contain_any(bytes, &self.needles)
+    }
+
+    fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        forms::scrub(text, &self.needles, PLACEHOLDER, URL_PLACEHOLDER)
+    }
+
+    fn scrub_string(&self, text: &mut String) {
+        if let Cow::Owned(clean) = self.scrub(text) {
+            *text = clean;
+        }
+    }
+
+    fn scrub_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => self.scrub_string(text),
+            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_json(item)),
+            Value::Object(object) => {
+                // Keys can carry secrets too; rebuild only when one does.
+                if object
+                    .keys()
+                    .any(|key| matches!(self.scrub(key), Cow::Owned(_)))
+                {
+                    let entries = std::mem::take(object);
+                    for (key, child) in entries {
+                        object.insert(self.scrub(&key).into_owned(), child);
+                    }
+                }
+                object.values_mut().for_each(|child| self.scrub_json(child));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Unit tests of the redactor and the leak search together.
+
+mod leak_tests {
+    use super::super::*;
+    use crate::contract::{Part, Side};
+    use crate::cassette::{Query, RecordedRequest, RecordedResponse};
+    use serde_json::json;
+
+    fn interaction(auth: &str, body: Value) -> Interaction {
+        Interaction {
+            recorded_at: "2026-11-27T10:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/access_tokens".into(),
+                query: Query::default(),
+                headers: [("authorization", auth)].into_iter().collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Body::Json(body),
+            },
+        }
+    }
+
+    #[test]
+    fn placeholders_are_not_leaks_and_live_values_are() {
+        let clean = interaction(
+            BEARER_PLACEHOLDER,
+            json!({"data": [{"type": "access_token", "attributes": {"token": PLACEHOLDER}},
+                            {"type": "access_token", "attributes": {"token": null}}]}),
+        );
+        assert_eq!(find_leaks(&clean), vec![]);
+
+        let leaky = interaction(
+            "Bearer abc123",
+            json!({"data": [{"type": "access_token", "attributes": {"token": PLACEHOLDER}},
+                            {"type": "access_token", "attributes": {"token": "f00d"}}]}),
+        );
+        let pointers: Vec<_> = find_leaks(&leaky)
+            .into_iter()
+            .map(|f| (f.side, f.part, f.pointer))
+            .collect();
+        assert_eq!(
+            pointers,
+            vec![
+                (Side::Request, Part::Headers, "/authorization/0".to_owned()),
+                (
+                    Side::Response,
+                    Part::Body,
+                    "/data/1/attributes/token".to_owned()
+                ),
+            ]
+        );
+    }
+}
+
+mod redactor_tests {
+    use super::super::*;
+    use crate::cassette::{Query, RecordedRequest, RecordedResponse};
+    use serde_json::json;
+
+    const CANARY: &str = "canary0123456789abcdef";
+    const BEARER: &str = "bearer-canary-fedcba9876543210";
+
+    fn exchange(response: Value) -> Interaction {
+        Interaction {
+            recorded_at: "2026-11-27T10:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/access_tokens".into(),
+                query: Query::parse("api_key=querysecret123"),
+                headers: [
+                    ("Authorization", &*format!("Bearer {BEARER}")),
+                    ("cookie", "session=cookievalue42; theme=dark"),
+                ]
+                .into_iter()
+                .collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: [
+                    ("content-type", "application/json"),
+                    ("set-cookie", "sid=setcookie-secret-1"),
+                ]
+                .into_iter()
+                .collect(),
+                body: Body::Json(response),
+            },
+        }
+    }
+
+    #[test]
+    fn every_known_secret_is_replaced_and_the_line_is_clean() {
+        let redactor = Redactor::new(&RedactionRules {
+            headers: vec![],
+            pointers: vec!["/meta/signing_key".into()],
+            query_params: vec!["api_key".into()],
+        });
+        let response = json!({
+            "data": [
+                {"type": "access_token", "id": "1", "attributes": {"token": CANARY}},
+                {"type": "access_token", "id": "2", "attributes": {"token": null}}
+            ],
+            "meta": {"signing_key": 12345678901234u64, "echo": format!("you sent {BEARER}")}
+        });
+        let redacted = redactor.redact(exchange(response));
+        let line = String::from_utf8(redacted.to_journal_line().unwrap()).unwrap();
+        for secret in [
+            CANARY,
+            BEARER,
+            "querysecret123",
+            "cookievalue42",
+            "setcookie-secret-1",
+            "12345678901234",
+        ] {
+            assert!(!line.contains(secret), "{secret} leaked: {line}");
+        }
+        let interaction = redacted.interaction();
+        assert_eq!(
+            interaction.request.headers.get("authorization"),
+            Some(BEARER_PLACEHOLDER)
+        );
+        let body = interaction.response.body.as_json().unwrap();
+        assert_eq!(body["data"][0]["attributes"]["token"], PLACEHOLDER);
+        assert_eq!(body["data"][1]["attributes"]["token"], Value::Null);
+        assert_eq!(
+            body["meta"]["signing_key"], 0,
+            "placeholders keep the JSON type"
+        );
+        assert_eq!(body["meta"]["echo"], "you sent [REDACTED]");
+        assert!(find_leaks(interaction).is_empty());
+    }
+
+    #[test]
+    fn a_secret_in_a_binary_body_is_refused_not_written() {
+        let mut interaction =
+            exchange(json!({"data": {"type": "access_token", "attributes": {"token": CANARY}}}));
+        interaction.request.body =
+            Body::Binary([b"\xff\x00".as_slice(), BEARER.as_bytes()].concat());
+        let err = Redactor::default()
+            .redact(interaction)
+            .to_journal_line()
+            .unwrap_err();
+        assert!(err.to_string().contains("binary request body"), "{err}");
+    }
+
+    #[test]
+    fn a_token_from_an_earlier_exchange_is_scrubbed_from_a_later_one() {
+        let redactor = Redactor::default();
+        let first = redactor.redact(exchange(
+            json!({"data": {"type": "access_token", "attributes": {"token": CANARY}}}),
+        ));
+        assert!(
+            !String::from_utf8(first.to_journal_line().unwrap())
+                .unwrap()
+                .contains(CANARY)
+        );
+        let mut later = exchange(
+            json!({"data": [{"type": "api_error", "attributes": {"details": {"message": format!("token {CANARY} is invalid")}}}]}),
+        );
+        later.request.headers = Headers::new();
+        let line = String::from_utf8(redactor.redact(later).to_journal_line().unwrap()).unwrap();
+        assert!(!line.contains(CANARY), "{line}");
+        assert!(line.contains("token [REDACTED] is invalid"), "{line}");
+    }
+
+    #[test]
+    fn a_secret_that_is_part_of_the_placeholder_does_not_mangle_it() {
+        let mut interaction = exchange(json!({}));
+        interaction.request.headers = [("authorization", "Bearer [")].into_iter().collect();
+        let line = String::from_utf8(
+            Redactor::default()
+                .redact(interaction)
+                .to_journal_line()
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            line.contains("\"authorization\":[\"Bearer [REDACTED]\"]"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn scrub_hides_secrets_in_log_text() {
+        let redacted = Redactor::default().redact(exchange(json!({})));
+        assert_eq!(
+            redacted.secrets().scrub(&format!("token={BEARER}!")),
+            "token=[REDACTED]!"
+        );
+    }
+}

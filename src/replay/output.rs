@@ -1,0 +1,280 @@
+//! Everything replay says about a request, said in one place, scrubbed.
+//!
+//! A received request can carry credentials anywhere: the `Authorization`
+//! bearer, a cookie, an `X-Api-Key`, any header whose name marks it as a
+//! credential, a query parameter such as `?access_token=`, a pointer named
+//! by `--redact-pointer`, and, copied from any of those, its path and body.
+//! [`SecretFinder`] collects them from the request (through
+//! [`Redactor::secrets_of`], with the replay's redaction rules), and a
+//! [`Voice`] made for that request is the only way to say anything about
+//! it: stderr lines ([`Voice::say`]), error answers such as the 599
+//! `DATOVCR_NO_MATCH` with its `nearest`/`differences` ([`Voice::answer`]),
+//! and the `x-datovcr-violations` header ([`Voice::mark_violations`]). Each
+//! passes its text through [`Secrets::scrub`] before it leaves.
+//!
+//! The other replay files never print and never turn an [`ApiError`] into a
+//! response themselves; a test below holds them to it, so a new message
+//! cannot skip scrubbing by accident.
+
+use crate::api_error::ApiError;
+use crate::cassette::RecordedRequest;
+use crate::contract::{Finding, violations_summary};
+use crate::proxy::VIOLATIONS_HEADER;
+use crate::redact::rules::{CREDENTIAL_HEADERS, is_secret_header, is_secret_url_param};
+use crate::redact::{RedactionRules, Redactor, Secrets};
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use http_body_util::Full;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+/// Finds the secrets of received requests, with the replay's rules.
+pub struct SecretFinder {
+    /// The configured rules plus every built-in credential header, so
+    /// [`SecretFinder::secrets_of`] knows which names the shared redactor
+    /// already covers.
+    rules: RedactionRules,
+    redactor: Redactor,
+}
+
+impl SecretFinder {
+    pub fn new(configured: &RedactionRules) -> Self {
+        let mut rules = configured.clone();
+        let mut headers: Vec<String> = CREDENTIAL_HEADERS
+            .iter()
+            .map(|name| (*name).to_owned())
+            .chain(rules.headers.iter().map(|name| name.to_ascii_lowercase()))
+            .collect();
+        headers.sort();
+        headers.dedup();
+        rules.headers = headers;
+        Self {
+            redactor: Redactor::new(&rules),
+            rules,
+        }
+    }
+
+    /// Whether the request handed to [`SecretFinder::voice_for`] must carry
+    /// this header (matching may not need it, but its value is a secret).
+    pub fn wants_header(&self, name: &str) -> bool {
+        is_secret_header(name) || self.covers_header(name)
+    }
+
+    fn covers_header(&self, name: &str) -> bool {
+        self.rules
+            .headers
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(name))
+    }
+
+    /// The request's secrets: what the redactor finds with the replay's
+    /// rules, and also the value of every header the name rule catches
+    /// (`x-session-id`, `x-csrf-token` …) and of every credential-like
+    /// query parameter (`access_token`, `api_key`, `signature` …), which a
+    /// recording would not necessarily redact but replay must not print.
+    fn secrets_of(&self, request: &RecordedRequest) -> Secrets {
+        let mut extra_headers: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| is_secret_header(name) && !self.covers_header(name))
+            .map(str::to_owned)
+            .collect();
+        let mut extra_query: Vec<String> = request
+            .query
+            .pairs()
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| is_secret_url_param(name) && !self.rules.query_params.contains(name))
+            .cloned()
+            .collect();
+        if extra_headers.is_empty() && extra_query.is_empty() {
+            return self.redactor.secrets_of(request);
+        }
+        extra_query.sort();
+        extra_query.dedup();
+        let mut rules = self.rules.clone();
+        rules.headers.append(&mut extra_headers);
+        rules.query_params.append(&mut extra_query);
+        Redactor::new(&rules).secrets_of(request)
+    }
+
+    /// The voice for everything said about `request`.
+    pub fn voice_for<'r>(&'r self, request: &'r RecordedRequest) -> Voice<'r> {
+        Voice {
+            source: Some((self, request)),
+            secrets: OnceCell::new(),
+        }
+    }
+}
+
+/// What replay says about one request (or about none, [`Voice::general`]).
+/// The request's secrets are collected before the first word, once.
+pub struct Voice<'r> {
+    source: Option<(&'r SecretFinder, &'r RecordedRequest)>,
+    /// Collected on first use: a quiet hit with nothing to report says
+    /// nothing, and costs nothing.
+    secrets: OnceCell<Secrets>,
+}
+
+impl Voice<'_> {
+    /// For what concerns no request: start-up warnings, shutdown errors.
+    pub fn general() -> Voice<'static> {
+        Voice {
+            source: None,
+            secrets: OnceCell::from(Secrets::default()),
+        }
+    }
+
+    /// The secrets of the request this voice speaks about.
+    pub fn secrets(&self) -> &Secrets {
+        self.secrets.get_or_init(|| match self.source {
+            Some((finder, request)) => finder.secrets_of(request),
+            None => Secrets::default(),
+        })
+    }
+
+    fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.secrets().scrub(text)
+    }
+
+    /// One stderr message (lines included), scrubbed. Replay's only stderr.
+    pub fn say(&self, text: &str) {
+        eprintln!("{}", self.scrub(text));
+    }
+
+    /// An error answer, every string of its details (keys too) scrubbed.
+    /// Replay's only way from an [`ApiError`] to a response.
+    pub fn answer(&self, mut error: ApiError) -> Response<Full<Bytes>> {
+        scrub_json(self.secrets(), &mut error.details);
+        error.into_response()
+    }
+
+    /// `--check`: the `x-datovcr-violations` summary, scrubbed (its pointers
+    /// can name keys a client sent).
+    pub fn mark_violations(&self, response: &mut Response<Full<Bytes>>, findings: &[Finding]) {
+        if let Some(summary) = violations_summary(findings)
+            && let Ok(value) = HeaderValue::from_str(&self.scrub(&summary))
+        {
+            response.headers_mut().insert(VIOLATIONS_HEADER, value);
+        }
+    }
+}
+
+/// Scrubs every string of a JSON value, object keys included.
+pub fn scrub_json(secrets: &Secrets, value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            if let Cow::Owned(clean) = secrets.scrub(text) {
+                *text = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| scrub_json(secrets, item)),
+        Value::Object(object) => {
+            if object
+                .keys()
+                .any(|key| matches!(secrets.scrub(key), Cow::Owned(_)))
+            {
+                let entries = std::mem::take(object);
+                for (key, child) in entries {
+                    object.insert(secrets.scrub(&key).into_owned(), child);
+                }
+            }
+            object
+                .values_mut()
+                .for_each(|child| scrub_json(secrets, child));
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::{Body, Headers, Query};
+    use serde_json::json;
+
+    const SECRET: &str = "canarysecret0123456789abcdef";
+
+    fn request(headers: &[(&str, &str)], query: &str) -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".into(),
+            path: format!("/access_tokens/{SECRET}"),
+            query: Query::parse(query),
+            headers: headers.iter().copied().collect::<Headers>(),
+            body: Body::Empty,
+        }
+    }
+
+    /// Every way a request can carry a credential gives the finder the secret.
+    #[test]
+    fn secrets_come_from_every_credential_carrier() {
+        let finder = SecretFinder::new(&RedactionRules {
+            headers: vec!["X-Tenant".into()],
+            ..RedactionRules::default()
+        });
+        let bearer = format!("Bearer {SECRET}");
+        let cookie = format!("theme=dark; session={SECRET}");
+        let carriers: Vec<RecordedRequest> = vec![
+            request(&[("authorization", &bearer)], ""),
+            request(&[("cookie", &cookie)], ""),
+            request(&[("x-api-key", SECRET)], ""),
+            request(&[("x-session-id", SECRET)], ""),
+            request(&[("x-tenant", SECRET)], ""),
+            request(&[], &format!("access_token={SECRET}")),
+            request(&[], &format!("page=1&api_key={SECRET}")),
+        ];
+        for carrier in &carriers {
+            let voice = finder.voice_for(carrier);
+            let said = voice.scrub(&carrier.path).into_owned();
+            assert_eq!(said, "/access_tokens/[REDACTED]", "{carrier:?}");
+        }
+        let plain = request(&[("x-request-id", SECRET)], "page=1");
+        assert_eq!(
+            finder.voice_for(&plain).scrub(&plain.path),
+            plain.path.as_str(),
+            "a header or parameter that is no credential is no secret"
+        );
+    }
+
+    #[test]
+    fn answers_are_scrubbed_in_keys_and_values() {
+        let finder = SecretFinder::new(&RedactionRules::default());
+        let carrier = request(&[("x-api-key", SECRET)], "");
+        let mut details = json!({"nested": [{SECRET: format!("at {SECRET}")}]});
+        scrub_json(finder.voice_for(&carrier).secrets(), &mut details);
+        assert_eq!(
+            details,
+            json!({"nested": [{"[REDACTED]": "at [REDACTED]"}]})
+        );
+    }
+
+    /// The other replay files say nothing themselves: no print, no error
+    /// response built outside [`Voice`].
+    #[test]
+    fn nothing_else_in_replay_prints_or_answers() {
+        for (file, source) in [
+            ("handler.rs", include_str!("handler.rs")),
+            ("miss.rs", include_str!("miss.rs")),
+            ("matching.rs", include_str!("matching.rs")),
+            ("library.rs", include_str!("library.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+        ] {
+            for forbidden in [
+                "eprintln!",
+                "println!",
+                "eprint!",
+                "print!",
+                "stderr(",
+                "stdout(",
+                ".into_response()",
+            ] {
+                assert!(
+                    !source.contains(forbidden),
+                    "src/replay/{file} uses `{forbidden}`: say it through output::Voice"
+                );
+            }
+        }
+    }
+}
