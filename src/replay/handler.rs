@@ -70,7 +70,8 @@ impl Handler for ReplayHandler {
         let (parts, body) = request.into_parts();
         // The request as its secrets are collected from: everything said
         // about it below goes through a voice made for it.
-        let mut received = self.received_head(&parts);
+        let (mut received, complete) = self.received_head(&parts);
+        let all_headers = (!complete).then_some(&parts.headers);
         let body = match body_reader::read_limited(
             body,
             self.config.max_request_body,
@@ -82,14 +83,19 @@ impl Handler for ReplayHandler {
         .await
         {
             Ok(body) => body,
-            Err(err) => return self.finder.voice_for(&received).answer(err.into()),
+            Err(err) => {
+                return self
+                    .finder
+                    .voice_for(&received, all_headers)
+                    .answer(err.into());
+            }
         };
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         received.body = Body::from_bytes(&body, content_type);
-        let voice = self.finder.voice_for(&received);
+        let voice = self.finder.voice_for(&received, all_headers);
 
         let cassette_name = parts
             .headers
@@ -297,13 +303,13 @@ fn miss_error(message: String) -> ApiError {
 }
 
 impl ReplayHandler {
-    /// The request as matching, `--check` and the secret search see it, its
-    /// body still empty. Matching reads only the headers the rules name, so
-    /// without `--check` (which validates them all) and without a forwarder
-    /// (whose miss path sees the view too) only those, and the credential
-    /// headers whose values must never be printed, are converted: a dozen
-    /// allocations less per request.
-    fn received_head(&self, parts: &http::request::Parts) -> RecordedRequest {
+    /// The request as matching and `--check` see it, its body still empty,
+    /// and whether it holds every header. Matching reads only the headers
+    /// the rules name, so without `--check` (which validates them all) and
+    /// without a forwarder (whose miss path sees the view too) only those
+    /// are converted: a dozen allocations less per request. (The secret
+    /// search, when something is said, reads them all.)
+    fn received_head(&self, parts: &http::request::Parts) -> (RecordedRequest, bool) {
         let mut headers = Headers::new();
         let everything = self.contract.is_some() || self.forwarder.is_some();
         for (name, value) in &parts.headers {
@@ -311,18 +317,19 @@ impl ReplayHandler {
                 let rules = &self.library.rules.headers;
                 rules.iter().any(|h| h.eq_ignore_ascii_case(name.as_str()))
             };
-            if everything || matched() || self.finder.wants_header(name.as_str()) {
+            if everything || matched() {
                 headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
             }
         }
-        RecordedRequest {
+        let request = RecordedRequest {
             method: parts.method.as_str().to_owned(),
             path: strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path())
                 .to_owned(),
             query: Query::parse(parts.uri.query().unwrap_or_default()),
             headers,
             body: Body::Empty,
-        }
+        };
+        (request, everything)
     }
 }
 

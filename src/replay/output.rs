@@ -5,7 +5,8 @@
 //! credential, a query parameter such as `?access_token=`, a pointer named
 //! by `--redact-pointer`, and, copied from any of those, its path and body.
 //! [`SecretFinder`] collects them from the request (through
-//! [`Redactor::secrets_of`], with the replay's redaction rules), and a
+//! [`Redactor::secrets_of`], with the replay's redaction rules: the same
+//! search the recorder makes before writing), and a
 //! [`Voice`] made for that request is the only way to say anything about
 //! it: stderr lines ([`Voice::say`]), error answers such as the 599
 //! `DATOVCR_NO_MATCH` with its `nearest`/`differences` ([`Voice::answer`]),
@@ -17,13 +18,12 @@
 //! cannot skip scrubbing by accident.
 
 use crate::api_error::ApiError;
-use crate::cassette::RecordedRequest;
+use crate::cassette::{Headers, RecordedRequest};
 use crate::contract::{Finding, violations_summary};
 use crate::proxy::VIOLATIONS_HEADER;
-use crate::redact::rules::{CREDENTIAL_HEADERS, is_secret_header, is_secret_url_param};
 use crate::redact::{RedactionRules, Redactor, Secrets};
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::Full;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -31,88 +31,65 @@ use std::cell::OnceCell;
 
 /// Finds the secrets of received requests, with the replay's rules.
 pub struct SecretFinder {
-    /// The configured rules plus every built-in credential header, so
-    /// [`SecretFinder::secrets_of`] knows which names the shared redactor
-    /// already covers.
-    rules: RedactionRules,
     redactor: Redactor,
 }
 
 impl SecretFinder {
-    pub fn new(configured: &RedactionRules) -> Self {
-        let mut rules = configured.clone();
-        let mut headers: Vec<String> = CREDENTIAL_HEADERS
-            .iter()
-            .map(|name| (*name).to_owned())
-            .chain(rules.headers.iter().map(|name| name.to_ascii_lowercase()))
-            .collect();
-        headers.sort();
-        headers.dedup();
-        rules.headers = headers;
+    pub fn new(rules: &RedactionRules) -> Self {
         Self {
-            redactor: Redactor::new(&rules),
-            rules,
+            redactor: Redactor::new(rules),
         }
     }
 
-    /// Whether the request handed to [`SecretFinder::voice_for`] must carry
-    /// this header (matching may not need it, but its value is a secret).
-    pub fn wants_header(&self, name: &str) -> bool {
-        is_secret_header(name) || self.covers_header(name)
-    }
-
-    fn covers_header(&self, name: &str) -> bool {
-        self.rules
-            .headers
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(name))
-    }
-
-    /// The request's secrets: what the redactor finds with the replay's
-    /// rules, and also the value of every header the name rule catches
-    /// (`x-session-id`, `x-csrf-token` …) and of every credential-like
-    /// query parameter (`access_token`, `api_key`, `signature` …), which a
-    /// recording would not necessarily redact but replay must not print.
-    fn secrets_of(&self, request: &RecordedRequest) -> Secrets {
-        let mut extra_headers: Vec<String> = request
-            .headers
-            .iter()
-            .map(|(name, _)| name)
-            .filter(|name| is_secret_header(name) && !self.covers_header(name))
-            .map(str::to_owned)
-            .collect();
-        let mut extra_query: Vec<String> = request
-            .query
-            .pairs()
-            .iter()
-            .map(|(name, _)| name)
-            .filter(|name| is_secret_url_param(name) && !self.rules.query_params.contains(name))
-            .cloned()
-            .collect();
-        if extra_headers.is_empty() && extra_query.is_empty() {
-            return self.redactor.secrets_of(request);
-        }
-        extra_query.sort();
-        extra_query.dedup();
-        let mut rules = self.rules.clone();
-        rules.headers.append(&mut extra_headers);
-        rules.query_params.append(&mut extra_query);
-        Redactor::new(&rules).secrets_of(request)
-    }
-
-    /// The voice for everything said about `request`.
-    pub fn voice_for<'r>(&'r self, request: &'r RecordedRequest) -> Voice<'r> {
+    /// The voice for everything said about `request`. `all_headers`: the
+    /// request's every header, when `request` holds only those matching
+    /// reads (a secret can hide in any of them and be repeated where
+    /// matching looks, as in the path).
+    pub fn voice_for<'r>(
+        &'r self,
+        request: &'r RecordedRequest,
+        all_headers: Option<&'r HeaderMap>,
+    ) -> Voice<'r> {
         Voice {
-            source: Some((self, request)),
+            source: Some(Source {
+                finder: self,
+                request,
+                all_headers,
+            }),
             secrets: OnceCell::new(),
         }
+    }
+}
+
+/// What a voice collects its secrets from.
+struct Source<'r> {
+    finder: &'r SecretFinder,
+    request: &'r RecordedRequest,
+    all_headers: Option<&'r HeaderMap>,
+}
+
+impl Source<'_> {
+    /// Every secret of the request, found as the recorder finds them.
+    fn secrets(&self) -> Secrets {
+        let Some(all_headers) = self.all_headers else {
+            return self.finder.redactor.secrets_of(self.request);
+        };
+        let mut headers = Headers::new();
+        for (name, value) in all_headers {
+            headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+        }
+        let whole = RecordedRequest {
+            headers,
+            ..self.request.clone()
+        };
+        self.finder.redactor.secrets_of(&whole)
     }
 }
 
 /// What replay says about one request (or about none, [`Voice::general`]).
 /// The request's secrets are collected before the first word, once.
 pub struct Voice<'r> {
-    source: Option<(&'r SecretFinder, &'r RecordedRequest)>,
+    source: Option<Source<'r>>,
     /// Collected on first use: a quiet hit with nothing to report says
     /// nothing, and costs nothing.
     secrets: OnceCell<Secrets>,
@@ -129,8 +106,8 @@ impl Voice<'_> {
 
     /// The secrets of the request this voice speaks about.
     pub fn secrets(&self) -> &Secrets {
-        self.secrets.get_or_init(|| match self.source {
-            Some((finder, request)) => finder.secrets_of(request),
+        self.secrets.get_or_init(|| match &self.source {
+            Some(source) => source.secrets(),
             None => Secrets::default(),
         })
     }
@@ -207,7 +184,7 @@ mod tests {
         }
     }
 
-    /// Every way a request can carry a credential gives the finder the secret.
+    /// Every way a request can carry a credential gives the voice the secret.
     #[test]
     fn secrets_come_from_every_credential_carrier() {
         let finder = SecretFinder::new(&RedactionRules {
@@ -226,15 +203,29 @@ mod tests {
             request(&[], &format!("page=1&api_key={SECRET}")),
         ];
         for carrier in &carriers {
-            let voice = finder.voice_for(carrier);
+            let voice = finder.voice_for(carrier, None);
             let said = voice.scrub(&carrier.path).into_owned();
             assert_eq!(said, "/access_tokens/[REDACTED]", "{carrier:?}");
         }
-        let plain = request(&[("x-request-id", SECRET)], "page=1");
+        let plain = request(&[("x-request-id", "0123456789abcdef")], "page=1");
         assert_eq!(
-            finder.voice_for(&plain).scrub(&plain.path),
+            finder.voice_for(&plain, None).scrub(&plain.path),
             plain.path.as_str(),
             "a header or parameter that is no credential is no secret"
+        );
+    }
+
+    /// Headers matching does not read are searched too.
+    #[test]
+    fn secrets_come_from_headers_matching_never_reads() {
+        let finder = SecretFinder::new(&RedactionRules::default());
+        let without_headers = request(&[], "");
+        let mut all = HeaderMap::new();
+        all.insert("x-api-key", SECRET.parse().unwrap());
+        let voice = finder.voice_for(&without_headers, Some(&all));
+        assert_eq!(
+            voice.scrub(&without_headers.path),
+            "/access_tokens/[REDACTED]"
         );
     }
 
@@ -243,11 +234,8 @@ mod tests {
         let finder = SecretFinder::new(&RedactionRules::default());
         let carrier = request(&[("x-api-key", SECRET)], "");
         let mut details = json!({"nested": [{SECRET: format!("at {SECRET}")}]});
-        scrub_json(finder.voice_for(&carrier).secrets(), &mut details);
-        assert_eq!(
-            details,
-            json!({"nested": [{"[REDACTED]": "at [REDACTED]"}]})
-        );
+        scrub_json(finder.voice_for(&carrier, None).secrets(), &mut details);
+        assert_eq!(details, json!({"nested": [{"[REDACTED]": "at [REDACTED]"}]}));
     }
 
     /// The other replay files say nothing themselves: no print, no error

@@ -128,3 +128,102 @@ fn replace_marker(value: Value, secret: &str) -> Value {
         other => other,
     }
 }
+
+/// The forms a secret can be echoed in (issue 11, kind 4).
+fn encode(form: usize, secret: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let percent = |upper: bool| -> String {
+        secret
+            .bytes()
+            .map(|b| {
+                if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    };
+    match form {
+        0 => secret.to_owned(),
+        1 => percent(true),
+        2 => percent(false),
+        3 => urlencode(secret),
+        4 => secret
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect(),
+        5 => secret.chars().map(|c| format!("&#{};", c as u32)).collect(),
+        6 => STANDARD.encode(format!("Bearer {secret}")),
+        7 => URL_SAFE_NO_PAD.encode(format!("x{secret}")),
+        _ => serde_json::to_string(secret).unwrap(),
+    }
+}
+
+/// How the client spells its credential (issue 11, kind 3).
+fn spell(spelling: usize, secret: &str) -> String {
+    use base64::Engine as _;
+    match spelling {
+        0 => format!("Bearer {secret}"),
+        1 => format!("bearer \"{}\"", secret.replace('\\', "\\\\").replace('"', "\\\"")),
+        2 => format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("user:{secret}"))
+        ),
+        _ => format!("Token token=\"{}\"", secret.replace('\\', "\\\\").replace('"', "\\\"")),
+    }
+}
+
+const LABELS: [Option<&str>; 4] = [
+    Some("application/json"),
+    Some("text/plain"),
+    Some("text/html"),
+    None,
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    /// Whatever the spelling of the credential, the form it is echoed in,
+    /// the place it is echoed and the body's label, the written line and
+    /// the log line hold it in no form the leak search can see.
+    #[test]
+    fn an_echoed_credential_is_in_no_output_in_any_form(
+        secret in secret(),
+        spelling in 0usize..4,
+        form in 0usize..9,
+        place in 0usize..6,
+        label in 0usize..4,
+        before in filler(),
+        after in filler(),
+    ) {
+        let echoed = format!("{before}{}{after}", encode(form, &secret));
+        let mut interaction = exchange("unused-bearer-0000", Body::Empty, Body::Empty);
+        interaction.request.headers = Headers::new();
+        interaction.request.headers.append("authorization", spell(spelling, &secret));
+        interaction.request.query = Query::default();
+        let json_echo = json!({"data": [{"type": "api_error", "attributes": {"details": {"message": echoed}}}]});
+        match place {
+            0 => interaction.response.body = Body::from_bytes(json_echo.to_string().as_bytes(), LABELS[label]),
+            1 => interaction.response.body = Body::Text(format!("<p>{echoed}</p>")),
+            2 => interaction.request.path = format!("/access_tokens/{echoed}"),
+            3 => interaction.response.headers.append("location", format!("https://example.com/{echoed}")),
+            4 => interaction.request.query = Query::parse(&format!("q={}", urlencode(&echoed))),
+            _ => interaction.request.body = Body::Text(format!("a=1&note={echoed}")),
+        }
+        // The control: the same search sees the secret in what was echoed.
+        let mut control = crate::support::canary::LeakSearch::new([secret.clone()]);
+        control.add_text("echo", echoed.as_bytes());
+        prop_assert!(!control.leaks().is_empty(), "the search cannot see {secret} in {echoed}");
+        let redacted = Redactor::default().redact(interaction);
+        let log = redacted.secrets().scrub(&format!("datovcr: GET /x {echoed} error={echoed}")).into_owned();
+        let mut search = crate::support::canary::LeakSearch::new([secret.clone()]);
+        search.add_text("log line", log.as_bytes());
+        if let Ok(line) = redacted.to_journal_line() {
+            search.add_text("journal line", &line);
+        }
+        let leaks = search.leaks();
+        prop_assert!(leaks.is_empty(), "{leaks:?} in {log}");
+    }
+}
