@@ -94,11 +94,3 @@ where
         }
     })
 }
-
-/// Kept only until the proxy calls [`crate::content_coding::decode`]
-/// itself; `None` whenever that returns an error.
-pub fn decode_content(encoding: &str, bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
-    crate::content_coding::decode(&[encoding], bytes, limit)
-        .ok()
-        .map(|decoded| decoded.bytes)
-}

@@ -130,6 +130,12 @@ pub fn decode(
     bytes: &[u8],
     limit: usize,
 ) -> Result<Decoded, CodingError> {
+    if bytes.is_empty() {
+        return Ok(Decoded {
+            bytes: Vec::new(),
+            changed: false,
+        });
+    }
     let mut declared = Vec::new();
     for coding in content_encoding.iter().flat_map(|value| value.split(',')) {
         let coding = coding.trim();
@@ -146,12 +152,6 @@ pub fn decode(
             }
         };
         declared.push((coding, codec));
-    }
-    if bytes.is_empty() {
-        return Ok(Decoded {
-            bytes: Vec::new(),
-            changed: false,
-        });
     }
     if declared.len() > MAX_LAYERS {
         return Err(CodingError::TooManyLayers);
@@ -435,6 +435,7 @@ mod tests {
         assert_eq!(dec(&[], b""), unchanged(b""));
         assert_eq!(dec(&["gzip"], b""), unchanged(b""));
         assert_eq!(decode(&["br", "zstd"], b"", 0), unchanged(b""));
+        assert_eq!(dec(&["compress"], b""), unchanged(b""));
     }
 
     #[test]

@@ -517,13 +517,14 @@ fn undecodable(
     .with_detail("upstream_status", upstream_status.as_u16())
 }
 
-/// Every value of a header, as text (values that are not text are skipped:
-/// they name no coding datovcr knows).
+/// Every value of a header, as text. A value that is not text names no
+/// coding datovcr knows, so it stands as one (`\u{fffd}`) that is refused,
+/// rather than vanishing and leaving the body looking plain.
 fn header_values(headers: &http::HeaderMap, name: header::HeaderName) -> Vec<&str> {
     headers
         .get_all(name)
         .iter()
-        .filter_map(|value| value.to_str().ok())
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"))
         .collect()
 }
 

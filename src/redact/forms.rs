@@ -180,10 +180,11 @@ fn unit_at(bytes: &[u8], at: usize) -> (Unit, usize) {
             {
                 return (Unit::char(ch), len);
             }
-            if rest[1] == b'x' && rest.len() >= 4 {
-                if let (Some(hi), Some(lo)) = (hex(rest[2]), hex(rest[3])) {
-                    return (Unit::one(hi << 4 | lo), 4);
-                }
+            if rest[1] == b'x'
+                && rest.len() >= 4
+                && let (Some(hi), Some(lo)) = (hex(rest[2]), hex(rest[3]))
+            {
+                return (Unit::one(hi << 4 | lo), 4);
             }
         }
         b'&' => {
@@ -270,12 +271,12 @@ fn escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> {
     let mut start = 0;
     while start < bytes.len() {
         let first = bytes[start];
-        if first == needle[0] || matches!(first, b'%' | b'\\' | b'&' | b'+') {
-            if let Some(end) = match_at(bytes, start, needle) {
-                found.push(start..end);
-                start = end;
-                continue;
-            }
+        if (first == needle[0] || matches!(first, b'%' | b'\\' | b'&' | b'+'))
+            && let Some(end) = match_at(bytes, start, needle)
+        {
+            found.push(start..end);
+            start = end;
+            continue;
         }
         start += 1;
     }

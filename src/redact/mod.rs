@@ -137,6 +137,20 @@ impl Redactor {
         }
     }
 
+    /// A received request in the form its recorded twin has on disk: every
+    /// secret replaced as [`Redactor::redact`] replaces it. Replay matches on
+    /// this form, so a request carrying a live password or `?access_token=`
+    /// finds the interaction recorded with placeholders. Returns the
+    /// request's secrets, for scrubbing what is logged about it.
+    pub fn redact_request(&self, request: &mut RecordedRequest) -> Secrets {
+        let mut secrets = Secrets::default();
+        self.redact_headers(&mut request.headers, &mut secrets);
+        self.redact_query(&mut request.query, &mut secrets);
+        self.redact_body(&mut request.body, &mut secrets);
+        secrets.scrub_request(request);
+        secrets
+    }
+
     /// The secrets an interaction holds, found as [`Redactor::redact`] finds
     /// them, without remembering them: for reports about an exchange that is
     /// not being recorded (`schema-check`, `--record none`).

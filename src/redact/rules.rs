@@ -50,6 +50,11 @@ pub const PUBLIC_ATTRIBUTES: &[(&str, &str)] = &[
     ("fieldset", "api_key"),
 ];
 
+/// Attribute names the name rule would catch that are never credentials,
+/// whatever resource holds them: `next_token` is the audit log's pagination
+/// cursor (`audit_log_query`), which a replayed client sends back verbatim.
+pub const PUBLIC_NAMES: &[&str] = &["next_token"];
+
 /// Resource types whose `id` is itself a credential: the account API's
 /// `session` resource carries the session's bearer as its id.
 pub const SECRET_ID_TYPES: &[&str] = &["session"];
@@ -93,7 +98,8 @@ pub fn is_secret_url_param(name: &str) -> bool {
 /// True when the attribute `name` of a resource typed `resource_type` is
 /// public despite the name rule.
 pub fn is_public_attribute(resource_type: Option<&str>, name: &str) -> bool {
-    resource_type.is_some_and(|kind| {
+    PUBLIC_NAMES.contains(&name)
+        || resource_type.is_some_and(|kind| {
         PUBLIC_ATTRIBUTES
             .iter()
             .any(|(public_type, attribute)| *public_type == kind && *attribute == name)
@@ -134,6 +140,13 @@ mod tests {
         assert!(!is_public_attribute(None, "api_key"));
         assert!(!is_public_attribute(Some("item_type"), "token"));
         assert!(is_secret_header("X-Api-Key"));
+    }
+
+    #[test]
+    fn the_audit_log_cursor_is_public_everywhere() {
+        assert!(is_public_attribute(Some("audit_log_query"), "next_token"));
+        assert!(is_public_attribute(None, "next_token"));
+        assert!(!is_public_attribute(None, "webhook_token"));
     }
 
     #[test]

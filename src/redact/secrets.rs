@@ -3,7 +3,7 @@
 
 use super::forms::{self, Needle};
 use super::{BEARER_PLACEHOLDER, PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
-use crate::cassette::{Body, Interaction};
+use crate::cassette::{Body, Headers, Interaction, RecordedRequest};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -113,30 +113,15 @@ impl Secrets {
         if scrubber.needles.is_empty() {
             return;
         }
-        scrubber.scrub_string(&mut interaction.request.path);
-        for (name, value) in interaction.request.query.pairs_mut() {
-            scrubber.scrub_string(name);
-            scrubber.scrub_string(value);
-        }
-        for headers in [
-            &mut interaction.request.headers,
-            &mut interaction.response.headers,
-        ] {
-            for (_, values) in headers.iter_mut() {
-                values
-                    .iter_mut()
-                    .for_each(|value| scrubber.scrub_string(value));
-            }
-        }
-        for body in [
-            &mut interaction.request.body,
-            &mut interaction.response.body,
-        ] {
-            match body {
-                Body::Json(value) => scrubber.scrub_json(value),
-                Body::Text(text) => scrubber.scrub_string(text),
-                Body::Empty | Body::Binary(_) => {}
-            }
+        scrubber.scrub_request(&mut interaction.request);
+        scrubber.scrub_headers(&mut interaction.response.headers);
+        scrubber.scrub_body(&mut interaction.response.body);
+    }
+
+    pub(super) fn scrub_request(&self, request: &mut RecordedRequest) {
+        let scrubber = self.scrubber();
+        if !scrubber.needles.is_empty() {
+            scrubber.scrub_request(request);
         }
     }
 
@@ -185,6 +170,30 @@ impl Scrubber {
     fn scrub_string(&self, text: &mut String) {
         if let Cow::Owned(clean) = self.scrub(text) {
             *text = clean;
+        }
+    }
+
+    fn scrub_request(&self, request: &mut RecordedRequest) {
+        self.scrub_string(&mut request.path);
+        for (name, value) in request.query.pairs_mut() {
+            self.scrub_string(name);
+            self.scrub_string(value);
+        }
+        self.scrub_headers(&mut request.headers);
+        self.scrub_body(&mut request.body);
+    }
+
+    fn scrub_headers(&self, headers: &mut Headers) {
+        for (_, values) in headers.iter_mut() {
+            values.iter_mut().for_each(|value| self.scrub_string(value));
+        }
+    }
+
+    fn scrub_body(&self, body: &mut Body) {
+        match body {
+            Body::Json(value) => self.scrub_json(value),
+            Body::Text(text) => self.scrub_string(text),
+            Body::Empty | Body::Binary(_) => {}
         }
     }
 

@@ -30,7 +30,7 @@ pub use matching::MatchRules;
 
 use crate::contract::ContractSet;
 use crate::proxy::{Proxy, ProxyConfig};
-use crate::redact::rules::CREDENTIAL_HEADERS;
+use crate::redact::rules::{is_secret_header, is_secret_url_param};
 use crate::redact::{RedactionRules, is_placeholder};
 use crate::server::{self, ConnectionLimits, Drained};
 use handler::ReplayHandler;
@@ -391,10 +391,13 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
     {
         files.push(forward.cassette.clone());
     }
+    // What the redactor finds with no flag at all (credential headers, the
+    // name rule, credential-like parameters) needs no adopting.
     let covered_header = |rules: &RedactionRules, name: &str| {
-        let known = |known: &str| known.eq_ignore_ascii_case(name);
-        CREDENTIAL_HEADERS.iter().any(|name| known(name))
-            || rules.headers.iter().any(|name| known(name))
+        is_secret_header(name) || rules.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    };
+    let covered_param = |rules: &RedactionRules, name: &str| {
+        is_secret_url_param(name) || rules.query_params.iter().any(|p| p == name)
     };
     let mut headers: BTreeSet<String> = BTreeSet::new();
     let mut query: BTreeSet<String> = BTreeSet::new();
@@ -418,7 +421,7 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
             }
             for (name, value) in interaction.request.query.pairs() {
                 if is_placeholder(value)
-                    && !config.redaction.query_params.contains(name)
+                    && !covered_param(&config.redaction, name)
                     && query.insert(name.clone())
                 {
                     found_here.push(format!("--redact-query {name}"));

@@ -235,7 +235,10 @@ mod tests {
         let carrier = request(&[("x-api-key", SECRET)], "");
         let mut details = json!({"nested": [{SECRET: format!("at {SECRET}")}]});
         scrub_json(finder.voice_for(&carrier, None).secrets(), &mut details);
-        assert_eq!(details, json!({"nested": [{"[REDACTED]": "at [REDACTED]"}]}));
+        assert_eq!(
+            details,
+            json!({"nested": [{"[REDACTED]": "at [REDACTED]"}]})
+        );
     }
 
     /// The other replay files say nothing themselves: no print, no error

@@ -96,6 +96,11 @@ fn percent_all(text: &str, upper: bool) -> String {
 
 const JSON: &str = "application/json; charset=utf-8";
 
+/// A content coding applied to bytes.
+type Encode = fn(&[u8]) -> Vec<u8>;
+/// A way of writing a secret (a credential spelling, an echo form).
+type Spell = fn(&str) -> String;
+
 /// Runs every case through one proxy (`extra` flags added), each into its
 /// own cassette, then searches everything for every canary.
 async fn run_cases(cases: Vec<Case>, extra: &[&str]) {
@@ -316,7 +321,7 @@ async fn a_body_is_redacted_by_its_content_whatever_its_label() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_content_coding_is_decoded_or_the_exchange_refused() {
     let mut cases = Vec::new();
-    let encoders: [(&'static str, &str, fn(&[u8]) -> Vec<u8>); 6] = [
+    let encoders: [(&'static str, &str, Encode); 6] = [
         ("coding-zstd", "zstd", zstd),
         ("coding-gzip-br", "gzip, br", |b| brotli(&gzip(b))),
         ("coding-br-zstd", "br, zstd", |b| zstd(&brotli(b))),
@@ -372,7 +377,7 @@ async fn every_content_coding_is_decoded_or_the_exchange_refused() {
     }
     // Requests: a gzip and a zstd body holding the bearer and a password.
     for (name, label, encode) in [
-        ("request-gzip", "gzip", gzip as fn(&[u8]) -> Vec<u8>),
+        ("request-gzip", "gzip", gzip as Encode),
         ("request-zstd-br", "zstd, br", |b: &[u8]| brotli(&zstd(b))),
     ] {
         let (bearer, password) = (canary(), canary());
@@ -404,7 +409,7 @@ async fn every_content_coding_is_decoded_or_the_exchange_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_are_recognised_in_every_spelling() {
     let mut cases = Vec::new();
-    let spellings: [(&'static str, &'static str, fn(&str) -> String); 9] = [
+    let spellings: [(&'static str, &'static str, Spell); 9] = [
         ("basic", "authorization", |s| {
             format!(
                 "Basic {}",
@@ -480,7 +485,7 @@ async fn a_secret_echoed_in_an_encoded_form_is_scrubbed() {
             kept: Some("keep-me not found"),
         });
     }
-    let echoes: [(&'static str, &str, fn(&str) -> String); 5] = [
+    let echoes: [(&'static str, &str, Spell); 5] = [
         ("echo-base64", JSON, |s| {
             error_doc(&format!(
                 "keep-me {}",
@@ -645,7 +650,7 @@ async fn an_upstream_failure_logs_no_credential_of_the_request() {
     .collect();
     let server = ServerProcess::start(work.path(), &args, &work.path().join("stderr"));
     let client = crate::support::client::https_client(
-        &crate::support::tls::TestPki::new().ca_file().to_owned(),
+        crate::support::tls::TestPki::new().ca_file(),
     );
     let bearer = canary();
     let headers = [("authorization", format!("Bearer {bearer}"))];

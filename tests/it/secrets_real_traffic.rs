@@ -609,8 +609,10 @@ fn first<T: std::fmt::Debug>(items: impl IntoIterator<Item = T>, n: usize) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_recording_real_traffic_writes_no_canary_and_keeps_everything_else() {
+    let t0 = std::time::Instant::now();
     let planted = Planted::load();
     let exchanges = exchanges(&planted);
+    eprintln!("TIMING loaded {:?}", t0.elapsed());
     assert_eq!(exchanges.len(), EXCHANGES);
 
     // The fake answers the Nth request with the Nth recorded response, after
@@ -691,6 +693,7 @@ async fn proxy_recording_real_traffic_writes_no_canary_and_keeps_everything_else
             ));
         }
     }
+    eprintln!("TIMING sent {:?}", t0.elapsed());
     let (exit, stdout, stderr) = tokio::task::spawn_blocking(move || proxy.terminate())
         .await
         .unwrap();
@@ -710,7 +713,9 @@ async fn proxy_recording_real_traffic_writes_no_canary_and_keeps_everything_else
     search.add_text("proxy stdout", &stdout);
     search.add_text("proxy stderr", &stderr);
     assert!(search.input_count() >= CASSETTES + 2);
+    eprintln!("TIMING stopped {:?}\n{}", t0.elapsed(), String::from_utf8_lossy(&stderr[..stderr.len().min(3000)]));
     let leaks = search.leaks();
+    eprintln!("TIMING searched {:?}", t0.elapsed());
     let leaked: BTreeSet<&str> = leaks.iter().map(|leak| leak.canary.as_str()).collect();
     let leaked_places: Vec<String> = planted
         .places

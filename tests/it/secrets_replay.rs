@@ -258,7 +258,13 @@ async fn run_misses(extra: &[&str], cases: Vec<MissCase>) {
     }
     let stderr = stop(server).await;
     for (case, answer) in cases.iter().zip(&answers) {
-        assert_eq!(answer.status.as_u16(), 599, "{}: {}", case.name, answer.body);
+        assert_eq!(
+            answer.status.as_u16(),
+            599,
+            "{}: {}",
+            case.name,
+            answer.body
+        );
         assert!(
             answer.body.contains("DATOVCR_NO_MATCH"),
             "{}: {}",
@@ -598,8 +604,8 @@ async fn match_on_an_ordinary_header_still_works() {
 }
 
 /// A plain-HTTP upstream that answers every request with a JSON body
-/// echoing its path and its `x-custom-secret` and `x-tenant-ref` headers,
-/// the way an API quoting a credential back would.
+/// echoing its path, its `x-custom-secret` and `x-tenant-ref` headers and
+/// its query, the way an API quoting a credential back would.
 struct EchoUpstream {
     url: String,
     requests: Arc<AtomicUsize>,
@@ -658,9 +664,10 @@ fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
             "attributes": {
                 "path": request.uri().path(),
                 "message": format!(
-                    "you sent {} for tenant {}",
+                    "you sent {} for tenant {} as {}",
                     header("x-custom-secret"),
-                    header("x-tenant-ref")
+                    header("x-tenant-ref"),
+                    request.uri().query().unwrap_or_default()
                 ),
             }
         }
@@ -671,10 +678,12 @@ fn echo(request: Request<Incoming>) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
-/// The proxy records with `--redact-header`; `replay --on-miss record`
-/// appends new episodes to the same cassette, first with the same flags,
-/// then without them. No secret reaches the cassette folder or stderr
-/// either way, and the run without them says which flags it was missing.
+/// The proxy records with `--redact-header` and `--redact-query`; `replay
+/// --on-miss record` appends new episodes to the same cassette, first with
+/// the same flags, then without them. No secret reaches the cassette folder
+/// or stderr either way, and the run without them says which flags it was
+/// missing. (`x-custom-secret` is a credential by its name alone;
+/// `x-tenant-ref` and `tenant_ref` only by the flags.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_episodes_are_redacted_with_the_proxys_rules() {
     let work = tempfile::tempdir().unwrap();
@@ -687,16 +696,20 @@ async fn new_episodes_are_redacted_with_the_proxys_rules() {
         "X-Custom-Secret",
         "--redact-header",
         "X-Tenant-Ref",
+        "--redact-query",
+        "tenant_ref",
     ];
     let mut secrets = Vec::new();
+    // The headers and the query of one client's requests.
     let mut request_with = |label: &str| {
-        let (custom, tenant) = (canary(&format!("{label}custom")), canary(&format!("{label}tenant")));
-        secrets.push(custom.clone());
-        secrets.push(tenant.clone());
-        headers(
+        let [custom, tenant, reference] =
+            ["custom", "tenant", "reference"].map(|part| canary(&format!("{label}{part}")));
+        secrets.extend([custom.clone(), tenant.clone(), reference.clone()]);
+        let headers = headers(
             "x",
             &[("x-custom-secret", custom), ("x-tenant-ref", tenant)],
-        )
+        );
+        (headers, format!("?tenant_ref={reference}"))
     };
     let recorded = request_with("proxy");
     let replayed_with_flags = request_with("flags");
@@ -716,12 +729,18 @@ async fn new_episodes_are_redacted_with_the_proxys_rules() {
     ];
     proxy_args.extend_from_slice(&flags);
     let proxy = ServerProcess::start(dir, &args(&proxy_args), &dir.join("proxy.stderr"));
-    let answer = send(proxy.url("/items/1"), Method::GET, &recorded, "").await;
+    let answer = send(
+        proxy.url(&format!("/items/1{}", recorded.1)),
+        Method::GET,
+        &recorded.0,
+        "",
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let proxy_stderr = stop(proxy).await;
 
     // 2. Replay records a miss with the same flags, and refuses a bad
-    // cassette name that quotes the bearer without printing it.
+    // cassette name that quotes the bearer, without printing the bearer.
     let record = |extra: &[&str], stderr: &str| {
         let mut list = vec![
             "--on-miss",
@@ -735,9 +754,14 @@ async fn new_episodes_are_redacted_with_the_proxys_rules() {
         replay(dir, Path::new(cassette_arg), &list, stderr)
     };
     let server = record(&flags, "with-flags.stderr");
-    let hit = send(server.url("/items/1"), Method::GET, &replayed_with_flags, "").await;
-    assert_eq!(hit.status, 200, "{}", hit.body);
-    let new = send(server.url("/items/2"), Method::GET, &replayed_with_flags, "").await;
+    let (with_flags, query) = &replayed_with_flags;
+    let new = send(
+        server.url(&format!("/items/2{query}")),
+        Method::GET,
+        with_flags,
+        "",
+    )
+    .await;
     assert_eq!(new.status, 200, "{}", new.body);
     let mut named = headers(&bad_name, &[]);
     named.push(("x-datovcr-cassette", format!("../{bad_name}")));
@@ -745,7 +769,9 @@ async fn new_episodes_are_redacted_with_the_proxys_rules() {
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert!(
         refused.body.contains("DATOVCR_BAD_CASSETTE_NAME")
-            && refused.body.contains("`../[REDACTED]` is not a cassette name"),
+            && refused
+                .body
+                .contains("`../[REDACTED]` is not a cassette name"),
         "{}",
         refused.body
     );
@@ -758,16 +784,27 @@ async fn new_episodes_are_redacted_with_the_proxys_rules() {
     // 3. Replay records a miss without the flags: the cassette's redacted
     // headers are redacted anyway, and a warning names the missing flags.
     let server = record(&[], "without-flags.stderr");
-    let new = send(server.url("/items/4"), Method::GET, &replayed_without, "").await;
+    let (without, query) = &replayed_without;
+    let new = send(
+        server.url(&format!("/items/4{query}")),
+        Method::GET,
+        without,
+        "",
+    )
+    .await;
     assert_eq!(new.status, 200, "{}", new.body);
     let without_stderr = stop(server).await;
     assert!(
         without_stderr.contains(&format!(
-            "datovcr: warning: {cassette_arg} was recorded with --redact-header x-custom-secret, --redact-header x-tenant-ref, which this run was not given"
+            "datovcr: warning: {cassette_arg} was recorded with --redact-header x-tenant-ref, --redact-query tenant_ref, which this run was not given"
         )),
         "{without_stderr}"
     );
-    assert_eq!(upstream.requests.load(Ordering::SeqCst), 3, "one per episode");
+    assert_eq!(
+        upstream.requests.load(Ordering::SeqCst),
+        3,
+        "one per episode"
+    );
 
     // Every episode is on disk, redacted where the secrets were.
     let episodes = Cassette::load(&cassette).unwrap().interactions;
@@ -782,9 +819,15 @@ async fn new_episodes_are_redacted_with_the_proxys_rules() {
                 episode.request.path
             );
         }
+        assert_eq!(
+            episode.request.query.pairs(),
+            [("tenant_ref".to_owned(), "[REDACTED]".to_owned())],
+            "{}",
+            episode.request.path
+        );
         let body = serde_json::to_string(&episode.response.body).unwrap();
         assert!(
-            body.contains("you sent [REDACTED] for tenant [REDACTED]"),
+            body.contains("you sent [REDACTED] for tenant [REDACTED] as tenant_ref=[REDACTED]"),
             "{body}"
         );
     }

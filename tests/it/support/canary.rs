@@ -1086,3 +1086,13 @@ mod tests {
         assert!(result.is_err());
     }
 }
+#[test]
+#[ignore]
+fn scratch_timing() {
+    let canaries: Vec<String> = (0..900).map(|_| format!("canary{}", &crate::support::upstream::random_token()[..24])).collect();
+    let mut s = LeakSearch::new(canaries);
+    s.add_dir(&crate::support::repo_path("../shared/real-traffic/js-datocms-client"));
+    let t = std::time::Instant::now();
+    let l = s.leaks();
+    eprintln!("{} leaks in {:?}", l.len(), t.elapsed());
+}
