@@ -91,24 +91,63 @@ pub fn contains_any(haystack: &str, needles: &[Needle]) -> bool {
 /// [`contains_any`] for bytes that may not be UTF-8 (binary bodies,
 /// serialized lines), with UTF-16 forms of each secret searched too.
 pub fn bytes_contain_any(haystack: &[u8], needles: &[Needle]) -> bool {
-    let text = String::from_utf8_lossy(haystack);
-    if contains_any(&text, needles) {
-        return true;
+    !occurring(haystack, needles).is_empty()
+}
+
+/// The indexes of the needles that occur in `haystack` in any form. The
+/// unescaped views are built once for all needles, so a search for the
+/// thousand secrets a proxy remembers costs a few passes, not a thousand.
+pub fn occurring(haystack: &[u8], needles: &[Needle]) -> Vec<usize> {
+    if needles.is_empty() {
+        return Vec::new();
     }
-    needles.iter().any(|needle| {
-        let le: Vec<u8> = needle
-            .text
-            .encode_utf16()
-            .flat_map(u16::to_le_bytes)
+    let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
+    for _ in 0..NESTED_ROUNDS {
+        let last = views.last().expect("one view at least");
+        match unescape_all(last) {
+            Some(next) => views.push(Cow::Owned(next)),
+            None => break,
+        }
+    }
+    if haystack.contains(&b'+') {
+        let spaced: Vec<u8> = views
+            .iter()
+            .flat_map(|view| {
+                view.iter()
+                    .map(|&b| if b == b'+' { b' ' } else { b })
+                    .chain([0])
+            })
             .collect();
-        let be: Vec<u8> = needle
-            .text
-            .encode_utf16()
-            .flat_map(u16::to_be_bytes)
-            .collect();
-        memchr::memmem::find(haystack, &le).is_some()
-            || memchr::memmem::find(haystack, &be).is_some()
-    })
+        views.push(Cow::Owned(spaced));
+    }
+    needles
+        .iter()
+        .enumerate()
+        .filter(|(_, needle)| {
+            let utf16 = [
+                needle
+                    .text
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes)
+                    .collect::<Vec<u8>>(),
+                needle
+                    .text
+                    .encode_utf16()
+                    .flat_map(u16::to_be_bytes)
+                    .collect(),
+            ];
+            views.iter().any(|view| {
+                memchr::memmem::find(view, needle.text.as_bytes()).is_some()
+                    || needle
+                        .base64
+                        .iter()
+                        .any(|run| memchr::memmem::find(view, run.as_bytes()).is_some())
+            }) || utf16
+                .iter()
+                .any(|form| memchr::memmem::find(haystack, form).is_some())
+        })
+        .map(|(index, _)| index)
+        .collect()
 }
 
 /// `text` with every form of every needle replaced by `placeholder`;
@@ -133,11 +172,14 @@ pub fn scrub<'t>(
         for span in spans {
             out.push_str(&text[last..span.start]);
             let matched = &text[span.clone()];
-            out.push_str(if matched.contains('%') {
-                url_placeholder
-            } else {
-                placeholder
-            });
+            // Inside a URL, or percent-encoded: the placeholder a URL can hold.
+            out.push_str(
+                if matched.contains('%') || text[..span.start].contains("://") {
+                    url_placeholder
+                } else {
+                    placeholder
+                },
+            );
             last = span.end;
         }
         out.push_str(&text[last..]);

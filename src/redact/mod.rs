@@ -206,14 +206,12 @@ impl Redactor {
         if !candidates.is_empty() {
             let serialized =
                 serde_json::to_vec(&*interaction).expect("cassette types always serialize");
-            let mut probe = Secrets::default();
-            for secret in candidates {
-                probe.add(secret.clone());
-            }
-            for secret in probe.searchable() {
-                if probe.single(secret).occurs_in_bytes(&serialized) {
-                    found.add(secret.to_owned());
-                }
+            let needles: Vec<forms::Needle> = candidates
+                .iter()
+                .map(|secret| forms::Needle::new(secret))
+                .collect();
+            for index in forms::occurring(&serialized, &needles) {
+                found.add(candidates[index].clone());
             }
         }
         for secret in secrets.searchable() {
@@ -276,42 +274,54 @@ impl Redactor {
             && let Some(text) = utf16_text(bytes)
         {
             let mut as_text = Body::Text(text);
-            let before = secrets.len();
-            self.redact_body(&mut as_text, secrets);
-            if secrets.len() > before {
+            if self.redact_readable_body(&mut as_text, secrets) {
                 *body = as_text;
             }
             return;
         }
-        if let Body::Text(text) = body
-            && let Some(mut json) = lenient_json(text)
-        {
-            let before = secrets.len();
-            self.redact_json(&mut json, secrets);
-            if secrets.len() > before {
-                *body = Body::Json(json);
-            }
-            return;
-        }
-        match body {
-            Body::Json(json) => self.redact_json(json, secrets),
-            Body::Text(text) => {
-                let mut spans = text_secrets(text);
-                if looks_like_form(text) {
-                    spans.extend(param_secrets(text, 0..text.len(), |name| {
-                        self.is_secret_param(name)
-                    }));
-                }
-                if !spans.is_empty() {
-                    *text = replace_found(text, spans, secrets);
-                }
-            }
-            Body::Empty | Body::Binary(_) => {}
-        }
+        self.redact_readable_body(body, secrets);
     }
 
-    fn redact_json(&self, json: &mut Value, secrets: &mut Secrets) {
-        for place in json_places(json) {
+    /// Redacts a JSON or text body; true when anything was replaced.
+    fn redact_readable_body(&self, body: &mut Body, secrets: &mut Secrets) -> bool {
+        if let Body::Json(json) = body {
+            return self.redact_json(json, secrets);
+        }
+        let mut changed = false;
+        // Replacing a secret can leave a text that now reads as JSON (the
+        // secret held the stray byte that broke it), with more to find:
+        // again until nothing changes.
+        for _ in 0..4 {
+            let Body::Text(text) = body else {
+                break;
+            };
+            if let Some(mut json) = lenient_json(text) {
+                if self.redact_json(&mut json, secrets) {
+                    *body = Body::Json(json);
+                    changed = true;
+                }
+                break;
+            }
+            let mut spans = text_secrets(text);
+            if looks_like_form(text) {
+                spans.extend(param_secrets(text, 0..text.len(), |name| {
+                    self.is_secret_param(name)
+                }));
+            }
+            if spans.is_empty() {
+                break;
+            }
+            *text = replace_found(text, spans, secrets);
+            changed = true;
+        }
+        changed
+    }
+
+    /// Redacts a JSON document; true when anything was replaced.
+    fn redact_json(&self, json: &mut Value, secrets: &mut Secrets) -> bool {
+        let places = json_places(json);
+        let mut changed = !places.is_empty();
+        for place in places {
             for value in place.what.values() {
                 secrets.add(value.to_owned());
             }
@@ -322,8 +332,10 @@ impl Redactor {
         for pointer in &self.pointers {
             if let Some(target) = json.pointer_mut(pointer) {
                 redact_value(target, secrets);
+                changed = true;
             }
         }
+        changed
     }
 }
 
@@ -336,14 +348,20 @@ fn replace_found(
     secrets: &mut Secrets,
 ) -> String {
     spans.sort_by_key(|(range, _)| range.start);
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
+    // Two rules can find overlapping spans (a form field and a `name:
+    // value` in it): the union is replaced, never just the first.
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
     for (range, value) in spans {
-        if range.start < last {
-            continue;
-        }
         secrets.add(text[range.clone()].to_owned());
         secrets.add(value);
+        match merged.last_mut() {
+            Some(last) if range.start < last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for range in merged {
         out.push_str(&text[last..range.start]);
         let in_url = text[..range.start].contains("://") || text[..range.start].ends_with('=');
         out.push_str(if in_url { URL_PLACEHOLDER } else { PLACEHOLDER });
@@ -408,11 +426,14 @@ fn utf16_text(bytes: &[u8]) -> Option<String> {
     String::from_utf16(&units).ok()
 }
 
-/// `a=1&b=2` with no whitespace: an `application/x-www-form-urlencoded` body.
+/// `a=1&b=2` with no whitespace or quotes (which a form would have
+/// percent-encoded): an `application/x-www-form-urlencoded` body.
 fn looks_like_form(text: &str) -> bool {
     !text.is_empty()
         && text.contains('=')
-        && !text.bytes().any(|b| b.is_ascii_whitespace())
+        && !text
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'{' | b'<'))
         && text
             .split('&')
             .all(|pair| pair.is_empty() || pair.contains('='))

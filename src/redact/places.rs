@@ -3,7 +3,7 @@
 //! reports it, and log scrubbing collects it.
 
 use super::rules::{SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param};
-use super::{URL_PLACEHOLDER, is_placeholder};
+use super::{PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
 use crate::contract::pointer_token;
 use serde_json::Value;
 use std::ops::Range;
@@ -235,6 +235,14 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
             .iter()
             .take_while(|b| **b == b' ' || **b == b'\t')
             .count();
+        let rest = &text[cursor..];
+        if let Some(placeholder) = [PLACEHOLDER, URL_PLACEHOLDER]
+            .into_iter()
+            .find(|placeholder| rest.starts_with(placeholder))
+        {
+            at = cursor + placeholder.len();
+            continue;
+        }
         let (value_start, value_end) = match bytes.get(cursor) {
             Some(quote @ (b'"' | b'\'')) => {
                 let start = cursor + 1;

@@ -73,14 +73,22 @@ pub fn is_secret_name(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }
 
+/// Header name prefixes the name rule would catch that never carry a
+/// credential: CORS response headers describe which credentials a browser
+/// may send (`access-control-allow-credentials: true`), and hold none.
+pub const PUBLIC_HEADER_PREFIXES: &[&str] = &["access-control-"];
+
 /// True for a header whose values are credentials: the built-in list, and
 /// every name the name rule catches (`x-api-key`, `x-session-id`,
-/// `x-csrf-token` …).
+/// `x-csrf-token` …) except [`PUBLIC_HEADER_PREFIXES`].
 pub fn is_secret_header(name: &str) -> bool {
     CREDENTIAL_HEADERS
         .iter()
         .any(|known| known.eq_ignore_ascii_case(name))
-        || is_secret_name(name)
+        || (is_secret_name(name)
+            && !PUBLIC_HEADER_PREFIXES
+                .iter()
+                .any(|prefix| name.to_ascii_lowercase().starts_with(prefix)))
 }
 
 /// True for a query parameter that carries a credential, in the request's
@@ -100,10 +108,10 @@ pub fn is_secret_url_param(name: &str) -> bool {
 pub fn is_public_attribute(resource_type: Option<&str>, name: &str) -> bool {
     PUBLIC_NAMES.contains(&name)
         || resource_type.is_some_and(|kind| {
-        PUBLIC_ATTRIBUTES
-            .iter()
-            .any(|(public_type, attribute)| *public_type == kind && *attribute == name)
-    })
+            PUBLIC_ATTRIBUTES
+                .iter()
+                .any(|(public_type, attribute)| *public_type == kind && *attribute == name)
+        })
 }
 
 #[cfg(test)]
@@ -140,6 +148,13 @@ mod tests {
         assert!(!is_public_attribute(None, "api_key"));
         assert!(!is_public_attribute(Some("item_type"), "token"));
         assert!(is_secret_header("X-Api-Key"));
+    }
+
+    #[test]
+    fn cors_headers_are_public() {
+        assert!(!is_secret_header("Access-Control-Allow-Credentials"));
+        assert!(!is_secret_header("access-control-allow-headers"));
+        assert!(is_secret_header("x-csrf-token"));
     }
 
     #[test]

@@ -81,13 +81,6 @@ impl Secrets {
         found
     }
 
-    /// One secret on its own, for a search that must say which one it found.
-    pub(super) fn single(&self, secret: &str) -> Scrubber {
-        Scrubber {
-            needles: vec![Needle::new(secret)],
-        }
-    }
-
     fn scrubber(&self) -> Scrubber {
         Scrubber {
             needles: self.searchable().into_iter().map(Needle::new).collect(),

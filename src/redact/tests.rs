@@ -2,8 +2,8 @@
 
 mod leak_tests {
     use super::super::*;
-    use crate::contract::{Part, Side};
     use crate::cassette::{Query, RecordedRequest, RecordedResponse};
+    use crate::contract::{Part, Side};
     use serde_json::json;
 
     fn interaction(auth: &str, body: Value) -> Interaction {
@@ -191,5 +191,55 @@ mod redactor_tests {
             redacted.secrets().scrub(&format!("token={BEARER}!")),
             "token=[REDACTED]!"
         );
+    }
+}
+
+mod fuzz_regressions {
+    use super::super::*;
+    use crate::cassette::{Query, RecordedRequest, RecordedResponse};
+
+    fn redact_twice(body: &str) -> Vec<crate::contract::Finding> {
+        let interaction = Interaction {
+            recorded_at: "2026-11-29T10:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/".into(),
+                query: Query::default(),
+                headers: [("authorization", "Bearer canary0123456789abcdef")]
+                    .into_iter()
+                    .collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Body::from_bytes(body.as_bytes(), Some("application/json")),
+            },
+        };
+        let line = Redactor::default()
+            .redact(interaction)
+            .to_journal_line()
+            .unwrap();
+        let parsed: Interaction = serde_json::from_slice(&line).unwrap();
+        let leaks = find_leaks(&parsed);
+        assert!(
+            leaks.is_empty(),
+            "{leaks:?} in {}",
+            String::from_utf8_lossy(&line)
+        );
+        leaks
+    }
+
+    #[test]
+    fn a_redacted_text_body_is_not_a_leak_when_checked_again() {
+        for body in [
+            r#"plain text with "token":bearer-se"#,
+            r#"{"data":[{"type":"access_token","id":"1","attributes":{"token"=:"tok0123456789abcdefabcdef"}},{"message":"-0canary0123456789abcdef"}]}"#,
+            "{\"data\":[{\"typbearer-secret-value insidee\":\"access_token\",\"id\":\"1\",\"attributes\":{\"token\":\"tok0123456789abc\u{1a}defabcdef\"}},{\"message\":\"canary0123456789abcdef\"}]}",
+            "{\"data\":[{\"type\":\"access_token\",\"idth bearer-secret-value inside\":\"1\",\"attributes\":{\"token\":\"t\r\nok0123456789abcderer-secret-value\nplain tfabcdef\"}},{\"message\":\"canary0123456789abcdef\"}]}",
+            "{\"data\":[{\"type\":\"access_token\",\"t-value insidxt with bearer-secret-value insideeid\":\"1\",\"attributes\":{\"token\":\"tok0123456789ab\u{15}cdefabcdef\"}},{\"message\":\"canary0123456789abcdef\"}]}",
+        ] {
+            redact_twice(body);
+        }
     }
 }

@@ -9,6 +9,7 @@ use super::{MissPolicy, ReplayConfig, ReplayStats};
 use crate::api_error::ApiError;
 use crate::body_reader;
 use crate::cassette::{self, Body, Headers, Query, RecordedRequest};
+use crate::content_coding;
 use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts};
 use crate::proxy::{Proxy, strip_path_prefix};
 use crate::server::Handler;
@@ -94,7 +95,19 @@ impl Handler for ReplayHandler {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        received.body = Body::from_bytes(&body, content_type);
+        // Decoded as the recorder decodes it; a body that does not decode
+        // is matched as the bytes it is.
+        let codings: Vec<&str> = parts
+            .headers
+            .get_all(header::CONTENT_ENCODING)
+            .iter()
+            .map(|value| value.to_str().unwrap_or("\u{fffd}"))
+            .collect();
+        received.body = match content_coding::decode(&codings, &body, self.config.max_request_body)
+        {
+            Ok(decoded) if decoded.changed => Body::from_bytes(&decoded.bytes, content_type),
+            _ => Body::from_bytes(&body, content_type),
+        };
         let voice = self.finder.voice_for(&received, all_headers);
 
         let cassette_name = parts
@@ -110,12 +123,14 @@ impl Handler for ReplayHandler {
             None => None,
         };
 
+        // Matched as the recorder wrote it: secrets as placeholders.
+        let recorded_form = self.finder.recorded_form(&received, all_headers);
         let view = RequestView {
-            method: &received.method,
-            path: &received.path,
-            query: &received.query,
-            headers: &received.headers,
-            body: &received.body,
+            method: &recorded_form.method,
+            path: &recorded_form.path,
+            query: &recorded_form.query,
+            headers: &recorded_form.headers,
+            body: &recorded_form.body,
         };
         let key = self.library.rules.key(&view);
         match self.library.lookup(&key, selected) {

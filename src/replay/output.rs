@@ -41,6 +41,37 @@ impl SecretFinder {
         }
     }
 
+    /// `request` as its recorded twin was written: every secret replaced as
+    /// the recorder replaces it, so a request carrying a live password,
+    /// `?access_token=` or a token repeated in its path matches the
+    /// interaction recorded with placeholders. `all_headers`: as for
+    /// [`SecretFinder::voice_for`]; the result keeps only `request`'s headers.
+    pub fn recorded_form(
+        &self,
+        request: &RecordedRequest,
+        all_headers: Option<&HeaderMap>,
+    ) -> RecordedRequest {
+        let mut full = request.clone();
+        if let Some(headers) = all_headers {
+            full.headers = crate::cassette::Headers::new();
+            for (name, value) in headers {
+                full.headers
+                    .append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+            }
+        }
+        self.redactor.redact_request(&mut full);
+        if all_headers.is_some() {
+            let mut kept = crate::cassette::Headers::new();
+            for (name, _) in request.headers.iter() {
+                for value in full.headers.get_all(name) {
+                    kept.append(name, value.clone());
+                }
+            }
+            full.headers = kept;
+        }
+        full
+    }
+
     /// The voice for everything said about `request`. `all_headers`: the
     /// request's every header, when `request` holds only those matching
     /// reads (a secret can hide in any of them and be repeated where

@@ -30,12 +30,12 @@ mod redaction_properties;
 mod replay_cli;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
 mod replay_serving;
-/// Real DatoCMS traffic with canaries at its redacted places: proxy and schema-check.
-mod secrets_real_traffic;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
 /// Issue 11 through the proxy: labels, codings, spellings, encodings, log paths, names.
 mod secrets_proxy;
+/// Real DatoCMS traffic with canaries at its redacted places: proxy and schema-check.
+mod secrets_real_traffic;
 /// `datovcr replay` never prints a request's credentials; --on-miss record redacts like the proxy.
 mod secrets_replay;
 /// Issue 11 in schema-check: found by content and spelling, never quoted in a report.

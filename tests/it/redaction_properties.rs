@@ -166,12 +166,18 @@ fn spell(spelling: usize, secret: &str) -> String {
     use base64::Engine as _;
     match spelling {
         0 => format!("Bearer {secret}"),
-        1 => format!("bearer \"{}\"", secret.replace('\\', "\\\\").replace('"', "\\\"")),
+        1 => format!(
+            "bearer \"{}\"",
+            secret.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
         2 => format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("user:{secret}"))
         ),
-        _ => format!("Token token=\"{}\"", secret.replace('\\', "\\\\").replace('"', "\\\"")),
+        _ => format!(
+            "Token token=\"{}\"",
+            secret.replace('\\', "\\\\").replace('"', "\\\"")
+        ),
     }
 }
 

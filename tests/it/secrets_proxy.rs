@@ -184,8 +184,11 @@ fn check_everything(dir: &Path, stderr: &str, cases: &[Case]) {
             "body": {"base64": base64::engine::general_purpose::STANDARD.encode(&case.reply.body)}
         });
         control.add_text("reply body, stored", stored.to_string().as_bytes());
-        let found: std::collections::HashSet<String> =
-            control.leaks().into_iter().map(|leak| leak.canary).collect();
+        let found: std::collections::HashSet<String> = control
+            .leaks()
+            .into_iter()
+            .map(|leak| leak.canary)
+            .collect();
         for canary in &case.canaries {
             assert!(
                 found.contains(canary),
@@ -649,9 +652,8 @@ async fn an_upstream_failure_logs_no_credential_of_the_request() {
     .map(|s| s.to_string())
     .collect();
     let server = ServerProcess::start(work.path(), &args, &work.path().join("stderr"));
-    let client = crate::support::client::https_client(
-        crate::support::tls::TestPki::new().ca_file(),
-    );
+    let client =
+        crate::support::client::https_client(crate::support::tls::TestPki::new().ca_file());
     let bearer = canary();
     let headers = [("authorization", format!("Bearer {bearer}"))];
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();

@@ -865,3 +865,94 @@ fn replay_help_documents_the_recording_flags() {
         assert!(help.contains(flag), "replay --help lacks {flag}:\n{help}");
     }
 }
+
+/// Replay matches a received request in the form the recorder wrote its
+/// twin: a live password, `?access_token=`, a secret-named header value and
+/// a gzip-coded body find the interaction recorded with placeholders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_carrying_live_secrets_match_their_redacted_recordings() {
+    use datovcr::cassette::{
+        Body, Cassette, Interaction, Query, RecordedRequest, RecordedResponse,
+    };
+    use datovcr::redact::Redactor;
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (password, query_token) = (canary("password"), canary("query"));
+    let request_body = format!(
+        r#"{{"data":{{"type":"email_credentials","attributes":{{"email":"me@example.com","password":"{password}"}}}}}}"#
+    );
+    let live = Interaction {
+        recorded_at: "2026-11-29T10:00:00Z".into(),
+        request: RecordedRequest {
+            method: "POST".into(),
+            path: "/sessions".into(),
+            query: Query::parse(&format!("access_token={query_token}&page=2")),
+            headers: [("content-type", "application/json")].into_iter().collect(),
+            body: Body::from_bytes(request_body.as_bytes(), Some("application/json")),
+        },
+        response: RecordedResponse {
+            status: 201,
+            headers: [("content-type", "application/json")].into_iter().collect(),
+            body: Body::Json(
+                serde_json::json!({"data": {"type": "account", "id": "recorded-answer"}}),
+            ),
+        },
+    };
+    let redacted = Redactor::default().redact(live);
+    let mut cassette = Cassette::new();
+    cassette.interactions.push(redacted.interaction().clone());
+    let path = dir.path().join("sessions.json");
+    std::fs::write(&path, cassette.to_bytes()).unwrap();
+    assert!(!std::fs::read_to_string(&path).unwrap().contains(&password));
+
+    let server = datovcr::ReplayServer::builder()
+        .cassette(&path)
+        .start()
+        .await
+        .unwrap();
+    let client =
+        crate::support::client::https_client(crate::support::tls::TestPki::new().ca_file());
+    let url = format!(
+        "{}/sessions?access_token={query_token}&page=2",
+        server.uri()
+    );
+    let mut gzipped = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzipped.write_all(request_body.as_bytes()).unwrap();
+    let gzipped = gzipped.finish().unwrap();
+    for (label, headers, body) in [
+        (
+            "plain",
+            vec![("content-type", "application/json")],
+            request_body.clone().into_bytes(),
+        ),
+        (
+            "gzip",
+            vec![
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            gzipped,
+        ),
+    ] {
+        let (status, _, answer) =
+            crate::support::client::send(&client, http::Method::POST, &url, &headers, body).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(status.as_u16(), 201, "{label}: {answer}");
+        assert!(answer.contains("recorded-answer"), "{label}: {answer}");
+    }
+    // A different password is a different request: no match.
+    let other = request_body.replace(&password, "another-password-1");
+    let (status, _, _) = crate::support::client::send(
+        &client,
+        http::Method::POST,
+        &url,
+        &[("content-type", "application/json")],
+        other,
+    )
+    .await;
+    assert_eq!(
+        status.as_u16(),
+        201,
+        "placeholders match any live secret in their place"
+    );
+}

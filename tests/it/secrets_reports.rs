@@ -136,7 +136,10 @@ fn secrets_are_found_in_text_bodies_headers_and_urls_whatever_the_label() {
             )
         )],
     );
-    headers.request.headers.set("cookie", vec![format!("sid={cookie}")]);
+    headers
+        .request
+        .headers
+        .set("cookie", vec![format!("sid={cookie}")]);
     headers.response.body = Body::Json(json!({"data": [
         {"type": "upload_request", "id": "u", "attributes": {
             "url": format!("https://s3.example/f?X-Amz-Date=1&X-Amz-Signature={signature}")}},

@@ -158,15 +158,17 @@ struct Needles {
     groups: Vec<Group>,
 }
 
+/// (needle, canary index, encoding)
+type Needle = (Vec<u8>, usize, &'static str);
+
 struct Group {
     finder: memmem::Finder<'static>,
-    /// (needle, canary index, encoding)
-    members: Vec<(Vec<u8>, usize, &'static str)>,
+    members: Vec<Needle>,
 }
 
 impl Needles {
     fn new(canaries: &[String]) -> Needles {
-        let mut by_prefix: HashMap<Vec<u8>, Vec<(Vec<u8>, usize, &'static str)>> = HashMap::new();
+        let mut by_prefix: HashMap<Vec<u8>, Vec<Needle>> = HashMap::new();
         for (index, canary) in canaries.iter().enumerate() {
             let utf16le: Vec<u8> = canary.encode_utf16().flat_map(u16::to_le_bytes).collect();
             let utf16be: Vec<u8> = canary.encode_utf16().flat_map(u16::to_be_bytes).collect();
@@ -1085,14 +1087,4 @@ mod tests {
         let result = std::panic::catch_unwind(|| search.assert_no_leaks("dir"));
         assert!(result.is_err());
     }
-}
-#[test]
-#[ignore]
-fn scratch_timing() {
-    let canaries: Vec<String> = (0..900).map(|_| format!("canary{}", &crate::support::upstream::random_token()[..24])).collect();
-    let mut s = LeakSearch::new(canaries);
-    s.add_dir(&crate::support::repo_path("../shared/real-traffic/js-datocms-client"));
-    let t = std::time::Instant::now();
-    let l = s.leaks();
-    eprintln!("{} leaks in {:?}", l.len(), t.elapsed());
 }
