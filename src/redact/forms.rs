@@ -55,6 +55,53 @@ impl Needle {
     }
 }
 
+impl Needle {
+    /// Every byte string whose presence shows the secret in a view: the
+    /// secret, its base64 runs, and its UTF-16 encodings.
+    pub fn forms(&self) -> Vec<Vec<u8>> {
+        let mut forms = vec![self.text.as_bytes().to_vec()];
+        forms.extend(self.base64.iter().map(|run| run.as_bytes().to_vec()));
+        forms.push(
+            self.text
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect(),
+        );
+        forms.push(
+            self.text
+                .encode_utf16()
+                .flat_map(u16::to_be_bytes)
+                .collect(),
+        );
+        forms
+    }
+}
+
+/// `haystack` and its unescaped views: each round of unescaping (up to
+/// four), and all of them with `+` read as a space.
+pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
+    for _ in 0..NESTED_ROUNDS {
+        let last = views.last().expect("one view at least");
+        match unescape_all(last) {
+            Some(next) => views.push(Cow::Owned(next)),
+            None => break,
+        }
+    }
+    if haystack.contains(&b'+') {
+        let spaced: Vec<u8> = views
+            .iter()
+            .flat_map(|view| {
+                view.iter()
+                    .map(|&b| if b == b'+' { b' ' } else { b })
+                    .chain([0])
+            })
+            .collect();
+        views.push(Cow::Owned(spaced));
+    }
+    views
+}
+
 /// Every span of `haystack` where one of `needles` occurs in any single
 /// escape form, merged and sorted.
 pub fn find_spans(haystack: &str, needles: &[Needle]) -> Vec<Range<usize>> {
@@ -101,50 +148,16 @@ pub fn occurring(haystack: &[u8], needles: &[Needle]) -> Vec<usize> {
     if needles.is_empty() {
         return Vec::new();
     }
-    let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
-    for _ in 0..NESTED_ROUNDS {
-        let last = views.last().expect("one view at least");
-        match unescape_all(last) {
-            Some(next) => views.push(Cow::Owned(next)),
-            None => break,
-        }
-    }
-    if haystack.contains(&b'+') {
-        let spaced: Vec<u8> = views
-            .iter()
-            .flat_map(|view| {
-                view.iter()
-                    .map(|&b| if b == b'+' { b' ' } else { b })
-                    .chain([0])
-            })
-            .collect();
-        views.push(Cow::Owned(spaced));
-    }
+    let views = views(haystack);
     needles
         .iter()
         .enumerate()
         .filter(|(_, needle)| {
-            let utf16 = [
-                needle
-                    .text
-                    .encode_utf16()
-                    .flat_map(u16::to_le_bytes)
-                    .collect::<Vec<u8>>(),
-                needle
-                    .text
-                    .encode_utf16()
-                    .flat_map(u16::to_be_bytes)
-                    .collect(),
-            ];
-            views.iter().any(|view| {
-                memchr::memmem::find(view, needle.text.as_bytes()).is_some()
-                    || needle
-                        .base64
-                        .iter()
-                        .any(|run| memchr::memmem::find(view, run.as_bytes()).is_some())
-            }) || utf16
-                .iter()
-                .any(|form| memchr::memmem::find(haystack, form).is_some())
+            needle.forms().iter().any(|form| {
+                views
+                    .iter()
+                    .any(|view| memchr::memmem::find(view, form).is_some())
+            })
         })
         .map(|(index, _)| index)
         .collect()

@@ -11,6 +11,7 @@
 pub mod credentials;
 pub mod forms;
 mod leaks;
+mod memory;
 pub mod places;
 pub mod rules;
 mod secrets;
@@ -24,7 +25,6 @@ pub use secrets::{LeakError, MIN_SEARCHABLE_SECRET, Secrets};
 use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest};
 use places::{json_places, param_secrets, text_secrets, url_secrets};
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// What a secret string becomes.
@@ -43,8 +43,7 @@ pub fn is_placeholder(value: &str) -> bool {
         || credentials::is_header_placeholder(value, PLACEHOLDER)
 }
 
-/// How many earlier secrets a redactor remembers.
-pub const REMEMBERED_SECRETS: usize = 1024;
+pub use memory::REMEMBERED_SECRETS;
 
 /// Redaction beyond the built-in rules (`--redact-header`, `--redact-pointer`,
 /// `--redact-query`).
@@ -69,7 +68,7 @@ pub struct Redactor {
     /// Secrets seen in earlier exchanges: a token issued by one exchange can
     /// turn up in a later one where nothing marks it as a secret (an error
     /// message quoting it, say).
-    remembered: Arc<Mutex<VecDeque<String>>>,
+    remembered: Arc<Mutex<memory::Memory>>,
 }
 
 impl Default for Redactor {
@@ -181,48 +180,36 @@ impl Redactor {
             Body::Empty => {}
             body => self.redact_body(&mut body.clone(), &mut secrets),
         }
-        let remembered = self
-            .remembered
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for secret in remembered.iter() {
-            secrets.add(secret.clone());
+        // Earlier exchanges' secrets that this request quotes.
+        let serialized = serde_json::to_vec(request).expect("cassette types always serialize");
+        for secret in self.memory().found_in(&serialized) {
+            secrets.add(secret);
         }
         secrets
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, memory::Memory> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Remembers this exchange's secrets, and scrubs any remembered one that
     /// still occurs.
     fn scrub_remembered(&self, interaction: &mut Interaction, secrets: &mut Secrets) {
-        let mut remembered = self
-            .remembered
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut memory = self.memory();
+        let serialized =
+            serde_json::to_vec(&*interaction).expect("cassette types always serialize");
         let mut found = Secrets::default();
-        let candidates: Vec<&String> = remembered
-            .iter()
-            .filter(|secret| !secrets.contains(secret))
-            .collect();
-        if !candidates.is_empty() {
-            let serialized =
-                serde_json::to_vec(&*interaction).expect("cassette types always serialize");
-            let needles: Vec<forms::Needle> = candidates
-                .iter()
-                .map(|secret| forms::Needle::new(secret))
-                .collect();
-            for index in forms::occurring(&serialized, &needles) {
-                found.add(candidates[index].clone());
+        for secret in memory.found_in(&serialized) {
+            if !secrets.contains(&secret) {
+                found.add(secret);
             }
         }
         for secret in secrets.searchable() {
-            if !remembered.iter().any(|known| known == secret) {
-                if remembered.len() == REMEMBERED_SECRETS {
-                    remembered.pop_front();
-                }
-                remembered.push_back(secret.to_owned());
-            }
+            memory.remember(secret);
         }
-        drop(remembered);
+        drop(memory);
         if !found.is_empty() {
             found.scrub_interaction(interaction);
             secrets.extend(found);
