@@ -57,6 +57,9 @@ pub enum Format {
     Xz,
     Lz4,
     UnixCompress,
+    /// A zip archive: its members are compressed one by one, and datovcr
+    /// does not unpack archives, so it cannot search them.
+    Zip,
 }
 
 impl Format {
@@ -69,6 +72,7 @@ impl Format {
             Format::Xz => "xz",
             Format::Lz4 => "lz4",
             Format::UnixCompress => "compress",
+            Format::Zip => "zip",
         }
     }
 
@@ -94,6 +98,7 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
         [b'B', b'Z', b'h', b'1'..=b'9', ..] => Some(Format::Bzip2),
         [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, ..] => Some(Format::Xz),
         [0x04, 0x22, 0x4d, 0x18, ..] => Some(Format::Lz4),
+        [b'P', b'K', 0x03, 0x04, ..] => Some(Format::Zip),
         [0x78, flg, ..] if (0x7800 + u16::from(*flg)) % 31 == 0 => Some(Format::Zlib),
         _ => None,
     }

@@ -67,6 +67,31 @@ pub fn cookie_secrets(value: &str, set_cookie: bool) -> Vec<String> {
     secrets
 }
 
+/// Auth schemes whose presence marks any header value as a credential,
+/// whatever the header's name (`X-Echo-Auth: Bearer …`).
+const SCHEMES: &[&str] = &[
+    "bearer",
+    "basic",
+    "token",
+    "digest",
+    "negotiate",
+    "aws4-hmac-sha256",
+];
+
+/// True for a value spelled like `Authorization`'s: a known auth scheme,
+/// whitespace, then a credential.
+pub fn looks_like_credential(value: &str) -> bool {
+    value
+        .trim_matches(is_ows)
+        .split_once(is_ows)
+        .is_some_and(|(scheme, rest)| {
+            SCHEMES
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(scheme))
+                && !rest.trim().is_empty()
+        })
+}
+
 /// The placeholder for a credential header value: `Scheme [REDACTED]` when
 /// it starts with an auth scheme (so `Bearer <non-empty>` still holds),
 /// else the bare placeholder.
@@ -250,6 +275,14 @@ mod tests {
         let secrets = cookie_secrets("sid=abc-123-def; Path=/; Domain=example.com", true);
         assert!(has(&secrets, "abc-123-def"));
         assert!(!has(&secrets, "example.com"));
+    }
+
+    #[test]
+    fn a_scheme_marks_any_header_value_as_a_credential() {
+        assert!(looks_like_credential("Bearer abc"));
+        assert!(looks_like_credential("  basic Zm9v"));
+        assert!(!looks_like_credential("Bearer"));
+        assert!(!looks_like_credential("max-age=0, private"));
     }
 
     #[test]

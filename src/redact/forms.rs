@@ -11,74 +11,212 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
 /// How many rounds of unescaping the catch-all view goes through.
 const NESTED_ROUNDS: usize = 4;
 
-/// One secret prepared for searching.
-#[derive(Debug, Clone)]
-pub struct Needle {
-    pub text: String,
-    /// Base64 runs that occur inside any base64 encoding of a stream that
-    /// holds the secret (three alignments, two alphabets).
-    base64: Vec<String>,
+/// The base64 runs that occur inside any base64 encoding of a stream that
+/// holds `text` (three alignments, two alphabets): whole 4-character groups
+/// made only of the secret's bytes, at least 8 characters long.
+pub fn base64_runs(text: &str) -> Vec<String> {
+    let mut runs: Vec<String> = Vec::new();
+    for engine in [&STANDARD, &URL_SAFE] {
+        for offset in 0..3usize {
+            let mut padded = vec![0u8; offset];
+            padded.extend_from_slice(text.as_bytes());
+            let encoded = engine.encode(&padded);
+            // Characters that depend on padding or on what follows are not
+            // stable: skip the group the padding is in and the last one.
+            let skip = if offset == 0 { 0 } else { 4 };
+            let end = padded.len() / 3 * 4;
+            if end > skip {
+                let core = &encoded[skip..end];
+                if core.len() >= 8 && !runs.iter().any(|known| known == core) {
+                    runs.push(core.to_owned());
+                }
+            }
+        }
+    }
+    runs
 }
 
-impl Needle {
-    pub fn new(text: &str) -> Needle {
-        let mut base64 = Vec::new();
-        for engine in [&STANDARD, &URL_SAFE] {
-            for offset in 0..3usize {
-                let mut padded = vec![0u8; offset];
-                padded.extend_from_slice(text.as_bytes());
-                let encoded = engine.encode(&padded);
-                // Characters that depend on padding or on what follows are
-                // not stable: keep whole 4-character groups made only of
-                // secret bytes.
-                let skip = if offset == 0 { 0 } else { 4 };
-                let whole_groups = padded.len() / 3;
-                let end = whole_groups * 4;
-                if end > skip {
-                    let core = &encoded[skip..end];
-                    if core.len() >= 8 && !base64.iter().any(|known| known == core) {
-                        base64.push(core.to_owned());
+/// Every byte string whose presence shows `text` in a view: the secret and
+/// its hex spelling (both compared ignoring ASCII case), its base64 runs,
+/// and its UTF-16 encodings.
+pub fn forms(text: &str) -> Vec<Vec<u8>> {
+    let mut forms = vec![text.as_bytes().to_vec(), hex(text).into_bytes()];
+    forms.extend(base64_runs(text).into_iter().map(String::into_bytes));
+    forms.push(text.encode_utf16().flat_map(u16::to_le_bytes).collect());
+    forms.push(text.encode_utf16().flat_map(u16::to_be_bytes).collect());
+    forms
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Past this many secrets, spans escaped character by character are not
+/// searched one secret at a time (that would cost a pass per secret); the
+/// unescaped views still find them, and the string is replaced whole.
+const PER_SECRET_ESCAPE_SEARCH: usize = 64;
+
+/// An exchange's secrets, prepared once for the many strings searched:
+/// one automaton for the raw and hex forms (ASCII case ignored: an echo
+/// may upper-case a hex token), one for the base64 runs (case matters).
+#[derive(Debug, Clone)]
+pub struct Needles {
+    texts: Vec<String>,
+    /// Lowercased texts, for the escaped-span search.
+    lowered: Vec<Vec<u8>>,
+    plain: Option<AhoCorasick>,
+    /// Pattern index of `plain` → secret index.
+    plain_owner: Vec<usize>,
+    base64: Option<AhoCorasick>,
+    base64_owner: Vec<usize>,
+    utf16: Option<AhoCorasick>,
+    utf16_owner: Vec<usize>,
+}
+
+impl Needles {
+    pub fn new<S: AsRef<str>>(secrets: &[S]) -> Needles {
+        let texts: Vec<String> = secrets.iter().map(|s| s.as_ref().to_owned()).collect();
+        let (mut plain, mut plain_owner) = (Vec::new(), Vec::new());
+        let (mut base64, mut base64_owner) = (Vec::new(), Vec::new());
+        let (mut utf16, mut utf16_owner) = (Vec::new(), Vec::new());
+        for (owner, text) in texts.iter().enumerate() {
+            for form in [text.as_bytes().to_vec(), hex(text).into_bytes()] {
+                plain.push(form);
+                plain_owner.push(owner);
+            }
+            for run in base64_runs(text) {
+                base64.push(run.into_bytes());
+                base64_owner.push(owner);
+            }
+            for form in [
+                text.encode_utf16()
+                    .flat_map(u16::to_le_bytes)
+                    .collect::<Vec<u8>>(),
+                text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+            ] {
+                utf16.push(form);
+                utf16_owner.push(owner);
+            }
+        }
+        let build = |patterns: &[Vec<u8>], ignore_case: bool| {
+            (!patterns.is_empty()).then(|| {
+                // A contiguous NFA builds in microseconds; a DFA would scan
+                // a little faster but costs far more to build, and these
+                // are built per exchange.
+                AhoCorasick::builder()
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .ascii_case_insensitive(ignore_case)
+                    .match_kind(MatchKind::Standard)
+                    .build(patterns)
+                    .expect("literal patterns always build")
+            })
+        };
+        Needles {
+            lowered: texts
+                .iter()
+                .map(|t| t.to_ascii_lowercase().into_bytes())
+                .collect(),
+            plain: build(&plain, true),
+            plain_owner,
+            base64: build(&base64, false),
+            base64_owner,
+            utf16: build(&utf16, false),
+            utf16_owner,
+            texts,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
+    }
+
+    pub fn texts(&self) -> &[String] {
+        &self.texts
+    }
+
+    /// Every span of `haystack` where a secret occurs in any single escape
+    /// form, merged and sorted.
+    pub fn find_spans(&self, haystack: &str) -> Vec<Range<usize>> {
+        let bytes = haystack.as_bytes();
+        let mut spans = Vec::new();
+        if let Some(plain) = &self.plain {
+            // Overlapping: a secret inside another is replaced whole too.
+            spans.extend(
+                plain
+                    .find_overlapping_iter(bytes)
+                    .map(|found| found.range()),
+            );
+        }
+        if let Some(base64) = &self.base64 {
+            spans.extend(
+                base64
+                    .find_overlapping_iter(bytes)
+                    .map(|found| widen_base64(bytes, found.range())),
+            );
+        }
+        let escaped = bytes
+            .iter()
+            .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'+'));
+        if escaped && self.texts.len() <= PER_SECRET_ESCAPE_SEARCH {
+            for needle in &self.lowered {
+                spans.extend(escaped_matches(bytes, needle));
+            }
+        }
+        merge(spans)
+    }
+
+    /// True when a secret occurs in `haystack` in any form, nested escapes
+    /// included.
+    pub fn contains_any(&self, haystack: &str) -> bool {
+        !self.find_spans(haystack).is_empty() || !self.occurring(haystack.as_bytes()).is_empty()
+    }
+
+    /// [`Needles::contains_any`] for bytes that may not be UTF-8.
+    pub fn bytes_contain_any(&self, haystack: &[u8]) -> bool {
+        !self.occurring(haystack).is_empty()
+    }
+
+    /// The indexes of the secrets that occur in `haystack` in any form:
+    /// each view (raw, unescaped, `+` as space, line breaks removed) is
+    /// scanned once for all of them.
+    pub fn occurring(&self, haystack: &[u8]) -> Vec<usize> {
+        let mut found = vec![false; self.texts.len()];
+        for view in views(haystack) {
+            for (automaton, owners) in [
+                (&self.plain, &self.plain_owner),
+                (&self.base64, &self.base64_owner),
+            ] {
+                if let Some(automaton) = automaton {
+                    for hit in automaton.find_overlapping_iter(&*view) {
+                        found[owners[hit.pattern().as_usize()]] = true;
                     }
                 }
             }
         }
-        Needle {
-            text: text.to_owned(),
-            base64,
+        if let Some(utf16) = &self.utf16 {
+            for hit in utf16.find_overlapping_iter(haystack) {
+                found[self.utf16_owner[hit.pattern().as_usize()]] = true;
+            }
         }
-    }
-}
-
-impl Needle {
-    /// Every byte string whose presence shows the secret in a view: the
-    /// secret, its base64 runs, and its UTF-16 encodings.
-    pub fn forms(&self) -> Vec<Vec<u8>> {
-        let mut forms = vec![self.text.as_bytes().to_vec()];
-        forms.extend(self.base64.iter().map(|run| run.as_bytes().to_vec()));
-        forms.push(
-            self.text
-                .encode_utf16()
-                .flat_map(u16::to_le_bytes)
-                .collect(),
-        );
-        forms.push(
-            self.text
-                .encode_utf16()
-                .flat_map(u16::to_be_bytes)
-                .collect(),
-        );
-        forms
+        found
+            .iter()
+            .enumerate()
+            .filter(|(_, hit)| **hit)
+            .map(|(index, _)| index)
+            .collect()
     }
 }
 
 /// `haystack` and its unescaped views: each round of unescaping (up to
-/// four), and all of them with `+` read as a space.
+/// four), all of them with `+` read as a space, and with line breaks
+/// removed (MIME base64 wraps at 76 columns; quoted-printable soft breaks).
 pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
     let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
     for _ in 0..NESTED_ROUNDS {
@@ -88,8 +226,12 @@ pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
             None => break,
         }
     }
+    if let Some(qp) = quoted_printable(haystack) {
+        views.push(Cow::Owned(qp));
+    }
+    let rounds = views.len();
     if haystack.contains(&b'+') {
-        let spaced: Vec<u8> = views
+        let spaced: Vec<u8> = views[..rounds]
             .iter()
             .flat_map(|view| {
                 view.iter()
@@ -99,106 +241,98 @@ pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
             .collect();
         views.push(Cow::Owned(spaced));
     }
+    if haystack.iter().any(|b| matches!(b, b'\n' | b'\r'))
+        || memchr::memmem::find(haystack, b"\\n").is_some()
+    {
+        let joined: Vec<u8> = views[..rounds]
+            .iter()
+            .flat_map(|view| {
+                let mut out = Vec::with_capacity(view.len() + 1);
+                let mut at = 0;
+                while at < view.len() {
+                    match view[at] {
+                        b'\r' | b'\n' => at += 1,
+                        b'\\' if matches!(view.get(at + 1), Some(b'n' | b'r')) => at += 2,
+                        byte => {
+                            out.push(byte);
+                            at += 1;
+                        }
+                    }
+                }
+                out.push(0);
+                out
+            })
+            .collect();
+        views.push(Cow::Owned(joined));
+    }
     views
 }
 
-/// Every span of `haystack` where one of `needles` occurs in any single
-/// escape form, merged and sorted.
-pub fn find_spans(haystack: &str, needles: &[Needle]) -> Vec<Range<usize>> {
-    let bytes = haystack.as_bytes();
-    let escaped = bytes
-        .iter()
-        .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'+'));
-    let mut spans = Vec::new();
-    for needle in needles {
-        let text = needle.text.as_bytes();
-        let finder = memchr::memmem::Finder::new(text);
-        spans.extend(finder.find_iter(bytes).map(|at| at..at + text.len()));
-        if escaped {
-            spans.extend(escaped_matches(bytes, text));
+/// Quoted-printable (`=3D`, soft line breaks `=\r\n`) decoded; `None`
+/// when there is no `=XX` escape.
+fn quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut at, mut changed) = (0, false);
+    while at < bytes.len() {
+        if bytes[at] == b'=' {
+            if let (Some(&hi), Some(&lo)) = (bytes.get(at + 1), bytes.get(at + 2))
+                && let (Some(hi), Some(lo)) = (hex_digit(hi), hex_digit(lo))
+                && (bytes[at + 1].is_ascii_uppercase() || bytes[at + 1].is_ascii_digit())
+            {
+                out.push(hi << 4 | lo);
+                at += 3;
+                changed = true;
+                continue;
+            }
+            if bytes.get(at + 1) == Some(&b'\n') {
+                at += 2;
+                continue;
+            }
+            if bytes.get(at + 1..at + 3) == Some(b"\r\n") {
+                at += 3;
+                continue;
+            }
         }
-        for run in &needle.base64 {
-            let finder = memchr::memmem::Finder::new(run.as_bytes());
-            spans.extend(
-                finder
-                    .find_iter(bytes)
-                    .map(|at| widen_base64(bytes, at..at + run.len())),
-            );
-        }
+        out.push(bytes[at]);
+        at += 1;
     }
-    merge(spans)
+    changed.then_some(out)
 }
 
-/// True when a needle occurs in `haystack` in any form, nested escapes
-/// included.
-pub fn contains_any(haystack: &str, needles: &[Needle]) -> bool {
-    !find_spans(haystack, needles).is_empty() || nested_contains(haystack.as_bytes(), needles)
-}
-
-/// [`contains_any`] for bytes that may not be UTF-8 (binary bodies,
-/// serialized lines), with UTF-16 forms of each secret searched too.
-pub fn bytes_contain_any(haystack: &[u8], needles: &[Needle]) -> bool {
-    !occurring(haystack, needles).is_empty()
-}
-
-/// The indexes of the needles that occur in `haystack` in any form. The
-/// unescaped views are built once for all needles, so a search for the
-/// thousand secrets a proxy remembers costs a few passes, not a thousand.
-pub fn occurring(haystack: &[u8], needles: &[Needle]) -> Vec<usize> {
-    if needles.is_empty() {
-        return Vec::new();
-    }
-    let views = views(haystack);
-    needles
-        .iter()
-        .enumerate()
-        .filter(|(_, needle)| {
-            needle.forms().iter().any(|form| {
-                views
-                    .iter()
-                    .any(|view| memchr::memmem::find(view, form).is_some())
-            })
-        })
-        .map(|(index, _)| index)
-        .collect()
-}
-
-/// `text` with every form of every needle replaced by `placeholder`;
-/// `url_placeholder` where the match was percent-encoded, so URLs stay
-/// valid. When a nested escape hides a needle that no single span shows,
-/// the whole string becomes `placeholder`.
+/// `text` with every form of every secret replaced by `placeholder`;
+/// `url_placeholder` where the match was percent-encoded or inside a URL,
+/// so URLs stay valid. When a nested escape hides a secret that no single
+/// span shows, the whole string becomes `placeholder`.
 pub fn scrub<'t>(
     text: &'t str,
-    needles: &[Needle],
+    needles: &Needles,
     placeholder: &str,
     url_placeholder: &str,
 ) -> Cow<'t, str> {
     if needles.is_empty() {
         return Cow::Borrowed(text);
     }
-    let spans = find_spans(text, needles);
+    let spans = needles.find_spans(text);
     let result: Cow<'t, str> = if spans.is_empty() {
         Cow::Borrowed(text)
     } else {
+        let first_url = text.find("://");
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         for span in spans {
             out.push_str(&text[last..span.start]);
-            let matched = &text[span.clone()];
-            // Inside a URL, or percent-encoded: the placeholder a URL can hold.
-            out.push_str(
-                if matched.contains('%') || text[..span.start].contains("://") {
-                    url_placeholder
-                } else {
-                    placeholder
-                },
-            );
+            let in_url = first_url.is_some_and(|at| at < span.start);
+            out.push_str(if in_url || text[span.clone()].contains('%') {
+                url_placeholder
+            } else {
+                placeholder
+            });
             last = span.end;
         }
         out.push_str(&text[last..]);
         Cow::Owned(out)
     };
-    if nested_contains(result.as_bytes(), needles) {
+    if !needles.occurring(result.as_bytes()).is_empty() {
         return Cow::Owned(placeholder.to_owned());
     }
     result
@@ -210,7 +344,7 @@ fn unit_at(bytes: &[u8], at: usize) -> (Unit, usize) {
     let rest = &bytes[at..];
     match rest[0] {
         b'%' if rest.len() >= 3 => {
-            if let (Some(hi), Some(lo)) = (hex(rest[1]), hex(rest[2])) {
+            if let (Some(hi), Some(lo)) = (hex_digit(rest[1]), hex_digit(rest[2])) {
                 return (Unit::one(hi << 4 | lo), 3);
             }
         }
@@ -237,7 +371,7 @@ fn unit_at(bytes: &[u8], at: usize) -> (Unit, usize) {
             }
             if rest[1] == b'x'
                 && rest.len() >= 4
-                && let (Some(hi), Some(lo)) = (hex(rest[2]), hex(rest[3]))
+                && let (Some(hi), Some(lo)) = (hex_digit(rest[2]), hex_digit(rest[3]))
             {
                 return (Unit::one(hi << 4 | lo), 4);
             }
@@ -278,7 +412,7 @@ impl Unit {
     }
 }
 
-fn hex(byte: u8) -> Option<u8> {
+fn hex_digit(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|digit| digit as u8)
 }
 
@@ -326,7 +460,7 @@ fn escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> {
     let mut start = 0;
     while start < bytes.len() {
         let first = bytes[start];
-        if (first == needle[0] || matches!(first, b'%' | b'\\' | b'&' | b'+'))
+        if (first.to_ascii_lowercase() == needle[0] || matches!(first, b'%' | b'\\' | b'&' | b'+'))
             && let Some(end) = match_at(bytes, start, needle)
         {
             found.push(start..end);
@@ -351,10 +485,12 @@ fn match_at(bytes: &[u8], start: usize, needle: &[u8]) -> Option<usize> {
             continue;
         }
         let (unit, len) = unit_at(bytes, at);
-        if !needle[matched..].starts_with(unit.as_slice()) {
+        // `needle` is lowercased: an echo may change the case of a token.
+        let unit = unit.as_slice().to_ascii_lowercase();
+        if !needle[matched..].starts_with(&unit) {
             return None;
         }
-        matched += unit.len;
+        matched += unit.len();
         at += len;
     }
     Some(at)
@@ -390,27 +526,6 @@ fn merge(mut spans: Vec<Range<usize>>) -> Vec<Range<usize>> {
     merged
 }
 
-/// The catch-all: unescape everything, up to [`NESTED_ROUNDS`] times, and
-/// look for each needle (raw or base64) in every round's result.
-fn nested_contains(bytes: &[u8], needles: &[Needle]) -> bool {
-    let mut current: Cow<'_, [u8]> = Cow::Borrowed(bytes);
-    for _ in 0..NESTED_ROUNDS {
-        let Some(decoded) = unescape_all(&current) else {
-            return false;
-        };
-        let view = String::from_utf8_lossy(&decoded);
-        if needles.iter().any(|needle| {
-            view.contains(needle.text.as_str())
-                || view.replace('+', " ").contains(needle.text.as_str())
-                || needle.base64.iter().any(|run| view.contains(run.as_str()))
-        }) {
-            return true;
-        }
-        current = Cow::Owned(decoded);
-    }
-    false
-}
-
 /// Every escape decoded once; `None` when there was none.
 fn unescape_all(bytes: &[u8]) -> Option<Vec<u8>> {
     if !bytes.iter().any(|b| matches!(b, b'%' | b'\\' | b'&')) {
@@ -435,7 +550,7 @@ mod tests {
     const SECRET: &str = "tok3n-Secret.value";
 
     fn scrubbed(text: &str) -> String {
-        scrub(text, &[Needle::new(SECRET)], "[R]", "%5BR%5D").into_owned()
+        scrub(text, &Needles::new(&[SECRET]), "[R]", "%5BR%5D").into_owned()
     }
 
     fn percent_all(text: &str, upper: bool) -> String {
@@ -481,7 +596,7 @@ mod tests {
 
     #[test]
     fn plus_is_found_as_space_and_as_plus() {
-        let needles = [Needle::new("pass word+more")];
+        let needles = Needles::new(&["pass word+more"]);
         assert_eq!(
             scrub("p=pass+word%2Bmore&x=1", &needles, "[R]", "%5BR%5D"),
             "p=%5BR%5D&x=1"
@@ -515,23 +630,38 @@ mod tests {
     fn clean_text_is_borrowed_untouched() {
         let text = "100% \\ &amp; + tok3n-Secret but not whole";
         assert!(matches!(
-            scrub(text, &[Needle::new(SECRET)], "[R]", "%5BR%5D"),
+            scrub(text, &Needles::new(&[SECRET]), "[R]", "%5BR%5D"),
             Cow::Borrowed(_)
         ));
-        assert!(!contains_any(text, &[Needle::new(SECRET)]));
+        assert!(!Needles::new(&[SECRET]).contains_any(text));
+    }
+
+    #[test]
+    fn case_changed_hex_mime_and_quoted_printable_echoes_are_found() {
+        let token = "a3f09bc4d2e1";
+        let needles = Needles::new(&[token]);
+        assert_eq!(
+            scrub("bad token A3F09BC4D2E1!", &needles, "[R]", "%5BR%5D"),
+            "bad token [R]!"
+        );
+        let hex: String = token.bytes().map(|b| format!("{b:02X}")).collect();
+        assert!(needles.contains_any(&format!("dump {hex}")));
+        let long = "x".repeat(70) + token + "tail";
+        let mime = STANDARD.encode(long.as_bytes());
+        let wrapped = format!("{}\r\n{}", &mime[..76], &mime[76..]);
+        assert!(needles.contains_any(&wrapped), "{wrapped}");
+        let qp = Needles::new(&["pw=S14qpSecret=RR"]);
+        assert!(qp.contains_any("user:pw=3DS14qpSecret=3DRR"));
     }
 
     #[test]
     fn utf16_and_binary_forms_are_found_in_bytes() {
         let mut bytes = vec![0xff, 0xfe];
         bytes.extend(SECRET.encode_utf16().flat_map(u16::to_le_bytes));
-        assert!(bytes_contain_any(&bytes, &[Needle::new(SECRET)]));
+        assert!(Needles::new(&[SECRET]).bytes_contain_any(&bytes));
         let mut bytes = vec![0x00, 0x9f];
         bytes.extend_from_slice(SECRET.as_bytes());
-        assert!(bytes_contain_any(&bytes, &[Needle::new(SECRET)]));
-        assert!(!bytes_contain_any(
-            &[0u8, 1, 2, 255],
-            &[Needle::new(SECRET)]
-        ));
+        assert!(Needles::new(&[SECRET]).bytes_contain_any(&bytes));
+        assert!(!Needles::new(&[SECRET]).bytes_contain_any(&[0u8, 1, 2, 255]));
     }
 }

@@ -8,11 +8,11 @@
 //! every form of every secret is indexed by its first eight bytes, and each
 //! view of the exchange is scanned once, whatever the number of secrets.
 
-use super::forms::{self, Needle};
-use std::collections::{HashMap, VecDeque};
+use super::forms;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// How many earlier secrets a redactor remembers.
-pub const REMEMBERED_SECRETS: usize = 1024;
+pub const REMEMBERED_SECRETS: usize = 16 * 1024;
 
 /// Every form is at least this long (secrets are searched from 8 bytes).
 const KEY_LEN: usize = 8;
@@ -20,18 +20,39 @@ const KEY_LEN: usize = 8;
 /// A secret's id and one of its forms.
 type Form = (u64, Box<[u8]>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Memory {
-    /// Oldest first, with the id their index entries carry.
-    order: VecDeque<(u64, String)>,
+    /// Oldest first, with the id their index entries carry and the keys
+    /// they are indexed under (so forgetting one touches only those).
+    order: VecDeque<(u64, String, Vec<u64>)>,
     next_id: u64,
     /// First eight bytes of a form → (secret id, the whole form).
     index: HashMap<u64, Vec<Form>, foldhash::fast::RandomState>,
+    known: HashSet<String, foldhash::fast::RandomState>,
+    /// How many indexed forms start with each pair of bytes: a scan skips
+    /// a position whose first two bytes start none, without hashing.
+    pairs: Vec<u32>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory {
+            order: VecDeque::new(),
+            next_id: 0,
+            index: HashMap::default(),
+            known: HashSet::default(),
+            pairs: vec![0; 1 << 16],
+        }
+    }
+}
+
+fn pair(bytes: &[u8]) -> usize {
+    usize::from(bytes[0]) << 8 | usize::from(bytes[1])
 }
 
 impl Memory {
     pub(super) fn contains(&self, secret: &str) -> bool {
-        self.order.iter().any(|(_, known)| known == secret)
+        self.known.contains(secret)
     }
 
     /// Remembers `secret` (at least 8 bytes), forgetting the oldest past
@@ -41,24 +62,44 @@ impl Memory {
             return;
         }
         if self.order.len() == REMEMBERED_SECRETS
-            && let Some((old, _)) = self.order.pop_front()
+            && let Some((old, forgotten, keys)) = self.order.pop_front()
         {
-            self.index.retain(|_, forms| {
-                forms.retain(|(id, _)| *id != old);
-                !forms.is_empty()
-            });
+            self.known.remove(&forgotten);
+            for key in keys {
+                if let Some(forms) = self.index.get_mut(&key) {
+                    forms.retain(|(id, form)| {
+                        let keep = *id != old;
+                        if !keep {
+                            self.pairs[pair(form)] -= 1;
+                        }
+                        keep
+                    });
+                    if forms.is_empty() {
+                        self.index.remove(&key);
+                    }
+                }
+            }
         }
         let id = self.next_id;
         self.next_id += 1;
-        for form in Needle::new(secret).forms() {
+        let mut all = forms::forms(secret);
+        // Raw and hex forms also lowercased: the scan reads lowercased views
+        // too, so an echo that changed the case is found.
+        all.push(secret.to_ascii_lowercase().into_bytes());
+        let mut keys = Vec::new();
+        for form in all {
             if form.len() >= KEY_LEN {
+                let key = key(&form);
+                keys.push(key);
+                self.pairs[pair(&form)] += 1;
                 self.index
-                    .entry(key(&form))
+                    .entry(key)
                     .or_default()
                     .push((id, form.into_boxed_slice()));
             }
         }
-        self.order.push_back((id, secret.to_owned()));
+        self.known.insert(secret.to_owned());
+        self.order.push_back((id, secret.to_owned(), keys));
     }
 
     /// The remembered secrets that occur in `haystack`, in any form.
@@ -67,8 +108,17 @@ impl Memory {
             return Vec::new();
         }
         let mut ids: Vec<u64> = Vec::new();
-        for view in forms::views(haystack) {
+        let views = forms::views(haystack);
+        let lowered: Vec<Vec<u8>> = views.iter().map(|view| view.to_ascii_lowercase()).collect();
+        for view in views
+            .iter()
+            .map(|view| &**view)
+            .chain(lowered.iter().map(Vec::as_slice))
+        {
             for at in 0..view.len().saturating_sub(KEY_LEN - 1) {
+                if self.pairs[pair(&view[at..])] == 0 {
+                    continue;
+                }
                 if let Some(forms) = self.index.get(&key(&view[at..])) {
                     for (id, form) in forms {
                         if view[at..].starts_with(form) && !ids.contains(id) {
@@ -80,8 +130,8 @@ impl Memory {
         }
         self.order
             .iter()
-            .filter(|(id, _)| ids.contains(id))
-            .map(|(_, secret)| secret.clone())
+            .filter(|(id, _, _)| ids.contains(id))
+            .map(|(_, secret, _)| secret.clone())
             .collect()
     }
 }

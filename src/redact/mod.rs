@@ -218,12 +218,15 @@ impl Redactor {
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
         for (name, values) in headers.iter_mut() {
-            let credential = self.is_credential_header(name);
+            let credential_name = self.is_credential_header(name);
             for value in values.iter_mut() {
                 if is_placeholder(value) {
                     continue;
                 }
-                if credential {
+                // A challenge (`WWW-Authenticate: Bearer realm=…`) is not a
+                // credential, though it is spelled like one.
+                let challenge = name.ends_with("-authenticate");
+                if credential_name || (!challenge && credentials::looks_like_credential(value)) {
                     let found = match name {
                         "cookie" => credentials::cookie_secrets(value, false),
                         "set-cookie" => credentials::cookie_secrets(value, true),
@@ -257,9 +260,12 @@ impl Redactor {
     /// JSON by content, not by label: a text body that reads as JSON is
     /// redacted as JSON, and stored as JSON when anything in it was secret.
     fn redact_body(&self, body: &mut Body, secrets: &mut Secrets) {
-        if let Body::Binary(bytes) = body
-            && let Some(text) = utf16_text(bytes)
-        {
+        let utf16 = match body {
+            Body::Binary(bytes) => utf16_text(bytes),
+            Body::Text(text) if text.contains('\0') => utf16_text(text.as_bytes()),
+            _ => None,
+        };
+        if let Some(text) = utf16 {
             let mut as_text = Body::Text(text);
             if self.redact_readable_body(&mut as_text, secrets) {
                 *body = as_text;
@@ -283,15 +289,32 @@ impl Redactor {
                 break;
             };
             if let Some(mut json) = lenient_json(text) {
-                if self.redact_json(&mut json, secrets) {
+                // The parse keeps the last of duplicate keys; the text may
+                // hold a live value under an earlier one. Stored as JSON,
+                // the duplicates are gone, and their values are known.
+                let shadowed = text_secrets(text);
+                let mut rewrite = !shadowed.is_empty();
+                for (_, value) in shadowed {
+                    secrets.add(value);
+                }
+                rewrite |= self.redact_json(&mut json, secrets);
+                if rewrite {
                     *body = Body::Json(json);
                     changed = true;
                 }
                 break;
             }
+            // Names escaped in JSON that does not parse (`pass\u0077ord`):
+            // their values are found in the unescaped text, then scrubbed
+            // wherever they stand by the repeat rule.
+            for view in forms::views(text.as_bytes()).iter().skip(1) {
+                for (_, value) in text_secrets(&String::from_utf8_lossy(view)) {
+                    secrets.add(value);
+                }
+            }
             let mut spans = text_secrets(text);
             if looks_like_form(text) {
-                spans.extend(param_secrets(text, 0..text.len(), |name| {
+                spans.extend(param_secrets(text, 0..text.trim_end().len(), |name| {
                     self.is_secret_param(name)
                 }));
             }
@@ -312,8 +335,11 @@ impl Redactor {
             for value in place.what.values() {
                 secrets.add(value.to_owned());
             }
-            if let Some(Value::String(text)) = json.pointer_mut(&place.pointer) {
-                *text = place.what.apply(text, PLACEHOLDER);
+            match json.pointer_mut(&place.pointer) {
+                Some(Value::String(text)) => *text = place.what.apply(text, PLACEHOLDER),
+                // Type-preserving: a number stays a number.
+                Some(number @ Value::Number(_)) => *number = Value::from(0),
+                _ => {}
             }
         }
         for pointer in &self.pointers {
@@ -346,11 +372,13 @@ fn replace_found(
             _ => merged.push(range),
         }
     }
+    let first_url = text.find("://");
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     for range in merged {
         out.push_str(&text[last..range.start]);
-        let in_url = text[..range.start].contains("://") || text[..range.start].ends_with('=');
+        let in_url =
+            first_url.is_some_and(|at| at < range.start) || text[..range.start].ends_with('=');
         out.push_str(if in_url { URL_PLACEHOLDER } else { PLACEHOLDER });
         last = range.end;
     }
@@ -393,11 +421,20 @@ pub fn lenient_json(text: &str) -> Option<Value> {
     serde_json::from_str(rest).ok()
 }
 
-/// A UTF-16 body (with a byte order mark), as text.
+/// A UTF-16 body, as text: with a byte order mark, or without one when
+/// every other byte is NUL (ASCII text in UTF-16, which is also valid
+/// UTF-8 and so arrives as a text body).
 fn utf16_text(bytes: &[u8]) -> Option<String> {
+    let nul_at = |parity: usize| {
+        bytes.len() >= 4
+            && bytes.len().is_multiple_of(2)
+            && bytes.iter().skip(parity).step_by(2).all(|b| *b == 0)
+    };
     let (le, rest) = match bytes {
         [0xff, 0xfe, rest @ ..] => (true, rest),
         [0xfe, 0xff, rest @ ..] => (false, rest),
+        _ if nul_at(1) => (true, bytes),
+        _ if nul_at(0) => (false, bytes),
         _ => return None,
     };
     let units: Vec<u16> = rest
@@ -416,6 +453,7 @@ fn utf16_text(bytes: &[u8]) -> Option<String> {
 /// `a=1&b=2` with no whitespace or quotes (which a form would have
 /// percent-encoded): an `application/x-www-form-urlencoded` body.
 fn looks_like_form(text: &str) -> bool {
+    let text = text.trim_end();
     !text.is_empty()
         && text.contains('=')
         && !text

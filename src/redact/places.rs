@@ -23,12 +23,14 @@ pub enum Secret {
     /// Parts of it (URL parameters, userinfo, `name=value` pairs): each
     /// byte range and the decoded secret it holds.
     Spans(Vec<(Range<usize>, String)>),
+    /// A number under a secret name, as written.
+    Number(String),
 }
 
 impl Secret {
     pub fn values(&self) -> Vec<&str> {
         match self {
-            Secret::Whole(value) => vec![value],
+            Secret::Whole(value) | Secret::Number(value) => vec![value],
             Secret::Spans(spans) => spans.iter().map(|(_, value)| value.as_str()).collect(),
         }
     }
@@ -37,7 +39,7 @@ impl Secret {
     /// spans by the URL-safe placeholder.
     pub fn apply(&self, text: &str, placeholder: &str) -> String {
         match self {
-            Secret::Whole(_) => placeholder.to_owned(),
+            Secret::Whole(_) | Secret::Number(_) => placeholder.to_owned(),
             Secret::Spans(spans) => replace_spans(text, spans.iter().map(|(r, _)| r.clone())),
         }
     }
@@ -92,6 +94,14 @@ fn walk(
                 what,
             });
         }
+        // A numeric credential (`"password": 12345678`) is a secret too;
+        // booleans and null never are.
+        Value::Number(number) if secret_key && number.as_f64() != Some(0.0) => {
+            places.push(JsonPlace {
+                pointer: pointer.clone(),
+                what: Secret::Number(number.to_string()),
+            });
+        }
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 pointer.push('/');
@@ -103,10 +113,16 @@ fn walk(
         Value::Object(object) => {
             let own_type = object.get("type").and_then(Value::as_str);
             let kind = own_type.or(resource_type);
+            // A secret-named object (a JWK, `{"value": …}`) is secret
+            // throughout, except a JSON:API relationship or resource
+            // identifier, which only links to something.
+            let inherited = secret_key && !is_linkage(value);
             for (key, child) in object {
-                let secret = matches!(child, Value::String(_) | Value::Array(_))
-                    && ((key == "id" && own_type.is_some_and(|t| SECRET_ID_TYPES.contains(&t)))
-                        || (is_secret_name(key) && !is_public_attribute(kind, key)));
+                let secret = inherited
+                    || (!child.is_boolean()
+                        && ((key == "id"
+                            && own_type.is_some_and(|t| SECRET_ID_TYPES.contains(&t)))
+                            || (is_secret_name(key) && !is_public_attribute(kind, key))));
                 pointer.push('/');
                 pointer.push_str(&pointer_token(key));
                 walk(child, kind, secret, pointer, places);
@@ -117,10 +133,30 @@ fn walk(
     }
 }
 
+/// A JSON:API relationship (`{"data": {"type", "id"}}`) or resource
+/// identifier (`{"type", "id"}`): a link, never a credential by its name.
+fn is_linkage(value: &Value) -> bool {
+    let Value::Object(object) = value else {
+        return false;
+    };
+    let within = |allowed: &[&str]| object.keys().all(|key| allowed.contains(&key.as_str()));
+    (object.contains_key("data") && within(&["data", "links", "meta"]))
+        || (object.contains_key("type")
+            && object.contains_key("id")
+            && within(&["type", "id", "meta"]))
+}
+
 /// The credential parts of a URL-valued string: userinfo, and query or
 /// fragment parameters that [`is_secret_url_param`] names. `None` when the
 /// string is not a URL or holds no credential.
 pub fn url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
+    // A path-absolute reference (`Location: /oauth/cb?code=…`) carries
+    // parameters too.
+    if text.starts_with('/') && !text.starts_with("//") {
+        let query = text.find(['?', '#'])? + 1;
+        let spans = param_secrets(text, query..text.len(), is_secret_url_param);
+        return (!spans.is_empty()).then_some(spans);
+    }
     let scheme_end = text.find(':')?;
     let scheme = &text[..scheme_end];
     if scheme.is_empty()
@@ -224,7 +260,7 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
             .count();
         cursor += bytes[cursor..]
             .iter()
-            .take_while(|b| **b == b' ' || **b == b'\t')
+            .take_while(|b| b.is_ascii_whitespace())
             .count();
         if cursor >= bytes.len() || !matches!(bytes[cursor], b':' | b'=') {
             at = name_end;
@@ -233,7 +269,7 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
         cursor += 1;
         cursor += bytes[cursor..]
             .iter()
-            .take_while(|b| **b == b' ' || **b == b'\t')
+            .take_while(|b| b.is_ascii_whitespace())
             .count();
         let rest = &text[cursor..];
         if let Some(placeholder) = [PLACEHOLDER, URL_PLACEHOLDER]
@@ -318,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn names_catch_strings_only_and_respect_public_attributes() {
+    fn names_catch_values_not_booleans_and_respect_public_attributes() {
         let doc = json!({"data": [
             {"type": "site", "id": "1", "attributes": {
                 "readwrite_token": "rw-secret", "readonly_token": "[REDACTED]",
@@ -339,6 +375,32 @@ mod tests {
                 "/data/4/id",
                 "/data/6/attributes/password/0",
                 "/data/6/attributes/password/1",
+                "/data/6/attributes/token",
+            ]
+        );
+    }
+
+    #[test]
+    fn objects_and_numbers_under_secret_names_are_secret_but_links_are_not() {
+        let doc = json!({"data": {"type": "access_token", "id": "1",
+            "attributes": {
+                "token": {"value": "v-secret", "expires": 3600, "ok": true},
+                "private_key": {"kty": "RSA", "d": "d-secret"},
+                "password": 12345678,
+                "can_manage_access_tokens": false
+            },
+            "relationships": {"access_token": {"data": {"type": "access_token", "id": "9"}},
+                              "session": {"type": "session", "id": "sess-1"}}},
+            "included": [{"type": "item", "id": "7", "attributes": {"session_title": "Keynote"}}]});
+        assert_eq!(
+            pointers(&doc),
+            [
+                "/data/attributes/token/value",
+                "/data/attributes/token/expires",
+                "/data/attributes/private_key/kty",
+                "/data/attributes/private_key/d",
+                "/data/attributes/password",
+                "/data/relationships/session/id",
             ]
         );
     }

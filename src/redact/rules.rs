@@ -55,6 +55,13 @@ pub const PUBLIC_ATTRIBUTES: &[(&str, &str)] = &[
 /// cursor (`audit_log_query`), which a replayed client sends back verbatim.
 pub const PUBLIC_NAMES: &[&str] = &["next_token"];
 
+/// Resource types whose attributes the name rule does not read: a record's
+/// (`item`) attributes are named by the project's own models (`session_title`,
+/// `secret_ingredient`), so their names say nothing about credentials. The
+/// shape and repeat rules still apply, and `--redact-pointer` reaches a
+/// field that does hold one.
+pub const PUBLIC_TYPES: &[&str] = &["item"];
+
 /// Resource types whose `id` is itself a credential: the account API's
 /// `session` resource carries the session's bearer as its id.
 pub const SECRET_ID_TYPES: &[&str] = &["session"];
@@ -73,6 +80,11 @@ pub fn is_secret_name(name: &str) -> bool {
     SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
 }
 
+/// Words of a header name (split on `-` and `_`) that mark it as a
+/// credential besides the name rule: `X-Auth`, `X-Access-Key`,
+/// `X-Signature`, `X-Amz-Security-Token`.
+const HEADER_WORDS: &[&str] = &["auth", "key", "signature", "sig", "pass", "jwt"];
+
 /// Header name prefixes the name rule would catch that never carry a
 /// credential: CORS response headers describe which credentials a browser
 /// may send (`access-control-allow-credentials: true`), and hold none.
@@ -82,10 +94,12 @@ pub const PUBLIC_HEADER_PREFIXES: &[&str] = &["access-control-"];
 /// every name the name rule catches (`x-api-key`, `x-session-id`,
 /// `x-csrf-token` …) except [`PUBLIC_HEADER_PREFIXES`].
 pub fn is_secret_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let word = |words: &[&str]| lower.split(['-', '_']).any(|part| words.contains(&part));
     CREDENTIAL_HEADERS
         .iter()
         .any(|known| known.eq_ignore_ascii_case(name))
-        || (is_secret_name(name)
+        || ((is_secret_name(name) || word(HEADER_WORDS))
             && !PUBLIC_HEADER_PREFIXES
                 .iter()
                 .any(|prefix| name.to_ascii_lowercase().starts_with(prefix)))
@@ -107,6 +121,7 @@ pub fn is_secret_url_param(name: &str) -> bool {
 /// public despite the name rule.
 pub fn is_public_attribute(resource_type: Option<&str>, name: &str) -> bool {
     PUBLIC_NAMES.contains(&name)
+        || resource_type.is_some_and(|kind| PUBLIC_TYPES.contains(&kind))
         || resource_type.is_some_and(|kind| {
             PUBLIC_ATTRIBUTES
                 .iter()
@@ -151,10 +166,34 @@ mod tests {
     }
 
     #[test]
+    fn record_fields_are_named_by_the_project_not_by_datocms() {
+        assert!(is_public_attribute(Some("item"), "session_title"));
+        assert!(is_public_attribute(Some("item"), "secret_ingredient"));
+        assert!(!is_public_attribute(Some("upload"), "secret_ingredient"));
+    }
+
+    #[test]
     fn cors_headers_are_public() {
         assert!(!is_secret_header("Access-Control-Allow-Credentials"));
         assert!(!is_secret_header("access-control-allow-headers"));
         assert!(is_secret_header("x-csrf-token"));
+        for name in [
+            "X-Auth",
+            "X-Access-Key",
+            "X-Signature",
+            "x-echo-auth",
+            "X-JWT",
+        ] {
+            assert!(is_secret_header(name), "{name}");
+        }
+        for name in [
+            "x-api-version",
+            "x-environment",
+            "keep-alive",
+            "x-request-id",
+        ] {
+            assert!(!is_secret_header(name), "{name}");
+        }
     }
 
     #[test]

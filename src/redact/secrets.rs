@@ -1,7 +1,7 @@
 //! The secret values of one exchange, and the scrubbing of every other
 //! place they occur.
 
-use super::forms::{self, Needle};
+use super::forms::{self, Needles};
 use super::{BEARER_PLACEHOLDER, PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
 use crate::cassette::{Body, Headers, Interaction, RecordedRequest};
 use serde_json::Value;
@@ -18,7 +18,12 @@ const MAX_DECODED_BINARY: usize = 64 * 1024 * 1024;
 
 /// The secret values seen in one exchange.
 #[derive(Debug, Clone, Default)]
-pub struct Secrets(Vec<String>);
+pub struct Secrets {
+    list: Vec<String>,
+    /// The searcher for `list`, built on first use and dropped when a
+    /// secret is added: one exchange scrubs many strings and log lines.
+    scrubber: std::sync::OnceLock<std::sync::Arc<Scrubber>>,
+}
 
 /// A secret survived redaction; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -47,32 +52,33 @@ impl Secrets {
         let inside_placeholder = BEARER_PLACEHOLDER.contains(secret.as_str())
             || URL_PLACEHOLDER.contains(secret.as_str())
             || is_placeholder(&secret);
-        if !secret.is_empty() && !inside_placeholder && !self.0.contains(&secret) {
-            self.0.push(secret);
+        if !secret.is_empty() && !inside_placeholder && !self.list.contains(&secret) {
+            self.list.push(secret);
+            self.scrubber = std::sync::OnceLock::new();
         }
     }
 
     pub fn extend(&mut self, other: Secrets) {
-        other.0.into_iter().for_each(|secret| self.add(secret));
+        other.list.into_iter().for_each(|secret| self.add(secret));
     }
 
     pub fn contains(&self, secret: &str) -> bool {
-        self.0.iter().any(|known| known == secret)
+        self.list.iter().any(|known| known == secret)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.list.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.list.is_empty()
     }
 
     /// The secrets long enough to search for, longest first so a secret
     /// that contains another is replaced whole.
     pub fn searchable(&self) -> Vec<&str> {
         let mut found: Vec<&str> = self
-            .0
+            .list
             .iter()
             .map(String::as_str)
             .filter(|secret| secret.len() >= MIN_SEARCHABLE_SECRET)
@@ -81,10 +87,12 @@ impl Secrets {
         found
     }
 
-    fn scrubber(&self) -> Scrubber {
-        Scrubber {
-            needles: self.searchable().into_iter().map(Needle::new).collect(),
-        }
+    fn scrubber(&self) -> &Scrubber {
+        self.scrubber.get_or_init(|| {
+            std::sync::Arc::new(Scrubber {
+                needles: Needles::new(&self.searchable()),
+            })
+        })
     }
 
     /// `text` with every searchable secret replaced by the placeholder, in
@@ -147,13 +155,14 @@ impl Secrets {
 
 /// An exchange's searchable secrets, prepared once for the many strings of
 /// one exchange rather than once per string.
+#[derive(Debug)]
 pub(super) struct Scrubber {
-    needles: Vec<Needle>,
+    needles: Needles,
 }
 
 impl Scrubber {
     pub(super) fn occurs_in_bytes(&self, bytes: &[u8]) -> bool {
-        !self.needles.is_empty() && forms::bytes_contain_any(bytes, &self.needles)
+        !self.needles.is_empty() && self.needles.bytes_contain_any(bytes)
     }
 
     fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
