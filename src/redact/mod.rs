@@ -235,7 +235,10 @@ impl Redactor {
                     found.into_iter().for_each(|secret| secrets.add(secret));
                     *value = credentials::header_placeholder(value, PLACEHOLDER);
                 } else {
-                    let spans = text_secrets(value);
+                    // Free text, and a header that is itself a (possibly
+                    // relative) URL: `Location: /oauth/cb?code=…`.
+                    let mut spans = text_secrets(value);
+                    spans.extend(url_secrets(value).unwrap_or_default());
                     if !spans.is_empty() {
                         *value = replace_found(value, spans, secrets);
                     }

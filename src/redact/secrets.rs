@@ -20,6 +20,9 @@ const MAX_DECODED_BINARY: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     list: Vec<String>,
+    /// The same secrets, for constant-time duplicate checks: a hostile
+    /// body can hold tens of thousands.
+    seen: std::collections::HashSet<String, foldhash::fast::RandomState>,
     /// The searcher for `list`, built on first use and dropped when a
     /// secret is added: one exchange scrubs many strings and log lines.
     scrubber: std::sync::OnceLock<std::sync::Arc<Scrubber>>,
@@ -52,7 +55,8 @@ impl Secrets {
         let inside_placeholder = BEARER_PLACEHOLDER.contains(secret.as_str())
             || URL_PLACEHOLDER.contains(secret.as_str())
             || is_placeholder(&secret);
-        if !secret.is_empty() && !inside_placeholder && !self.list.contains(&secret) {
+        if !secret.is_empty() && !inside_placeholder && !self.seen.contains(&secret) {
+            self.seen.insert(secret.clone());
             self.list.push(secret);
             self.scrubber = std::sync::OnceLock::new();
         }
@@ -63,7 +67,7 @@ impl Secrets {
     }
 
     pub fn contains(&self, secret: &str) -> bool {
-        self.list.iter().any(|known| known == secret)
+        self.seen.contains(secret)
     }
 
     pub fn len(&self) -> usize {

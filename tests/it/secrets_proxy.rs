@@ -179,6 +179,13 @@ fn check_everything(dir: &Path, stderr: &str, cases: &[Case]) {
         control.add_text("request head", &raw);
         control.add_text("request body", &case.body);
         control.add_text("reply body", &case.reply.body);
+        let reply_head: String = case
+            .reply
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\n"))
+            .collect();
+        control.add_text("reply head", reply_head.as_bytes());
         // As a cassette would store an undecoded body: base64.
         let stored = serde_json::json!({
             "body": {"base64": base64::engine::general_purpose::STANDARD.encode(&case.reply.body)}
@@ -668,4 +675,173 @@ async fn an_upstream_failure_logs_no_credential_of_the_request() {
     search.add_dir(work.path());
     search.add_text("stderr", stderr.as_bytes());
     search.assert_no_leaks("upstream failure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_of_any_json_type_under_secret_names_are_redacted_but_record_fields_are_not() {
+    let (object_secret, number, jwk) = (canary(), 98_765_432_101_234_567u64, canary());
+    let body = format!(
+        r#"{{"data":{{"type":"access_token","id":"312","attributes":{{"name":"keep-me","token":{{"value":"{object_secret}"}},"private_key":{{"kty":"RSA","d":"{jwk}"}},"password":{number},"can_manage_access_tokens":true}}}},"included":[{{"type":"item","id":"7","attributes":{{"session_title":"keep-this-title"}}}}]}}"#
+    );
+    let cases = vec![Case {
+        name: "json-types",
+        method: Method::GET,
+        path: "/access_tokens/312".into(),
+        headers: bearer_headers(&canary()),
+        body: Vec::new(),
+        reply: reply(200, &[("content-type", JSON)], body),
+        canaries: vec![object_secret, jwk, number.to_string()],
+        status: 200,
+        kept: Some("keep-this-title"),
+    }];
+    run_cases(cases, &["--record", "all"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_hide_their_json_from_a_parser_are_still_redacted() {
+    let mut cases = Vec::new();
+    let (duplicate, escaped, utf16, form) = (canary(), canary(), canary(), canary());
+    cases.push(Case {
+        name: "duplicate-keys",
+        method: Method::GET,
+        path: "/access_tokens".into(),
+        headers: bearer_headers(&canary()),
+        body: Vec::new(),
+        reply: reply(
+            200,
+            &[("content-type", "text/plain")],
+            format!(r#"{{"name":"keep-me","password":"{duplicate}","password":"[REDACTED]"}}"#),
+        ),
+        canaries: vec![duplicate],
+        status: 200,
+        kept: Some("keep-me"),
+    });
+    cases.push(Case {
+        name: "escaped-name-truncated",
+        method: Method::GET,
+        path: "/access_tokens".into(),
+        headers: bearer_headers(&canary()),
+        body: Vec::new(),
+        reply: reply(
+            200,
+            &[("content-type", "text/plain")],
+            format!(r#"keep-me {{"data":{{"attributes":{{"pass\u0077ord":"{escaped}""#),
+        ),
+        canaries: vec![escaped],
+        status: 200,
+        kept: Some("keep-me"),
+    });
+    let utf16_body: Vec<u8> = format!(r#"{{"name":"keep-me","token":"{utf16}"}}"#)
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    cases.push(Case {
+        name: "utf16-without-bom",
+        method: Method::GET,
+        path: "/access_tokens".into(),
+        headers: bearer_headers(&canary()),
+        body: Vec::new(),
+        reply: reply(
+            200,
+            &[("content-type", "application/json; charset=utf-16")],
+            utf16_body,
+        ),
+        canaries: vec![utf16],
+        status: 200,
+        kept: Some("keep-me"),
+    });
+    let mut headers = bearer_headers(&canary());
+    headers.push(("content-type", "application/x-www-form-urlencoded".into()));
+    cases.push(Case {
+        name: "form-trailing-newline",
+        method: Method::POST,
+        path: "/callback".into(),
+        headers,
+        body: format!("state=keep-me&sig={form}\n").into_bytes(),
+        reply: reply(200, &[("content-type", JSON)], "{}"),
+        canaries: vec![form],
+        status: 200,
+        kept: Some("state=keep-me"),
+    });
+    run_cases(cases, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_headers_of_any_name_and_in_relative_urls_are_redacted() {
+    let (x_auth, access_key, echoed, code) = (canary(), canary(), canary(), canary());
+    let mut headers = vec![
+        ("x-auth", x_auth.clone()),
+        ("x-access-key", access_key.clone()),
+        ("x-echo", format!("Bearer {echoed}")),
+        ("accept", "application/json".into()),
+    ];
+    headers.push(("x-keep", "keep-me".into()));
+    let location = format!("/oauth/cb?state=1&code={code}");
+    let cases = vec![Case {
+        name: "header-names",
+        method: Method::GET,
+        path: "/access_tokens".into(),
+        headers,
+        body: Vec::new(),
+        reply: reply(
+            302,
+            &[("content-type", JSON), ("location", &location)],
+            "{}",
+        ),
+        canaries: vec![x_auth, access_key, echoed, code],
+        status: 302,
+        kept: Some("keep-me"),
+    }];
+    run_cases(cases, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echoes_in_changed_case_hex_wrapped_base64_and_quoted_printable_are_scrubbed() {
+    use base64::engine::general_purpose::STANDARD;
+    let mut cases = Vec::new();
+    let forms: [(&'static str, Spell); 4] = [
+        ("echo-upper-case", |s| s.to_ascii_uppercase()),
+        ("echo-hex", |s| {
+            s.bytes().map(|b| format!("{b:02x}")).collect()
+        }),
+        ("echo-mime-base64", |s| {
+            let encoded = STANDARD.encode(format!("{}{s}tail", "x".repeat(70)));
+            format!("{}\r\n{}", &encoded[..76], &encoded[76..])
+        }),
+        ("echo-quoted-printable", |s| format!("pw=3D{s}=3D")),
+    ];
+    for (name, spell) in forms {
+        let bearer = canary();
+        cases.push(Case {
+            name,
+            method: Method::GET,
+            path: "/access_tokens".into(),
+            headers: bearer_headers(&bearer),
+            body: Vec::new(),
+            reply: reply(
+                401,
+                &[("content-type", "text/plain")],
+                format!("keep-me: {}", spell(&bearer)),
+            ),
+            canaries: vec![bearer],
+            status: 401,
+            kept: Some("keep-me"),
+        });
+    }
+    // An archive datovcr cannot unpack is refused like a coding it cannot decode.
+    let token = canary();
+    let mut zip = b"PK\x03\x04\x14\x00".to_vec();
+    zip.extend_from_slice(token_doc(&token).as_bytes());
+    cases.push(Case {
+        name: "zip-archive",
+        method: Method::GET,
+        path: "/uploads/1/download".into(),
+        headers: bearer_headers(&canary()),
+        body: Vec::new(),
+        reply: reply(200, &[("content-type", "application/zip")], zip),
+        canaries: vec![token],
+        status: 500,
+        kept: None,
+    });
+    run_cases(cases, &[]).await;
 }
