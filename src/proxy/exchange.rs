@@ -173,26 +173,27 @@ impl Proxy {
         strip_hop_by_hop(&mut parts.headers);
         strip_own(&mut parts.headers);
         let recorded_request = self.recorded_request(&parts, &body)?;
-        // Secrets are known from the request on, so every log line and error
-        // body about this exchange can be scrubbed.
-        report
-            .secrets
-            .extend(self.redactor.secrets_of(&recorded_request));
-        if let Some(name) = named
-            && report
+        // The head's secrets are known already. The body's are collected
+        // only when something is said about the request before the whole
+        // exchange is redacted (a refusal, an upstream failure); on the way
+        // to a recording the redactor finds them all at once.
+        if let Some(name) = named {
+            self.learn_request(report, &recorded_request);
+            if report
                 .secrets
                 .occur_in(&String::from_utf8_lossy(name.as_bytes()))
-        {
-            report.cassette = None;
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "DATOVCR_BAD_CASSETTE_NAME",
-                format!(
-                    "{}: the cassette name holds a credential of this same request, so it would \
-                     put the secret in a file name; choose a name without it",
-                    cassette::CASSETTE_HEADER
-                ),
-            ));
+            {
+                report.cassette = None;
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "DATOVCR_BAD_CASSETTE_NAME",
+                    format!(
+                        "{}: the cassette name holds a credential of this same request, so it \
+                         would put the secret in a file name; choose a name without it",
+                        cassette::CASSETTE_HEADER
+                    ),
+                ));
+            }
         }
         let endpoint = self
             .contract
@@ -203,10 +204,18 @@ impl Proxy {
                 .check_request(endpoint, (&recorded_request).into());
         }
         if self.config.enforcement.requests && report.findings.iter().any(Finding::is_error) {
+            self.learn_request(report, &recorded_request);
             return Err(contract_rejection(&report.findings, &report.secrets));
         }
 
-        let (response_parts, response_body) = self.forward(&parts, &recorded_request, body).await?;
+        let (response_parts, response_body) =
+            match self.forward(&parts, &recorded_request, body).await {
+                Ok(forwarded) => forwarded,
+                Err(err) => {
+                    self.learn_request(report, &recorded_request);
+                    return Err(err);
+                }
+            };
         let recorded_response =
             match recorded_response(&response_parts, &response_body, limits.max_upstream_body) {
                 Ok(recorded) => recorded,
@@ -214,7 +223,10 @@ impl Proxy {
                     report.error = Some(format!("not decoded: {err}"));
                     undecoded_response(&response_parts, &response_body)
                 }
-                Err(err) => return Err(undecodable(&err, "response", response_parts.status)),
+                Err(err) => {
+                    self.learn_request(report, &recorded_request);
+                    return Err(undecodable(&err, "response", response_parts.status));
+                }
             };
         if let Some(endpoint) = endpoint {
             let response_findings = self
@@ -249,6 +261,12 @@ impl Proxy {
             &report.findings,
             &report.secrets,
         ))
+    }
+
+    /// Adds the secrets of the whole request (its body's included) to
+    /// what the exchange's log lines and errors are scrubbed of.
+    fn learn_request(&self, report: &mut Report, request: &RecordedRequest) {
+        report.secrets.extend(self.redactor.secrets_of(request));
     }
 
     fn select_cassette(&self, parts: &request::Parts) -> Result<PathBuf, ApiError> {

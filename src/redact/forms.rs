@@ -111,7 +111,7 @@ impl Needles {
                 // a little faster but costs far more to build, and these
                 // are built per exchange.
                 AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .kind(Some(AhoCorasickKind::NoncontiguousNFA))
                     .ascii_case_insensitive(ignore_case)
                     .match_kind(MatchKind::Standard)
                     .build(patterns)
@@ -219,6 +219,9 @@ impl Needles {
 /// removed (MIME base64 wraps at 76 columns; quoted-printable soft breaks).
 pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
     let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
+    if !may_be_escaped(haystack) {
+        return views;
+    }
     for _ in 0..NESTED_ROUNDS {
         let last = views.last().expect("one view at least");
         match unescape_all(last) {
@@ -266,6 +269,15 @@ pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
         views.push(Cow::Owned(joined));
     }
     views
+}
+
+/// True when `bytes` holds anything a view would decode: an escape
+/// (`%`, `\\`, `&`, `=`), a `+` or a line break. Most strings hold none,
+/// and are searched as they stand.
+fn may_be_escaped(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'=' | b'+' | b'\n' | b'\r'))
 }
 
 /// Quoted-printable (`=3D`, soft line breaks `=\r\n`) decoded; `None`
@@ -332,7 +344,7 @@ pub fn scrub<'t>(
         out.push_str(&text[last..]);
         Cow::Owned(out)
     };
-    if !needles.occurring(result.as_bytes()).is_empty() {
+    if may_be_escaped(result.as_bytes()) && !needles.occurring(result.as_bytes()).is_empty() {
         return Cow::Owned(placeholder.to_owned());
     }
     result

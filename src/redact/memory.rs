@@ -109,12 +109,9 @@ impl Memory {
         }
         let mut ids: Vec<u64> = Vec::new();
         let views = forms::views(haystack);
-        let lowered: Vec<Vec<u8>> = views.iter().map(|view| view.to_ascii_lowercase()).collect();
-        for view in views
-            .iter()
-            .map(|view| &**view)
-            .chain(lowered.iter().map(Vec::as_slice))
-        {
+        // One lowercased view finds an echo that changed the case.
+        let lowered = haystack.to_ascii_lowercase();
+        for view in views.iter().map(|view| &**view).chain([lowered.as_slice()]) {
             for at in 0..view.len().saturating_sub(KEY_LEN - 1) {
                 if self.pairs[pair(&view[at..])] == 0 {
                     continue;

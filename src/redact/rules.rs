@@ -75,9 +75,16 @@ const URL_PARAM_PARTS: &[&str] = &["signature", "credential", "secret", "token",
 const URL_PARAM_WORDS: &[&str] = &["key", "sig", "auth", "apikey", "code"];
 
 /// True when `name` contains a [`SECRET_NAME_PARTS`] entry, ignoring case.
+/// Every JSON key and header name of every exchange is asked, so the parts
+/// are searched in one pass, without lowercasing a copy.
 pub fn is_secret_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SECRET_NAME_PARTS.iter().any(|part| lower.contains(part))
+    static PARTS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SECRET_NAME_PARTS)
+            .expect("literal patterns always build")
+    });
+    PARTS.is_match(name)
 }
 
 /// Words of a header name (split on `-` and `_`) that mark it as a

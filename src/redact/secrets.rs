@@ -92,11 +92,8 @@ impl Secrets {
     }
 
     fn scrubber(&self) -> &Scrubber {
-        self.scrubber.get_or_init(|| {
-            std::sync::Arc::new(Scrubber {
-                needles: Needles::new(&self.searchable()),
-            })
-        })
+        self.scrubber
+            .get_or_init(|| recent_scrubber(self.searchable()))
     }
 
     /// `text` with every searchable secret replaced by the placeholder, in
@@ -159,6 +156,45 @@ impl Secrets {
 
 /// An exchange's searchable secrets, prepared once for the many strings of
 /// one exchange rather than once per string.
+/// How many recently built searchers are kept. Building one costs tens of
+/// microseconds (an Aho-Corasick automaton over every form of every
+/// secret), and a client sends the same credential exchange after
+/// exchange, so most exchanges find theirs here.
+const RECENT_SCRUBBERS: usize = 32;
+
+type Recent = Vec<(Vec<String>, std::sync::Arc<Scrubber>)>;
+
+fn recent_scrubber(secrets: Vec<&str>) -> std::sync::Arc<Scrubber> {
+    static RECENT: std::sync::Mutex<Recent> = std::sync::Mutex::new(Vec::new());
+    let mut recent = RECENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(at) = recent
+        .iter()
+        .position(|(key, _)| key.iter().eq(secrets.iter()))
+    {
+        let entry = recent.remove(at);
+        let scrubber = entry.1.clone();
+        recent.push(entry);
+        return scrubber;
+    }
+    drop(recent);
+    let scrubber = std::sync::Arc::new(Scrubber {
+        needles: Needles::new(&secrets),
+    });
+    let mut recent = RECENT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if recent.len() == RECENT_SCRUBBERS {
+        recent.remove(0);
+    }
+    recent.push((
+        secrets.iter().map(|s| (*s).to_owned()).collect(),
+        scrubber.clone(),
+    ));
+    scrubber
+}
+
 #[derive(Debug)]
 pub(super) struct Scrubber {
     needles: Needles,
