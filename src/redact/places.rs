@@ -218,7 +218,7 @@ pub fn param_secrets(
 /// credentials, and `name: value` / `name=value` / `"name": "value"` where
 /// the name rule catches the name.
 pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
-    let mut spans = Vec::new();
+    let mut spans = multipart_secrets(text);
     let bytes = text.as_bytes();
     // URLs: from a scheme's `://` back to the scheme start, forward to
     // whitespace or a delimiter.
@@ -312,6 +312,43 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
         at = value_end.max(name_end);
     }
     spans.sort_by_key(|(range, _)| range.start);
+    spans
+}
+
+/// The values of `multipart/form-data` parts whose name the name rule
+/// catches (`Content-Disposition: form-data; name="password"`, a blank
+/// line, the value up to the next boundary line).
+fn multipart_secrets(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
+    let mut search = 0;
+    while let Some(found) = text[search..].find("name=\"") {
+        let name_start = search + found + "name=\"".len();
+        let Some(name_len) = text[name_start..].find('"') else {
+            break;
+        };
+        let name = &text[name_start..name_start + name_len];
+        search = name_start + name_len;
+        if !is_secret_name(name) {
+            continue;
+        }
+        let Some(blank) = text[search..]
+            .find("\r\n\r\n")
+            .map(|at| at + 4)
+            .or_else(|| text[search..].find("\n\n").map(|at| at + 2))
+        else {
+            break;
+        };
+        let value_start = search + blank;
+        let value_end = text[value_start..]
+            .find("\r\n--")
+            .or_else(|| text[value_start..].find("\n--"))
+            .map_or(text.len(), |at| value_start + at);
+        let value = &text[value_start..value_end];
+        if !value.is_empty() && !is_placeholder(value) {
+            spans.push((value_start..value_end, value.to_owned()));
+        }
+        search = value_end;
+    }
     spans
 }
 
@@ -424,6 +461,14 @@ mod tests {
             None,
             "placeholders are not secrets"
         );
+    }
+
+    #[test]
+    fn multipart_fields_are_named_values() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nme@x\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np4ss word\r\n--b--\r\n";
+        let values: Vec<String> = text_secrets(body).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(values, ["p4ss word"]);
     }
 
     #[test]

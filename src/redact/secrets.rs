@@ -134,6 +134,15 @@ impl Secrets {
                 where_found: what.to_owned(),
             });
         }
+        // A compressed payload carried as base64 inside a string (a trace
+        // field, a data: URL): decoded, inflated and searched too.
+        for run in compressed_base64_runs(bytes) {
+            if self.scrubber().occurs_in_bytes(&run) {
+                return Err(LeakError {
+                    where_found: format!("{what}, inside a base64-encoded compressed string"),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -156,6 +165,46 @@ impl Secrets {
 
 /// An exchange's searchable secrets, prepared once for the many strings of
 /// one exchange rather than once per string.
+/// Base64 runs in `bytes` that start like a gzip (`H4sI`) or zstd (`KLUv`)
+/// stream, decoded and inflated (bounded by [`MAX_DECODED_BINARY`]).
+fn compressed_base64_runs(bytes: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let is_b64 =
+        |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=');
+    let mut found = Vec::new();
+    for magic in [&b"H4sI"[..], b"KLUv"] {
+        for at in memchr::memmem::find_iter(bytes, magic) {
+            let len = bytes[at..].iter().take_while(|b| is_b64(b)).count();
+            let run: Vec<u8> = bytes[at..at + len]
+                .iter()
+                .copied()
+                .filter(|b| *b != b'=')
+                .map(|b| match b {
+                    b'-' => b'+',
+                    b'_' => b'/',
+                    other => other,
+                })
+                .collect();
+            let lenient = base64::engine::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+                    .with_decode_allow_trailing_bits(true),
+            );
+            let usable = run.len() / 4 * 4 + if run.len() % 4 >= 2 { run.len() % 4 } else { 0 };
+            let Ok(decoded) = lenient.decode(&run[..usable]) else {
+                continue;
+            };
+            if let Ok(inflated) = crate::content_coding::decode(&[], &decoded, MAX_DECODED_BINARY)
+                && inflated.changed
+            {
+                found.push(inflated.bytes);
+            }
+        }
+    }
+    found
+}
+
 /// How many recently built searchers are kept. Building one costs tens of
 /// microseconds (an Aho-Corasick automaton over every form of every
 /// secret), and a client sends the same credential exchange after

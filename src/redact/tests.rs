@@ -243,3 +243,30 @@ mod fuzz_regressions {
         }
     }
 }
+
+mod compressed_echo {
+    use super::super::*;
+    use base64::Engine as _;
+    use std::io::Write as _;
+
+    #[test]
+    fn a_gzip_base64_echo_inside_a_string_is_refused() {
+        let mut secrets = Secrets::default();
+        secrets.add("cnry0123456789abcdef".to_owned());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        // Long and repetitive, so deflate codes it rather than storing it.
+        let text = format!(
+            "{} Bearer cnry0123456789abcdef {}",
+            "ab".repeat(300),
+            "cd".repeat(300)
+        );
+        gz.write_all(text.as_bytes()).unwrap();
+        let trace = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+        let line = format!(r#"{{"message":"trace {trace}"}}"#);
+        assert!(!line.contains("cnry0123456789abcdef"));
+        assert!(
+            secrets.check_absent(line.as_bytes(), "line").is_err(),
+            "{line}"
+        );
+    }
+}

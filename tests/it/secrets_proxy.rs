@@ -845,3 +845,53 @@ async fn echoes_in_changed_case_hex_wrapped_base64_and_quoted_printable_are_scru
     });
     run_cases(cases, &[]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_fields_and_compressed_base64_echoes_are_caught() {
+    use base64::engine::general_purpose::STANDARD;
+    let (password, bearer) = (canary(), canary());
+    let mut headers = bearer_headers(&canary());
+    headers.push(("content-type", "multipart/form-data; boundary=XyZ".into()));
+    let multipart = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nkeep-me@example.com\r\n\
+         --XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\n{password}\r\n--XyZ--\r\n"
+    );
+    // Long and repetitive, so deflate codes the bearer rather than storing it.
+    let trace = STANDARD.encode(gzip(
+        format!("{} Bearer {bearer} {}", "ab".repeat(300), "cd".repeat(300)).as_bytes(),
+    ));
+    let cases = vec![
+        Case {
+            name: "multipart",
+            method: Method::POST,
+            path: "/uploads".into(),
+            headers,
+            body: multipart.into_bytes(),
+            reply: reply(
+                201,
+                &[("content-type", JSON)],
+                r#"{"data":{"type":"upload","id":"1"}}"#,
+            ),
+            canaries: vec![password],
+            status: 201,
+            kept: Some("keep-me@example.com"),
+        },
+        // The echo cannot be scrubbed in place, so nothing is written.
+        Case {
+            name: "base64-gzip-in-json",
+            method: Method::GET,
+            path: "/access_tokens".into(),
+            headers: bearer_headers(&bearer),
+            body: Vec::new(),
+            reply: reply(
+                401,
+                &[("content-type", JSON)],
+                error_doc(&format!("trace {trace}")),
+            ),
+            canaries: vec![bearer],
+            status: 500,
+            kept: None,
+        },
+    ];
+    run_cases(cases, &[]).await;
+}
