@@ -83,7 +83,12 @@ fn run(target: &str, budget: Duration, seed: u64, contract: &ContractSet) -> Out
             mutate(base, other, &mut rng)
         };
         runs += 1;
+        let one = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| check(target, &input, contract)));
+        if std::env::var_os("FUZZ_SLOW").is_some() && one.elapsed() > Duration::from_millis(200) {
+            let _ = std::fs::write(format!("target/fuzz-slow-{target}-{runs}.bin"), &input);
+            eprintln!("slow: {:?} for {} bytes", one.elapsed(), input.len());
+        }
         let problem = match result {
             Ok(Ok(())) => continue,
             Ok(Err(invariant)) => invariant,

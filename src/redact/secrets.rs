@@ -2,7 +2,7 @@
 //! place they occur.
 
 use super::forms::{self, Needles};
-use super::{BEARER_PLACEHOLDER, PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
+use super::{PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
 use crate::cassette::{Body, Headers, Interaction, RecordedRequest};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -38,6 +38,24 @@ pub struct LeakError {
     pub where_found: String,
 }
 
+/// True when `lower` could be cut out of a placeholder: part of
+/// `[redacted]` or `%5bredacted%5d`, or of `Scheme [redacted]`.
+fn inside_placeholder(lower: &str) -> bool {
+    let placeholder = PLACEHOLDER.to_ascii_lowercase();
+    if placeholder.contains(lower) || URL_PLACEHOLDER.to_ascii_lowercase().contains(lower) {
+        return true;
+    }
+    match lower.split_once(' ') {
+        Some((scheme, rest)) => {
+            scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                && placeholder.starts_with(rest)
+        }
+        None => false,
+    }
+}
+
 impl Secrets {
     /// Adds a secret; a quoted value is added without its quotes too.
     pub fn add(&mut self, secret: String) {
@@ -52,9 +70,9 @@ impl Secrets {
         // A "secret" that is part of the placeholder text itself (`Bearer [`,
         // found by fuzzing) cannot be told apart from the placeholder: it is
         // replaced where it stands, but never searched for.
-        let inside_placeholder = BEARER_PLACEHOLDER.contains(secret.as_str())
-            || URL_PLACEHOLDER.contains(secret.as_str())
-            || is_placeholder(&secret);
+        // Case is ignored: the search ignores it too.
+        let lower = secret.to_ascii_lowercase();
+        let inside_placeholder = inside_placeholder(&lower) || is_placeholder(&secret);
         if !secret.is_empty() && !inside_placeholder && !self.seen.contains(&secret) {
             self.seen.insert(secret.clone());
             self.list.push(secret);

@@ -270,3 +270,54 @@ mod compressed_echo {
         );
     }
 }
+
+mod placeholder_prefixes {
+    use super::super::*;
+    use crate::cassette::{Query, RecordedRequest, RecordedResponse};
+
+    /// Found by fuzzing: a credential that is a piece of a placeholder in
+    /// another case (`BearEr [`) was searched case-insensitively and
+    /// mangled the placeholder it was replaced by.
+    #[test]
+    fn a_credential_cut_from_any_placeholder_in_any_case_leaves_it_whole() {
+        for value in [
+            "Bearer BearEr [",
+            "Basic bASIC [REDAC",
+            "Token %5bredac",
+            "Bearer [r",
+        ] {
+            let interaction = Interaction {
+                recorded_at: "2026-11-29T10:00:00Z".into(),
+                request: RecordedRequest {
+                    method: "GET".into(),
+                    path: "/".into(),
+                    query: Query::default(),
+                    headers: [("authorization", value)].into_iter().collect(),
+                    body: Body::Empty,
+                },
+                response: RecordedResponse {
+                    status: 200,
+                    headers: Headers::new(),
+                    body: Body::Empty,
+                },
+            };
+            let line = Redactor::default()
+                .redact(interaction)
+                .to_journal_line()
+                .unwrap();
+            let parsed: Interaction = serde_json::from_slice(&line).unwrap();
+            assert!(
+                find_leaks(&parsed).is_empty(),
+                "{value}: {}",
+                String::from_utf8_lossy(&line)
+            );
+            let header = parsed
+                .request
+                .headers
+                .get("authorization")
+                .unwrap()
+                .to_owned();
+            assert!(header.ends_with(" [REDACTED]"), "{value}: {header}");
+        }
+    }
+}
