@@ -136,7 +136,10 @@ pub fn check_cassettes(contract: &ContractSet, files: &[PathBuf], report: &mut C
             report.cases.push(CheckedCase {
                 file: file.clone(),
                 interaction: Some(index),
-                label: format!("{} {}", request.method, request.path),
+                // The path names the case in every report: scrubbed too.
+                label: secrets
+                    .scrub(&format!("{} {}", request.method, request.path))
+                    .into_owned(),
                 endpoint,
                 findings,
             });

@@ -189,20 +189,18 @@ impl Needles {
     pub fn occurring(&self, haystack: &[u8]) -> Vec<usize> {
         let mut found = vec![false; self.texts.len()];
         for view in views(haystack) {
+            // UTF-16 in every view too: a text body holding UTF-16 is
+            // stored with its NULs JSON-escaped (`\u0000`).
             for (automaton, owners) in [
                 (&self.plain, &self.plain_owner),
                 (&self.base64, &self.base64_owner),
+                (&self.utf16, &self.utf16_owner),
             ] {
                 if let Some(automaton) = automaton {
                     for hit in automaton.find_overlapping_iter(&*view) {
                         found[owners[hit.pattern().as_usize()]] = true;
                     }
                 }
-            }
-        }
-        if let Some(utf16) = &self.utf16 {
-            for hit in utf16.find_overlapping_iter(haystack) {
-                found[self.utf16_owner[hit.pattern().as_usize()]] = true;
             }
         }
         found

@@ -239,6 +239,7 @@ impl Redactor {
                     // relative) URL: `Location: /oauth/cb?code=…`.
                     let mut spans = text_secrets(value);
                     spans.extend(url_secrets(value).unwrap_or_default());
+                    spans.extend(places::query_secrets(value));
                     if !spans.is_empty() {
                         *value = replace_found(value, spans, secrets);
                     }

@@ -2,7 +2,9 @@
 //! changing anything: the redactor replaces what this finds, `schema-check`
 //! reports it, and log scrubbing collects it.
 
-use super::rules::{SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param};
+use super::rules::{
+    PUBLIC_TYPES, SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param,
+};
 use super::{PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
 use crate::contract::pointer_token;
 use serde_json::Value;
@@ -76,6 +78,20 @@ fn walk(
     pointer: &mut String,
     places: &mut Vec<JsonPlace>,
 ) {
+    walk_in(value, resource_type, secret_key, false, pointer, places);
+}
+
+/// `public_fields`: inside the `attributes` of a resource whose field
+/// names are the project's own ([`PUBLIC_TYPES`]), where the name rule
+/// does not apply.
+fn walk_in(
+    value: &Value,
+    resource_type: Option<&str>,
+    secret_key: bool,
+    public_fields: bool,
+    pointer: &mut String,
+    places: &mut Vec<JsonPlace>,
+) {
     let len = pointer.len();
     match value {
         Value::String(text) => {
@@ -106,13 +122,23 @@ fn walk(
             for (index, item) in items.iter().enumerate() {
                 pointer.push('/');
                 pointer.push_str(&index.to_string());
-                walk(item, resource_type, secret_key, pointer, places);
+                walk_in(
+                    item,
+                    resource_type,
+                    secret_key,
+                    public_fields,
+                    pointer,
+                    places,
+                );
                 pointer.truncate(len);
             }
         }
         Value::Object(object) => {
             let own_type = object.get("type").and_then(Value::as_str);
             let kind = own_type.or(resource_type);
+            // A nested resource of another type has DatoCMS's own names.
+            let public_fields = public_fields && own_type.is_none_or(|t| PUBLIC_TYPES.contains(&t));
+            let own_fields_public = own_type.is_some_and(|t| PUBLIC_TYPES.contains(&t));
             // A secret-named object (a JWK, `{"value": …}`) is secret
             // throughout, except a JSON:API relationship or resource
             // identifier, which only links to something.
@@ -121,11 +147,16 @@ fn walk(
                 let secret = inherited
                     || (!child.is_boolean()
                         && ((key == "id"
-                            && own_type.is_some_and(|t| SECRET_ID_TYPES.contains(&t)))
-                            || (is_secret_name(key) && !is_public_attribute(kind, key))));
+                            && own_type.is_some_and(|t| {
+                                SECRET_ID_TYPES.iter().any(|s| s.eq_ignore_ascii_case(t))
+                            }))
+                            || (is_secret_name(key)
+                                && !public_fields
+                                && !is_public_attribute(kind, key))));
                 pointer.push('/');
                 pointer.push_str(&pointer_token(key));
-                walk(child, kind, secret, pointer, places);
+                let child_public = public_fields || (own_fields_public && key == "attributes");
+                walk_in(child, kind, secret, child_public, pointer, places);
                 pointer.truncate(len);
             }
         }
@@ -150,14 +181,18 @@ fn is_linkage(value: &Value) -> bool {
 /// fragment parameters that [`is_secret_url_param`] names. `None` when the
 /// string is not a URL or holds no credential.
 pub fn url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
-    // A path-absolute reference (`Location: /oauth/cb?code=…`) carries
-    // parameters too.
-    if text.starts_with('/') && !text.starts_with("//") {
-        let query = text.find(['?', '#'])? + 1;
-        let spans = param_secrets(text, query..text.len(), is_secret_url_param);
-        return (!spans.is_empty()).then_some(spans);
-    }
-    let scheme_end = text.find(':')?;
+    // A relative reference (`/oauth/cb?code=…`, `cb?code=…`, `?code=…`,
+    // `//cdn.example/x?key=…`) carries parameters too.
+    let scheme_end = match text.find(':') {
+        Some(at)
+            if text[..at]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')) =>
+        {
+            at
+        }
+        _ => return relative_url_secrets(text),
+    };
     let scheme = &text[..scheme_end];
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -190,6 +225,42 @@ pub fn url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
         spans.extend(param_secrets(text, start..end, is_secret_url_param));
     }
     (!spans.is_empty()).then_some(spans)
+}
+
+/// [`url_secrets`] for a reference without a scheme: a string with no
+/// whitespace holding a `?` or `#`, or starting with `//`.
+fn relative_url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
+    if text.is_empty() || text.bytes().any(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let mut spans = Vec::new();
+    if let Some(rest) = text.strip_prefix("//") {
+        let authority_end = rest.find(['/', '?', '#']).map_or(text.len(), |at| at + 2);
+        if let Some(at) = text[2..authority_end].rfind('@') {
+            let userinfo = 2..2 + at;
+            if !is_placeholder(&text[userinfo.clone()]) {
+                spans.push((userinfo.clone(), percent_decode(&text[userinfo])));
+            }
+        }
+    }
+    spans.extend(query_secrets(text));
+    (!spans.is_empty()).then_some(spans)
+}
+
+/// Credential parameters after every `?` or `#` in `text`, each query
+/// running to whitespace, a quote, `>` or the next `#`: for header values
+/// that hold URLs among other things (`Link: </p?sig=…>; rel="next"`,
+/// `Refresh: 0;URL=x?key=…`).
+pub fn query_secrets(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
+    for (at, _) in text.match_indices(['?', '#']) {
+        let start = at + 1;
+        let end = text[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '>' | '"' | '\'' | '#' | ','))
+            .map_or(text.len(), |len| start + len);
+        spans.extend(param_secrets(text, start..end, is_secret_url_param));
+    }
+    spans
 }
 
 /// `name=value` pairs in `text[range]` (separated by `&` or `;`) whose name
@@ -428,7 +499,9 @@ mod tests {
             },
             "relationships": {"access_token": {"data": {"type": "access_token", "id": "9"}},
                               "session": {"type": "session", "id": "sess-1"}}},
-            "included": [{"type": "item", "id": "7", "attributes": {"session_title": "Keynote"}}]});
+            "included": [{"type": "item", "id": "7", "attributes": {"session_title": "Keynote",
+                "blocks": [{"type": "upload", "attributes": {"token": "in-a-block"}}]},
+                "meta": {"token": "item-meta"}}]});
         assert_eq!(
             pointers(&doc),
             [
@@ -438,6 +511,8 @@ mod tests {
                 "/data/attributes/private_key/d",
                 "/data/attributes/password",
                 "/data/relationships/session/id",
+                "/included/0/attributes/blocks/0/attributes/token",
+                "/included/0/meta/token",
             ]
         );
     }
@@ -455,6 +530,19 @@ mod tests {
         let otp = url_secrets("otpauth://totp/Dato:me?secret=JBSWY3DP&issuer=Dato").unwrap();
         assert_eq!(otp[0].1, "JBSWY3DP");
         assert_eq!(url_secrets("https://example.com/a?page=2"), None);
+        for relative in [
+            "?code=c1",
+            "cb?code=c1",
+            "/x?a=1&code=c1",
+            "//cdn.example/x?key=c1",
+        ] {
+            let found = url_secrets(relative).unwrap_or_default();
+            assert_eq!(found.len(), 1, "{relative}");
+            assert_eq!(found[0].1, "c1", "{relative}");
+        }
+        let link = query_secrets("</p?sig=s1>; rel=\"next\", <x.html?a=1&amp;key=k1>");
+        let values: Vec<&str> = link.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["s1", "k1"]);
         assert_eq!(url_secrets("not a url: ?key=1"), None);
         assert_eq!(
             url_secrets("https://x/?X-Amz-Signature=%5BREDACTED%5D"),

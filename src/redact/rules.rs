@@ -70,7 +70,14 @@ pub const SECRET_ID_TYPES: &[&str] = &["session"];
 /// URL-valued strings: presigned storage URLs (`X-Amz-Signature`,
 /// `X-Amz-Credential`, `X-Amz-Security-Token`), `otpauth://…?secret=`,
 /// `?key=` API keys.
-const URL_PARAM_PARTS: &[&str] = &["signature", "credential", "secret", "token", "password"];
+const URL_PARAM_PARTS: &[&str] = &[
+    "signature",
+    "credential",
+    "secret",
+    "token",
+    "password",
+    "verifier",
+];
 /// Whole words (split on `-`, `_`, `[`, `]`, `.`) that mark a URL parameter.
 const URL_PARAM_WORDS: &[&str] = &["key", "sig", "auth", "apikey", "code"];
 
@@ -128,7 +135,6 @@ pub fn is_secret_url_param(name: &str) -> bool {
 /// public despite the name rule.
 pub fn is_public_attribute(resource_type: Option<&str>, name: &str) -> bool {
     PUBLIC_NAMES.contains(&name)
-        || resource_type.is_some_and(|kind| PUBLIC_TYPES.contains(&kind))
         || resource_type.is_some_and(|kind| {
             PUBLIC_ATTRIBUTES
                 .iter()
@@ -170,13 +176,6 @@ mod tests {
         assert!(!is_public_attribute(None, "api_key"));
         assert!(!is_public_attribute(Some("item_type"), "token"));
         assert!(is_secret_header("X-Api-Key"));
-    }
-
-    #[test]
-    fn record_fields_are_named_by_the_project_not_by_datocms() {
-        assert!(is_public_attribute(Some("item"), "session_title"));
-        assert!(is_public_attribute(Some("item"), "secret_ingredient"));
-        assert!(!is_public_attribute(Some("upload"), "secret_ingredient"));
     }
 
     #[test]

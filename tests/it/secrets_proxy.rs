@@ -679,9 +679,10 @@ async fn an_upstream_failure_logs_no_credential_of_the_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_of_any_json_type_under_secret_names_are_redacted_but_record_fields_are_not() {
-    let (object_secret, number, jwk) = (canary(), 98_765_432_101_234_567u64, canary());
+    let (object_secret, number, jwk, item_meta) =
+        (canary(), 98_765_432_101_234_567u64, canary(), canary());
     let body = format!(
-        r#"{{"data":{{"type":"access_token","id":"312","attributes":{{"name":"keep-me","token":{{"value":"{object_secret}"}},"private_key":{{"kty":"RSA","d":"{jwk}"}},"password":{number},"can_manage_access_tokens":true}}}},"included":[{{"type":"item","id":"7","attributes":{{"session_title":"keep-this-title"}}}}]}}"#
+        r#"{{"data":{{"type":"access_token","id":"312","attributes":{{"name":"keep-me","token":{{"value":"{object_secret}"}},"private_key":{{"kty":"RSA","d":"{jwk}"}},"password":{number},"can_manage_access_tokens":true}}}},"included":[{{"type":"item","id":"7","attributes":{{"session_title":"keep-this-title"}},"meta":{{"token":"{item_meta}"}}}}]}}"#
     );
     let cases = vec![Case {
         name: "json-types",
@@ -690,7 +691,7 @@ async fn values_of_any_json_type_under_secret_names_are_redacted_but_record_fiel
         headers: bearer_headers(&canary()),
         body: Vec::new(),
         reply: reply(200, &[("content-type", JSON)], body),
-        canaries: vec![object_secret, jwk, number.to_string()],
+        canaries: vec![object_secret, jwk, number.to_string(), item_meta],
         status: 200,
         kept: Some("keep-this-title"),
     }];
@@ -777,21 +778,49 @@ async fn credentials_in_headers_of_any_name_and_in_relative_urls_are_redacted() 
     ];
     headers.push(("x-keep", "keep-me".into()));
     let location = format!("/oauth/cb?state=1&code={code}");
-    let cases = vec![Case {
-        name: "header-names",
-        method: Method::GET,
-        path: "/access_tokens".into(),
-        headers,
-        body: Vec::new(),
-        reply: reply(
-            302,
-            &[("content-type", JSON), ("location", &location)],
-            "{}",
-        ),
-        canaries: vec![x_auth, access_key, echoed, code],
-        status: 302,
-        kept: Some("keep-me"),
-    }];
+    let (bare, relative, cdn, link) = (canary(), canary(), canary(), canary());
+    let content_location = format!("cb?key={relative}");
+    let bare_location = format!("?code={bare}");
+    let alternate = format!("//cdn.example/x?key={cdn}");
+    let link_value = format!("</p?sig={link}>; rel=\"next\"");
+    let cases = vec![
+        Case {
+            name: "header-names",
+            method: Method::GET,
+            path: "/access_tokens".into(),
+            headers,
+            body: Vec::new(),
+            reply: reply(
+                302,
+                &[("content-type", JSON), ("location", &location)],
+                "{}",
+            ),
+            canaries: vec![x_auth, access_key, echoed, code],
+            status: 302,
+            kept: Some("keep-me"),
+        },
+        Case {
+            name: "relative-urls",
+            method: Method::GET,
+            path: "/access_tokens".into(),
+            headers: bearer_headers(&canary()),
+            body: Vec::new(),
+            reply: reply(
+                302,
+                &[
+                    ("content-type", JSON),
+                    ("location", &bare_location),
+                    ("content-location", &content_location),
+                    ("x-alternate", &alternate),
+                    ("link", &link_value),
+                ],
+                r#"{"note":"keep-me"}"#,
+            ),
+            canaries: vec![bare, relative, cdn, link],
+            status: 302,
+            kept: Some("keep-me"),
+        },
+    ];
     run_cases(cases, &[]).await;
 }
 
@@ -828,6 +857,24 @@ async fn echoes_in_changed_case_hex_wrapped_base64_and_quoted_printable_are_scru
             kept: Some("keep-me"),
         });
     }
+    // UTF-16 holding a known secret, without a byte order mark: stored as
+    // text it cannot be scrubbed in place, so it is refused.
+    let bearer = canary();
+    let utf16: Vec<u8> = format!("bad {bearer}")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    cases.push(Case {
+        name: "echo-utf16-no-bom",
+        method: Method::GET,
+        path: "/access_tokens".into(),
+        headers: bearer_headers(&bearer),
+        body: Vec::new(),
+        reply: reply(401, &[("content-type", "text/plain")], utf16),
+        canaries: vec![bearer],
+        status: 500,
+        kept: None,
+    });
     // An archive datovcr cannot unpack is refused like a coding it cannot decode.
     let token = canary();
     let mut zip = b"PK\x03\x04\x14\x00".to_vec();

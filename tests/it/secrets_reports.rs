@@ -199,3 +199,30 @@ fn a_placeholder_in_every_form_is_not_a_leak() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["summary"]["leaked_secrets"], 0, "{report}");
 }
+
+#[test]
+fn no_report_names_a_case_by_a_path_that_holds_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cassette = Cassette::load(&repo_path("cassettes/access-tokens-docs.json")).unwrap();
+    let bearer = canary();
+    let mut interaction = cassette.interactions[2].clone();
+    interaction.request.path = format!("/access_tokens/{bearer}");
+    interaction
+        .request
+        .headers
+        .set("authorization", vec![format!("Bearer {bearer}")]);
+    cassette.interactions = vec![interaction];
+    let file = dir.path().join("path.json");
+    std::fs::write(&file, cassette.to_bytes()).unwrap();
+    let (code, report) = reports(&[file.to_str().unwrap()], &[bearer], dir.path());
+    assert_eq!(code, 1);
+    let leaks: Vec<String> = findings(&report)
+        .into_iter()
+        .filter(|(c, _)| c == "leaked_secret")
+        .map(|(_, at)| at)
+        .collect();
+    assert!(
+        leaks.iter().any(|at| at.starts_with("request path")),
+        "{leaks:?}"
+    );
+}
