@@ -150,6 +150,26 @@ impl Redactor {
         secrets
     }
 
+    /// True when the request's query or body holds a secret that a rule
+    /// finds by name or shape: only then does its recorded form differ
+    /// from it where replay matches (a header's secret repeated in the
+    /// body is left to the miss report, which scrubs it).
+    pub fn holds_named_secrets(&self, request: &RecordedRequest) -> bool {
+        let query = request.query.pairs().iter().any(|(name, value)| {
+            !is_placeholder(value) && (self.is_secret_param(name) || url_secrets(value).is_some())
+        });
+        query
+            || match &request.body {
+                Body::Empty => false,
+                Body::Json(json) => !json_places(json).is_empty() || !self.pointers.is_empty(),
+                Body::Text(text) => match lenient_json(text) {
+                    Some(json) => !json_places(&json).is_empty() || !text_secrets(text).is_empty(),
+                    None => true,
+                },
+                Body::Binary(bytes) => utf16_text(bytes).is_some(),
+            }
+    }
+
     /// The secrets an interaction holds, found as [`Redactor::redact`] finds
     /// them, without remembering them: for reports about an exchange that is
     /// not being recorded (`schema-check`, `--record none`).
@@ -234,9 +254,10 @@ impl Redactor {
                     };
                     found.into_iter().for_each(|secret| secrets.add(secret));
                     *value = credentials::header_placeholder(value, PLACEHOLDER);
-                } else {
+                } else if value.contains(['?', '#', '=', ':']) {
                     // Free text, and a header that is itself a (possibly
-                    // relative) URL: `Location: /oauth/cb?code=…`.
+                    // relative) URL: `Location: /oauth/cb?code=…`. A value
+                    // with none of those characters holds neither.
                     let mut spans = text_secrets(value);
                     spans.extend(url_secrets(value).unwrap_or_default());
                     spans.extend(places::query_secrets(value));

@@ -46,17 +46,29 @@ impl SecretFinder {
     /// `?access_token=` or a token repeated in its path matches the
     /// interaction recorded with placeholders. `all_headers`: as for
     /// [`SecretFinder::voice_for`]; the result keeps only `request`'s headers.
-    pub fn recorded_form(
+    pub fn recorded_form<'r>(
         &self,
-        request: &RecordedRequest,
+        request: &'r RecordedRequest,
         all_headers: Option<&HeaderMap>,
-    ) -> RecordedRequest {
+    ) -> Cow<'r, RecordedRequest> {
+        // Most requests carry their credentials in headers only, which
+        // matching does not read: they are matched as they are.
+        if !self.redactor.holds_named_secrets(request) {
+            return Cow::Borrowed(request);
+        }
         let mut full = request.clone();
         if let Some(headers) = all_headers {
-            full.headers = crate::cassette::Headers::new();
+            // Only credentials can repeat into what matching reads; the
+            // other headers need not be converted.
             for (name, value) in headers {
-                full.headers
-                    .append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+                let value = String::from_utf8_lossy(value.as_bytes());
+                let matched = request.headers.get(name.as_str()).is_some();
+                if !matched
+                    && (crate::redact::is_secret_header(name.as_str())
+                        || crate::redact::credentials::looks_like_credential(&value))
+                {
+                    full.headers.append(name.as_str(), value);
+                }
             }
         }
         self.redactor.redact_request(&mut full);
@@ -69,7 +81,7 @@ impl SecretFinder {
             }
             full.headers = kept;
         }
-        full
+        Cow::Owned(full)
     }
 
     /// The voice for everything said about `request`. `all_headers`: the
