@@ -8,15 +8,13 @@
 //! nested (`%255C` …): a string whose repeatedly decoded form still holds
 //! a secret is replaced whole, because no span of it can be proven clean.
 
+use super::escapes::{escaped_matches, may_be_escaped, views};
 use std::borrow::Cow;
 use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
-
-/// How many rounds of unescaping the catch-all view goes through.
-const NESTED_ROUNDS: usize = 4;
 
 /// The base64 runs that occur inside any base64 encoding of a stream that
 /// holds `text` (three alignments, two alphabets): whole 4-character groups
@@ -212,103 +210,6 @@ impl Needles {
     }
 }
 
-/// `haystack` and its unescaped views: each round of unescaping (up to
-/// four), all of them with `+` read as a space, and with line breaks
-/// removed (MIME base64 wraps at 76 columns; quoted-printable soft breaks).
-pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
-    let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
-    if !may_be_escaped(haystack) {
-        return views;
-    }
-    for _ in 0..NESTED_ROUNDS {
-        let last = views.last().expect("one view at least");
-        match unescape_all(last) {
-            Some(next) => views.push(Cow::Owned(next)),
-            None => break,
-        }
-    }
-    if let Some(qp) = quoted_printable(haystack) {
-        views.push(Cow::Owned(qp));
-    }
-    let rounds = views.len();
-    if haystack.contains(&b'+') {
-        let spaced: Vec<u8> = views[..rounds]
-            .iter()
-            .flat_map(|view| {
-                view.iter()
-                    .map(|&b| if b == b'+' { b' ' } else { b })
-                    .chain([0])
-            })
-            .collect();
-        views.push(Cow::Owned(spaced));
-    }
-    if haystack.iter().any(|b| matches!(b, b'\n' | b'\r'))
-        || memchr::memmem::find(haystack, b"\\n").is_some()
-    {
-        let joined: Vec<u8> = views[..rounds]
-            .iter()
-            .flat_map(|view| {
-                let mut out = Vec::with_capacity(view.len() + 1);
-                let mut at = 0;
-                while at < view.len() {
-                    match view[at] {
-                        b'\r' | b'\n' => at += 1,
-                        b'\\' if matches!(view.get(at + 1), Some(b'n' | b'r')) => at += 2,
-                        byte => {
-                            out.push(byte);
-                            at += 1;
-                        }
-                    }
-                }
-                out.push(0);
-                out
-            })
-            .collect();
-        views.push(Cow::Owned(joined));
-    }
-    views
-}
-
-/// True when `bytes` holds anything a view would decode: an escape
-/// (`%`, `\\`, `&`, `=`), a `+` or a line break. Most strings hold none,
-/// and are searched as they stand.
-fn may_be_escaped(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'=' | b'+' | b'\n' | b'\r'))
-}
-
-/// Quoted-printable (`=3D`, soft line breaks `=\r\n`) decoded; `None`
-/// when there is no `=XX` escape.
-fn quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let (mut at, mut changed) = (0, false);
-    while at < bytes.len() {
-        if bytes[at] == b'=' {
-            if let (Some(&hi), Some(&lo)) = (bytes.get(at + 1), bytes.get(at + 2))
-                && let (Some(hi), Some(lo)) = (hex_digit(hi), hex_digit(lo))
-                && (bytes[at + 1].is_ascii_uppercase() || bytes[at + 1].is_ascii_digit())
-            {
-                out.push(hi << 4 | lo);
-                at += 3;
-                changed = true;
-                continue;
-            }
-            if bytes.get(at + 1) == Some(&b'\n') {
-                at += 2;
-                continue;
-            }
-            if bytes.get(at + 1..at + 3) == Some(b"\r\n") {
-                at += 3;
-                continue;
-            }
-        }
-        out.push(bytes[at]);
-        at += 1;
-    }
-    changed.then_some(out)
-}
-
 /// `text` with every form of every secret replaced by `placeholder`;
 /// `url_placeholder` where the match was percent-encoded or inside a URL,
 /// so URLs stay valid. When a nested escape hides a secret that no single
@@ -348,164 +249,6 @@ pub fn scrub<'t>(
     result
 }
 
-/// The decoded unit at `at`: the bytes it stands for and how many bytes of
-/// the haystack it spans. Raw bytes stand for themselves.
-fn unit_at(bytes: &[u8], at: usize) -> (Unit, usize) {
-    let rest = &bytes[at..];
-    match rest[0] {
-        b'%' if rest.len() >= 3 => {
-            if let (Some(hi), Some(lo)) = (hex_digit(rest[1]), hex_digit(rest[2])) {
-                return (Unit::one(hi << 4 | lo), 3);
-            }
-        }
-        b'\\' if rest.len() >= 2 => {
-            let simple = match rest[1] {
-                b'"' => Some(b'"'),
-                b'\\' => Some(b'\\'),
-                b'/' => Some(b'/'),
-                b'b' => Some(8),
-                b'f' => Some(12),
-                b'n' => Some(b'\n'),
-                b'r' => Some(b'\r'),
-                b't' => Some(b'\t'),
-                b'\'' => Some(b'\''),
-                _ => None,
-            };
-            if let Some(byte) = simple {
-                return (Unit::one(byte), 2);
-            }
-            if rest[1] == b'u'
-                && let Some((ch, len)) = json_unicode(rest)
-            {
-                return (Unit::char(ch), len);
-            }
-            if rest[1] == b'x'
-                && rest.len() >= 4
-                && let (Some(hi), Some(lo)) = (hex_digit(rest[2]), hex_digit(rest[3]))
-            {
-                return (Unit::one(hi << 4 | lo), 4);
-            }
-        }
-        b'&' => {
-            if let Some((ch, len)) = html_reference(rest) {
-                return (Unit::char(ch), len);
-            }
-        }
-        _ => {}
-    }
-    (Unit::one(rest[0]), 1)
-}
-
-/// Up to four UTF-8 bytes.
-#[derive(Clone, Copy)]
-struct Unit {
-    bytes: [u8; 4],
-    len: usize,
-}
-
-impl Unit {
-    fn one(byte: u8) -> Unit {
-        Unit {
-            bytes: [byte, 0, 0, 0],
-            len: 1,
-        }
-    }
-
-    fn char(ch: char) -> Unit {
-        let mut bytes = [0; 4];
-        let len = ch.encode_utf8(&mut bytes).len();
-        Unit { bytes, len }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-fn hex_digit(byte: u8) -> Option<u8> {
-    (byte as char).to_digit(16).map(|digit| digit as u8)
-}
-
-/// `\uXXXX`, or a surrogate pair `\uD83D\uDE00`.
-fn json_unicode(rest: &[u8]) -> Option<(char, usize)> {
-    let code = |at: usize| -> Option<u32> {
-        let digits = rest.get(at..at + 4)?;
-        u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
-    };
-    let first = code(2)?;
-    if (0xD800..0xDC00).contains(&first) && rest.get(6..8) == Some(b"\\u") {
-        let second = code(8)?;
-        let combined = 0x10000 + ((first - 0xD800) << 10) + (second.checked_sub(0xDC00)?);
-        return char::from_u32(combined).map(|ch| (ch, 12));
-    }
-    char::from_u32(first).map(|ch| (ch, 6))
-}
-
-/// `&#116;`, `&#x74;` and the five XML named references.
-fn html_reference(rest: &[u8]) -> Option<(char, usize)> {
-    let end = rest.iter().take(12).position(|&b| b == b';')?;
-    let body = std::str::from_utf8(&rest[1..end]).ok()?;
-    let ch = if let Some(number) = body.strip_prefix('#') {
-        let code = match number.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => number.parse().ok()?,
-        };
-        char::from_u32(code)?
-    } else {
-        match body {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => return None,
-        }
-    };
-    Some((ch, end + 1))
-}
-
-/// Spans where `needle` occurs with any of its characters escaped.
-fn escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> {
-    let mut found = Vec::new();
-    let mut start = 0;
-    while start < bytes.len() {
-        let first = bytes[start];
-        if (first.to_ascii_lowercase() == needle[0] || matches!(first, b'%' | b'\\' | b'&' | b'+'))
-            && let Some(end) = match_at(bytes, start, needle)
-        {
-            found.push(start..end);
-            start = end;
-            continue;
-        }
-        start += 1;
-    }
-    found
-}
-
-fn match_at(bytes: &[u8], start: usize, needle: &[u8]) -> Option<usize> {
-    let (mut at, mut matched) = (start, 0);
-    while matched < needle.len() {
-        if at >= bytes.len() {
-            return None;
-        }
-        // `+` is a space in form encoding and a plus everywhere else.
-        if bytes[at] == b'+' && matches!(needle[matched], b' ' | b'+') {
-            at += 1;
-            matched += 1;
-            continue;
-        }
-        let (unit, len) = unit_at(bytes, at);
-        // `needle` is lowercased: an echo may change the case of a token.
-        let unit = unit.as_slice().to_ascii_lowercase();
-        if !needle[matched..].starts_with(&unit) {
-            return None;
-        }
-        matched += unit.len();
-        at += len;
-    }
-    Some(at)
-}
-
 /// A base64 match widened to the whole run of base64 characters around it,
 /// so no partial group of the secret is left behind.
 fn widen_base64(bytes: &[u8], span: Range<usize>) -> Range<usize> {
@@ -534,23 +277,6 @@ fn merge(mut spans: Vec<Range<usize>>) -> Vec<Range<usize>> {
         }
     }
     merged
-}
-
-/// Every escape decoded once; `None` when there was none.
-fn unescape_all(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !bytes.iter().any(|b| matches!(b, b'%' | b'\\' | b'&')) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    let mut changed = false;
-    while at < bytes.len() {
-        let (unit, len) = unit_at(bytes, at);
-        changed |= len > 1;
-        out.extend_from_slice(unit.as_slice());
-        at += len;
-    }
-    changed.then_some(out)
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ impl Memory {
             return Vec::new();
         }
         let mut ids: Vec<u64> = Vec::new();
-        let views = forms::views(haystack);
+        let views = super::escapes::views(haystack);
         // One lowercased view finds an echo that changed the case.
         let lowered = haystack.to_ascii_lowercase();
         for view in views.iter().map(|view| &**view).chain([lowered.as_slice()]) {

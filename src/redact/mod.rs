@@ -3,12 +3,16 @@
 //! Two jobs that must agree: [`Redactor`] replaces secrets with
 //! placeholders before anything is written or logged, and [`find_leaks`]
 //! says whether a recorded interaction still holds one (`schema-check`).
-//! Both find secrets the same way ([`rules`], [`places`], [`credentials`])
-//! and search for known ones in every encoded form ([`forms`]).
+//! Both find secrets the same way: [`rules`] says which names and shapes
+//! mark one, [`places`] finds them in JSON and URLs, [`text`] in other
+//! text, [`credentials`] in credential headers. Known secrets are then
+//! searched for in every encoded form ([`forms`], over the decoded views
+//! `escapes` gives), including those of earlier exchanges (`memory`).
 //! Placeholders keep the JSON type of what they replace and URLs stay
 //! URLs, so a redacted cassette still satisfies the contract.
 
 pub mod credentials;
+mod escapes;
 pub mod forms;
 mod leaks;
 mod memory;
@@ -17,15 +21,17 @@ pub mod rules;
 mod secrets;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 pub use leaks::{find_body_leaks, find_leaks, find_leaks_with};
 pub use rules::{CREDENTIAL_HEADERS, is_secret_header};
 pub use secrets::{LeakError, MIN_SEARCHABLE_SECRET, Secrets};
 
 use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest};
-use places::{json_places, param_secrets, text_secrets, url_secrets};
+use places::{json_places, param_secrets, url_secrets};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
+use text::text_secrets;
 
 /// What a secret string becomes.
 pub const PLACEHOLDER: &str = "[REDACTED]";
@@ -332,7 +338,7 @@ impl Redactor {
             // Names escaped in JSON that does not parse (`pass\u0077ord`):
             // their values are found in the unescaped text, then scrubbed
             // wherever they stand by the repeat rule.
-            for view in forms::views(text.as_bytes()).iter().skip(1) {
+            for view in escapes::views(text.as_bytes()).iter().skip(1) {
                 for (_, value) in text_secrets(&String::from_utf8_lossy(view)) {
                     secrets.add(value);
                 }

@@ -1,0 +1,191 @@
+//! Secrets in text that is not JSON: bodies labelled or shaped as
+//! anything else, header values, and JSON that does not parse. Found by
+//! the same name rule as JSON attributes, in the spellings free text uses.
+
+use super::places::{percent_decode, url_secrets};
+use super::rules::is_secret_name;
+use super::{PLACEHOLDER, URL_PLACEHOLDER, is_placeholder};
+use std::ops::Range;
+
+/// Secrets in free text that is neither JSON nor a form: URLs with
+/// credentials, and `name: value` / `name=value` / `"name": "value"` where
+/// the name rule catches the name.
+pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = multipart_secrets(text);
+    let bytes = text.as_bytes();
+    // URLs: from a scheme's `://` back to the scheme start, forward to
+    // whitespace or a delimiter.
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let sep = search + found;
+        let start = text[..sep]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |at| at + 1);
+        let end = text[sep..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .map_or(text.len(), |at| sep + at);
+        if let Some(found) = url_secrets(&text[start..end]) {
+            spans.extend(
+                found
+                    .into_iter()
+                    .map(|(range, value)| (range.start + start..range.end + start, value)),
+            );
+        }
+        search = end.max(sep + 3);
+    }
+    // `name` [quote] ws (`:` | `=`) ws [quote] value
+    let mut at = 0;
+    while at < bytes.len() {
+        if !is_word(bytes[at]) || (at > 0 && is_word(bytes[at - 1])) {
+            at += 1;
+            continue;
+        }
+        let name_end = at + bytes[at..].iter().take_while(|b| is_word(**b)).count();
+        let name = &text[at..name_end];
+        if !is_secret_name(name) {
+            at = name_end;
+            continue;
+        }
+        let mut cursor = name_end;
+        cursor += bytes[cursor..]
+            .iter()
+            .take_while(|b| matches!(b, b'"' | b'\''))
+            .count();
+        cursor += bytes[cursor..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        if cursor >= bytes.len() || !matches!(bytes[cursor], b':' | b'=') {
+            at = name_end;
+            continue;
+        }
+        cursor += 1;
+        cursor += bytes[cursor..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        let rest = &text[cursor..];
+        if let Some(placeholder) = [PLACEHOLDER, URL_PLACEHOLDER]
+            .into_iter()
+            .find(|placeholder| rest.starts_with(placeholder))
+        {
+            at = cursor + placeholder.len();
+            continue;
+        }
+        let (value_start, value_end) = match bytes.get(cursor) {
+            Some(quote @ (b'"' | b'\'')) => {
+                let start = cursor + 1;
+                let end = quoted_end(bytes, start, *quote);
+                (start, end)
+            }
+            _ => {
+                let mut end = cursor
+                    + bytes[cursor..]
+                        .iter()
+                        .take_while(|b| !is_value_end(**b))
+                        .count();
+                // `Authorization: Bearer abc`: a scheme and its credential.
+                if bytes.get(end) == Some(&b' ')
+                    && text[cursor..end].bytes().all(|b| b.is_ascii_alphabetic())
+                {
+                    let rest = end + 1;
+                    end = rest
+                        + bytes[rest..]
+                            .iter()
+                            .take_while(|b| !is_value_end(**b))
+                            .count();
+                }
+                (cursor, end)
+            }
+        };
+        let value = &text[value_start..value_end];
+        if !value.is_empty() && !is_placeholder(value) {
+            spans.push((value_start..value_end, percent_decode(value)));
+        }
+        at = value_end.max(name_end);
+    }
+    spans.sort_by_key(|(range, _)| range.start);
+    spans
+}
+
+/// The values of `multipart/form-data` parts whose name the name rule
+/// catches (`Content-Disposition: form-data; name="password"`, a blank
+/// line, the value up to the next boundary line).
+fn multipart_secrets(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
+    let mut search = 0;
+    while let Some(found) = text[search..].find("name=\"") {
+        let name_start = search + found + "name=\"".len();
+        let Some(name_len) = text[name_start..].find('"') else {
+            break;
+        };
+        let name = &text[name_start..name_start + name_len];
+        search = name_start + name_len;
+        if !is_secret_name(name) {
+            continue;
+        }
+        let Some(blank) = text[search..]
+            .find("\r\n\r\n")
+            .map(|at| at + 4)
+            .or_else(|| text[search..].find("\n\n").map(|at| at + 2))
+        else {
+            break;
+        };
+        let value_start = search + blank;
+        let value_end = text[value_start..]
+            .find("\r\n--")
+            .or_else(|| text[value_start..].find("\n--"))
+            .map_or(text.len(), |at| value_start + at);
+        let value = &text[value_start..value_end];
+        if !value.is_empty() && !is_placeholder(value) {
+            spans.push((value_start..value_end, value.to_owned()));
+        }
+        search = value_end;
+    }
+    spans
+}
+
+fn quoted_end(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut at = start;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' => at += 2,
+            b if b == quote => return at,
+            _ => at += 1,
+        }
+    }
+    bytes.len()
+}
+
+fn is_word(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
+}
+
+fn is_value_end(byte: u8) -> bool {
+    byte.is_ascii_whitespace()
+        || matches!(byte, b'&' | b';' | b',' | b'}' | b']' | b'<' | b'"' | b'\'')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_fields_are_named_values() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nme@x\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np4ss word\r\n--b--\r\n";
+        let values: Vec<String> = text_secrets(body).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(values, ["p4ss word"]);
+    }
+
+    #[test]
+    fn free_text_yields_named_values_and_url_credentials() {
+        let text = "error: token: abc123 is bad; password=\"p@ss w\" and Authorization: Bearer xyz789 \
+                    see https://maps.example/api?key=AIzaKey&x=1 {\"api_key\": \"k\\\"q\"}";
+        let values: Vec<String> = text_secrets(text).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(
+            values,
+            ["abc123", "p@ss w", "Bearer xyz789", "AIzaKey", "k\\\"q"]
+        );
+    }
+}
