@@ -64,7 +64,7 @@ const PER_SECRET_ESCAPE_SEARCH: usize = 64;
 /// An exchange's secrets, prepared once for the many strings searched:
 /// one automaton for the raw and hex forms (ASCII case ignored: an echo
 /// may upper-case a hex token), one for the base64 runs (case matters).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Needles {
     texts: Vec<String>,
     /// Lowercased texts, for the escaped-span search.
@@ -76,6 +76,13 @@ pub struct Needles {
     base64_owner: Vec<usize>,
     utf16: Option<AhoCorasick>,
     utf16_owner: Vec<usize>,
+}
+
+/// Never prints the secrets.
+impl std::fmt::Debug for Needles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Needles({} hidden)", self.texts.len())
+    }
 }
 
 impl Needles {

@@ -20,7 +20,6 @@ const KEY_LEN: usize = 8;
 /// A secret's id and one of its forms.
 type Form = (u64, Box<[u8]>);
 
-#[derive(Debug)]
 pub(super) struct Memory {
     /// Oldest first, with the id their index entries carry and the keys
     /// they are indexed under (so forgetting one touches only those).
@@ -32,6 +31,13 @@ pub(super) struct Memory {
     /// How many indexed forms start with each pair of bytes: a scan skips
     /// a position whose first two bytes start none, without hashing.
     pairs: Vec<u32>,
+}
+
+/// Never prints the secrets.
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Memory({} hidden)", self.order.len())
+    }
 }
 
 impl Default for Memory {

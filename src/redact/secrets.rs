@@ -17,7 +17,7 @@ pub const MIN_SEARCHABLE_SECRET: usize = 8;
 const MAX_DECODED_BINARY: usize = 64 * 1024 * 1024;
 
 /// The secret values seen in one exchange.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Secrets {
     list: Vec<String>,
     /// The same secrets, for constant-time duplicate checks: a hostile
@@ -26,6 +26,13 @@ pub struct Secrets {
     /// The searcher for `list`, built on first use and dropped when a
     /// secret is added: one exchange scrubs many strings and log lines.
     scrubber: std::sync::OnceLock<std::sync::Arc<Scrubber>>,
+}
+
+/// Never prints the secrets: a `{:?}` in a log line must not leak them.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} hidden)", self.list.len())
+    }
 }
 
 /// A secret survived redaction; nothing was written.
