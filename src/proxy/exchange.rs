@@ -133,16 +133,13 @@ impl Proxy {
         report: &mut Report,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let limits = &self.config.limits;
-        // Secrets are collected before anything about the request can be
-        // logged or answered: even a 414 names the path.
-        report.secrets = self.redactor.secrets_of(&RecordedRequest {
-            method: request.method().as_str().to_owned(),
-            path: request.uri().path().to_owned(),
-            query: Query::parse(request.uri().query().unwrap_or_default()),
-            headers: to_recorded(request.headers(), NOT_RECORDED),
-            body: Body::Empty,
-        });
-        if crate::server::uri_len(request.uri()) > limits.max_uri_bytes {
+        let (parts, body) = request.into_parts();
+        // Nothing about a request is logged or answered before its secrets
+        // are known: every early refusal collects its head's first (even a
+        // 414 names the path). On the way to a recording, the redactor
+        // finds them all at once.
+        if crate::server::uri_len(&parts.uri) > limits.max_uri_bytes {
+            self.learn_head(report, &parts);
             return Err(ApiError::new(
                 StatusCode::URI_TOO_LONG,
                 "DATOVCR_URI_TOO_LONG",
@@ -152,11 +149,35 @@ impl Proxy {
                 ),
             ));
         }
-        let (parts, body) = request.into_parts();
-        let cassette = self.select_cassette(&parts)?;
+        let cassette = match self.select_cassette(&parts) {
+            Ok(cassette) => cassette,
+            Err(err) => {
+                self.learn_head(report, &parts);
+                return Err(err);
+            }
+        };
         report.cassette = Some(cassette.clone());
-        let body = read_request_body(body, limits).await?;
+        let body = match read_request_body(body, limits).await {
+            Ok(body) => body,
+            Err(err) => {
+                self.learn_head(report, &parts);
+                return Err(err);
+            }
+        };
         self.process(parts, body, cassette, report).await
+    }
+
+    /// Adds the secrets of a request's head (headers, path, query).
+    fn learn_head(&self, report: &mut Report, parts: &request::Parts) {
+        report
+            .secrets
+            .extend(self.redactor.secrets_of(&RecordedRequest {
+                method: parts.method.as_str().to_owned(),
+                path: parts.uri.path().to_owned(),
+                query: Query::parse(parts.uri.query().unwrap_or_default()),
+                headers: to_recorded(&parts.headers, NOT_RECORDED),
+                body: Body::Empty,
+            }));
     }
 
     /// Everything after the request is read: check, forward, check, record.
@@ -172,7 +193,13 @@ impl Proxy {
         let named = parts.headers.get(cassette::CASSETTE_HEADER).cloned();
         strip_hop_by_hop(&mut parts.headers);
         strip_own(&mut parts.headers);
-        let recorded_request = self.recorded_request(&parts, &body)?;
+        let recorded_request = match self.recorded_request(&parts, &body) {
+            Ok(recorded) => recorded,
+            Err(err) => {
+                self.learn_head(report, &parts);
+                return Err(err);
+            }
+        };
         // The head's secrets are known already. The body's are collected
         // only when something is said about the request before the whole
         // exchange is redacted (a refusal, an upstream failure); on the way
