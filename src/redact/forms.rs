@@ -61,22 +61,31 @@ fn hex(text: &str) -> String {
 /// unescaped views still find them, and the string is replaced whole.
 const PER_SECRET_ESCAPE_SEARCH: usize = 64;
 
-/// An exchange's secrets, prepared once for the many strings searched:
-/// one automaton for the raw and hex forms (ASCII case ignored: an echo
-/// may upper-case a hex token), one for the base64 runs (case matters).
+/// Haystacks up to this long, with this few patterns, are searched pattern
+/// by pattern: building an automaton costs tens of microseconds, more than
+/// a log line or a header value takes to search without one.
+const SMALL_HAYSTACK: usize = 4096;
+const FEW_PATTERNS: usize = 48;
+
+/// An exchange's secrets, prepared once for the many strings searched: the
+/// raw and hex forms (ASCII case ignored: an echo may upper-case a hex
+/// token), the base64 runs and the UTF-16 forms (case matters), each set
+/// searched pattern by pattern in small haystacks and by an Aho-Corasick
+/// automaton, built on first need, in large ones.
 #[derive(Clone)]
 pub struct Needles {
     texts: Vec<String>,
     /// Lowercased texts, for the escaped-span search.
     lowered: Vec<Vec<u8>>,
-    plain: Option<AhoCorasick>,
-    /// Pattern index of `plain` → secret index.
-    plain_owner: Vec<usize>,
-    base64: Option<AhoCorasick>,
-    base64_owner: Vec<usize>,
-    utf16: Option<AhoCorasick>,
-    utf16_owner: Vec<usize>,
+    /// Plain (lowercased), base64 and UTF-16 patterns, each with the index
+    /// of the secret it shows.
+    sets: [Vec<(memchr::memmem::Finder<'static>, usize)>; 3],
+    automata: std::sync::Arc<std::sync::OnceLock<[Option<AhoCorasick>; 3]>>,
 }
+
+const PLAIN: usize = 0;
+const BASE64: usize = 1;
+const UTF16: usize = 2;
 
 /// Never prints the secrets.
 impl std::fmt::Debug for Needles {
@@ -88,17 +97,17 @@ impl std::fmt::Debug for Needles {
 impl Needles {
     pub fn new<S: AsRef<str>>(secrets: &[S]) -> Needles {
         let texts: Vec<String> = secrets.iter().map(|s| s.as_ref().to_owned()).collect();
-        let (mut plain, mut plain_owner) = (Vec::new(), Vec::new());
-        let (mut base64, mut base64_owner) = (Vec::new(), Vec::new());
-        let (mut utf16, mut utf16_owner) = (Vec::new(), Vec::new());
+        let mut sets: [Vec<(memchr::memmem::Finder<'static>, usize)>; 3] = Default::default();
+        let finder = |pattern: Vec<u8>| memchr::memmem::Finder::new(&pattern).into_owned();
         for (owner, text) in texts.iter().enumerate() {
-            for form in [text.as_bytes().to_vec(), hex(text).into_bytes()] {
-                plain.push(form);
-                plain_owner.push(owner);
+            for form in [
+                text.to_ascii_lowercase().into_bytes(),
+                hex(text).into_bytes(),
+            ] {
+                sets[PLAIN].push((finder(form), owner));
             }
             for run in base64_runs(text) {
-                base64.push(run.into_bytes());
-                base64_owner.push(owner);
+                sets[BASE64].push((finder(run.into_bytes()), owner));
             }
             for form in [
                 text.encode_utf16()
@@ -106,36 +115,73 @@ impl Needles {
                     .collect::<Vec<u8>>(),
                 text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
             ] {
-                utf16.push(form);
-                utf16_owner.push(owner);
+                sets[UTF16].push((finder(form), owner));
             }
         }
-        let build = |patterns: &[Vec<u8>], ignore_case: bool| {
-            (!patterns.is_empty()).then(|| {
-                // A contiguous NFA builds in microseconds; a DFA would scan
-                // a little faster but costs far more to build, and these
-                // are built per exchange.
-                AhoCorasick::builder()
-                    .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-                    .ascii_case_insensitive(ignore_case)
-                    .match_kind(MatchKind::Standard)
-                    .build(patterns)
-                    .expect("literal patterns always build")
-            })
-        };
         Needles {
             lowered: texts
                 .iter()
                 .map(|t| t.to_ascii_lowercase().into_bytes())
                 .collect(),
-            plain: build(&plain, true),
-            plain_owner,
-            base64: build(&base64, false),
-            base64_owner,
-            utf16: build(&utf16, false),
-            utf16_owner,
+            sets,
+            automata: Default::default(),
             texts,
         }
+    }
+
+    fn automata(&self) -> &[Option<AhoCorasick>; 3] {
+        self.automata.get_or_init(|| {
+            let build = |set: &[(memchr::memmem::Finder<'static>, usize)], ignore_case: bool| {
+                (!set.is_empty()).then(|| {
+                    // A non-contiguous NFA builds fastest; these are built
+                    // per exchange.
+                    AhoCorasick::builder()
+                        .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+                        .ascii_case_insensitive(ignore_case)
+                        .match_kind(MatchKind::Standard)
+                        .build(set.iter().map(|(pattern, _)| pattern.needle()))
+                        .expect("literal patterns always build")
+                })
+            };
+            [
+                build(&self.sets[PLAIN], true),
+                build(&self.sets[BASE64], false),
+                build(&self.sets[UTF16], false),
+            ]
+        })
+    }
+
+    /// Every occurrence of a pattern of `set` in `haystack`, overlapping
+    /// ones included, with the index of its secret.
+    fn hits(&self, set: usize, haystack: &[u8]) -> Vec<(Range<usize>, usize)> {
+        let patterns = &self.sets[set];
+        if patterns.is_empty() {
+            return Vec::new();
+        }
+        if haystack.len() > SMALL_HAYSTACK || patterns.len() > FEW_PATTERNS {
+            let Some(automaton) = &self.automata()[set] else {
+                return Vec::new();
+            };
+            return automaton
+                .find_overlapping_iter(haystack)
+                .map(|hit| (hit.range(), patterns[hit.pattern().as_usize()].1))
+                .collect();
+        }
+        let lowered;
+        let haystack = if set == PLAIN {
+            lowered = haystack.to_ascii_lowercase();
+            &lowered[..]
+        } else {
+            haystack
+        };
+        patterns
+            .iter()
+            .flat_map(|(pattern, owner)| {
+                pattern
+                    .find_iter(haystack)
+                    .map(move |at| (at..at + pattern.needle().len(), *owner))
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -150,22 +196,17 @@ impl Needles {
     /// form, merged and sorted.
     pub fn find_spans(&self, haystack: &str) -> Vec<Range<usize>> {
         let bytes = haystack.as_bytes();
-        let mut spans = Vec::new();
-        if let Some(plain) = &self.plain {
-            // Overlapping: a secret inside another is replaced whole too.
-            spans.extend(
-                plain
-                    .find_overlapping_iter(bytes)
-                    .map(|found| found.range()),
-            );
-        }
-        if let Some(base64) = &self.base64 {
-            spans.extend(
-                base64
-                    .find_overlapping_iter(bytes)
-                    .map(|found| widen_base64(bytes, found.range())),
-            );
-        }
+        // Overlapping: a secret inside another is replaced whole too.
+        let mut spans: Vec<Range<usize>> = self
+            .hits(PLAIN, bytes)
+            .into_iter()
+            .map(|(range, _)| range)
+            .collect();
+        spans.extend(
+            self.hits(BASE64, bytes)
+                .into_iter()
+                .map(|(range, _)| widen_base64(bytes, range)),
+        );
         let escaped = bytes
             .iter()
             .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'+'));
@@ -196,15 +237,9 @@ impl Needles {
         for view in views(haystack) {
             // UTF-16 in every view too: a text body holding UTF-16 is
             // stored with its NULs JSON-escaped (`\u0000`).
-            for (automaton, owners) in [
-                (&self.plain, &self.plain_owner),
-                (&self.base64, &self.base64_owner),
-                (&self.utf16, &self.utf16_owner),
-            ] {
-                if let Some(automaton) = automaton {
-                    for hit in automaton.find_overlapping_iter(&*view) {
-                        found[owners[hit.pattern().as_usize()]] = true;
-                    }
+            for set in [PLAIN, BASE64, UTF16] {
+                for (_, owner) in self.hits(set, &view) {
+                    found[owner] = true;
                 }
             }
         }
