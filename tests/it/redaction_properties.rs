@@ -133,18 +133,7 @@ fn replace_marker(value: Value, secret: &str) -> Value {
 fn encode(form: usize, secret: &str) -> String {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    let percent = |upper: bool| -> String {
-        secret
-            .bytes()
-            .map(|b| {
-                if upper {
-                    format!("%{b:02X}")
-                } else {
-                    format!("%{b:02x}")
-                }
-            })
-            .collect()
-    };
+    let percent = |upper: bool| crate::support::canary::percent_all(secret, upper);
     match form {
         0 => secret.to_owned(),
         1 => percent(true),

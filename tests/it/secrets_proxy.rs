@@ -9,7 +9,7 @@
 //! each case also asserts what must still be there, so no case passes by
 //! recording nothing.
 
-use crate::support::canary::LeakSearch;
+use crate::support::canary::{LeakSearch, percent_all};
 use crate::support::client::{HttpsClient, send};
 use crate::support::process::ServerProcess;
 use crate::support::proxy::client_for;
@@ -80,18 +80,6 @@ fn brotli(bytes: &[u8]) -> Vec<u8> {
 
 fn zstd(bytes: &[u8]) -> Vec<u8> {
     zstd::encode_all(bytes, 3).unwrap()
-}
-
-fn percent_all(text: &str, upper: bool) -> String {
-    text.bytes()
-        .map(|b| {
-            if upper {
-                format!("%{b:02X}")
-            } else {
-                format!("%{b:02x}")
-            }
-        })
-        .collect()
 }
 
 const JSON: &str = "application/json; charset=utf-8";

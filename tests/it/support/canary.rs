@@ -774,6 +774,20 @@ fn utf16_decode(bytes: &[u8], little: bool) -> String {
         .collect()
 }
 
+/// Every byte of `text` percent-encoded, in upper- or lower-case hex: the
+/// way tests disguise a secret in a URL.
+pub fn percent_all(text: &str, upper: bool) -> String {
+    text.bytes()
+        .map(|b| {
+            if upper {
+                format!("%{b:02X}")
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -821,18 +835,6 @@ mod tests {
 
     fn zstd(bytes: &[u8]) -> Vec<u8> {
         zstd::stream::encode_all(bytes, 3).unwrap()
-    }
-
-    fn percent_all(text: &str, upper: bool) -> String {
-        text.bytes()
-            .map(|b| {
-                if upper {
-                    format!("%{b:02X}")
-                } else {
-                    format!("%{b:02x}")
-                }
-            })
-            .collect()
     }
 
     /// A cassette holding `body` as a base64 response body.
