@@ -250,7 +250,7 @@ impl RecordingArgs {
     }
 }
 
-/// Every limit, with the defaults documented in the README.
+/// Every limit, with the defaults documented in docs/proxy.md.
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Largest request head (request line and headers); larger gets 431.
