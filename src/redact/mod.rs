@@ -121,19 +121,7 @@ impl Redactor {
     /// any encoded form, from the path, query, headers and bodies.
     pub fn redact(&self, mut interaction: Interaction) -> RedactedInteraction {
         let mut secrets = Secrets::default();
-        for headers in [
-            &mut interaction.request.headers,
-            &mut interaction.response.headers,
-        ] {
-            self.redact_headers(headers, &mut secrets);
-        }
-        self.redact_query(&mut interaction.request.query, &mut secrets);
-        for body in [
-            &mut interaction.request.body,
-            &mut interaction.response.body,
-        ] {
-            self.redact_body(body, &mut secrets);
-        }
+        self.replace_named(&mut interaction, &mut secrets);
         secrets.scrub_interaction(&mut interaction);
         self.scrub_remembered(&mut interaction, &mut secrets);
         RedactedInteraction {
@@ -149,11 +137,23 @@ impl Redactor {
     /// request's secrets, for scrubbing what is logged about it.
     pub fn redact_request(&self, request: &mut RecordedRequest) -> Secrets {
         let mut secrets = Secrets::default();
-        self.redact_headers(&mut request.headers, &mut secrets);
-        self.redact_query(&mut request.query, &mut secrets);
-        self.redact_body(&mut request.body, &mut secrets);
+        self.replace_named_in_request(request, &mut secrets);
         secrets.scrub_request(request);
         secrets
+    }
+
+    /// Replaces what the rules find by name, shape and type (not repeats)
+    /// in both halves of an exchange, collecting the values.
+    fn replace_named(&self, interaction: &mut Interaction, secrets: &mut Secrets) {
+        self.replace_named_in_request(&mut interaction.request, secrets);
+        self.redact_headers(&mut interaction.response.headers, secrets);
+        self.redact_body(&mut interaction.response.body, secrets);
+    }
+
+    fn replace_named_in_request(&self, request: &mut RecordedRequest, secrets: &mut Secrets) {
+        self.redact_headers(&mut request.headers, secrets);
+        self.redact_query(&mut request.query, secrets);
+        self.redact_body(&mut request.body, secrets);
     }
 
     /// True when the request's query or body holds a secret that a rule
@@ -180,15 +180,8 @@ impl Redactor {
     /// them, without remembering them: for reports about an exchange that is
     /// not being recorded (`schema-check`, `--record none`).
     pub fn secrets_in(&self, interaction: &Interaction) -> Secrets {
-        let mut copy = interaction.clone();
         let mut secrets = Secrets::default();
-        for headers in [&mut copy.request.headers, &mut copy.response.headers] {
-            self.redact_headers(headers, &mut secrets);
-        }
-        self.redact_query(&mut copy.request.query, &mut secrets);
-        for body in [&mut copy.request.body, &mut copy.response.body] {
-            self.redact_body(body, &mut secrets);
-        }
+        self.replace_named(&mut interaction.clone(), &mut secrets);
         secrets
     }
 
@@ -198,14 +191,7 @@ impl Redactor {
     /// are included: a request can quote a token issued before.
     pub fn secrets_of(&self, request: &RecordedRequest) -> Secrets {
         let mut secrets = Secrets::default();
-        let mut headers = request.headers.clone();
-        self.redact_headers(&mut headers, &mut secrets);
-        let mut query = request.query.clone();
-        self.redact_query(&mut query, &mut secrets);
-        match &request.body {
-            Body::Empty => {}
-            body => self.redact_body(&mut body.clone(), &mut secrets),
-        }
+        self.replace_named_in_request(&mut request.clone(), &mut secrets);
         // Earlier exchanges' secrets that this request quotes.
         let serialized = serde_json::to_vec(request).expect("cassette types always serialize");
         for secret in self.memory().found_in(&serialized) {

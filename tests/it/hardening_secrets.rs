@@ -2,27 +2,13 @@
 //! credential headers, query strings, brotli and gzip bodies, error bodies.
 //! None may reach a cassette, a log line or a schema-check report.
 
+use crate::support::all_text_under;
 use crate::support::client::send;
 use crate::support::process::ServerProcess;
 use crate::support::proxy::client_for;
 use crate::support::upstream::{Encoding, FakeDato, FakeDatoOptions, random_token};
 use assert_cmd::Command;
 use http::Method;
-use std::path::Path;
-
-fn all_text_under(dir: &Path) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(all_text_under(&path));
-        } else {
-            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-            found.push((path.display().to_string(), text));
-        }
-    }
-    found
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canaries_in_every_disguise_reach_no_file_log_or_report() {

@@ -17,6 +17,7 @@
 //! where the secret was, the pointer, the message), so none passes because
 //! nothing was said.
 
+use crate::support::all_text_under;
 use crate::support::canary::LeakSearch;
 use crate::support::process::ServerProcess;
 use crate::support::upstream::random_token;
@@ -76,20 +77,6 @@ fn assert_nowhere(secrets: &[String], texts: &[(&str, &str)], dir: Option<&Path>
         }
     }
     search.assert_no_leaks("replay output");
-}
-
-fn all_text_under(dir: &Path) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(all_text_under(&path));
-        } else {
-            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
-            found.push((path.display().to_string(), text));
-        }
-    }
-    found
 }
 
 /// A cassette with the find, update and create exchanges of the docs.

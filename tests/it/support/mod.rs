@@ -135,3 +135,19 @@ pub fn interaction(request: RecordedRequest, status: u16, body: Value) -> Intera
         },
     }
 }
+
+/// Every file under `dir`, recursively, as (path, lossy text): for raw
+/// searches that need no decoding (see [`canary::LeakSearch`] for those).
+pub fn all_text_under(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(all_text_under(&path));
+        } else {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            found.push((path.display().to_string(), text));
+        }
+    }
+    found
+}
