@@ -1,5 +1,6 @@
 //! Recorded headers and query strings, in their canonical cassette form.
 
+use super::field::{FieldValue, StoredValue, check_name};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -8,9 +9,14 @@ use std::collections::BTreeMap;
 /// Header names lowercased and sorted (a `BTreeMap`), each name with all of
 /// its values in the order they were received. Sorting makes re-recording the
 /// same traffic produce the same file.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+///
+/// Read from a cassette by [`read_header_object`], the rules every reader
+/// shares: names are RFC 9110 tokens, lowercased, a name given twice (in any
+/// case) keeps all its values in order, and values pass
+/// [`check_value`](super::field::check_value).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(transparent)]
-pub struct Headers(BTreeMap<String, Vec<String>>);
+pub struct Headers(BTreeMap<String, Vec<FieldValue>>);
 
 impl Headers {
     pub fn new() -> Self {
@@ -18,7 +24,7 @@ impl Headers {
     }
 
     /// Adds one value; the name is lowercased so lookups need no care.
-    pub fn append(&mut self, name: &str, value: impl Into<String>) {
+    pub fn append(&mut self, name: &str, value: impl Into<FieldValue>) {
         self.0
             .entry(name.to_ascii_lowercase())
             .or_default()
@@ -26,32 +32,42 @@ impl Headers {
     }
 
     /// Replaces every value of `name`.
-    pub fn set(&mut self, name: &str, values: Vec<String>) {
-        self.0.insert(name.to_ascii_lowercase(), values);
+    pub fn set<V: Into<FieldValue>>(&mut self, name: &str, values: impl IntoIterator<Item = V>) {
+        self.0.insert(
+            name.to_ascii_lowercase(),
+            values.into_iter().map(Into::into).collect(),
+        );
     }
 
-    pub fn remove(&mut self, name: &str) -> Option<Vec<String>> {
+    pub fn remove(&mut self, name: &str) -> Option<Vec<FieldValue>> {
         self.0.remove(&name.to_ascii_lowercase())
     }
 
-    pub fn get_all(&self, name: &str) -> &[String] {
+    pub fn get_all(&self, name: &str) -> &[FieldValue] {
         self.0
             .get(&name.to_ascii_lowercase())
             .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
+    /// The first value of `name`, as text ([`FieldValue::as_str`]).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.get_all(name).first().map(String::as_str)
+        self.get_all(name).first().map(FieldValue::as_str)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+    /// Every value of `name` joined with ", ", the combination RFC 9110
+    /// §5.3 allows; empty when there is none.
+    pub fn joined(&self, name: &str) -> String {
+        join(self.get_all(name))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[FieldValue])> {
         self.0
             .iter()
             .map(|(name, values)| (name.as_str(), values.as_slice()))
     }
 
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Vec<String>)> {
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Vec<FieldValue>)> {
         self.0
             .iter_mut()
             .map(|(name, values)| (name.as_str(), values))
@@ -67,10 +83,21 @@ impl Headers {
         Value::Object(
             self.0
                 .iter()
-                .map(|(name, values)| (name.clone(), Value::String(values.join(", "))))
+                .map(|(name, values)| (name.clone(), Value::String(join(values))))
                 .collect(),
         )
     }
+}
+
+fn join(values: &[FieldValue]) -> String {
+    let mut joined = String::new();
+    for (at, value) in values.iter().enumerate() {
+        if at > 0 {
+            joined.push_str(", ");
+        }
+        joined.push_str(value.as_str());
+    }
+    joined
 }
 
 impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
@@ -81,6 +108,90 @@ impl<'a> FromIterator<(&'a str, &'a str)> for Headers {
         }
         headers
     }
+}
+
+impl From<&http::HeaderMap> for Headers {
+    /// Every field of `map`, its bytes kept exactly.
+    fn from(map: &http::HeaderMap) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in map {
+            headers.append(name.as_str(), FieldValue::from(value));
+        }
+        headers
+    }
+}
+
+impl<'de> Deserialize<'de> for Headers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let lists = read_header_object::<D, String, StoredValue<'de>>(deserializer)?;
+        Ok(Headers(
+            lists
+                .into_iter()
+                .map(|(name, values)| (name, values.into_iter().map(FieldValue::from).collect()))
+                .collect(),
+        ))
+    }
+}
+
+/// A header name as a reader keeps it: lowercased once read.
+pub(super) trait FieldName: Ord + Sized {
+    fn as_str(&self) -> &str;
+    fn into_lowercase(self) -> Self;
+}
+
+impl FieldName for String {
+    fn as_str(&self) -> &str {
+        self
+    }
+
+    fn into_lowercase(mut self) -> Self {
+        self.make_ascii_lowercase();
+        self
+    }
+}
+
+/// Reads a cassette `headers` object: `{"name": ["value", …], …}`. Every
+/// reader of the format goes through here, borrowed ([`super::wire`]) or
+/// owned ([`Headers`]), so all accept and refuse the same files.
+pub(super) fn read_header_object<'de, D, N, V>(
+    deserializer: D,
+) -> Result<BTreeMap<N, Vec<V>>, D::Error>
+where
+    D: Deserializer<'de>,
+    N: FieldName + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct ObjectVisitor<N, V>(std::marker::PhantomData<(N, V)>);
+
+    impl<'de, N, V> serde::de::Visitor<'de> for ObjectVisitor<N, V>
+    where
+        N: FieldName + Deserialize<'de>,
+        V: Deserialize<'de>,
+    {
+        type Value = BTreeMap<N, Vec<V>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of header names, each with an array of values")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut lists: BTreeMap<N, Vec<V>> = BTreeMap::new();
+            while let Some(name) = map.next_key::<N>()? {
+                check_name(name.as_str()).map_err(A::Error::custom)?;
+                let values: Vec<V> = map.next_value()?;
+                lists
+                    .entry(name.into_lowercase())
+                    .or_default()
+                    .extend(values);
+            }
+            Ok(lists)
+        }
+    }
+
+    deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
 }
 
 /// A decoded query string, pairs in the order they were sent.

@@ -22,12 +22,14 @@
 
 mod body;
 mod compact;
+mod field;
 mod headers;
 mod select;
 mod stream;
 mod wire;
 
 pub use body::{Body, is_json_media_type};
+pub use field::{FINAL_STATUSES, FieldValue, check_name, check_status, check_value};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};
 pub use stream::{for_each_interaction, for_each_wire_interaction};
@@ -79,6 +81,8 @@ pub struct RecordedRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordedResponse {
+    /// A final status, 200 to 599 ([`check_status`]).
+    #[serde(deserialize_with = "final_status")]
     pub status: u16,
     #[serde(default)]
     pub headers: Headers,
@@ -115,6 +119,12 @@ impl<'de> Deserialize<'de> for FormatVersion {
             )))
         }
     }
+}
+
+pub(super) fn final_status<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    let status = u16::deserialize(deserializer)?;
+    check_status(status).map_err(serde::de::Error::custom)?;
+    Ok(status)
 }
 
 fn rfc3339<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {

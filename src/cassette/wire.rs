@@ -19,6 +19,8 @@
 //! any real error.
 
 use super::compact::compact_json;
+use super::field::{FieldValue, StoredValue};
+use super::headers::{FieldName, read_header_object};
 use super::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -49,23 +51,30 @@ pub struct WireRequest<'a> {
     #[serde(default)]
     pub query: Query,
     /// Sorted by name, as in [`Headers`].
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "header_lists")]
     headers: HeaderLists<'a>,
     #[serde(default)]
     pub body: Body,
 }
 
 /// Header names, each with its values, as a cassette lists them.
-type HeaderLists<'a> = BTreeMap<Text<'a>, Vec<Text<'a>>>;
+type HeaderLists<'a> = BTreeMap<Text<'a>, Vec<StoredValue<'a>>>;
+
+fn header_lists<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HeaderLists<'a>, D::Error> {
+    read_header_object(deserializer)
+}
 
 /// A recorded response, headers borrowed and the body in wire form.
 #[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WireResponse<'a> {
+    #[serde(deserialize_with = "super::final_status")]
     pub status: u16,
-    /// Sorted by name, like [`Headers`](super::Headers), which a cassette
-    /// also deserializes into a sorted map (a repeated name keeps the last).
-    #[serde(default, borrow)]
+    /// Sorted by name, like [`Headers`](super::Headers), and read by the
+    /// same rules.
+    #[serde(default, borrow, deserialize_with = "header_lists")]
     headers: HeaderLists<'a>,
     #[serde(default, borrow)]
     pub body: WireBody<'a>,
@@ -118,7 +127,7 @@ impl WireRequest<'_> {
             {
                 headers.set(
                     name,
-                    values.iter().map(|value| value.0.to_string()).collect(),
+                    values.iter().map(|value| FieldValue::from(value.clone())),
                 );
             }
         }
@@ -132,13 +141,27 @@ impl Borrow<str> for Text<'_> {
     }
 }
 
+impl FieldName for Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn into_lowercase(self) -> Self {
+        if self.0.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            Text(Cow::Owned(self.0.to_ascii_lowercase()))
+        } else {
+            self
+        }
+    }
+}
+
 fn lists_into_owned(lists: HeaderLists<'_>) -> HeaderLists<'static> {
     lists
         .into_iter()
         .map(|(name, values)| {
             (
                 name.into_owned(),
-                values.into_iter().map(Text::into_owned).collect(),
+                values.into_iter().map(StoredValue::into_owned).collect(),
             )
         })
         .collect()
@@ -149,10 +172,7 @@ fn lists_of(headers: &Headers) -> HeaderLists<'static> {
     headers
         .iter()
         .map(|(name, values)| {
-            let values = values
-                .iter()
-                .map(|value| Text(Cow::Owned(value.clone())))
-                .collect();
+            let values = values.iter().map(StoredValue::from).collect();
             (Text(Cow::Owned(name.to_owned())), values)
         })
         .collect()
@@ -165,12 +185,13 @@ impl Text<'_> {
 }
 
 impl WireResponse<'_> {
-    /// Every header value with its name, names in order.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// Every header value with its name, names in order; values as the
+    /// bytes to send (not always UTF-8: see [`super::FieldValue`]).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers.iter().flat_map(|(name, values)| {
             values
                 .iter()
-                .map(move |value| (name.0.as_ref(), value.0.as_ref()))
+                .map(move |value| (name.0.as_ref(), value.as_bytes()))
         })
     }
 }

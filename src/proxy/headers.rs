@@ -1,6 +1,6 @@
 //! Header hygiene between client, proxy, upstream and cassette.
 
-use crate::cassette::Headers;
+use crate::cassette::{FieldValue, Headers};
 use http::header::{self, HeaderMap, HeaderName};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
@@ -50,15 +50,15 @@ pub fn strip_own(headers: &mut HeaderMap) {
     }
 }
 
-/// The cassette form of a header map. Values that are not UTF-8 (legal, but
-/// unheard of from DatoCMS) are kept lossily.
+/// The cassette form of a header map, every value's bytes kept exactly
+/// (values that are not UTF-8 become [`FieldValue`] bytes).
 pub fn to_recorded(headers: &HeaderMap, skip: &[&str]) -> Headers {
     let mut recorded = Headers::new();
     for (name, value) in headers {
         if skip.contains(&name.as_str()) {
             continue;
         }
-        recorded.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+        recorded.append(name.as_str(), FieldValue::from(value));
     }
     recorded
 }

@@ -4,7 +4,7 @@
 //! rule the recorder applies is a rule the checker enforces.
 
 use super::{PLACEHOLDER, Redactor, Secrets, is_placeholder, lenient_json};
-use crate::cassette::{Body, Headers, Interaction, Query};
+use crate::cassette::{Body, FieldValue, Headers, Interaction, Query};
 use crate::contract::{Category, Finding, Part, Side, pointer_token};
 use serde_json::Value;
 
@@ -135,7 +135,9 @@ fn header_leaks(side: Side, headers: &Headers, clean: &Headers, leak: &mut Leak<
                     format!(
                         "`{name}` holds a live secret; it must be a placeholder such as `{}` \
                          (re-record through datovcr proxy, which redacts it)",
-                        clean_values.get(index).map_or(PLACEHOLDER, String::as_str)
+                        clean_values
+                            .get(index)
+                            .map_or(PLACEHOLDER, FieldValue::as_str)
                     ),
                 );
             }

@@ -232,31 +232,43 @@ impl Redactor {
         for (name, values) in headers.iter_mut() {
             let credential_name = self.is_credential_header(name);
             for value in values.iter_mut() {
-                if is_placeholder(value) {
-                    continue;
-                }
-                // A challenge (`WWW-Authenticate: Bearer realm=…`) is not a
-                // credential, though it is spelled like one.
-                let challenge = name.ends_with("-authenticate");
-                if credential_name || (!challenge && credentials::looks_like_credential(value)) {
-                    let found = match name {
-                        "cookie" => credentials::cookie_secrets(value, false),
-                        "set-cookie" => credentials::cookie_secrets(value, true),
-                        _ => credentials::authorization_secrets(value),
-                    };
-                    found.into_iter().for_each(|secret| secrets.add(secret));
-                    *value = credentials::header_placeholder(value, PLACEHOLDER);
-                } else if value.contains(['?', '#', '=', ':']) {
-                    // Free text, and a header that is itself a (possibly
-                    // relative) URL: `Location: /oauth/cb?code=…`. A value
-                    // with none of those characters holds neither.
-                    let mut spans = text_secrets(value);
-                    spans.extend(url_secrets(value).unwrap_or_default());
-                    spans.extend(places::query_secrets(value));
-                    if !spans.is_empty() {
-                        *value = replace_found(value, spans, secrets);
-                    }
-                }
+                // Values that are not UTF-8 are searched as ISO-8859-1 text,
+                // one character per byte (see `FieldValue::edit`).
+                value.edit(|value| self.redact_header_value(name, credential_name, value, secrets));
+            }
+        }
+    }
+
+    fn redact_header_value(
+        &self,
+        name: &str,
+        credential_name: bool,
+        value: &mut String,
+        secrets: &mut Secrets,
+    ) {
+        if is_placeholder(value) {
+            return;
+        }
+        // A challenge (`WWW-Authenticate: Bearer realm=…`) is not a
+        // credential, though it is spelled like one.
+        let challenge = name.ends_with("-authenticate");
+        if credential_name || (!challenge && credentials::looks_like_credential(value)) {
+            let found = match name {
+                "cookie" => credentials::cookie_secrets(value, false),
+                "set-cookie" => credentials::cookie_secrets(value, true),
+                _ => credentials::authorization_secrets(value),
+            };
+            found.into_iter().for_each(|secret| secrets.add(secret));
+            *value = credentials::header_placeholder(value, PLACEHOLDER);
+        } else if value.contains(['?', '#', '=', ':']) {
+            // Free text, and a header that is itself a (possibly
+            // relative) URL: `Location: /oauth/cb?code=…`. A value
+            // with none of those characters holds neither.
+            let mut spans = text_secrets(value);
+            spans.extend(url_secrets(value).unwrap_or_default());
+            spans.extend(places::query_secrets(value));
+            if !spans.is_empty() {
+                *value = replace_found(value, spans, secrets);
             }
         }
     }

@@ -301,7 +301,9 @@ impl Scrubber {
 
     fn scrub_headers(&self, headers: &mut Headers) {
         for (_, values) in headers.iter_mut() {
-            values.iter_mut().for_each(|value| self.scrub_string(value));
+            values
+                .iter_mut()
+                .for_each(|value| value.edit(|text| self.scrub_string(text)));
         }
     }
 

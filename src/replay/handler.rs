@@ -333,7 +333,7 @@ impl ReplayHandler {
                 rules.iter().any(|h| h.eq_ignore_ascii_case(name.as_str()))
             };
             if everything || matched() {
-                headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+                headers.append(name.as_str(), crate::cassette::FieldValue::from(value));
             }
         }
         let request = RecordedRequest {

@@ -17,8 +17,8 @@
 
 use super::matching::{MatchRules, RequestView};
 use crate::cassette::{
-    Body, Cassette, Headers, Query, RecordedResponse, WireBody, WireInteraction, WireRequest,
-    WireResponse,
+    Body, Cassette, FieldValue, Headers, Query, RecordedResponse, WireBody, WireInteraction,
+    WireRequest, WireResponse,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -59,7 +59,7 @@ pub struct PreparedResponse {
     pub body: Bytes,
     kind: BodyKind,
     /// Recorded framing headers, left out of `headers` but part of what was recorded.
-    framing: Vec<(String, String)>,
+    framing: Vec<(String, FieldValue)>,
 }
 
 impl PreparedResponse {
@@ -78,13 +78,10 @@ impl PreparedResponse {
     pub fn recorded(&self) -> RecordedResponse {
         let mut headers = Headers::new();
         for (name, value) in self.headers.iter() {
-            let value = value
-                .to_str()
-                .expect("prepared from a string, so visible ASCII");
-            headers.append(name.as_str(), value);
+            headers.append(name.as_str(), FieldValue::from(value));
         }
         for (name, value) in &self.framing {
-            headers.append(name, value.as_str());
+            headers.append(name, value.clone());
         }
         RecordedResponse {
             status: self.status.as_u16(),
@@ -450,7 +447,7 @@ impl LibraryBuilder {
         let mut framing = Vec::new();
         for (name, value) in recorded.headers() {
             if FRAMING.contains(&name) {
-                framing.push((name.to_owned(), value.to_owned()));
+                framing.push((name.to_owned(), FieldValue::from_bytes(value)));
                 continue;
             }
             headers.push(self.intern(name, value)?);
@@ -474,7 +471,7 @@ impl LibraryBuilder {
     /// Parses a header; a name or value seen before is shared rather than
     /// stored again (content types, rate limits and cache headers repeat in
     /// every interaction).
-    fn intern(&mut self, name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    fn intern(&mut self, name: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), String> {
         // Looked up by their text first: most are known, and then nothing
         // is parsed or allocated.
         let header_name = match self.names.get(name.as_bytes()) {
@@ -485,12 +482,15 @@ impl LibraryBuilder {
                     .map_err(|_| format!("`{name}` is not a valid header name"))?,
             ),
         };
-        let header_value = match self.values.get(value.as_bytes()) {
+        let header_value = match self.values.get(value) {
             Some(Known(known)) => known.clone(),
             None => shared(
                 &mut self.values,
-                HeaderValue::from_str(value).map_err(|_| {
-                    format!("header `{name}` has a value that cannot be sent: {value:?}")
+                HeaderValue::from_bytes(value).map_err(|_| {
+                    format!(
+                        "header `{name}` has a value that cannot be sent: {:?}",
+                        String::from_utf8_lossy(value)
+                    )
                 })?,
             ),
         };

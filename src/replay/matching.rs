@@ -133,12 +133,7 @@ impl MatchRules {
         }
         key.push('\u{0}');
         for name in &self.headers {
-            let _ = write!(
-                key,
-                "{}={}\u{1}",
-                name,
-                request.headers.get_all(name).join(", ").trim()
-            );
+            let _ = write!(key, "{}={}\u{1}", name, request.headers.joined(name).trim());
         }
         key.push('\u{0}');
         if self.body {

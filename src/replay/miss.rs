@@ -158,10 +158,7 @@ fn scrubbed_differences(
         }
     }
     for name in &rules.headers {
-        let (a, b) = (
-            recorded.headers.get_all(name).join(", "),
-            received.headers.get_all(name).join(", "),
-        );
+        let (a, b) = (recorded.headers.joined(name), received.headers.joined(name));
         if a.trim() != b.trim() {
             differ(format!("/headers/{name}"), optional(a), optional(b));
         }

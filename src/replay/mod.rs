@@ -412,7 +412,7 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
         for interaction in &cassette.interactions {
             let recorded = [&interaction.request.headers, &interaction.response.headers];
             for (name, values) in recorded.into_iter().flat_map(|headers| headers.iter()) {
-                if values.iter().any(|value| is_placeholder(value))
+                if values.iter().any(|value| is_placeholder(value.as_str()))
                     && !covered_header(&config.redaction, name)
                     && headers.insert(name.to_owned())
                 {

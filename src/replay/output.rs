@@ -61,11 +61,11 @@ impl SecretFinder {
             // Only credentials can repeat into what matching reads; the
             // other headers need not be converted.
             for (name, value) in headers {
-                let value = String::from_utf8_lossy(value.as_bytes());
+                let value = crate::cassette::FieldValue::from(value);
                 let matched = request.headers.get(name.as_str()).is_some();
                 if !matched
                     && (crate::redact::is_secret_header(name.as_str())
-                        || crate::redact::credentials::looks_like_credential(&value))
+                        || crate::redact::credentials::looks_like_credential(value.as_str()))
                 {
                     full.headers.append(name.as_str(), value);
                 }
@@ -119,7 +119,7 @@ impl Source<'_> {
         };
         let mut headers = Headers::new();
         for (name, value) in all_headers {
-            headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+            headers.append(name.as_str(), crate::cassette::FieldValue::from(value));
         }
         let whole = RecordedRequest {
             headers,

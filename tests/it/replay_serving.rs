@@ -165,16 +165,16 @@ async fn bodies_are_served_byte_exact_with_recorded_key_order_and_binary_intact(
         br#"{"z":1,"a":{"y":2.50,"b":[3]}}"#,
         Some("application/json"),
     );
-    json_reply.response.headers.set(
-        "content-type",
-        vec!["application/vnd.api+json; charset=utf-8".into()],
-    );
+    json_reply
+        .response
+        .headers
+        .set("content-type", ["application/vnd.api+json; charset=utf-8"]);
     cassette.interactions.push(json_reply);
     let mut binary = interaction(request("GET", "/binary", None), 200, json!(null));
     binary
         .response
         .headers
-        .set("content-type", vec!["application/octet-stream".into()]);
+        .set("content-type", ["application/octet-stream"]);
     binary.response.body = Body::Binary(vec![0xff, 0xfe, 0x00, 0x80, b'x']);
     cassette.interactions.push(binary);
     let path = write_cassette(dir.path(), "bytes.json", &cassette);
@@ -356,10 +356,7 @@ async fn each_kind_of_miss_names_the_nearest_interaction_and_what_differed() {
         200,
         json!({"data": token_resource("312", None)}),
     );
-    sandboxed
-        .request
-        .headers
-        .set("x-environment", vec!["sandbox".into()]);
+    sandboxed.request.headers.set("x-environment", ["sandbox"]);
     cassette.interactions.push(sandboxed);
     cassette.interactions.push(interaction(
         request("PUT", "/access_tokens/312", Some(update_body(true))),

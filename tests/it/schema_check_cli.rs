@@ -73,10 +73,10 @@ fn planted_unredacted_token_and_bearer_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = planted(dir.path(), "leak.json", |c| {
         plant_token(c);
-        c.interactions[2].request.headers.set(
-            "authorization",
-            vec!["Bearer 0123456789abcdef0123456789abcd".into()],
-        );
+        c.interactions[2]
+            .request
+            .headers
+            .set("authorization", ["Bearer 0123456789abcdef0123456789abcd"]);
     });
     let output = datovcr().arg("schema-check").arg(&path).assert().code(1);
     let stdout = String::from_utf8(output.get_output().stdout.clone()).unwrap();

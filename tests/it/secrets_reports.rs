@@ -179,7 +179,7 @@ fn a_placeholder_in_every_form_is_not_a_leak() {
     interaction
         .request
         .headers
-        .set("authorization", vec!["Basic [REDACTED]".into()]);
+        .set("authorization", ["Basic [REDACTED]"]);
     interaction.response.body = Body::Json(json!({"data": [
         {"type": "upload_request", "id": "u", "attributes": {
             "url": "https://s3.example/f?X-Amz-Signature=%5BREDACTED%5D"}},
