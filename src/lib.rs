@@ -71,3 +71,9 @@ pub mod replay;
 pub mod server;
 
 pub use replay::ReplayServer;
+
+/// The Rust examples of `docs/library.md`, compiled and run as doc tests so
+/// the page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/library.md")]
+struct LibraryGuide;

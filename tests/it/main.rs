@@ -4,6 +4,8 @@
 mod cassette_format;
 /// The contract's rules, checked through the library on real request shapes.
 mod contract_rules;
+/// README and docs/: every relative link resolves, no path outside the repository.
+mod docs_links;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
 /// Hardening: kill -9 while recording, two processes on one cassette.
