@@ -15,13 +15,15 @@
 //! ([`PreparedResponse::recorded`]). Interactions can be added one at a time
 //! ([`LibraryBuilder`]), so a cassette never has to be held whole.
 
+use super::framing::{self, Content};
 use super::matching::{MatchRules, RequestView};
 use crate::cassette::{
     Body, Cassette, Headers, Query, RecordedResponse, WireBody, WireInteraction, WireRequest,
     WireResponse,
 };
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use http_body_util::Full;
 use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -30,13 +32,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Headers that describe framing: hyper computes them from the body served.
+/// Headers that describe framing: replay computes them for what it sends
+/// ([`framing`]).
 const FRAMING: &[&str] = &[
     "content-length",
     "transfer-encoding",
     "connection",
     "keep-alive",
 ];
+
+/// datovcr's own header names. A response carrying one is datovcr's
+/// (`x-datovcr-error` marks every error it makes), so a recorded one, from
+/// a recording made through another datovcr, is never replayed.
+const OWN_PREFIX: &str = "x-datovcr-";
 
 /// How a response body was recorded, so [`PreparedResponse::recorded`]
 /// can give the same [`Body`] back from the bytes.
@@ -58,32 +66,55 @@ pub struct PreparedResponse {
     pub headers: Box<[(HeaderName, HeaderValue)]>,
     pub body: Bytes,
     kind: BodyKind,
-    /// Recorded framing headers, left out of `headers` but part of what was recorded.
-    framing: Vec<(String, String)>,
+    /// Recorded headers that are not sent (framing, datovcr's own), but are
+    /// part of what was recorded.
+    unsent: Vec<(String, String)>,
+    /// What an answer without content says its representation's length is
+    /// ([`framing::representation_length`]).
+    representation_length: Option<u64>,
 }
 
 impl PreparedResponse {
     /// The headers to send, as the map a response holds.
     pub fn header_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.headers.len());
+        let mut map = HeaderMap::with_capacity(self.headers.len() + 1);
         for (name, value) in self.headers.iter() {
             map.append(name.clone(), value.clone());
         }
         map
     }
 
+    /// The response to a `method` request, framed as [`framing`] says.
+    pub fn response_to(&self, method: &Method) -> Response<Full<Bytes>> {
+        let content = framing::content(self.status, method);
+        let body = match content {
+            Content::Body => self.body.clone(),
+            Content::Described | Content::Nothing | Content::Empty => Bytes::new(),
+        };
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.header_map();
+        if content == Content::Described
+            && let Some(length) = self.representation_length
+        {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        response
+    }
+
     /// The response exactly as the cassette recorded it: status, every
-    /// header (framing ones included) and the body in its recorded form.
-    /// Built on demand, for `--check`.
+    /// header (framing and datovcr's own included) and the body in its
+    /// recorded form. Built on demand, for `--check`.
     pub fn recorded(&self) -> RecordedResponse {
         let mut headers = Headers::new();
         for (name, value) in self.headers.iter() {
-            let value = value
-                .to_str()
-                .expect("prepared from a string, so visible ASCII");
-            headers.append(name.as_str(), value);
+            // Prepared from the cassette's text, so this is that text.
+            // (Lossless until the cassette keeps bytes that are not UTF-8.)
+            headers.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
         }
-        for (name, value) in &self.framing {
+        for (name, value) in &self.unsent {
             headers.append(name, value.as_str());
         }
         RecordedResponse {
@@ -113,16 +144,19 @@ impl BodyKind {
         }
     }
 
-    /// The [`Body`] whose [`Body::to_bytes`] gave `bytes`.
+    /// The [`Body`] whose [`Body::to_bytes`] gave `bytes`. Bytes that no
+    /// longer parse as their kind (a reader with other limits) are kept as
+    /// they are rather than lost.
     fn body(self, bytes: &[u8]) -> Body {
+        let raw = || match std::str::from_utf8(bytes) {
+            Ok(text) if !text.is_empty() => Body::Text(text.to_owned()),
+            Ok(_) => Body::Empty,
+            Err(_) => Body::Binary(bytes.to_vec()),
+        };
         match self {
             BodyKind::Empty => Body::Empty,
-            BodyKind::Json => {
-                Body::Json(serde_json::from_slice(bytes).expect("serialized from a JSON value"))
-            }
-            BodyKind::Text => {
-                Body::Text(String::from_utf8(bytes.to_vec()).expect("serialized from a string"))
-            }
+            BodyKind::Json => serde_json::from_slice(bytes).map_or_else(|_| raw(), Body::Json),
+            BodyKind::Text => raw(),
             BodyKind::Binary => Body::Binary(bytes.to_vec()),
         }
     }
@@ -157,6 +191,17 @@ impl StoredRequest {
     /// The recorded body, as the cassette held it.
     pub fn body(&self) -> Body {
         self.body_kind.body(&self.body)
+    }
+
+    /// The request as matching sees it, with `body` from [`StoredRequest::body`].
+    pub fn view<'a>(&'a self, body: &'a Body) -> RequestView<'a> {
+        RequestView {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers: &self.headers,
+            body,
+        }
     }
 }
 
@@ -197,10 +242,19 @@ pub enum Lookup<'l> {
         index: usize,
     },
     /// The key is known but every response was served (`--exhausted fail`).
-    Exhausted {
-        served: usize,
-    },
+    Exhausted(Exhaustion),
     Miss,
+}
+
+/// A sequence that has served all its responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhaustion {
+    /// Responses recorded for the request.
+    pub served: usize,
+    /// Which arrival of the request this was, from 1.
+    pub arrival: usize,
+    /// `(cassette index, interaction index)` of the last recorded response.
+    pub last: (usize, usize),
 }
 
 impl Sequence {
@@ -290,9 +344,11 @@ impl Library {
             (true, _) => position,
             (false, Exhausted::Repeat) => sequence.entries.len() - 1,
             (false, Exhausted::Fail) => {
-                return Lookup::Exhausted {
+                return Lookup::Exhausted(Exhaustion {
                     served: sequence.entries.len(),
-                };
+                    arrival: position.saturating_add(1),
+                    last: sequence.entries[sequence.entries.len() - 1],
+                });
             }
         };
         let (cassette_index, index) = sequence.entries[position];
@@ -441,16 +497,25 @@ impl LibraryBuilder {
         }
     }
 
-    /// Headers exactly as recorded, minus those that describe framing:
-    /// hyper computes `Content-Length` from the body it is given.
+    /// Headers exactly as recorded, minus those that describe framing
+    /// (replay frames what it sends itself, [`framing`]) and datovcr's own.
     fn prepare_response(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
         let status = StatusCode::from_u16(recorded.status)
             .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
+        if status.is_informational() {
+            return Err(format!(
+                "status {} is informational (1xx), and a recorded response must be a final one \
+                 (200 to 999): a client would wait for the answer after it. Give the interaction \
+                 its final status, or remove it",
+                recorded.status
+            ));
+        }
         let mut headers = Vec::with_capacity(recorded.headers().count());
-        let mut framing = Vec::new();
+        let mut unsent = Vec::new();
         for (name, value) in recorded.headers() {
-            if FRAMING.contains(&name) {
-                framing.push((name.to_owned(), value.to_owned()));
+            let lowercase = name.to_ascii_lowercase();
+            if FRAMING.contains(&lowercase.as_str()) || lowercase.starts_with(OWN_PREFIX) {
+                unsent.push((name.to_owned(), value.to_owned()));
                 continue;
             }
             headers.push(self.intern(name, value)?);
@@ -462,12 +527,20 @@ impl LibraryBuilder {
             // Copied so the allocation is exactly the body's size.
             body => Bytes::copy_from_slice(body.bytes()),
         };
+        let representation_length = framing::representation_length(
+            &body,
+            unsent
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                .map(|(_, value)| value.as_str()),
+        );
         Ok(PreparedResponse {
             status,
             headers: headers.into_boxed_slice(),
             body,
             kind,
-            framing,
+            unsent,
+            representation_length,
         })
     }
 

@@ -19,10 +19,12 @@
 //! # Ok(()) }
 //! ```
 
+mod framing;
 mod handler;
 pub mod library;
 pub mod matching;
 pub mod miss;
+mod number;
 mod output;
 
 pub use library::Exhausted;

@@ -293,6 +293,8 @@ mod tests {
             ("miss.rs", include_str!("miss.rs")),
             ("matching.rs", include_str!("matching.rs")),
             ("library.rs", include_str!("library.rs")),
+            ("framing.rs", include_str!("framing.rs")),
+            ("number.rs", include_str!("number.rs")),
             ("mod.rs", include_str!("mod.rs")),
         ] {
             for forbidden in [

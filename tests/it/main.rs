@@ -14,6 +14,8 @@ mod hardening_framing;
 mod hardening_secrets;
 /// Hardening: slowloris, slow readers and overload.
 mod hardening_slow;
+/// Issue 12 in replay: RFC framing, numbers by value, explained misses, own answers, header bytes.
+mod integrity_replay;
 /// The official Node client (tests/clients/node) through proxy, replay and --enforce.
 mod official_client;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
