@@ -271,7 +271,7 @@ impl ReplayHandler {
         let message = match &exhausted {
             Some(exhaustion) => format!(
                 "{} {}: all {} recorded response(s) for this request were already served (--exhausted fail)",
-                view.method, view.path, exhaustion.served
+                view.method, view.path, exhaustion.recorded
             ),
             None => format!(
                 "{} {}: no recorded interaction matches",

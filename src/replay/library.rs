@@ -249,8 +249,8 @@ pub enum Lookup<'l> {
 /// A sequence that has served all its responses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exhaustion {
-    /// Responses recorded for the request.
-    pub served: usize,
+    /// Responses recorded for the request, all served.
+    pub recorded: usize,
     /// Which arrival of the request this was, from 1.
     pub arrival: usize,
     /// `(cassette index, interaction index)` of the last recorded response.
@@ -345,7 +345,7 @@ impl Library {
             (false, Exhausted::Repeat) => sequence.entries.len() - 1,
             (false, Exhausted::Fail) => {
                 return Lookup::Exhausted(Exhaustion {
-                    served: sequence.entries.len(),
+                    recorded: sequence.entries.len(),
                     arrival: position.saturating_add(1),
                     last: sequence.entries[sequence.entries.len() - 1],
                 });
@@ -513,8 +513,16 @@ impl LibraryBuilder {
         let mut headers = Vec::with_capacity(recorded.headers().count());
         let mut unsent = Vec::new();
         for (name, value) in recorded.headers() {
-            let lowercase = name.to_ascii_lowercase();
-            if FRAMING.contains(&lowercase.as_str()) || lowercase.starts_with(OWN_PREFIX) {
+            // Names written by hand can have capitals; any case is the same name.
+            let own = name
+                .as_bytes()
+                .get(..OWN_PREFIX.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(OWN_PREFIX.as_bytes()));
+            if own
+                || FRAMING
+                    .iter()
+                    .any(|framing| framing.eq_ignore_ascii_case(name))
+            {
                 unsent.push((name.to_owned(), value.to_owned()));
                 continue;
             }
@@ -637,10 +645,12 @@ mod tests {
             *headers = Headers::new();
             headers.append("x-shared", "same value");
             headers.append("content-length", "3");
+            headers.append("x-datovcr-error", "DATOVCR_NO_MATCH");
         }
         // Recorded by hand with a capital: still a valid name, sent lowercase.
         cassette.interactions[1].response.headers = serde_json::from_value(
-            serde_json::json!({"X-Shared": ["same value"], "content-length": ["3"]}),
+            serde_json::json!({"X-Shared": ["same value"], "Content-Length": ["3"],
+                               "X-Datovcr-Error": ["DATOVCR_NO_MATCH"]}),
         )
         .unwrap();
         let library = Library::build(
@@ -652,7 +662,11 @@ mod tests {
         let responses = &library.cassettes[0].responses;
         let [(first_name, first), (second_name, second)] =
             [&responses[0], &responses[1]].map(|response| {
-                assert_eq!(response.headers.len(), 1, "framing headers are not sent");
+                assert_eq!(
+                    response.headers.len(),
+                    1,
+                    "framing headers and datovcr's own are not sent"
+                );
                 response.headers[0].clone()
             });
         assert_eq!(
@@ -661,10 +675,12 @@ mod tests {
         );
         assert_eq!(first, "same value");
         assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr());
-        assert_eq!(
-            responses[1].recorded().headers.get_all("content-length"),
-            ["3"]
-        );
+        // `--check` sees them, as recorded.
+        for response in &responses[..2] {
+            let recorded = response.recorded().headers;
+            assert_eq!(recorded.get_all("content-length"), ["3"]);
+            assert_eq!(recorded.get_all("x-datovcr-error"), ["DATOVCR_NO_MATCH"]);
+        }
     }
 
     /// Requests varied in every part a key reads, as recorded by hand too.

@@ -103,7 +103,7 @@ pub fn exhausted(library: &Library, exhausted: &Exhaustion) -> Nearest {
         path: recorded.path.clone(),
         differences: vec![Difference {
             pointer: "/sequence".into(),
-            recorded: json!(exhausted.served),
+            recorded: json!(exhausted.recorded),
             received: json!(exhausted.arrival),
         }],
     }

@@ -818,6 +818,11 @@ async fn a_miss_always_names_what_differed_and_nothing_else() {
             raw("GET", "/tags?t=2&page=2&t=1", &[], b""),
             vec![("/query/page", json!("1"), json!("2"))],
         ),
+        // A repeat is not the same as one value.
+        (
+            raw("GET", "/tags?t=2&page=1&t=1&t=1", &[], b""),
+            vec![("/query/t", json!(["1", "2"]), json!(["2", "1", "1"]))],
+        ),
         (
             env(b"a,b"),
             vec![("/headers/x-environment", json!("a, b"), json!("a,b"))],
@@ -904,6 +909,7 @@ async fn equivalent_spellings_of_a_request_match() {
         (raw("GET", "/items", &[], b""), "items"),
         (raw("GET", "/items/", &[], b""), "items"),
         (raw("GET", "/tags?t=2&t=1", &[], b""), "tags"),
+        (raw("GET", "/tags?%74=%32&t=1", &[], b""), "tags"),
         (
             raw("GET", "/env", &[("x-environment", b"a, b")], b""),
             "env",
@@ -1034,6 +1040,12 @@ async fn a_miss_in_a_selected_cassette_is_explained_from_that_cassette() {
         answer.differences(),
         [json!({"pointer": "/path", "recorded": "/a", "received": "/b"})]
     );
+    // With nothing recorded, there is nothing to be near.
+    cassette_file(dir.path(), "empty", vec![]);
+    let server = serve(&dir.path().join("empty.json")).await;
+    let answer = one(server.addr(), raw("GET", "/a", &[], b"")).await;
+    assert_eq!(answer.status, 599);
+    assert_eq!(answer.error()["details"]["nearest"], Value::Null);
 }
 
 // ------------------------------------- B12: datovcr's answers are told apart
@@ -1112,6 +1124,21 @@ async fn a_replayed_answer_never_looks_like_datovcr_s_own() {
         );
         assert_eq!(answer.error()["code"], "DATOVCR_NO_MATCH");
     }
+    let small = ReplayServer::builder()
+        .config(datovcr::replay::ReplayConfig {
+            cassettes: vec![path.clone()],
+            max_request_body: 4,
+            ..datovcr::replay::ReplayConfig::default()
+        })
+        .start()
+        .await
+        .unwrap();
+    let answer = one(small.addr(), raw("POST", "/plain-599", &[], b"too large")).await;
+    assert_eq!(answer.status, 413);
+    assert_eq!(
+        answer.header("x-datovcr-error").as_deref(),
+        Some("DATOVCR_BODY_TOO_LARGE")
+    );
 }
 
 // ------------------------------------------------ B10: header bytes in replay
