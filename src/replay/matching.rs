@@ -343,9 +343,9 @@ fn percent_normalized(path: &str) -> Cow<'_, str> {
     )
 }
 
-/// JSON with object keys sorted, no whitespace and numbers in their
-/// canonical form ([`number::write_canonical`]), so `{"b":1,"a":2.0}` and
-/// a pretty-printed `{"a": 2, "b": 1}` give the same text.
+/// JSON with object keys sorted, no whitespace and numbers in one exact
+/// decimal form (`[-]DIGITS` `e` `EXPONENT`, no float), so `{"b":1,"a":2.0}`
+/// and a pretty-printed `{"a": 2, "b": 1}` give the same text.
 pub fn canonical_json(out: &mut String, value: &Value) {
     match value {
         Value::Object(object) => {

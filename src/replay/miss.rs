@@ -120,9 +120,8 @@ fn path_distance(a: &str, b: &str) -> usize {
 }
 
 /// What differs between a recorded request and a received one, limited to
-/// the parts the rules match on, found by comparing their
-/// [`MatchParts`](super::matching::MatchParts): empty exactly when the two
-/// have one lookup key.
+/// the parts the rules match on, found by comparing their [`MatchParts`]:
+/// empty exactly when the two have one lookup key.
 pub fn differences(
     rules: &MatchRules,
     recorded: &RequestView<'_>,

@@ -26,6 +26,7 @@ pub mod matching;
 pub mod miss;
 mod number;
 mod output;
+mod response;
 
 pub use library::Exhausted;
 pub use matching::MatchRules;
