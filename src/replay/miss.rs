@@ -1,8 +1,11 @@
 //! Explaining a request that matched nothing: the nearest recorded
 //! interaction and what differed, as JSON pointers into the request.
 //!
-//! Misses are rare and meant to be read, so this scans the candidate
-//! interactions; hits never come here.
+//! What differs is found by comparing the two requests' [`MatchParts`],
+//! the normal forms the lookup key is written from, so a miss always names
+//! a difference and never one that matching ignores. Misses are rare and
+//! meant to be read, so this scans the candidate interactions; hits never
+//! come here.
 
 use super::library::{Exhaustion, Library, LoadedCassette};
 use super::matching::{BodyPart, MatchParts, MatchRules, RequestView, json_equal};
@@ -22,7 +25,9 @@ const MAX_VALUE_CHARS: usize = 120;
 /// One way the request differs from a recorded one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Difference {
-    /// `/method`, `/path`, `/query/NAME`, `/headers/NAME` or `/body/POINTER`.
+    /// `/method`, `/path`, `/query/NAME`, `/headers/NAME` or `/body/POINTER`;
+    /// `/sequence` for a request whose recorded responses were all served
+    /// (`recorded`: how many, `received`: which arrival this was).
     pub pointer: String,
     pub recorded: Value,
     pub received: Value,
