@@ -152,7 +152,7 @@ fn service<H: Handler>(
     max_head_bytes: usize,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<Full<Bytes>>,
+    Response = Response<Outgoing>,
     Error = std::convert::Infallible,
     Future = impl Future + Send,
 > + Clone {
@@ -163,14 +163,75 @@ fn service<H: Handler>(
             // hyper bounds its read buffer, not the head itself: a head that
             // arrives in one read can exceed the limit unnoticed.
             if head_size(&request) > max_head_bytes {
-                return Ok(head_too_large(max_head_bytes));
+                return Ok(head_too_large(max_head_bytes).map(Outgoing::Full));
             }
             let Ok(_permit) = in_flight.try_acquire_owned() else {
-                return Ok(overloaded());
+                return Ok(overloaded().map(Outgoing::Full));
             };
-            Ok(handler.handle(request).await)
+            Ok(Outgoing::of(handler.handle(request).await))
         }
     })
+}
+
+/// A response body as hyper is handed it. A 304 may carry the length of
+/// the representation it stands for (RFC 9110 §8.6, §15.4.5), but hyper
+/// drops a `Content-Length` next to an empty body it knows the length of
+/// (unless the request was HEAD). Handed over as [`Outgoing::Declared`], an
+/// empty body of unknown length, the handler's header is written as set,
+/// and hyper sends no content after a 304 whatever the body.
+enum Outgoing {
+    Full(Full<Bytes>),
+    Declared,
+}
+
+impl Outgoing {
+    fn of(response: Response<Full<Bytes>>) -> Response<Outgoing> {
+        use hyper::body::Body as _;
+        let length = response.headers().get(http::header::CONTENT_LENGTH);
+        let declared = response.status() == StatusCode::NOT_MODIFIED
+            && response.body().is_end_stream()
+            // hyper refuses to send a length it cannot parse.
+            && length.is_some_and(|length| {
+                !length.is_empty() && length.as_bytes().iter().all(u8::is_ascii_digit)
+            });
+        response.map(|body| {
+            if declared {
+                Outgoing::Declared
+            } else {
+                Outgoing::Full(body)
+            }
+        })
+    }
+}
+
+impl hyper::body::Body for Outgoing {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            Outgoing::Full(body) => std::pin::Pin::new(body).poll_frame(cx),
+            Outgoing::Declared => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Outgoing::Full(body) => body.is_end_stream(),
+            // An end known in advance would make hyper drop the length.
+            Outgoing::Declared => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Outgoing::Full(body) => body.size_hint(),
+            Outgoing::Declared => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 fn overloaded() -> Response<Full<Bytes>> {

@@ -1,7 +1,7 @@
 //! One replayed request: look it up, serve the recorded response, or
 //! explain the miss (or forward it, when asked).
 
-use super::library::{Library, Lookup, PreparedResponse};
+use super::library::{Exhaustion, Library, Lookup, PreparedResponse};
 use super::matching::RequestView;
 use super::miss;
 use super::output::{SecretFinder, Voice};
@@ -113,7 +113,7 @@ impl Handler for ReplayHandler {
         let cassette_name = parts
             .headers
             .get(cassette::CASSETTE_HEADER)
-            .map(|value| value.to_str().unwrap_or("\u{fffd}").to_owned());
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let selected = match &cassette_name {
             Some(name) => match self.library.cassette_named(name) {
                 Some(index) => Some(index),
@@ -137,9 +137,7 @@ impl Handler for ReplayHandler {
             Lookup::Hit { cassette, index } => {
                 self.stats.served.fetch_add(1, Ordering::Relaxed);
                 let prepared = &cassette.responses[index];
-                let mut response = Response::new(Full::new(prepared.body.clone()));
-                *response.status_mut() = prepared.status;
-                *response.headers_mut() = prepared.header_map();
+                let mut response = prepared.response_to(&parts.method);
                 let findings = self.check(&view, prepared);
                 if !findings.is_empty() {
                     voice.mark_violations(&mut response, &findings);
@@ -157,7 +155,7 @@ impl Handler for ReplayHandler {
             }
             outcome => {
                 let exhausted = match outcome {
-                    Lookup::Exhausted { served } => Some(served),
+                    Lookup::Exhausted(exhaustion) => Some(exhaustion),
                     _ => None,
                 };
                 match (&self.forwarder, self.config.on_miss) {
@@ -258,7 +256,7 @@ impl ReplayHandler {
         &self,
         view: &RequestView<'_>,
         selected: Option<usize>,
-        exhausted: Option<usize>,
+        exhausted: Option<Exhaustion>,
         voice: &Voice<'_>,
     ) -> Response<Full<Bytes>> {
         self.stats.misses.fetch_add(1, Ordering::Relaxed);
@@ -270,10 +268,10 @@ impl ReplayHandler {
             .iter()
             .map(|&index| self.library.cassettes[index].path.display().to_string())
             .collect();
-        let message = match exhausted {
-            Some(served) => format!(
-                "{} {}: all {served} recorded response(s) for this request were already served (--exhausted fail)",
-                view.method, view.path
+        let message = match &exhausted {
+            Some(exhaustion) => format!(
+                "{} {}: all {} recorded response(s) for this request were already served (--exhausted fail)",
+                view.method, view.path, exhaustion.recorded
             ),
             None => format!(
                 "{} {}: no recorded interaction matches",
@@ -282,7 +280,10 @@ impl ReplayHandler {
         };
         // Values are scrubbed before they are shortened: a cut could leave
         // half a secret that no longer matches it.
-        let nearest = miss::nearest(&self.library, &candidates, view, voice.secrets());
+        let nearest = match &exhausted {
+            Some(exhaustion) => Some(miss::exhausted(&self.library, exhaustion)),
+            None => miss::nearest(&self.library, &candidates, view, voice.secrets()),
+        };
         let mut log = format!("datovcr: MISS {message} (searched {})", searched.join(", "));
         if let Some(nearest) = &nearest {
             log.push_str(&format!(

@@ -16,12 +16,10 @@
 //! ([`LibraryBuilder`]), so a cassette never has to be held whole.
 
 use super::matching::{MatchRules, RequestView};
-use crate::cassette::{
-    Body, Cassette, FieldValue, Headers, Query, RecordedResponse, WireBody, WireInteraction,
-    WireRequest, WireResponse,
-};
-use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use super::response::BodyKind;
+pub use super::response::PreparedResponse;
+use crate::cassette::{Body, Cassette, Headers, Query, WireInteraction, WireRequest, WireResponse};
+use http::{HeaderName, HeaderValue};
 use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -29,101 +27,6 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-/// Headers that describe framing: hyper computes them from the body served.
-const FRAMING: &[&str] = &[
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-];
-
-/// How a response body was recorded, so [`PreparedResponse::recorded`]
-/// can give the same [`Body`] back from the bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BodyKind {
-    Empty,
-    Json,
-    Text,
-    Binary,
-}
-
-/// A response ready to be sent.
-#[derive(Debug, Clone)]
-pub struct PreparedResponse {
-    pub status: StatusCode,
-    /// The headers to send, parsed once. A slice rather than a `HeaderMap`:
-    /// a map keeps spare capacity (12 buckets for 7 headers), and the
-    /// handler needs a fresh map per hit anyway ([`PreparedResponse::header_map`]).
-    pub headers: Box<[(HeaderName, HeaderValue)]>,
-    pub body: Bytes,
-    kind: BodyKind,
-    /// Recorded framing headers, left out of `headers` but part of what was recorded.
-    framing: Vec<(String, FieldValue)>,
-}
-
-impl PreparedResponse {
-    /// The headers to send, as the map a response holds.
-    pub fn header_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.headers.len());
-        for (name, value) in self.headers.iter() {
-            map.append(name.clone(), value.clone());
-        }
-        map
-    }
-
-    /// The response exactly as the cassette recorded it: status, every
-    /// header (framing ones included) and the body in its recorded form.
-    /// Built on demand, for `--check`.
-    pub fn recorded(&self) -> RecordedResponse {
-        let mut headers = Headers::new();
-        for (name, value) in self.headers.iter() {
-            headers.append(name.as_str(), FieldValue::from(value));
-        }
-        for (name, value) in &self.framing {
-            headers.append(name, value.clone());
-        }
-        RecordedResponse {
-            status: self.status.as_u16(),
-            headers,
-            body: self.kind.body(&self.body),
-        }
-    }
-}
-
-impl BodyKind {
-    fn of(body: &Body) -> BodyKind {
-        match body {
-            Body::Empty => BodyKind::Empty,
-            Body::Json(_) => BodyKind::Json,
-            Body::Text(_) => BodyKind::Text,
-            Body::Binary(_) => BodyKind::Binary,
-        }
-    }
-
-    fn of_wire(body: &WireBody<'_>) -> BodyKind {
-        match body {
-            WireBody::Empty => BodyKind::Empty,
-            WireBody::Json(_) => BodyKind::Json,
-            WireBody::Text(_) => BodyKind::Text,
-            WireBody::Binary(_) => BodyKind::Binary,
-        }
-    }
-
-    /// The [`Body`] whose [`Body::to_bytes`] gave `bytes`.
-    fn body(self, bytes: &[u8]) -> Body {
-        match self {
-            BodyKind::Empty => Body::Empty,
-            BodyKind::Json => {
-                Body::Json(serde_json::from_slice(bytes).expect("serialized from a JSON value"))
-            }
-            BodyKind::Text => {
-                Body::Text(String::from_utf8(bytes.to_vec()).expect("serialized from a string"))
-            }
-            BodyKind::Binary => Body::Binary(bytes.to_vec()),
-        }
-    }
-}
 
 /// A recorded request as miss explanations need it: the headers cut down to
 /// those [`MatchRules::headers`] names (nothing else is compared), the body
@@ -154,6 +57,17 @@ impl StoredRequest {
     /// The recorded body, as the cassette held it.
     pub fn body(&self) -> Body {
         self.body_kind.body(&self.body)
+    }
+
+    /// The request as matching sees it, with `body` from [`StoredRequest::body`].
+    pub fn view<'a>(&'a self, body: &'a Body) -> RequestView<'a> {
+        RequestView {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers: &self.headers,
+            body,
+        }
     }
 }
 
@@ -194,10 +108,19 @@ pub enum Lookup<'l> {
         index: usize,
     },
     /// The key is known but every response was served (`--exhausted fail`).
-    Exhausted {
-        served: usize,
-    },
+    Exhausted(Exhaustion),
     Miss,
+}
+
+/// A sequence that has served all its responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exhaustion {
+    /// Responses recorded for the request, all served.
+    pub recorded: usize,
+    /// Which arrival of the request this was, from 1.
+    pub arrival: usize,
+    /// `(cassette index, interaction index)` of the last recorded response.
+    pub last: (usize, usize),
 }
 
 impl Sequence {
@@ -287,9 +210,11 @@ impl Library {
             (true, _) => position,
             (false, Exhausted::Repeat) => sequence.entries.len() - 1,
             (false, Exhausted::Fail) => {
-                return Lookup::Exhausted {
-                    served: sequence.entries.len(),
-                };
+                return Lookup::Exhausted(Exhaustion {
+                    recorded: sequence.entries.len(),
+                    arrival: position.saturating_add(1),
+                    last: sequence.entries[sequence.entries.len() - 1],
+                });
             }
         };
         let (cassette_index, index) = sequence.entries[position];
@@ -369,14 +294,12 @@ impl LibraryBuilder {
     pub fn add(&mut self, interaction: WireInteraction<'_>) -> Result<(), String> {
         let cassette_index = self.cassettes.len() - 1;
         let index = self.cassettes[cassette_index].requests.len();
-        let response = self
-            .prepare_response(interaction.response)
-            .map_err(|problem| {
-                format!(
-                    "cassette {} interaction #{index}: {problem}",
-                    self.cassettes[cassette_index].path.display()
-                )
-            })?;
+        let response = self.prepare(interaction.response).map_err(|problem| {
+            format!(
+                "cassette {} interaction #{index}: {problem}",
+                self.cassettes[cassette_index].path.display()
+            )
+        })?;
         let request = interaction.request;
         // The key reads only these, so they are all it needs.
         let headers = request.headers_named(&self.rules.headers);
@@ -438,34 +361,8 @@ impl LibraryBuilder {
         }
     }
 
-    /// Headers exactly as recorded, minus those that describe framing:
-    /// hyper computes `Content-Length` from the body it is given.
-    fn prepare_response(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
-        let status = StatusCode::from_u16(recorded.status)
-            .map_err(|_| format!("status {} is not an HTTP status", recorded.status))?;
-        let mut headers = Vec::with_capacity(recorded.headers().count());
-        let mut framing = Vec::new();
-        for (name, value) in recorded.headers() {
-            if FRAMING.contains(&name) {
-                framing.push((name.to_owned(), FieldValue::from_bytes(value)));
-                continue;
-            }
-            headers.push(self.intern(name, value)?);
-        }
-        let kind = BodyKind::of_wire(&recorded.body);
-        let body = match recorded.body {
-            // Compacted into an allocation of exactly its size.
-            WireBody::Json(bytes) => Bytes::from(bytes),
-            // Copied so the allocation is exactly the body's size.
-            body => Bytes::copy_from_slice(body.bytes()),
-        };
-        Ok(PreparedResponse {
-            status,
-            headers: headers.into_boxed_slice(),
-            body,
-            kind,
-            framing,
-        })
+    fn prepare(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
+        PreparedResponse::prepare(recorded, |name, value| self.intern(name, value))
     }
 
     /// Parses a header; a name or value seen before is shared rather than
@@ -564,10 +461,12 @@ mod tests {
             *headers = Headers::new();
             headers.append("x-shared", "same value");
             headers.append("content-length", "3");
+            headers.append("x-datovcr-error", "DATOVCR_NO_MATCH");
         }
         // Recorded by hand with a capital: still a valid name, sent lowercase.
         cassette.interactions[1].response.headers = serde_json::from_value(
-            serde_json::json!({"X-Shared": ["same value"], "content-length": ["3"]}),
+            serde_json::json!({"X-Shared": ["same value"], "Content-Length": ["3"],
+                               "X-Datovcr-Error": ["DATOVCR_NO_MATCH"]}),
         )
         .unwrap();
         let library = Library::build(
@@ -579,7 +478,11 @@ mod tests {
         let responses = &library.cassettes[0].responses;
         let [(first_name, first), (second_name, second)] =
             [&responses[0], &responses[1]].map(|response| {
-                assert_eq!(response.headers.len(), 1, "framing headers are not sent");
+                assert_eq!(
+                    response.headers.len(),
+                    1,
+                    "framing headers and datovcr's own are not sent"
+                );
                 response.headers[0].clone()
             });
         assert_eq!(
@@ -588,10 +491,12 @@ mod tests {
         );
         assert_eq!(first, "same value");
         assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr());
-        assert_eq!(
-            responses[1].recorded().headers.get_all("content-length"),
-            ["3"]
-        );
+        // `--check` sees them, as recorded.
+        for response in &responses[..2] {
+            let recorded = response.recorded().headers;
+            assert_eq!(recorded.get_all("content-length"), ["3"]);
+            assert_eq!(recorded.get_all("x-datovcr-error"), ["DATOVCR_NO_MATCH"]);
+        }
     }
 
     /// Requests varied in every part a key reads, as recorded by hand too.

@@ -1,18 +1,25 @@
-//! Which parts of a request must match a recorded one, and the lookup key
-//! built from them.
+//! Which parts of a request must match a recorded one, each in its normal
+//! form, and the lookup key written from them.
 //!
-//! A key is a canonical string of the matched parts: the method, the path,
-//! the query pairs sorted (so order does not matter), the body as canonical
-//! JSON (sorted keys, no whitespace, ignored pointers removed) or as raw
-//! bytes, and the chosen headers. Requests with equal keys are the "same"
-//! request, so lookup is one hash-map probe however large the cassette.
+//! [`MatchRules::parts`] reduces a request to its [`MatchParts`]: the method
+//! in capitals; the path with its percent-encoding normalised (RFC 3986
+//! §6.2.2) and one trailing slash dropped; the query pairs sorted (order does
+//! not matter, repeats do); each matched header's values joined; the body as
+//! JSON (ignored pointers removed, numbers compared by value), text or bytes.
+//! The key is those parts written out so that no two different parts give
+//! one key ([`MatchParts::key`]): requests with equal keys are the "same"
+//! request, so lookup is one hash-map probe however large the cassette. A
+//! miss is explained by comparing the parts of two requests ([`super::miss`]),
+//! never the requests themselves, so an explanation names a difference
+//! exactly when the keys differ.
 
+use super::number;
 use crate::cassette::{Body, Headers, Query};
 use crate::redact::RedactionRules;
 use crate::redact::rules::is_secret_header;
 use base64::Engine as _;
 use serde_json::Value;
-use std::fmt::Write as _;
+use std::borrow::Cow;
 
 /// `--match` and `--ignore-body-pointer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,54 +114,45 @@ impl MatchRules {
         }
     }
 
-    /// The lookup key for a request.
+    /// The lookup key for a request: [`MatchRules::parts`], written out.
     pub fn key(&self, request: &RequestView<'_>) -> String {
-        let mut key = String::with_capacity(64);
-        if self.method {
-            key.push_str(&request.method.to_ascii_uppercase());
-        }
-        key.push('\u{0}');
-        if self.path {
-            key.push_str(
-                request
-                    .path
-                    .strip_suffix('/')
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or(request.path),
-            );
-        }
-        key.push('\u{0}');
-        if self.query {
-            let mut pairs: Vec<&(String, String)> = request.query.pairs().iter().collect();
-            pairs.sort();
-            for (name, value) in pairs {
-                let _ = write!(key, "{}={}&", name.escape_default(), value.escape_default());
-            }
-        }
-        key.push('\u{0}');
-        for name in &self.headers {
-            let _ = write!(key, "{}={}\u{1}", name, request.headers.joined(name).trim());
-        }
-        key.push('\u{0}');
-        if self.body {
-            self.write_body(&mut key, request.body);
-        }
-        key
+        self.parts(request).key()
     }
 
-    fn write_body(&self, key: &mut String, body: &Body) {
-        match body {
-            Body::Empty => {}
-            Body::Json(value) if self.ignore_body_pointers.is_empty() => canonical_json(key, value),
-            Body::Json(value) => canonical_json(key, &self.without_ignored(value)),
-            Body::Text(text) => {
-                key.push_str("text:");
-                key.push_str(text);
-            }
-            Body::Binary(bytes) => {
-                key.push_str("base64:");
-                key.push_str(&base64::engine::general_purpose::STANDARD.encode(bytes));
-            }
+    /// The parts of `request` these rules compare, each in its normal form.
+    pub fn parts<'a>(&'a self, request: &RequestView<'a>) -> MatchParts<'a> {
+        MatchParts {
+            method: self.method.then(|| capitals(request.method)),
+            path: self.path.then(|| normal_path(request.path)),
+            query: self.query.then(|| {
+                let mut pairs: Vec<(&str, &str)> = request
+                    .query
+                    .pairs()
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str()))
+                    .collect();
+                pairs.sort_unstable();
+                pairs
+            }),
+            headers: self
+                .headers
+                .iter()
+                .map(|name| {
+                    (
+                        name.as_str(),
+                        request.headers.joined(name).trim().to_owned(),
+                    )
+                })
+                .collect(),
+            body: self.body.then(|| match request.body {
+                Body::Empty => BodyPart::Empty,
+                Body::Json(value) if self.ignore_body_pointers.is_empty() => {
+                    BodyPart::Json(Cow::Borrowed(value))
+                }
+                Body::Json(value) => BodyPart::Json(Cow::Owned(self.without_ignored(value))),
+                Body::Text(text) => BodyPart::Text(text),
+                Body::Binary(bytes) => BodyPart::Binary(bytes),
+            }),
         }
     }
 
@@ -195,8 +193,161 @@ fn remove_pointer(value: &mut Value, pointer: &str) {
     }
 }
 
-/// JSON with object keys sorted and no whitespace, so `{"b":1,"a":2}` and a
-/// pretty-printed `{"a": 2, "b": 1}` give the same text.
+/// A request reduced to what [`MatchRules`] compare, each part in its
+/// normal form; `None` for a part the rules leave out.
+#[derive(Debug, Clone)]
+pub struct MatchParts<'a> {
+    /// In capitals: `get` is `GET`.
+    pub method: Option<Cow<'a, str>>,
+    /// See [`normal_path`].
+    pub path: Option<Cow<'a, str>>,
+    /// Decoded pairs, sorted: `b=2&a=1` is `a=1&b=2`, `a=2&a=1` is
+    /// `a=1&a=2`; `a=1` is not `a=1&a=1`.
+    pub query: Option<Vec<(&'a str, &'a str)>>,
+    /// Each matched header in the rules' order, its values joined with ", "
+    /// and trimmed (RFC 9110 §5.3: field lines combine that way); absent is "".
+    pub headers: Vec<(&'a str, String)>,
+    pub body: Option<BodyPart<'a>>,
+}
+
+/// A body as matching compares it.
+#[derive(Debug, Clone)]
+pub enum BodyPart<'a> {
+    Empty,
+    /// Ignored pointers removed; compared by [`json_equal`].
+    Json(Cow<'a, Value>),
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+impl BodyPart<'_> {
+    /// Equal exactly when the key writes them alike.
+    pub fn same_as(&self, other: &BodyPart<'_>) -> bool {
+        match (self, other) {
+            (BodyPart::Empty, BodyPart::Empty) => true,
+            (BodyPart::Json(a), BodyPart::Json(b)) => json_equal(a, b),
+            (BodyPart::Text(a), BodyPart::Text(b)) => a == b,
+            (BodyPart::Binary(a), BodyPart::Binary(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl MatchParts<'_> {
+    /// The parts written out, every string quoted as JSON quotes it, so that
+    /// different parts never give one key (`a=b` = `c` is not `a` = `b=c`).
+    pub fn key(&self) -> String {
+        let mut key = String::with_capacity(64);
+        if let Some(method) = &self.method {
+            key.push('M');
+            push_quoted(&mut key, method);
+        }
+        if let Some(path) = &self.path {
+            key.push('P');
+            push_quoted(&mut key, path);
+        }
+        if let Some(query) = &self.query {
+            key.push('Q');
+            for (name, value) in query {
+                push_quoted(&mut key, name);
+                push_quoted(&mut key, value);
+            }
+        }
+        for (name, value) in &self.headers {
+            key.push('H');
+            push_quoted(&mut key, name);
+            push_quoted(&mut key, value);
+        }
+        match &self.body {
+            None => {}
+            Some(BodyPart::Empty) => key.push_str("BE"),
+            Some(BodyPart::Json(value)) => {
+                key.push_str("BJ");
+                canonical_json(&mut key, value);
+            }
+            Some(BodyPart::Text(text)) => {
+                key.push_str("BT");
+                push_quoted(&mut key, text);
+            }
+            Some(BodyPart::Binary(bytes)) => {
+                key.push_str("BX");
+                base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut key);
+            }
+        }
+        key
+    }
+}
+
+fn capitals(method: &str) -> Cow<'_, str> {
+    if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(method.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(method)
+    }
+}
+
+/// The path as matching compares it: percent-encoding normalised as RFC
+/// 3986 §6.2.2.1-2 says (an encoded unreserved character is that character,
+/// `%7e` is `~`; other encodings are kept, their hex digits in capitals, so
+/// `%2f` is `%2F` and never `/`), then one trailing slash dropped (`/items/`
+/// is `/items`, `/items//` is `/items/`; `/` stays).
+pub fn normal_path(path: &str) -> Cow<'_, str> {
+    let mut path = percent_normalized(path);
+    if path.len() > 1 && path.ends_with('/') {
+        match &mut path {
+            Cow::Borrowed(borrowed) => *borrowed = &borrowed[..borrowed.len() - 1],
+            Cow::Owned(owned) => {
+                owned.pop();
+            }
+        }
+    }
+    path
+}
+
+fn percent_normalized(path: &str) -> Cow<'_, str> {
+    if !path.contains('%') {
+        return Cow::Borrowed(path);
+    }
+    let hex = |byte: Option<&u8>| byte.and_then(|&b| char::from(b).to_digit(16));
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match (
+            bytes[index],
+            hex(bytes.get(index + 1)),
+            hex(bytes.get(index + 2)),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                let byte = (high * 16 + low) as u8;
+                if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                    out.push(byte);
+                } else {
+                    out.push(b'%');
+                    out.extend(
+                        bytes[index + 1..index + 3]
+                            .iter()
+                            .map(u8::to_ascii_uppercase),
+                    );
+                }
+                index += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    // Only ASCII was rewritten, so the bytes are still UTF-8.
+    Cow::Owned(
+        String::from_utf8(out)
+            .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()),
+    )
+}
+
+/// JSON with object keys sorted, no whitespace and numbers in one exact
+/// decimal form (`[-]DIGITS` `e` `EXPONENT`, no float), so `{"b":1,"a":2.0}`
+/// and a pretty-printed `{"a": 2, "b": 1}` give the same text.
 pub fn canonical_json(out: &mut String, value: &Value) {
     match value {
         Value::Object(object) => {
@@ -207,8 +358,7 @@ pub fn canonical_json(out: &mut String, value: &Value) {
                 if index > 0 {
                     out.push(',');
                 }
-                // The key as a JSON string, escaped, without copying it into a Value.
-                out.push_str(&serde_json::to_string(name).expect("a string serializes"));
+                push_quoted(out, name);
                 out.push(':');
                 canonical_json(out, child);
             }
@@ -224,7 +374,48 @@ pub fn canonical_json(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::Number(number) => number::write_canonical(number.as_str(), out),
+        Value::String(text) => push_quoted(out, text),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Null => out.push_str("null"),
+    }
+}
+
+/// A string as JSON writes it: quoted, with quotes, backslashes and
+/// control characters escaped, so where it ends is never in doubt.
+fn push_quoted(out: &mut String, text: &str) {
+    out.push('"');
+    if text.bytes().any(|b| b == b'"' || b == b'\\' || b < b' ') {
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+    } else {
+        out.push_str(text);
+    }
+    out.push('"');
+}
+
+/// Whether two JSON values have one [`canonical_json`] text: objects with
+/// the same names and equal members in any order, arrays equal item by
+/// item, numbers by value, other scalars exactly.
+pub fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(name, x)| b.get(name).is_some_and(|y| json_equal(x, y)))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_equal(x, y))
+        }
+        (Value::Number(a), Value::Number(b)) => number::same_value(a.as_str(), b.as_str()),
+        (a, b) => a == b,
     }
 }
 

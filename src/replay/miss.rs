@@ -1,11 +1,14 @@
 //! Explaining a request that matched nothing: the nearest recorded
 //! interaction and what differed, as JSON pointers into the request.
 //!
-//! Misses are rare and meant to be read, so this scans the candidate
-//! interactions; hits never come here.
+//! What differs is found by comparing the two requests' [`MatchParts`],
+//! the normal forms the lookup key is written from, so a miss always names
+//! a difference and never one that matching ignores. Misses are rare and
+//! meant to be read, so this scans the candidate interactions; hits never
+//! come here.
 
-use super::library::{Library, LoadedCassette};
-use super::matching::{MatchRules, RequestView};
+use super::library::{Exhaustion, Library, LoadedCassette};
+use super::matching::{BodyPart, MatchParts, MatchRules, RequestView, json_equal};
 use super::output::scrub_json;
 use crate::cassette::Body;
 use crate::contract::pointer_token;
@@ -22,7 +25,9 @@ const MAX_VALUE_CHARS: usize = 120;
 /// One way the request differs from a recorded one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Difference {
-    /// `/method`, `/path`, `/query/NAME`, `/headers/NAME` or `/body/POINTER`.
+    /// `/method`, `/path`, `/query/NAME`, `/headers/NAME` or `/body/POINTER`;
+    /// `/sequence` for a request whose recorded responses were all served
+    /// (`recorded`: how many, `received`: which arrival this was).
     pub pointer: String,
     pub recorded: Value,
     pub received: Value,
@@ -47,20 +52,19 @@ pub fn nearest(
     request: &RequestView<'_>,
     secrets: &Secrets,
 ) -> Option<Nearest> {
+    let rules = &library.rules;
+    let received = rules.parts(request);
     let mut best: Option<(usize, Nearest)> = None;
     for &cassette_index in candidates {
         let cassette: &LoadedCassette = &library.cassettes[cassette_index];
         for (index, recorded) in cassette.requests.iter().enumerate() {
             let body = recorded.body();
-            let recorded_view = RequestView {
-                method: &recorded.method,
-                path: &recorded.path,
-                query: &recorded.query,
-                headers: &recorded.headers,
-                body: &body,
-            };
-            let differences =
-                scrubbed_differences(&library.rules, &recorded_view, request, secrets);
+            let recorded_view = recorded.view(&body);
+            let differences = scrubbed_differences(
+                (&rules.parts(&recorded_view), &recorded_view),
+                (&received, request),
+                secrets,
+            );
             // Method and path weigh most: a request is "near" one for the same endpoint.
             let score = differences
                 .iter()
@@ -90,6 +94,26 @@ pub fn nearest(
     best.map(|(_, nearest)| nearest)
 }
 
+/// A request whose recorded responses were all served (`--exhausted
+/// fail`), explained by the last of them: `/sequence` says how many were
+/// recorded (`recorded`) and which arrival this was (`received`).
+pub fn exhausted(library: &Library, exhausted: &Exhaustion) -> Nearest {
+    let (cassette_index, index) = exhausted.last;
+    let cassette = &library.cassettes[cassette_index];
+    let recorded = &cassette.requests[index];
+    Nearest {
+        cassette: cassette.path.display().to_string(),
+        interaction: index,
+        method: recorded.method.clone(),
+        path: recorded.path.clone(),
+        differences: vec![Difference {
+            pointer: "/sequence".into(),
+            recorded: json!(exhausted.recorded),
+            received: json!(exhausted.arrival),
+        }],
+    }
+}
+
 /// How far apart two paths are: differing segments, and more for a
 /// different depth, so `/access_tokens/999` is nearer `/access_tokens/312`
 /// than `/access_tokens`.
@@ -101,20 +125,26 @@ fn path_distance(a: &str, b: &str) -> usize {
 }
 
 /// What differs between a recorded request and a received one, limited to
-/// the parts the rules match on.
+/// the parts the rules match on, found by comparing their [`MatchParts`]:
+/// empty exactly when the two have one lookup key.
 pub fn differences(
     rules: &MatchRules,
     recorded: &RequestView<'_>,
     received: &RequestView<'_>,
 ) -> Vec<Difference> {
-    scrubbed_differences(rules, recorded, received, &Secrets::default())
+    scrubbed_differences(
+        (&rules.parts(recorded), recorded),
+        (&rules.parts(received), received),
+        &Secrets::default(),
+    )
 }
 
-/// [`differences`], each value scrubbed of `secrets` before it is shortened.
+/// [`differences`], each value scrubbed of `secrets` before it is
+/// shortened. The parts decide what differs; the views give the values as
+/// the requests spelled them.
 fn scrubbed_differences(
-    rules: &MatchRules,
-    recorded: &RequestView<'_>,
-    received: &RequestView<'_>,
+    (recorded, recorded_view): (&MatchParts<'_>, &RequestView<'_>),
+    (received, received_view): (&MatchParts<'_>, &RequestView<'_>),
     secrets: &Secrets,
 ) -> Vec<Difference> {
     let mut found = Vec::new();
@@ -127,55 +157,68 @@ fn scrubbed_differences(
             });
         }
     };
-    if rules.method && !recorded.method.eq_ignore_ascii_case(received.method) {
+    if recorded.method != received.method {
         differ(
             "/method".into(),
-            json!(recorded.method),
-            json!(received.method),
+            json!(recorded_view.method),
+            json!(received_view.method),
         );
     }
-    if rules.path && recorded.path.trim_end_matches('/') != received.path.trim_end_matches('/') {
-        differ("/path".into(), json!(recorded.path), json!(received.path));
+    if recorded.path != received.path {
+        differ(
+            "/path".into(),
+            json!(recorded_view.path),
+            json!(received_view.path),
+        );
     }
-    if rules.query {
-        let recorded_query = recorded.query.to_json();
-        let received_query = received.query.to_json();
-        let names: BTreeSet<&String> = recorded_query
-            .as_object()
-            .into_iter()
-            .chain(received_query.as_object())
-            .flat_map(|object| object.keys())
-            .collect();
+    if let (Some(a), Some(b)) = (&recorded.query, &received.query)
+        && a != b
+    {
+        let (a_json, b_json) = (recorded_view.query.to_json(), received_view.query.to_json());
+        let names: BTreeSet<&str> = a.iter().chain(b).map(|(name, _)| *name).collect();
         for name in names {
-            let (a, b) = (&recorded_query[name], &received_query[name]);
-            if a != b {
+            if !values_of(a, name).eq(values_of(b, name)) {
                 differ(
                     format!("/query/{}", pointer_token(name)),
-                    a.clone(),
-                    b.clone(),
+                    a_json[name].clone(),
+                    b_json[name].clone(),
                 );
             }
         }
     }
-    for name in &rules.headers {
-        let (a, b) = (recorded.headers.joined(name), received.headers.joined(name));
-        if a.trim() != b.trim() {
-            differ(format!("/headers/{name}"), optional(a), optional(b));
+    for ((name, a), (_, b)) in recorded.headers.iter().zip(&received.headers) {
+        if a != b {
+            differ(
+                format!("/headers/{}", pointer_token(name)),
+                optional(a),
+                optional(b),
+            );
         }
     }
-    if rules.body {
-        match (recorded.body, received.body) {
-            (Body::Json(a), Body::Json(b)) => {
-                let (a, b) = (rules.without_ignored(a), rules.without_ignored(b));
-                json_differences(&a, &b, &mut String::from("/body"), &mut differ);
-            }
-            (a, b) if a != b => differ("/body".into(), describe_body(a), describe_body(b)),
-            _ => {}
+    match (&recorded.body, &received.body) {
+        (Some(BodyPart::Json(a)), Some(BodyPart::Json(b))) => {
+            json_differences(a, b, &mut String::from("/body"), &mut differ);
         }
+        (Some(a), Some(b)) if !a.same_as(b) => differ(
+            "/body".into(),
+            describe_body(recorded_view.body),
+            describe_body(received_view.body),
+        ),
+        _ => {}
     }
     found
 }
 
+/// The values of `name` among sorted pairs, so in sorted order.
+fn values_of<'p>(pairs: &'p [(&str, &'p str)], name: &'p str) -> impl Iterator<Item = &'p str> {
+    pairs
+        .iter()
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| *value)
+}
+
+/// Where two JSON values differ, as [`json_equal`] compares them: numbers
+/// by value.
 fn json_differences(
     recorded: &Value,
     received: &Value,
@@ -209,16 +252,16 @@ fn json_differences(
                 pointer.truncate(len);
             }
         }
-        (a, b) if a != b => differ(pointer.clone(), a.clone(), b.clone()),
+        (a, b) if !json_equal(a, b) => differ(pointer.clone(), a.clone(), b.clone()),
         _ => {}
     }
 }
 
-fn optional(text: String) -> Value {
+fn optional(text: &str) -> Value {
     if text.is_empty() {
         Value::Null
     } else {
-        Value::String(text)
+        Value::String(text.to_owned())
     }
 }
 
@@ -245,4 +288,251 @@ fn shorten(mut value: Value, secrets: &Secrets) -> Value {
         "{}…",
         text.chars().take(MAX_VALUE_CHARS).collect::<String>()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cassette::{Headers, Query};
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    /// A request owning what a [`RequestView`] borrows.
+    #[derive(Debug, Clone)]
+    struct Owned {
+        method: String,
+        path: String,
+        query: Query,
+        headers: Headers,
+        body: Body,
+    }
+
+    impl Owned {
+        fn view(&self) -> RequestView<'_> {
+            RequestView {
+                method: &self.method,
+                path: &self.path,
+                query: &self.query,
+                headers: &self.headers,
+                body: &self.body,
+            }
+        }
+    }
+
+    /// Small alphabets, so that equal and nearly equal parts are common.
+    fn method() -> impl Strategy<Value = String> {
+        select(vec!["GET", "get", "Get", "POST", "G\"ET", "GET\\"]).prop_map(String::from)
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        select(vec![
+            "/items",
+            "/items/",
+            "/items//",
+            "/it%65ms",
+            "/it%65ms/",
+            "/%7Eme",
+            "/~me",
+            "/%7eme",
+            "/a%2fb",
+            "/a%2Fb",
+            "/a/b",
+            "/",
+            "",
+            "//",
+            "/x%zz",
+            "/x%",
+            "/\"",
+        ])
+        .prop_map(String::from)
+    }
+
+    fn query() -> impl Strategy<Value = Query> {
+        let name = select(vec!["a", "b", "a=b", "a&b", "", "\""]);
+        let value = select(vec!["1", "2", "b=c", "", "\"", "\\"]);
+        prop::collection::vec((name, value), 0..4).prop_map(|pairs| {
+            let raw = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            Query::parse(&raw)
+        })
+    }
+
+    fn headers() -> impl Strategy<Value = Headers> {
+        let value = select(vec!["a", "b", "a, b", " a ", "a,b", "", "\"\u{1}"]);
+        let name = select(vec!["x-environment", "x-custom", "x-other"]);
+        prop::collection::vec((name, value), 0..4)
+            .prop_map(|pairs| pairs.into_iter().collect::<Headers>())
+    }
+
+    /// Numbers by value: each class holds spellings of one value.
+    const NUMBERS: [&[&str]; 4] = [
+        &["1", "1.0", "10e-1", "0.1E+1"],
+        &["0", "-0", "0.0", "0e5"],
+        &["1e400", "10e399", "0.1E401"],
+        &["-2", "-2.00", "-20e-1"],
+    ];
+
+    /// JSON with `#N` where a number of class N goes, so one template
+    /// rendered with two spellings gives two texts of one value.
+    fn json_template() -> impl Strategy<Value = String> {
+        let leaf = select(vec![
+            "#0", "#1", "#2", "#3", "\"1\"", "\"a\"", "true", "null", "[]", "{}",
+        ])
+        .prop_map(String::from);
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|items| format!("[{}]", items.join(","))),
+                prop::collection::vec((select(vec!["a", "b", "list"]), inner), 0..3).prop_map(
+                    |members| {
+                        let members: Vec<String> = members
+                            .iter()
+                            .map(|(name, value)| format!("\"{name}\":{value}"))
+                            .collect();
+                        format!("{{{}}}", members.join(","))
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn render(template: &str, spellings: &[usize]) -> Body {
+        let mut text = String::new();
+        let mut choices = spellings.iter().cycle();
+        let mut chars = template.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '#' => {
+                    let class =
+                        NUMBERS[chars.next().and_then(|d| d.to_digit(10)).unwrap() as usize];
+                    text.push_str(class[choices.next().unwrap() % class.len()]);
+                }
+                c => text.push(c),
+            }
+        }
+        Body::Json(serde_json::from_str(&text).unwrap())
+    }
+
+    /// A body, and for JSON the template it was rendered from.
+    fn body() -> impl Strategy<Value = (Body, Option<String>)> {
+        prop_oneof![
+            Just((Body::Empty, None)),
+            (json_template(), prop::collection::vec(0usize..4, 1..8))
+                .prop_map(|(template, spellings)| (render(&template, &spellings), Some(template))),
+            select(vec!["{\"a\":1}", "x", "\"q\\"])
+                .prop_map(|text| (Body::Text(text.into()), None)),
+            select(vec![vec![0xff, 0], vec![0xff]]).prop_map(|bytes| (Body::Binary(bytes), None)),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = (Owned, Option<String>)> {
+        (method(), path(), query(), headers(), body()).prop_map(
+            |(method, path, query, headers, (body, template))| {
+                let request = Owned {
+                    method,
+                    path,
+                    query,
+                    headers,
+                    body,
+                };
+                (request, template)
+            },
+        )
+    }
+
+    /// `a` with each part replaced by `b`'s where `take` says so: pairs
+    /// that differ in one or two parts, or in none. A part kept from `a` is
+    /// spelled anew where it can be, per `spellings`: query pairs
+    /// reordered, header field lines folded into one, JSON numbers spelled
+    /// otherwise.
+    fn mixed(
+        (a, template): &(Owned, Option<String>),
+        (b, _): &(Owned, Option<String>),
+        take: [bool; 5],
+        spellings: &[usize],
+    ) -> Owned {
+        let pick = |from_b: bool| if from_b { b } else { a };
+        Owned {
+            method: pick(take[0]).method.clone(),
+            path: pick(take[1]).path.clone(),
+            query: match take[2] {
+                true => b.query.clone(),
+                false => {
+                    let mut pairs = a.query.pairs().to_vec();
+                    let turn = spellings[0] % pairs.len().max(1);
+                    pairs.rotate_left(turn);
+                    let raw = form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(pairs)
+                        .finish();
+                    Query::parse(&raw)
+                }
+            },
+            headers: match take[3] {
+                true => b.headers.clone(),
+                false if spellings[0] % 2 == 1 => a
+                    .headers
+                    .iter()
+                    .map(|(name, _)| (name, a.headers.joined(name)))
+                    .fold(Headers::new(), |mut headers, (name, value)| {
+                        headers.append(name, value);
+                        headers
+                    }),
+                false => a.headers.clone(),
+            },
+            body: match (take[4], template) {
+                (false, Some(template)) => render(template, spellings),
+                _ => pick(take[4]).body.clone(),
+            },
+        }
+    }
+
+    fn rules() -> impl Strategy<Value = MatchRules> {
+        (
+            any::<[bool; 4]>(),
+            prop::sample::subsequence(vec!["x-environment", "x-custom"], 0..=2),
+            prop::sample::subsequence(vec!["/a", "/list/0", "/b/a"], 0..=3),
+        )
+            .prop_map(|(parts, headers, pointers)| MatchRules {
+                method: parts[0],
+                path: parts[1],
+                query: parts[2],
+                body: parts[3],
+                headers: headers.into_iter().map(String::from).collect(),
+                ignore_body_pointers: pointers.into_iter().map(String::from).collect(),
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The explanation and the key agree: a miss (different keys) always
+        /// names a difference, and a difference is only named where the
+        /// keys differ.
+        #[test]
+        fn differences_are_empty_exactly_when_keys_are_equal(
+            rules in rules(),
+            a in request(),
+            b in request(),
+            take in any::<[bool; 5]>(),
+            spellings in prop::collection::vec(0usize..4, 1..8),
+        ) {
+            let b = mixed(&a, &b, take, &spellings);
+            let a = a.0;
+            let equal = rules.key(&a.view()) == rules.key(&b.view());
+            let found = differences(&rules, &a.view(), &b.view());
+            prop_assert_eq!(found.is_empty(), equal, "{:?}\n{:?}\n{:?}", found, a, b);
+            // And the other way round.
+            prop_assert_eq!(differences(&rules, &b.view(), &a.view()).is_empty(), equal);
+            // Nothing else is named: a part kept from `a`, however respelled,
+            // never is.
+            for difference in &found {
+                let part = ["/method", "/path", "/query/", "/headers/", "/body"]
+                    .iter()
+                    .position(|prefix| difference.pointer.starts_with(prefix))
+                    .unwrap();
+                prop_assert!(take[part], "{:?} names a part kept from\n{:?}\n{:?}", difference, a, b);
+            }
+        }
+    }
 }

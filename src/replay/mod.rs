@@ -19,11 +19,14 @@
 //! # Ok(()) }
 //! ```
 
+mod framing;
 mod handler;
 pub mod library;
 pub mod matching;
 pub mod miss;
+mod number;
 mod output;
+mod response;
 
 pub use library::Exhausted;
 pub use matching::MatchRules;

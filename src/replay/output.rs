@@ -293,6 +293,9 @@ mod tests {
             ("miss.rs", include_str!("miss.rs")),
             ("matching.rs", include_str!("matching.rs")),
             ("library.rs", include_str!("library.rs")),
+            ("framing.rs", include_str!("framing.rs")),
+            ("response.rs", include_str!("response.rs")),
+            ("number.rs", include_str!("number.rs")),
             ("mod.rs", include_str!("mod.rs")),
         ] {
             for forbidden in [

@@ -18,6 +18,8 @@ mod hardening_secrets;
 mod hardening_slow;
 /// Issue 12: one validation of the cassette format; header bytes kept exactly.
 mod integrity_format;
+/// Issue 12 in replay: RFC framing, numbers by value, explained misses, own answers, header bytes.
+mod integrity_replay;
 /// The official Node client (tests/clients/node) through proxy, replay and --enforce.
 mod official_client;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
