@@ -9,7 +9,7 @@
 // See docs/contract.md, "Sources and derivation".
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,11 +82,15 @@ function generate() {
   const exported = exportedTypes(typesFile, readFileSync(typesFile, 'utf8'));
   const endpoints = endpointsOf(JSON.parse(resourcesBytes), exported);
   const roots = rootTypeNames(endpoints);
-  const { defs, provenance } = generateDefinitions({
-    roots,
-    exported,
-    buildDir: path.join(here, '.build'),
-  });
+  // A folder per run: the drift tests run the generator twice at once.
+  const buildDir = path.join(here, '.build', String(process.pid));
+  let generated;
+  try {
+    generated = generateDefinitions({ roots, exported, buildDir });
+  } finally {
+    rmSync(buildDir, { recursive: true, force: true });
+  }
+  const { defs, provenance } = generated;
 
   const candidates = [];
   const disagreements = new Map();

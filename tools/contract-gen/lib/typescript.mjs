@@ -57,7 +57,8 @@ const STABLE = 'StableShell';
  * reference), in draft-07 form with `#/definitions/` references.
  *
  * `buildDir` receives the entry file that names the roots; it must sit
- * below the folder whose node_modules holds the client.
+ * below the folder whose node_modules holds the client, and belong to this
+ * run alone.
  */
 export function generateDefinitions({ roots, exported, buildDir }) {
   const shells = [...exported].filter((name) => name.endsWith(STABLE)).sort();
