@@ -12,7 +12,7 @@ mod routing;
 mod schema_set;
 
 pub use finding::{Category, Finding, Part, Severity, Side, pointer_token, violations_summary};
-pub use routing::PathTemplate;
+pub use routing::{PathTemplate, Router};
 
 use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
 use jsonschema::Validator;
@@ -59,6 +59,8 @@ impl Endpoint {
 #[derive(Debug)]
 pub struct ContractSet {
     endpoints: Vec<Endpoint>,
+    /// Method and path to an index into `endpoints`.
+    router: Router,
     request_headers: Arc<Validator>,
     request_headers_with_body: Arc<Validator>,
     response_headers: Arc<Validator>,
@@ -134,9 +136,9 @@ impl ContractSet {
 
     /// The endpoint a request is for, or `None` when it is not under contract.
     pub fn route(&self, method: &str, path: &str) -> Option<&Endpoint> {
-        self.endpoints.iter().find(|endpoint| {
-            endpoint.method.eq_ignore_ascii_case(method) && endpoint.path.matches(path)
-        })
+        self.router
+            .lookup(method, path)
+            .map(|index| &self.endpoints[index])
     }
 
     /// Checks a recorded interaction. `None` means "not under contract".

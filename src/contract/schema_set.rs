@@ -5,7 +5,7 @@
 //! resolve without any network access (retrieval is switched off).
 
 use super::manifest::Manifest;
-use super::{ContractError, ContractSet, Endpoint, PathTemplate};
+use super::{ContractError, ContractSet, Endpoint, PathTemplate, Router};
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -149,12 +149,23 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
     };
 
     let mut endpoints = Vec::with_capacity(manifest.endpoints.len());
+    let mut router = Router::default();
     for spec in &manifest.endpoints {
         let invalid = |message: String| ContractError::Invalid {
             file: manifest_origin.clone(),
             message: format!("endpoint {}: {message}", spec.id),
         };
         let path = PathTemplate::parse(&spec.path).map_err(invalid)?;
+        if let Err(earlier) = router.insert(&spec.method, &path, endpoints.len()) {
+            let earlier: &Endpoint = &endpoints[earlier];
+            return Err(invalid(format!(
+                "{} {} is already endpoint {} ({})",
+                spec.method,
+                spec.path,
+                earlier.id,
+                earlier.path.as_str()
+            )));
+        }
         let mut path_params = Vec::new();
         for (param, pointer) in &spec.request.path_params {
             let index = path.param_index(param).ok_or_else(|| {
@@ -198,6 +209,7 @@ pub fn compile(files: Vec<SchemaFile>) -> Result<ContractSet, ContractError> {
         request_headers_with_body: validator(&manifest.headers.request_with_body)?,
         response_headers: validator(&manifest.headers.response)?,
         endpoints,
+        router,
     })
 }
 
@@ -277,6 +289,34 @@ mod tests {
             }
         }
         assert!(checked >= schemas.len());
+    }
+
+    #[test]
+    fn a_manifest_with_one_route_twice_is_refused() {
+        let files: Vec<SchemaFile> = SCHEMA_FILES
+            .iter()
+            .map(|(name, text)| {
+                let mut text = (*text).to_owned();
+                if *name == MANIFEST {
+                    // destroy (the last entry) becomes find again, with
+                    // another parameter name.
+                    let at = text.rfind("\"/access_tokens/{id}\"").unwrap();
+                    text.replace_range(at..at + 21, "\"/access_tokens/{x}\"");
+                    text = text.replace("\"method\": \"DELETE\"", "\"method\": \"get\"");
+                }
+                SchemaFile {
+                    name: (*name).into(),
+                    origin: format!("dir/{name}"),
+                    text,
+                }
+            })
+            .collect();
+        let err = compile(files).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "schema dir/manifest.json: endpoint access_tokens.destroy: get /access_tokens/{x} \
+             is already endpoint access_tokens.find (/access_tokens/{id})"
+        );
     }
 
     #[test]

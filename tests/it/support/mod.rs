@@ -14,12 +14,22 @@ use datovcr::cassette::{Body, Headers, Interaction, Query, RecordedRequest, Reco
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-/// A copy of the repository's `schemas/` in `dir`, for tests that edit the contract.
+/// A copy of the repository's `schemas/` (with its `cma/` subfolder) in
+/// `dir`, for tests that edit the contract.
 pub fn copy_schemas(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for entry in std::fs::read_dir(repo_path("schemas")).unwrap() {
+    copy_tree(&repo_path("schemas"), dir);
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
         let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, target).unwrap();
+        }
     }
 }
 
