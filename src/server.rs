@@ -3,12 +3,23 @@
 //! It knows nothing about cassettes or upstreams: it takes a bound listener,
 //! a [`Handler`] and a shutdown signal, applies the connection-level limits
 //! (head size, header count, header read timeout: hyper enforces these only
-//! when a timer is set), and on shutdown stops accepting and gives in-flight
-//! exchanges a grace period, following hyper-util's `server_graceful`
-//! example.
+//! when a timer is set) and the request-target rules ([`target`]), and on
+//! shutdown stops accepting and gives in-flight exchanges a grace period,
+//! following hyper-util's `server_graceful` example.
+//!
+//! Each request is handled on a task of its own, not in the connection's
+//! future: hyper drops that future when the client goes away, and an
+//! exchange the upstream may already be acting on must not be cut short
+//! with it (issue 12, A2). A response that does not reach its client is
+//! reported through [`Undelivered`] ([`delivery`]).
+
+mod delivery;
+pub mod target;
 
 use crate::api_error::ApiError;
 use bytes::Bytes;
+pub use delivery::Undelivered;
+use delivery::{Link, Tracked, Watched};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -61,7 +72,9 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// What a server does with one request.
+/// What a server does with one request. The future runs to completion on
+/// its own task even when the client goes away; put an [`Undelivered`] note
+/// in the response's extensions to have that reported.
 pub trait Handler: Send + Sync + 'static {
     fn handle(
         &self,
@@ -100,12 +113,15 @@ pub async fn serve<H: Handler>(
                 let Some((stream, connection_permit)) = accepted else { continue };
                 let mut stream = TimeoutStream::new(stream);
                 stream.set_write_timeout(Some(limits.write_timeout));
-                let service = service(handler.clone(), in_flight.clone(), limits.max_head_bytes);
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(Box::pin(stream)), service));
+                let link = Arc::new(Link::default());
+                let stream = Watched::new(Box::pin(stream), link.clone());
+                let service = service(handler.clone(), in_flight.clone(), limits.max_head_bytes, link.clone());
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     // Errors here are the client's (reset, timeout, bad head); hyper has
                     // already answered what can be answered.
                     let _ = connection.await;
+                    link.closed();
                     drop(connection_permit);
                 });
             }
@@ -113,7 +129,14 @@ pub async fn serve<H: Handler>(
         }
     }
     drop(listener);
-    match tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await {
+    let drained = async {
+        graceful.shutdown().await;
+        // Exchanges whose client went away run on without a connection;
+        // each holds an in-flight permit until it is done.
+        let all = u32::try_from(limits.max_in_flight).unwrap_or(u32::MAX);
+        let _ = in_flight.acquire_many(all).await;
+    };
+    match tokio::time::timeout(limits.shutdown_grace, drained).await {
         Ok(()) => Drained::All,
         Err(_) => Drained::TimedOut,
     }
@@ -150,27 +173,61 @@ fn service<H: Handler>(
     handler: Arc<H>,
     in_flight: Arc<Semaphore>,
     max_head_bytes: usize,
+    link: Arc<Link>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<Full<Bytes>>,
+    Response = Response<Tracked>,
     Error = std::convert::Infallible,
     Future = impl Future + Send,
 > + Clone {
     service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
         let in_flight = in_flight.clone();
+        let link = link.clone();
         async move {
             // hyper bounds its read buffer, not the head itself: a head that
             // arrives in one read can exceed the limit unnoticed.
             if head_size(&request) > max_head_bytes {
-                return Ok(head_too_large(max_head_bytes));
+                return Ok(link.track(head_too_large(max_head_bytes)));
             }
-            let Ok(_permit) = in_flight.try_acquire_owned() else {
-                return Ok(overloaded());
+            if let Err(refusal) = target::check(request.method(), request.uri()) {
+                return Ok(link.track(refusal.into_response()));
+            }
+            let Ok(permit) = in_flight.try_acquire_owned() else {
+                return Ok(link.track(overloaded()));
             };
-            Ok(handler.handle(request).await)
+            Ok(link.track(detached(handler, request, permit).await))
         }
     })
+}
+
+/// Runs the handler on a task of its own that outlives this future: when
+/// the client goes away, hyper drops the future awaiting the answer, not
+/// the exchange. The task keeps the in-flight permit until it is done, so
+/// shutdown waits for it. A handler that panics gets its client a 500.
+async fn detached<H: Handler>(
+    handler: Arc<H>,
+    request: Request<Incoming>,
+    permit: OwnedSemaphorePermit,
+) -> Response<Full<Bytes>> {
+    let (answer, answered) = oneshot::channel();
+    tokio::spawn(async move {
+        let response = handler.handle(request).await;
+        // Dropped unopened, here or in the channel, if the client is gone.
+        let _ = answer.send(delivery::Sealed::new(response));
+        drop(permit);
+    });
+    answered
+        .await
+        .map(delivery::Sealed::open)
+        .unwrap_or_else(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "DATOVCR_INTERNAL_ERROR",
+                "datovcr failed while handling this request (a bug: the log has the panic message)",
+            )
+            .into_response()
+        })
 }
 
 fn overloaded() -> Response<Full<Bytes>> {

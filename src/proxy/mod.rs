@@ -7,6 +7,7 @@
 
 mod exchange;
 mod headers;
+mod reuse;
 pub mod upstream;
 
 use crate::contract::ContractSet;

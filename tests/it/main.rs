@@ -14,6 +14,8 @@ mod hardening_framing;
 mod hardening_secrets;
 /// Hardening: slowloris, slow readers and overload.
 mod hardening_slow;
+/// Issue 12 on the upstream side: orphaned exchanges, stale connections, request targets, bodiless framing.
+mod integrity_upstream;
 /// The official Node client (tests/clients/node) through proxy, replay and --enforce.
 mod official_client;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
