@@ -15,6 +15,8 @@
 
 mod delivery;
 pub mod target;
+#[cfg(test)]
+mod tests;
 
 use crate::api_error::ApiError;
 use bytes::Bytes;

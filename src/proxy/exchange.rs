@@ -2,6 +2,7 @@
 //! check the response, record it (redacted) and answer the client.
 
 use super::headers::{strip_hop_by_hop, strip_own, to_recorded};
+use super::report::{Report, log_exchange, undelivered_note};
 use super::upstream::{self, UpstreamClient};
 use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
@@ -11,7 +12,7 @@ use crate::content_coding;
 use crate::contract::{ContractSet, Finding, violations_summary};
 use crate::recorder::{RecordMode, Recorder};
 use crate::redact::{Redactor, Secrets};
-use crate::server::{Handler, Undelivered};
+use crate::server::Handler;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Uri, header, request, response};
 use http_body_util::Full;
@@ -56,19 +57,6 @@ pub struct Proxy {
     pub(crate) recorder: Recorder,
     redactor: Redactor,
     pub(crate) stats: Arc<ProxyStats>,
-}
-
-/// What the log line reports about an exchange.
-#[derive(Default)]
-struct Report {
-    findings: Vec<Finding>,
-    cassette: Option<PathBuf>,
-    secrets: Secrets,
-    error: Option<String>,
-    /// The request met a stale upstream connection and was sent again.
-    retried: bool,
-    /// The exchange is in the journal.
-    recorded: bool,
 }
 
 impl Handler for Proxy {
@@ -693,67 +681,4 @@ fn contract_rejection(findings: &[Finding], secrets: &Secrets) -> ApiError {
         format!("the request breaks the access-token contract in {count} place(s); it was not forwarded (--enforce)"),
     )
     .with_detail("violations", violation_details(findings, secrets))
-}
-
-/// The line the server prints if `response` never reaches the client: the
-/// exchange went on without it (issue 12, A2), and the log says what became
-/// of it. Scrubbed like the exchange's own line.
-/// Written only if needed: most responses are delivered.
-fn undelivered_note(
-    method: &http::Method,
-    path: &str,
-    status: StatusCode,
-    report: Report,
-) -> Undelivered {
-    let method = method.clone();
-    let path = path.to_owned();
-    let recorded_in = report.cassette.filter(|_| report.recorded);
-    let failed = report.error.is_some();
-    let secrets = report.secrets;
-    Undelivered::new(move || {
-        let outcome = match (&recorded_in, failed) {
-            (Some(cassette), _) => format!("the exchange is recorded -> {}", cassette.display()),
-            (None, true) => "datovcr's error answer was lost with it".to_owned(),
-            (None, false) => "nothing was recorded (--record none)".to_owned(),
-        };
-        secrets.scrub(&format!(
-            "datovcr: {method} {path} {}: client gone: the client went away before the response \
-             reached it; {outcome}",
-            status.as_u16()
-        ))
-        .into_owned()
-    })
-}
-
-/// One line per exchange on stderr, then one per finding. Everything passes
-/// through the exchange's secret scrubber first.
-fn log_exchange(
-    method: &http::Method,
-    path: &str,
-    response: &Response<Full<Bytes>>,
-    started: Instant,
-    violations: usize,
-    report: &Report,
-) {
-    let elapsed = started.elapsed();
-    let cassette = report
-        .cassette
-        .as_ref()
-        .map(|path| format!(" -> {}", path.display()))
-        .unwrap_or_default();
-    let mut text = format!(
-        "datovcr: {method} {path} {} {:.1}ms violations={violations}{cassette}",
-        response.status().as_u16(),
-        elapsed.as_secs_f64() * 1000.0
-    );
-    if report.retried {
-        text.push_str(" upstream-retry=stale-connection");
-    }
-    if let Some(error) = &report.error {
-        text.push_str(&format!(" error={error}"));
-    }
-    for finding in &report.findings {
-        text.push_str(&format!("\n  {}: {finding}", finding.category));
-    }
-    eprintln!("{}", report.secrets.scrub(&text));
 }

@@ -6,7 +6,7 @@
 //! pooled connection that the server had just closed fails with "connection
 //! closed before message completed", and nothing in the error says whether
 //! the connection was reused or whether any of the response had arrived.
-//! So every connection is [`Watched`]: it counts the requests written on it
+//! So every connection is [`Counted`]: it counts the requests written on it
 //! and notes whether any byte was read since the current one started. The
 //! counters travel in the connection's [`Connected`] extras, which the
 //! client attaches to its errors ([`usage_of`]).
@@ -26,10 +26,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// An upstream connection as the client uses it: hyper's IO traits over
 /// tokio's over the counting layer over hyper's again (the counting needs
 /// tokio's `ReadBuf` to see how much was read, safely).
-pub type Watched<T> = TokioIo<Counting<TokioIo<T>>>;
+pub type Counted<T> = TokioIo<Counting<TokioIo<T>>>;
 
 /// Wraps a fresh connection.
-pub fn watch<T>(io: T) -> Watched<T> {
+pub fn count<T>(io: T) -> Counted<T> {
     TokioIo::new(Counting {
         inner: TokioIo::new(io),
         usage: Arc::new(Usage::default()),

@@ -8,7 +8,7 @@
 //! because a kept-alive connection went stale can be told apart from one
 //! the upstream may have acted on.
 
-use super::reuse::{self, Watched};
+use super::reuse::{self, Counted};
 use crate::api_error::ApiError;
 use http::{StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -109,7 +109,7 @@ fn add_ca_file(roots: &mut RootCertStore, file: &Path) -> Result<(), String> {
 
 /// Bounds the whole connect, TCP and TLS handshake together; the
 /// HttpConnector's own timeout covers TCP only. Each connection comes back
-/// [`Watched`].
+/// [`Counted`].
 #[derive(Clone)]
 pub struct TimeoutConnector<C> {
     inner: C,
@@ -123,7 +123,7 @@ where
     C::Future: Send + 'static,
     C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = Watched<C::Response>;
+    type Response = Counted<C::Response>;
     type Error = Box<dyn std::error::Error + Send + Sync>;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -136,7 +136,7 @@ where
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
-                Ok(result) => result.map(reuse::watch).map_err(Into::into),
+                Ok(result) => result.map(reuse::count).map_err(Into::into),
                 Err(_) => Err(Box::new(ConnectTimedOut(timeout)) as _),
             }
         })

@@ -120,6 +120,42 @@ async fn a_post_whose_client_leaves_while_the_upstream_works_is_recorded() {
     assert_eq!(upstream.issued_tokens().len(), 2, "created exactly once");
 }
 
+/// An exchange whose client left still counts against --max-in-flight
+/// until it ends: the upstream is still working on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_exchange_keeps_its_in_flight_slot_until_it_ends() {
+    let gate = Gate::new();
+    let upstream = FakeDato::start(FakeDatoOptions::default().hold_until(&gate)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&upstream, dir.path(), |config| {
+        config.limits.connection.max_in_flight = 1;
+    })
+    .await;
+    let mut conn = RawConn::open(proxy.addr()).await;
+    conn.stream
+        .write_all(request("GET", "/access_tokens", None).as_bytes())
+        .await
+        .unwrap();
+    upstream.wait_for_requests(1).await;
+    depart(conn, Departure::Reset).await;
+    let busy = RawConn::open(proxy.addr())
+        .await
+        .exchange(&request("GET", "/access_tokens/312", None))
+        .await;
+    assert_eq!(
+        (busy.status, busy.error_code().as_str()),
+        (503, "DATOVCR_OVERLOADED")
+    );
+    gate.open();
+    let summary = proxy.shutdown().await;
+    assert_eq!(summary.exchanges, 1);
+    assert_eq!(upstream.request_count(), 1, "the 503 went nowhere");
+    assert_eq!(
+        recorded(&dir.path().join("cassette.json")),
+        [("GET".to_owned(), "/access_tokens".to_owned(), 200)]
+    );
+}
+
 /// Every method, each client leaving one of two ways, through the real
 /// binary: each exchange gets its usual log line, a line saying the client
 /// went away, and its place in the cassette.
@@ -225,6 +261,49 @@ async fn every_method_is_recorded_and_logged_when_its_client_leaves() {
         .collect();
     assert_eq!(recorded(&work.path().join("left.json")), expected);
     assert_eq!(upstream.request_count(), steps.len(), "each sent once");
+}
+
+/// The "client gone" line is scrubbed like the exchange's own: a credential
+/// of the request, echoed in its path, never reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_gone_line_holds_no_secret_of_the_exchange() {
+    let gate = Gate::new();
+    let upstream = FakeDato::start(FakeDatoOptions::default().hold_until(&gate)).await;
+    let work = tempfile::tempdir().unwrap();
+    let base = upstream.base_url();
+    let ca = upstream.ca_file().display().to_string();
+    let mut server = LoggedServer::start(
+        work.path(),
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &base,
+            "--ca-file",
+            &ca,
+        ],
+    );
+    let canary = "canary-bearer-5f1c2a9e";
+    let raw = request("GET", &format!("/access_tokens/{canary}"), None)
+        .replace("bearer-abcdefgh", canary);
+    let mut conn = RawConn::open(server.addr).await;
+    conn.stream.write_all(raw.as_bytes()).await.unwrap();
+    upstream.wait_for_requests(1).await;
+    depart(conn, Departure::HalfClose).await;
+    gate.open();
+    let line = tokio::task::block_in_place(|| {
+        server.wait_for_line("client gone", |line| line.contains("client gone"))
+    });
+    assert!(line.starts_with("datovcr: GET /access_tokens/"), "{line}");
+    server.terminate();
+    let (status, log) = tokio::task::block_in_place(|| server.wait());
+    assert!(status.success());
+    let log = log.join("\n");
+    assert!(!log.contains(canary), "{log}");
+    for (path, text) in crate::support::all_text_under(work.path()) {
+        assert!(!text.contains(canary), "{path}");
+    }
 }
 
 /// SIGTERM while exchanges whose clients are gone are still with the

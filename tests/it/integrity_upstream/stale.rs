@@ -76,10 +76,10 @@ async fn sequential_gets_survive_connections_that_go_stale_every_five_answers() 
     );
 }
 
-/// HEAD and OPTIONS are safe too; the connection is reset (RST) rather than
-/// closed, and the upstream speaks plain HTTP as well as TLS.
+/// HEAD, OPTIONS and TRACE are safe too; the connection is reset (RST)
+/// rather than closed, and the upstream speaks plain HTTP as well as TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn head_and_options_are_retried_after_resets_and_closes_over_tls_and_plain_http() {
+async fn head_options_and_trace_are_retried_after_resets_and_closes_over_tls_and_plain_http() {
     let scripted = |options: FakeDatoOptions| {
         options.respond_with(|request| {
             Some(ScriptedReply {
@@ -112,11 +112,7 @@ async fn head_and_options_are_retried_after_resets_and_closes_over_tls_and_plain
         let proxy = start_proxy(&upstream, dir.path(), |_| {}).await;
         let client = client_for(&upstream);
         for n in 0..40 {
-            let method = if n % 2 == 0 {
-                Method::HEAD
-            } else {
-                Method::OPTIONS
-            };
+            let method = [Method::HEAD, Method::OPTIONS, Method::TRACE][n % 3].clone();
             let (status, _) = call(&client, &proxy, method.clone(), "/access_tokens", None).await;
             assert_eq!(status, 200, "{name}: {method} #{n}");
         }
@@ -214,6 +210,37 @@ async fn a_safe_request_is_retried_once_and_only_after_reuse() {
         "one try on a new connection"
     );
     assert_eq!(upstream.request_count(), 1);
+    proxy.shutdown().await;
+}
+
+/// The retry runs within the first try's --upstream-response-timeout: a
+/// retry the upstream never answers ends in the usual 504.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_stalls_ends_at_the_upstream_response_timeout() {
+    let upstream = FakeDato::start(FakeDatoOptions::default().close_after(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(&upstream, dir.path(), |config| {
+        config.limits.upstream_response_timeout = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let client = client_for(&upstream);
+    assert_eq!(
+        call(&client, &proxy, Method::GET, "/access_tokens", None)
+            .await
+            .0,
+        200
+    );
+    let (status, code) = call(&client, &proxy, Method::GET, "/__fault/stall-headers", None).await;
+    assert_eq!(
+        (status.as_u16(), code.as_str()),
+        (504, "DATOVCR_UPSTREAM_TIMEOUT")
+    );
+    assert_eq!(upstream.dropped_requests(), 1, "the stale try");
+    assert_eq!(
+        upstream.request_count(),
+        2,
+        "the retry reached the upstream"
+    );
     proxy.shutdown().await;
 }
 
