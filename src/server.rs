@@ -187,18 +187,19 @@ fn service<H: Handler>(
         let in_flight = in_flight.clone();
         let link = link.clone();
         async move {
+            let head = request.method() == http::Method::HEAD;
             // hyper bounds its read buffer, not the head itself: a head that
             // arrives in one read can exceed the limit unnoticed.
             if head_size(&request) > max_head_bytes {
-                return Ok(link.track(head_too_large(max_head_bytes)));
+                return Ok(link.track(head_too_large(max_head_bytes), head));
             }
             if let Err(refusal) = target::check(request.method(), request.uri()) {
-                return Ok(link.track(refusal.into_response()));
+                return Ok(link.track(refusal.into_response(), head));
             }
             let Ok(permit) = in_flight.try_acquire_owned() else {
-                return Ok(link.track(overloaded()));
+                return Ok(link.track(overloaded(), head));
             };
-            Ok(link.track(detached(handler, request, permit).await))
+            Ok(link.track(detached(handler, request, permit).await, head))
         }
     })
 }

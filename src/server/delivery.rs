@@ -89,15 +89,16 @@ impl Link {
 
     /// Starts watching `response`'s delivery: its note (if any) moves to
     /// this connection, its body is wrapped so that hyper's end with it is
-    /// seen. A bodiless response's declared `Content-Length` (HEAD, 304)
-    /// is kept: see [`Tracked`].
+    /// seen. `to_head` says whether it answers a HEAD request. The framing
+    /// of a response without a body is settled here: see [`bodiless`].
     pub(super) fn track(
         self: &Arc<Self>,
         response: http::Response<Full<Bytes>>,
+        to_head: bool,
     ) -> http::Response<Tracked> {
         let (mut parts, body) = response.into_parts();
         let note = parts.extensions.remove::<Undelivered>();
-        let declared = declared_length(&parts, &body);
+        let (body, declared) = bodiless(&mut parts, body, to_head);
         *self.slot() = Slot {
             note,
             handed_over: false,
@@ -132,20 +133,37 @@ impl Link {
     }
 }
 
-/// The length a bodiless response declares for its representation, when
-/// hyper would otherwise drop it. hyper writes a `Content-Length` the
-/// application set only for a body it will send, or on a response to HEAD;
-/// for a 304 (RFC 9110 §8.6: it may carry the length a 200 would have had)
-/// it drops the header unless the body claims that exact length, which
-/// [`Tracked`] then does without ever yielding a byte (hyper never polls
-/// the body of a 304).
-fn declared_length(parts: &http::response::Parts, body: &Full<Bytes>) -> Option<u64> {
-    if parts.status != http::StatusCode::NOT_MODIFIED || !body.is_end_stream() {
-        return None;
+/// A response that has no body (RFC 9110 §6.4.1): one to HEAD, a 1xx, a 204
+/// or a 304. Its body, if a handler gave one, is dropped (hyper would
+/// otherwise check it against the `Content-Length`). A 1xx or 204 loses any
+/// `Content-Length` (§8.6: never sent on them). A response to HEAD and a 304
+/// keep theirs, the length of the representation; hyper writes it as given
+/// on a response to HEAD, but on a 304 only if the body claims that exact
+/// length, which [`Tracked`] then does without a byte (hyper never polls the
+/// body of a 304). Returns the body to send and that claimed length.
+fn bodiless(
+    parts: &mut http::response::Parts,
+    body: Full<Bytes>,
+    to_head: bool,
+) -> (Full<Bytes>, Option<u64>) {
+    let status = parts.status;
+    let no_content = status == http::StatusCode::NO_CONTENT || status.is_informational();
+    if no_content {
+        parts.headers.remove(http::header::CONTENT_LENGTH);
     }
-    let mut values = parts.headers.get_all(http::header::CONTENT_LENGTH).iter();
+    if !(to_head || no_content || status == http::StatusCode::NOT_MODIFIED) {
+        return (body, None);
+    }
+    let declared = (status == http::StatusCode::NOT_MODIFIED && !to_head)
+        .then(|| representation_length(&parts.headers))
+        .flatten();
+    (Full::new(Bytes::new()), declared)
+}
+
+/// The one `Content-Length` value, if there is exactly one and it is a number.
+fn representation_length(headers: &http::HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
     let length = values.next()?.to_str().ok()?.trim().parse::<u64>().ok()?;
-    // Several values are refused upstream (hyper's client); never guess.
     values.next().is_none().then_some(length)
 }
 
@@ -153,7 +171,7 @@ fn declared_length(parts: &http::response::Parts, body: &Full<Bytes>) -> Option<
 /// because the connection broke) is reported to its [`Link`].
 pub struct Tracked {
     body: Full<Bytes>,
-    /// See [`declared_length`]: an empty body that claims this length.
+    /// See [`bodiless`]: an empty body that claims this length.
     declared: Option<u64>,
     link: Arc<Link>,
 }

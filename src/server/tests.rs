@@ -130,3 +130,76 @@ async fn a_handler_whose_client_left_runs_to_its_end_and_shutdown_waits_for_it()
     assert_eq!(server.await.unwrap(), Drained::All);
     assert_eq!(handler.finished.load(Ordering::SeqCst), 1);
 }
+
+/// Answers by path, each response carrying a body and a `Content-Length`
+/// that the status or the method says must not be sent as they are.
+struct Framing;
+
+impl Handler for Framing {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (status, length, body): (u16, &str, &'static [u8]) = match request.uri().path() {
+            "/not-modified" => (304, "1234", b"stale body"),
+            "/no-content" => (204, "5", b"hello"),
+            "/head" => (200, "1234", b"a body HEAD must not get"),
+            _ => (200, "2", b"ok"),
+        };
+        let mut response = Response::new(Full::new(Bytes::from_static(body)));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap();
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_LENGTH, length.parse().unwrap());
+        response
+    }
+}
+
+/// Whatever a handler gives, a bodiless response goes out bodiless, with
+/// the `Content-Length` RFC 9110 §8.6 allows (HEAD, 304) or none (204), and
+/// the connection stays in step.
+#[tokio::test]
+async fn bodiless_responses_are_framed_by_the_rfc_whatever_the_handler_gave() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        Arc::new(Framing),
+        ConnectionLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let requests = "GET /not-modified HTTP/1.1\r\nhost: x\r\n\r\n\
+                    GET /no-content HTTP/1.1\r\nhost: x\r\n\r\n\
+                    HEAD /head HTTP/1.1\r\nhost: x\r\n\r\n\
+                    GET /fine HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("all four answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let responses: Vec<&str> = answer.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(responses.len(), 4, "{answer}");
+    let length = |response: &str| {
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length: "))
+            .map(str::to_owned)
+    };
+    assert!(responses[0].starts_with("304"), "{answer}");
+    assert_eq!(length(responses[0]).as_deref(), Some("1234"));
+    assert!(responses[1].starts_with("204"), "{answer}");
+    assert_eq!(length(responses[1]), None);
+    assert!(responses[2].starts_with("200"), "{answer}");
+    assert_eq!(length(responses[2]).as_deref(), Some("1234"));
+    assert!(responses[3].starts_with("200") && responses[3].ends_with("\r\n\r\nok"));
+    assert!(
+        !answer.contains("stale body") && !answer.contains("hello"),
+        "{answer}"
+    );
+    assert!(!answer.contains("a body HEAD"), "{answer}");
+    stop.send(()).unwrap();
+    assert_eq!(server.await.unwrap(), Drained::All);
+}
