@@ -637,11 +637,6 @@ fn client_response(
     // hyper writes the version it is given; the client spoke HTTP/1.1 to us
     // whatever the upstream spoke.
     parts.version = http::Version::HTTP_11;
-    if parts.status == StatusCode::NO_CONTENT || parts.status.is_informational() {
-        // RFC 9110 §8.6: never on a 204 or 1xx, even one answering HEAD
-        // (where hyper would pass it on).
-        parts.headers.remove(header::CONTENT_LENGTH);
-    }
     let mut response = Response::from_parts(parts, Full::new(body));
     let drift = findings.iter().filter(|f| !f.is_error()).count();
     let headers = response.headers_mut();

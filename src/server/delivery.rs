@@ -137,7 +137,8 @@ impl Link {
 /// or a 304. Its body, if a handler gave one, is dropped (hyper would
 /// otherwise check it against the `Content-Length`). A 1xx or 204 loses any
 /// `Content-Length` (§8.6: never sent on them). A response to HEAD and a 304
-/// keep theirs, the length of the representation; hyper writes it as given
+/// keep theirs, the length of the representation (a response to HEAD given
+/// a body and no length gets that body's, as a GET would); hyper writes it as given
 /// on a response to HEAD, but on a 304 only if the body claims that exact
 /// length, which [`Tracked`] then does without a byte (hyper never polls the
 /// body of a 304). Returns the body to send and that claimed length.
@@ -153,6 +154,15 @@ fn bodiless(
     }
     if !(to_head || no_content || status == http::StatusCode::NOT_MODIFIED) {
         return (body, None);
+    }
+    if to_head && !no_content && !parts.headers.contains_key(http::header::CONTENT_LENGTH) {
+        // The body a GET would get was given: its length is the one to send.
+        if let Some(length) = body.size_hint().exact().filter(|&length| length > 0) {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(length),
+            );
+        }
     }
     let declared = (status == http::StatusCode::NOT_MODIFIED && !to_head)
         .then(|| representation_length(&parts.headers))

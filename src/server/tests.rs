@@ -141,13 +141,16 @@ impl Handler for Framing {
             "/not-modified" => (304, "1234", b"stale body"),
             "/no-content" => (204, "5", b"hello"),
             "/head" => (200, "1234", b"a body HEAD must not get"),
+            "/head-unframed" => (200, "", b"the GET's body"),
             _ => (200, "2", b"ok"),
         };
         let mut response = Response::new(Full::new(Bytes::from_static(body)));
         *response.status_mut() = StatusCode::from_u16(status).unwrap();
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_LENGTH, length.parse().unwrap());
+        if !length.is_empty() {
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_LENGTH, length.parse().unwrap());
+        }
         response
     }
 }
@@ -172,16 +175,17 @@ async fn bodiless_responses_are_framed_by_the_rfc_whatever_the_handler_gave() {
     let requests = "GET /not-modified HTTP/1.1\r\nhost: x\r\n\r\n\
                     GET /no-content HTTP/1.1\r\nhost: x\r\n\r\n\
                     HEAD /head HTTP/1.1\r\nhost: x\r\n\r\n\
+                    HEAD /head-unframed HTTP/1.1\r\nhost: x\r\n\r\n\
                     GET /fine HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
     stream.write_all(requests.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
         .await
-        .expect("all four answered")
+        .expect("all five answered")
         .unwrap();
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let responses: Vec<&str> = answer.split("HTTP/1.1 ").skip(1).collect();
-    assert_eq!(responses.len(), 4, "{answer}");
+    assert_eq!(responses.len(), 5, "{answer}");
     let length = |response: &str| {
         response
             .lines()
@@ -194,12 +198,16 @@ async fn bodiless_responses_are_framed_by_the_rfc_whatever_the_handler_gave() {
     assert_eq!(length(responses[1]), None);
     assert!(responses[2].starts_with("200"), "{answer}");
     assert_eq!(length(responses[2]).as_deref(), Some("1234"));
-    assert!(responses[3].starts_with("200") && responses[3].ends_with("\r\n\r\nok"));
+    assert_eq!(length(responses[3]).as_deref(), Some("14"), "{answer}");
+    assert!(responses[4].starts_with("200") && responses[4].ends_with("\r\n\r\nok"));
     assert!(
         !answer.contains("stale body") && !answer.contains("hello"),
         "{answer}"
     );
-    assert!(!answer.contains("a body HEAD"), "{answer}");
+    assert!(
+        !answer.contains("body HEAD") && !answer.contains("GET's body"),
+        "{answer}"
+    );
     stop.send(()).unwrap();
     assert_eq!(server.await.unwrap(), Drained::All);
 }
