@@ -14,6 +14,7 @@
 //! reported through [`Undelivered`] ([`delivery`]).
 
 mod delivery;
+mod framing;
 pub mod target;
 #[cfg(test)]
 mod tests;
