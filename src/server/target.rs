@@ -78,7 +78,9 @@ mod tests {
             code(Method::OPTIONS, "*"),
             Some("DATOVCR_BAD_REQUEST_TARGET")
         );
-        // `*` as an absolute-form path is an ordinary (odd) resource name.
+        // `*` as an absolute-form path is an ordinary (odd) resource name,
+        // and a path starting `//` is a path, not an authority.
         assert_eq!(code(Method::GET, "/*"), None);
+        assert_eq!(code(Method::GET, "//example.com/x"), None);
     }
 }

@@ -16,6 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+const USERINFO_CANARY: &str = "userinfo-canary-77d1e0";
+
 const CREDENTIALS: &str =
     "authorization: Bearer bearer-abcdefgh\r\naccept: application/json\r\nx-api-version: 3\r\n";
 
@@ -170,6 +172,15 @@ async fn absolute_form_targets_use_their_path_and_never_pick_the_upstream() {
             404,
             "/",
         ),
+        // Userinfo (which no sender may generate, RFC 9110 §4.2.4) goes
+        // nowhere either.
+        (
+            format!(
+                "GET http://user:{USERINFO_CANARY}@{decoy_addr}/access_tokens HTTP/1.1\r\nhost: {decoy_addr}\r\n"
+            ),
+            200,
+            "/access_tokens",
+        ),
     ];
     for (n, (head, status, forwarded)) in cases.iter().enumerate() {
         let payload = if head.starts_with("POST") {
@@ -200,9 +211,15 @@ async fn absolute_form_targets_use_their_path_and_never_pick_the_upstream() {
         ("GET", "/access_tokens/312"),
         ("POST", "/access_tokens"),
         ("GET", "/"),
+        ("GET", "/access_tokens"),
     ]
     .map(|(m, p)| (m.to_owned(), p.to_owned()));
     assert_eq!(recorded, expected);
+    let forwarded = format!("{:?}", upstream.requests());
+    assert!(!forwarded.contains(USERINFO_CANARY), "{forwarded}");
+    for (path, text) in crate::support::all_text_under(dir.path()) {
+        assert!(!text.contains(USERINFO_CANARY), "{path}");
+    }
     assert!(
         cassette
             .interactions
