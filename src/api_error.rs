@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 /// The header that marks a response datovcr made itself.
 pub const ERROR_HEADER: &str = "x-datovcr-error";
 
+/// The `Allow` of datovcr's 405: the methods an API client sends. datovcr
+/// refuses only CONNECT, but lists what is meant to be sent.
+pub const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -63,6 +67,10 @@ impl ApiError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         headers.insert(ERROR_HEADER, HeaderValue::from_static(self.code));
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            // RFC 9110 §15.5.6: a 405 lists the methods the target supports.
+            headers.insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        }
         if self.status.canonical_reason().is_none() {
             // hyper would write `<none>` as the reason of a non-standard status.
             response

@@ -3,12 +3,26 @@
 //! It knows nothing about cassettes or upstreams: it takes a bound listener,
 //! a [`Handler`] and a shutdown signal, applies the connection-level limits
 //! (head size, header count, header read timeout: hyper enforces these only
-//! when a timer is set), and on shutdown stops accepting and gives in-flight
-//! exchanges a grace period, following hyper-util's `server_graceful`
-//! example.
+//! when a timer is set) and the request-target rules ([`target`]), and on
+//! shutdown stops accepting and gives in-flight exchanges a grace period,
+//! following hyper-util's `server_graceful` example.
+//!
+//! Each request is handled on a task of its own, not in the connection's
+//! future: hyper drops that future when the client goes away, and an
+//! exchange the upstream may already be acting on must not be cut short
+//! with it (issue 12, A2). A response that does not reach its client is
+//! reported through [`Undelivered`] ([`delivery`]).
+
+mod delivery;
+mod framing;
+pub mod target;
+#[cfg(test)]
+mod tests;
 
 use crate::api_error::ApiError;
 use bytes::Bytes;
+pub use delivery::Undelivered;
+use delivery::{Link, Tracked, Watched};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -61,7 +75,9 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// What a server does with one request.
+/// What a server does with one request. The future runs to completion on
+/// its own task even when the client goes away; put an [`Undelivered`] note
+/// in the response's extensions to have that reported.
 pub trait Handler: Send + Sync + 'static {
     fn handle(
         &self,
@@ -100,12 +116,15 @@ pub async fn serve<H: Handler>(
                 let Some((stream, connection_permit)) = accepted else { continue };
                 let mut stream = TimeoutStream::new(stream);
                 stream.set_write_timeout(Some(limits.write_timeout));
-                let service = service(handler.clone(), in_flight.clone(), limits.max_head_bytes);
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(Box::pin(stream)), service));
+                let link = Arc::new(Link::default());
+                let stream = Watched::new(Box::pin(stream), link.clone());
+                let service = service(handler.clone(), in_flight.clone(), limits.max_head_bytes, link.clone());
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     // Errors here are the client's (reset, timeout, bad head); hyper has
                     // already answered what can be answered.
                     let _ = connection.await;
+                    link.closed();
                     drop(connection_permit);
                 });
             }
@@ -113,7 +132,14 @@ pub async fn serve<H: Handler>(
         }
     }
     drop(listener);
-    match tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await {
+    let drained = async {
+        graceful.shutdown().await;
+        // Exchanges whose client went away run on without a connection;
+        // each holds an in-flight permit until it is done.
+        let all = u32::try_from(limits.max_in_flight).unwrap_or(u32::MAX);
+        let _ = in_flight.acquire_many(all).await;
+    };
+    match tokio::time::timeout(limits.shutdown_grace, drained).await {
         Ok(()) => Drained::All,
         Err(_) => Drained::TimedOut,
     }
@@ -150,88 +176,62 @@ fn service<H: Handler>(
     handler: Arc<H>,
     in_flight: Arc<Semaphore>,
     max_head_bytes: usize,
+    link: Arc<Link>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
-    Response = Response<Outgoing>,
+    Response = Response<Tracked>,
     Error = std::convert::Infallible,
     Future = impl Future + Send,
 > + Clone {
     service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
         let in_flight = in_flight.clone();
+        let link = link.clone();
         async move {
+            let head = request.method() == http::Method::HEAD;
             // hyper bounds its read buffer, not the head itself: a head that
             // arrives in one read can exceed the limit unnoticed.
             if head_size(&request) > max_head_bytes {
-                return Ok(head_too_large(max_head_bytes).map(Outgoing::Full));
+                return Ok(link.track(head_too_large(max_head_bytes), head));
             }
-            let Ok(_permit) = in_flight.try_acquire_owned() else {
-                return Ok(overloaded().map(Outgoing::Full));
+            if let Err(refusal) = target::check(request.method(), request.uri()) {
+                return Ok(link.track(refusal.into_response(), head));
+            }
+            let Ok(permit) = in_flight.try_acquire_owned() else {
+                return Ok(link.track(overloaded(), head));
             };
-            Ok(Outgoing::of(handler.handle(request).await))
+            Ok(link.track(detached(handler, request, permit).await, head))
         }
     })
 }
 
-/// A response body as hyper is handed it. A 304 may carry the length of
-/// the representation it stands for (RFC 9110 §8.6, §15.4.5), but hyper
-/// drops a `Content-Length` next to an empty body it knows the length of
-/// (unless the request was HEAD). Handed over as [`Outgoing::Declared`], an
-/// empty body of unknown length, the handler's header is written as set,
-/// and hyper sends no content after a 304 whatever the body.
-enum Outgoing {
-    Full(Full<Bytes>),
-    Declared,
-}
-
-impl Outgoing {
-    fn of(response: Response<Full<Bytes>>) -> Response<Outgoing> {
-        use hyper::body::Body as _;
-        let length = response.headers().get(http::header::CONTENT_LENGTH);
-        let declared = response.status() == StatusCode::NOT_MODIFIED
-            && response.body().is_end_stream()
-            // hyper refuses to send a length it cannot parse.
-            && length.is_some_and(|length| {
-                !length.is_empty() && length.as_bytes().iter().all(u8::is_ascii_digit)
-            });
-        response.map(|body| {
-            if declared {
-                Outgoing::Declared
-            } else {
-                Outgoing::Full(body)
-            }
+/// Runs the handler on a task of its own that outlives this future: when
+/// the client goes away, hyper drops the future awaiting the answer, not
+/// the exchange. The task keeps the in-flight permit until it is done, so
+/// shutdown waits for it. A handler that panics gets its client a 500.
+async fn detached<H: Handler>(
+    handler: Arc<H>,
+    request: Request<Incoming>,
+    permit: OwnedSemaphorePermit,
+) -> Response<Full<Bytes>> {
+    let (answer, answered) = oneshot::channel();
+    tokio::spawn(async move {
+        let response = handler.handle(request).await;
+        // Dropped unopened, here or in the channel, if the client is gone.
+        let _ = answer.send(delivery::Sealed::new(response));
+        drop(permit);
+    });
+    answered
+        .await
+        .map(delivery::Sealed::open)
+        .unwrap_or_else(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "DATOVCR_INTERNAL_ERROR",
+                "datovcr failed while handling this request (a bug: the log has the panic message)",
+            )
+            .into_response()
         })
-    }
-}
-
-impl hyper::body::Body for Outgoing {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        match self.get_mut() {
-            Outgoing::Full(body) => std::pin::Pin::new(body).poll_frame(cx),
-            Outgoing::Declared => std::task::Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Outgoing::Full(body) => body.is_end_stream(),
-            // An end known in advance would make hyper drop the length.
-            Outgoing::Declared => false,
-        }
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        match self {
-            Outgoing::Full(body) => body.size_hint(),
-            Outgoing::Declared => hyper::body::SizeHint::default(),
-        }
-    }
 }
 
 fn overloaded() -> Response<Full<Bytes>> {

@@ -2,6 +2,7 @@
 //! check the response, record it (redacted) and answer the client.
 
 use super::headers::{strip_hop_by_hop, strip_own, to_recorded};
+use super::report::{Report, log_exchange, undelivered_note};
 use super::upstream::{self, UpstreamClient};
 use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
@@ -18,7 +19,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Response headers that tell the client what the contract check found.
@@ -29,22 +30,33 @@ pub const DRIFT_HEADER: &str = "x-datovcr-drift";
 /// cassette holds decoded bodies, so they are not recorded.
 const NOT_RECORDED: &[&str] = &["host", "content-length"];
 
+/// What is not recorded of a response to `method` with `status`. A response
+/// to HEAD, and a 304, have no body, and their `Content-Length` is the
+/// length of the representation a GET would have been sent (RFC 9110 §8.6,
+/// §9.3.2, §15.4.5): part of the message, so it is kept. A 204 (and a 1xx,
+/// which hyper's client never hands over) must not carry one at all
+/// (RFC 9110 §8.6), so one sent anyway is neither forwarded (hyper drops
+/// it) nor recorded.
+fn not_recorded(method: &http::Method, status: StatusCode) -> &'static [&'static str] {
+    let describes_representation = status != StatusCode::NO_CONTENT
+        && !status.is_informational()
+        && (method == http::Method::HEAD || status == StatusCode::NOT_MODIFIED);
+    if describes_representation {
+        &["host"]
+    } else {
+        NOT_RECORDED
+    }
+}
+
 pub struct Proxy {
     config: ProxyConfig,
     contract: Arc<ContractSet>,
     client: UpstreamClient,
+    /// For the one retry after a stale pooled connection: never pooled.
+    fresh_client: UpstreamClient,
     pub(crate) recorder: Recorder,
     redactor: Redactor,
     pub(crate) stats: Arc<ProxyStats>,
-}
-
-/// What the log line reports about an exchange.
-#[derive(Default)]
-struct Report {
-    findings: Vec<Finding>,
-    cassette: Option<PathBuf>,
-    secrets: Secrets,
-    error: Option<String>,
 }
 
 impl Handler for Proxy {
@@ -62,8 +74,8 @@ impl Proxy {
     /// Builds the forwarding pipeline: the TLS client, the recorder (after
     /// recovering any journal a crash left in the cassette folder).
     pub fn new(config: ProxyConfig, contract: Arc<ContractSet>) -> Result<Self, String> {
-        let client =
-            upstream::build_client(&config.ca_files, config.limits.upstream_connect_timeout)?;
+        let connector =
+            upstream::build_connector(&config.ca_files, config.limits.upstream_connect_timeout)?;
         if config.record_mode != RecordMode::None && config.cassette_dir.is_dir() {
             crate::recorder::recover_dir(&config.cassette_dir).map_err(|err| err.to_string())?;
         }
@@ -75,7 +87,8 @@ impl Proxy {
                 config.fsync_interval,
             ),
             contract,
-            client,
+            client: upstream::pooled(connector.clone()),
+            fresh_client: upstream::fresh(connector),
             stats: Arc::new(ProxyStats::default()),
             config,
         })
@@ -119,9 +132,16 @@ impl Proxy {
         self.stats
             .violations
             .fetch_add(violations as u64, Ordering::Relaxed);
-        if !self.config.quiet || !report.findings.is_empty() || report.error.is_some() {
+        if !self.config.quiet
+            || !report.findings.is_empty()
+            || report.error.is_some()
+            || report.retried
+        {
             log_exchange(method, path, &response, started, violations, &report);
         }
+        let note = undelivered_note(method, path, response.status(), report);
+        let mut response = response;
+        response.extensions_mut().insert(note);
         response
     }
 }
@@ -189,6 +209,12 @@ impl Proxy {
         report: &mut Report,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let limits = &self.config.limits;
+        // The server refuses these before any handler sees them; replay's
+        // forwarding comes here with a request it has already read.
+        if let Err(refusal) = crate::server::target::check(&parts.method, &parts.uri) {
+            self.learn_head(report, &parts);
+            return Err(refusal);
+        }
         report.cassette = Some(cassette.clone());
         let named = parts.headers.get(cassette::CASSETTE_HEADER).cloned();
         strip_hop_by_hop(&mut parts.headers);
@@ -236,25 +262,29 @@ impl Proxy {
         }
 
         let (response_parts, response_body) =
-            match self.forward(&parts, &recorded_request, body).await {
+            match self.forward(&parts, &recorded_request, body, report).await {
                 Ok(forwarded) => forwarded,
                 Err(err) => {
                     self.learn_request(report, &recorded_request);
                     return Err(err);
                 }
             };
-        let recorded_response =
-            match recorded_response(&response_parts, &response_body, limits.max_upstream_body) {
-                Ok(recorded) => recorded,
-                Err(err) if self.recorder.mode() == RecordMode::None => {
-                    report.error = Some(format!("not decoded: {err}"));
-                    undecoded_response(&response_parts, &response_body)
-                }
-                Err(err) => {
-                    self.learn_request(report, &recorded_request);
-                    return Err(undecodable(&err, "response", response_parts.status));
-                }
-            };
+        let recorded_response = match recorded_response(
+            &parts.method,
+            &response_parts,
+            &response_body,
+            limits.max_upstream_body,
+        ) {
+            Ok(recorded) => recorded,
+            Err(err) if self.recorder.mode() == RecordMode::None => {
+                report.error = Some(format!("not decoded: {err}"));
+                undecoded_response(&parts.method, &response_parts, &response_body)
+            }
+            Err(err) => {
+                self.learn_request(report, &recorded_request);
+                return Err(undecodable(&err, "response", response_parts.status));
+            }
+        };
         if let Some(endpoint) = endpoint {
             let response_findings = self
                 .contract
@@ -354,6 +384,7 @@ impl Proxy {
         parts: &request::Parts,
         recorded: &RecordedRequest,
         body: Bytes,
+        report: &mut Report,
     ) -> Result<(response::Parts, Bytes), ApiError> {
         let limits = &self.config.limits;
         let upstream_name = self
@@ -362,11 +393,8 @@ impl Proxy {
             .authority()
             .map(|a| a.as_str())
             .unwrap_or("the upstream");
-        let mut outgoing = Request::new(Full::new(body));
-        *outgoing.method_mut() = parts.method.clone();
-        *outgoing.uri_mut() = self.upstream_uri(&recorded.path, parts.uri.query())?;
-        *outgoing.headers_mut() = parts.headers.clone();
-        let headers = outgoing.headers_mut();
+        let uri = self.upstream_uri(&recorded.path, parts.uri.query())?;
+        let mut headers = parts.headers.clone();
         // hyper-util sets Host from the URI when it is absent.
         headers.remove(header::HOST);
         // The body is forwarded whole, so it is framed afresh by its real
@@ -379,13 +407,31 @@ impl Proxy {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
+        let outgoing = || {
+            let mut outgoing = Request::new(Full::new(body.clone()));
+            *outgoing.method_mut() = parts.method.clone();
+            *outgoing.uri_mut() = uri.clone();
+            *outgoing.headers_mut() = headers.clone();
+            outgoing
+        };
+        let retried = AtomicBool::new(false);
+        let exchange = async {
+            match self.client.request(outgoing()).await {
+                // A safe method (GET, HEAD, OPTIONS, TRACE: RFC 9110 §9.2.1)
+                // that met a stale kept-alive connection is sent once more, on
+                // a new connection. Anything else may have changed the
+                // upstream's state and is never sent twice.
+                Err(err) if parts.method.is_safe() && upstream::is_stale_connection(&err) => {
+                    retried.store(true, Ordering::Relaxed);
+                    self.fresh_client.request(outgoing()).await
+                }
+                answer => answer,
+            }
+        };
 
-        let response = match tokio::time::timeout(
-            limits.upstream_response_timeout,
-            self.client.request(outgoing),
-        )
-        .await
-        {
+        let response = tokio::time::timeout(limits.upstream_response_timeout, exchange).await;
+        report.retried = retried.load(Ordering::Relaxed);
+        let response = match response {
             Err(_) => {
                 return Err(ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -454,7 +500,9 @@ impl Proxy {
         }
         let redacted = self.redactor.redact(interaction);
         report.secrets.extend(redacted.secrets().clone());
-        self.recorder.append(cassette, &redacted).await.map_err(|err| {
+        let appended = self.recorder.append(cassette, &redacted).await;
+        report.recorded = appended.is_ok();
+        appended.map_err(|err| {
             eprintln!(
                 "datovcr: RECORDING FAILED for {}: {}",
                 cassette.display(),
@@ -514,11 +562,12 @@ fn upstream_body_error(err: BodyError, upstream: &str) -> ApiError {
 /// The response as the cassette holds it: every content coding removed
 /// (declared or found by magic), so it can be checked and redacted.
 fn recorded_response(
+    method: &http::Method,
     parts: &response::Parts,
     body: &Bytes,
     limit: usize,
 ) -> Result<RecordedResponse, content_coding::CodingError> {
-    let mut skip = NOT_RECORDED.to_vec();
+    let mut skip = not_recorded(method, parts.status).to_vec();
     let codings = header_values(&parts.headers, header::CONTENT_ENCODING);
     let decoded = content_coding::decode(&codings, body, limit)?;
     if decoded.changed {
@@ -537,10 +586,14 @@ fn recorded_response(
 
 /// `--record none` only: a response whose body could not be decoded is
 /// still checked (as the bytes it is) and relayed.
-fn undecoded_response(parts: &response::Parts, body: &Bytes) -> RecordedResponse {
+fn undecoded_response(
+    method: &http::Method,
+    parts: &response::Parts,
+    body: &Bytes,
+) -> RecordedResponse {
     RecordedResponse {
         status: parts.status.as_u16(),
-        headers: to_recorded(&parts.headers, NOT_RECORDED),
+        headers: to_recorded(&parts.headers, not_recorded(method, parts.status)),
         body: Body::from_bytes(body, None),
     }
 }
@@ -623,34 +676,4 @@ fn contract_rejection(findings: &[Finding], secrets: &Secrets) -> ApiError {
         format!("the request breaks the access-token contract in {count} place(s); it was not forwarded (--enforce)"),
     )
     .with_detail("violations", violation_details(findings, secrets))
-}
-
-/// One line per exchange on stderr, then one per finding. Everything passes
-/// through the exchange's secret scrubber first.
-fn log_exchange(
-    method: &http::Method,
-    path: &str,
-    response: &Response<Full<Bytes>>,
-    started: Instant,
-    violations: usize,
-    report: &Report,
-) {
-    let elapsed = started.elapsed();
-    let cassette = report
-        .cassette
-        .as_ref()
-        .map(|path| format!(" -> {}", path.display()))
-        .unwrap_or_default();
-    let mut text = format!(
-        "datovcr: {method} {path} {} {:.1}ms violations={violations}{cassette}",
-        response.status().as_u16(),
-        elapsed.as_secs_f64() * 1000.0
-    );
-    if let Some(error) = &report.error {
-        text.push_str(&format!(" error={error}"));
-    }
-    for finding in &report.findings {
-        text.push_str(&format!("\n  {}: {finding}", finding.category));
-    }
-    eprintln!("{}", report.secrets.scrub(&text));
 }

@@ -1,12 +1,15 @@
 //! `datovcr proxy`: forward each exchange to DatoCMS over TLS, check it
 //! against the contract, and record it, redacted, into a cassette.
 //!
-//! [`exchange`] holds the per-request pipeline; [`upstream`] the TLS
-//! client; [`headers`] the header hygiene. The accept loop is the shared
-//! [`crate::server`].
+//! [`exchange`] holds the per-request pipeline, [`report`] what is logged
+//! about it; [`upstream`] the TLS client and what its failures mean; [`reuse`] how each upstream
+//! connection has been used (for telling a stale one); [`headers`] the
+//! header hygiene. The accept loop is the shared [`crate::server`].
 
 mod exchange;
 mod headers;
+mod report;
+mod reuse;
 pub mod upstream;
 
 use crate::contract::ContractSet;

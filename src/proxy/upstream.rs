@@ -3,7 +3,12 @@
 //! Certificate verification is always on: the trusted roots are Mozilla's
 //! (webpki-roots) plus any `--ca-file`. There is deliberately no way to
 //! turn verification off, because the traffic carries live API tokens.
+//!
+//! Every connection is watched ([`reuse`]) so that a request that failed
+//! because a kept-alive connection went stale can be told apart from one
+//! the upstream may have acted on.
 
+use super::reuse::{self, Counted};
 use crate::api_error::ApiError;
 use http::{StatusCode, Uri};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -21,13 +26,38 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 pub type UpstreamBody = http_body_util::Full<bytes::Bytes>;
-pub type UpstreamClient = Client<TimeoutConnector<HttpsConnector<HttpConnector>>, UpstreamBody>;
+pub type UpstreamConnector = TimeoutConnector<HttpsConnector<HttpConnector>>;
+pub type UpstreamClient = Client<UpstreamConnector, UpstreamBody>;
 
-/// Builds the client. Fails when a CA file cannot be used, naming it.
+/// Builds the pooled client. Fails when a CA file cannot be used, naming it.
 pub fn build_client(
     ca_files: &[PathBuf],
     connect_timeout: Duration,
 ) -> Result<UpstreamClient, String> {
+    Ok(pooled(build_connector(ca_files, connect_timeout)?))
+}
+
+/// A client over `connector` that keeps connections alive for reuse.
+pub fn pooled(connector: UpstreamConnector) -> UpstreamClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
+}
+
+/// A client over `connector` that opens a new connection for every request
+/// and keeps none: for the one retry of a request that met a stale one.
+pub fn fresh(connector: UpstreamConnector) -> UpstreamClient {
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector)
+}
+
+/// The TLS connector both clients share. Fails when a CA file cannot be
+/// used, naming it.
+pub fn build_connector(
+    ca_files: &[PathBuf],
+    connect_timeout: Duration,
+) -> Result<UpstreamConnector, String> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for file in ca_files {
@@ -47,12 +77,10 @@ pub fn build_client(
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(TimeoutConnector {
-            inner: https,
-            timeout: connect_timeout,
-        }))
+    Ok(TimeoutConnector {
+        inner: https,
+        timeout: connect_timeout,
+    })
 }
 
 fn add_ca_file(roots: &mut RootCertStore, file: &Path) -> Result<(), String> {
@@ -80,7 +108,8 @@ fn add_ca_file(roots: &mut RootCertStore, file: &Path) -> Result<(), String> {
 }
 
 /// Bounds the whole connect, TCP and TLS handshake together; the
-/// HttpConnector's own timeout covers TCP only.
+/// HttpConnector's own timeout covers TCP only. Each connection comes back
+/// [`Counted`].
 #[derive(Clone)]
 pub struct TimeoutConnector<C> {
     inner: C,
@@ -90,10 +119,11 @@ pub struct TimeoutConnector<C> {
 impl<C> tower_service::Service<Uri> for TimeoutConnector<C>
 where
     C: tower_service::Service<Uri> + Send,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin,
     C::Future: Send + 'static,
     C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = C::Response;
+    type Response = Counted<C::Response>;
     type Error = Box<dyn std::error::Error + Send + Sync>;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -106,7 +136,7 @@ where
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
-                Ok(result) => result.map_err(Into::into),
+                Ok(result) => result.map(reuse::count).map_err(Into::into),
                 Err(_) => Err(Box::new(ConnectTimedOut(timeout)) as _),
             }
         })
@@ -116,6 +146,46 @@ where
 #[derive(Debug, thiserror::Error)]
 #[error("connecting took longer than {0:?}")]
 pub struct ConnectTimedOut(Duration);
+
+/// Whether `err` is a kept-alive connection that went stale: it had
+/// already carried a response, and it broke (closed, reset) after this
+/// request was written and before any byte of its response arrived. Such
+/// a request never reached the upstream's application, as far as HTTP can
+/// tell (RFC 9110 §9.2.2); nginx and Envoy retry it when it is idempotent.
+/// Timeouts, TLS and protocol errors, and failures on fresh connections,
+/// are not staleness.
+pub fn is_stale_connection(err: &hyper_util::client::legacy::Error) -> bool {
+    if err.is_connect() {
+        return false;
+    }
+    let Some(usage) = err.connect_info().and_then(reuse::usage_of) else {
+        return false;
+    };
+    if !usage.failed_before_response_on_reused() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(hyper_err) = current.downcast_ref::<hyper::Error>()
+            && (hyper_err.is_incomplete_message() || hyper_err.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = next_cause(current);
+    }
+    false
+}
 
 /// Turns a failed upstream request into the error the client sees. The
 /// cause is found by walking the error chain by type, never by message.

@@ -22,6 +22,8 @@ mod hardening_slow;
 mod integrity_format;
 /// Issue 12 in replay: RFC framing, numbers by value, explained misses, own answers, header bytes.
 mod integrity_replay;
+/// Issue 12 on the upstream side: orphaned exchanges, stale connections, request targets, bodiless framing.
+mod integrity_upstream;
 /// The official Node client (tests/clients/node) through proxy, replay and --enforce.
 mod official_client;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.

@@ -40,8 +40,18 @@
 //! | status | `status` as given (any code hyper can send, 1xx excepted) |
 //! | headers | `headers` in the given order (hyper lowercases names and sends repeated names together); nothing added: no CMA headers, no `content-type`, no `content-encoding`, and no automatic `date` on that fake's connections |
 //! | body | `body` bytes as given, never re-encoded or compressed; framed with `content-length` unless `headers` already set it (none for 204 and 304) |
+//!
+//! # Connection lifecycle
+//!
+//! [`FakeDatoOptions::close_after`] (and `reset_after`) answers N requests
+//! per connection and hangs up on the next one without a response byte and
+//! without ever sending `connection: close`: a kept-alive connection that
+//! goes stale in the client's pool. Dropped requests are counted
+//! ([`FakeDato::dropped_requests`]), not captured. [`FakeDatoOptions::hold_until`]
+//! holds every answer until a [`Gate`] opens.
 
 mod conn;
+mod lifecycle;
 
 use super::tls::{CertFlavour, TestPki};
 use bytes::Bytes;
@@ -54,6 +64,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use lifecycle::KeepAlive;
+pub use lifecycle::{Gate, Hangup};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
@@ -63,7 +75,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWriteExt;
@@ -131,6 +143,13 @@ pub struct FakeDatoOptions {
     /// Scripted replies that take precedence over everything else; see the
     /// module's "Scripted replies" table.
     pub respond_with: Option<Responder>,
+    /// Answers per connection before the fake hangs up on the next request
+    /// (see "Connection lifecycle"); `None` keeps connections alive.
+    pub answers_per_connection: Option<usize>,
+    /// How that hang-up looks on the wire.
+    pub hangup: Hangup,
+    /// Every answer waits for this gate to open.
+    pub hold: Option<Gate>,
 }
 
 impl Default for FakeDatoOptions {
@@ -141,6 +160,9 @@ impl Default for FakeDatoOptions {
             token_generator: Arc::new(|_| random_token()),
             accepted_bearers: None,
             respond_with: None,
+            answers_per_connection: None,
+            hangup: Hangup::Close,
+            hold: None,
         }
     }
 }
@@ -178,6 +200,29 @@ impl FakeDatoOptions {
 
     pub fn accept_only<S: Into<String>>(mut self, bearers: impl IntoIterator<Item = S>) -> Self {
         self.accepted_bearers = Some(bearers.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Answers `answers` requests per connection, then closes the connection
+    /// (FIN) when the next request arrives, without a response byte and
+    /// without having announced it: the stale pooled connection of a server
+    /// whose keep-alive timeout fired. `close_after(0)` drops every request.
+    pub fn close_after(mut self, answers: usize) -> Self {
+        self.answers_per_connection = Some(answers);
+        self.hangup = Hangup::Close;
+        self
+    }
+
+    /// [`FakeDatoOptions::close_after`] with an RST instead of a FIN.
+    pub fn reset_after(mut self, answers: usize) -> Self {
+        self.answers_per_connection = Some(answers);
+        self.hangup = Hangup::Reset;
+        self
+    }
+
+    /// Captures each request, then holds its answer until `gate` opens.
+    pub fn hold_until(mut self, gate: &Gate) -> Self {
+        self.hold = Some(gate.clone());
         self
     }
 
@@ -313,6 +358,19 @@ impl FakeDato {
             .expect("the fake owns the sender");
     }
 
+    /// Requests the fake hung up on because of
+    /// [`FakeDatoOptions::close_after`]: read, never answered, never captured.
+    pub fn dropped_requests(&self) -> usize {
+        self.state.keep_alive.dropped()
+    }
+
+    /// Changes [`FakeDatoOptions::close_after`]'s count while running
+    /// (`None`: never hang up again). Counts already answered on open
+    /// connections stay.
+    pub fn set_close_after(&self, answers: Option<usize>) {
+        self.state.keep_alive.set_answers(answers);
+    }
+
     /// Every token value the fake has issued (seed, creates, regenerations),
     /// in issue order, including revoked ones: the canaries to search for.
     pub fn issued_tokens(&self) -> Vec<String> {
@@ -374,6 +432,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct State {
     options: FakeDatoOptions,
+    keep_alive: KeepAlive,
     store: Mutex<Store>,
     requests: Mutex<Vec<CapturedRequest>>,
     count: watch::Sender<usize>,
@@ -457,6 +516,7 @@ impl State {
             role: Some(SEED_ROLE_ID.into()),
         });
         State {
+            keep_alive: KeepAlive::new(options.answers_per_connection, options.hangup),
             options,
             store: Mutex::new(store),
             requests: Mutex::new(Vec::new()),
@@ -938,8 +998,19 @@ fn scripted_response(reply: ScriptedReply) -> Response<ResBody> {
     if !has_length && !bodiless {
         builder = builder.header(header::CONTENT_LENGTH, reply.body.len());
     }
+    let declared = reply
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<u64>().ok());
+    let body = match declared {
+        // hyper writes a scripted `content-length` on a bodiless status only
+        // when the body claims that length.
+        Some(length) if bodiless && reply.body.is_empty() => DeclaredLength(length).boxed(),
+        _ => Full::new(Bytes::from(reply.body)).boxed(),
+    };
     builder
-        .body(Full::new(Bytes::from(reply.body)).boxed())
+        .body(body)
         .unwrap_or_else(|e| panic!("scripted reply cannot be sent: {e}"))
 }
 
@@ -993,6 +1064,26 @@ fn compress(encoding: Encoding, body: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
+/// No bytes, but an exact length hint, so that hyper writes the scripted
+/// `content-length` of a 204 or 304 (it never polls their bodies).
+struct DeclaredLength(u64);
+
+impl Body for DeclaredLength {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(None)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0)
+    }
+}
+
 /// A body that yields `prefix` and then never finishes, for `stall-body`.
 struct StallBody {
     prefix: Option<Bytes>,
@@ -1042,6 +1133,8 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, state
 enum ConnFault {
     /// Close with `SO_LINGER` 0, so the peer sees an RST.
     Reset,
+    /// Close in order: TLS `close_notify` if any, then FIN.
+    Close,
     /// Write these bytes raw (inside TLS if any), then close.
     Write(&'static [u8]),
 }
@@ -1059,8 +1152,22 @@ async fn serve_connection(tcp: TcpStream, acceptor: Option<TlsAcceptor>, state: 
     let scripted = state.options.respond_with.is_some();
     let (fault_tx, mut fault_rx) = mpsc::unbounded_channel();
     let service_io = io.clone();
+    // Requests answered on this connection, for `close_after`.
+    let answered = Arc::new(AtomicUsize::new(0));
     let service = service_fn(move |request| {
-        handle(state.clone(), service_io.clone(), fault_tx.clone(), request)
+        let answered = answered.clone();
+        let reply = handle(
+            state.clone(),
+            service_io.clone(),
+            fault_tx.clone(),
+            answered.load(Ordering::SeqCst),
+            request,
+        );
+        async move {
+            let reply = reply.await;
+            answered.fetch_add(1, Ordering::SeqCst);
+            reply
+        }
     });
     let mut builder = http1::Builder::new();
     if scripted {
@@ -1080,6 +1187,10 @@ async fn serve_connection(tcp: TcpStream, acceptor: Option<TlsAcceptor>, state: 
             let _ = io.shared().stream.tcp().set_zero_linger();
             // `io` is now the last handle; dropping it closes the socket.
         }
+        Some(ConnFault::Close) => {
+            let mut io = io;
+            let _ = io.shutdown().await;
+        }
         Some(ConnFault::Write(bytes)) => {
             let mut io = io;
             let _ = io.write_all(bytes).await;
@@ -1093,6 +1204,7 @@ async fn handle(
     state: Arc<State>,
     io: ConnIo,
     faults: mpsc::UnboundedSender<ConnFault>,
+    answered: usize,
     request: Request<Incoming>,
 ) -> Result<Response<ResBody>, Infallible> {
     let (parts, body) = request.into_parts();
@@ -1130,6 +1242,13 @@ async fn handle(
                 .collect(),
         ),
     };
+    if let Some(hangup) = state.keep_alive.drop_next(answered) {
+        let _ = faults.send(match hangup {
+            Hangup::Close => ConnFault::Close,
+            Hangup::Reset => ConnFault::Reset,
+        });
+        return std::future::pending().await;
+    }
     let captured = CapturedRequest {
         method: parts.method.to_string(),
         path_and_query,
@@ -1143,6 +1262,9 @@ async fn handle(
         .as_ref()
         .and_then(|respond| respond(&captured));
     state.capture(captured);
+    if let Some(gate) = &state.options.hold {
+        gate.wait().await;
+    }
     if let Some(reply) = scripted {
         return Ok(scripted_response(reply));
     }

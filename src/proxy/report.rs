@@ -1,0 +1,88 @@
+//! What is said about an exchange: its log line on stderr, and the line
+//! printed if its response never reaches the client. Both pass through the
+//! exchange's secret scrubber.
+
+use crate::contract::Finding;
+use crate::redact::Secrets;
+use crate::server::Undelivered;
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What the log line reports about an exchange.
+#[derive(Default)]
+pub(super) struct Report {
+    pub(super) findings: Vec<Finding>,
+    pub(super) cassette: Option<PathBuf>,
+    pub(super) secrets: Secrets,
+    pub(super) error: Option<String>,
+    /// The request met a stale upstream connection and was sent again.
+    pub(super) retried: bool,
+    /// The exchange is in the journal.
+    pub(super) recorded: bool,
+}
+
+/// The line the server prints if `response` never reaches the client: the
+/// exchange went on without it (issue 12, A2), and the log says what became
+/// of it. Scrubbed like the exchange's own line.
+/// Written only if needed: most responses are delivered.
+pub(super) fn undelivered_note(
+    method: &http::Method,
+    path: &str,
+    status: StatusCode,
+    report: Report,
+) -> Undelivered {
+    let method = method.clone();
+    let path = path.to_owned();
+    let recorded_in = report.cassette.filter(|_| report.recorded);
+    let failed = report.error.is_some();
+    let secrets = report.secrets;
+    Undelivered::new(move || {
+        let outcome = match (&recorded_in, failed) {
+            (Some(cassette), _) => format!("the exchange is recorded -> {}", cassette.display()),
+            (None, true) => "datovcr's error answer was lost with it".to_owned(),
+            (None, false) => "nothing was recorded (--record none)".to_owned(),
+        };
+        secrets.scrub(&format!(
+            "datovcr: {method} {path} {}: client gone: the client went away before the response \
+             reached it; {outcome}",
+            status.as_u16()
+        ))
+        .into_owned()
+    })
+}
+
+/// One line per exchange on stderr, then one per finding. Everything passes
+/// through the exchange's secret scrubber first.
+pub(super) fn log_exchange(
+    method: &http::Method,
+    path: &str,
+    response: &Response<Full<Bytes>>,
+    started: Instant,
+    violations: usize,
+    report: &Report,
+) {
+    let elapsed = started.elapsed();
+    let cassette = report
+        .cassette
+        .as_ref()
+        .map(|path| format!(" -> {}", path.display()))
+        .unwrap_or_default();
+    let mut text = format!(
+        "datovcr: {method} {path} {} {:.1}ms violations={violations}{cassette}",
+        response.status().as_u16(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    if report.retried {
+        text.push_str(" upstream-retry=stale-connection");
+    }
+    if let Some(error) = &report.error {
+        text.push_str(&format!(" error={error}"));
+    }
+    for finding in &report.findings {
+        text.push_str(&format!("\n  {}: {finding}", finding.category));
+    }
+    eprintln!("{}", report.secrets.scrub(&text));
+}
