@@ -269,6 +269,22 @@ impl Proxy {
                     return Err(err);
                 }
             };
+        // The cassette format admits final statuses only (RFC 9110 §15), so
+        // a recording never writes what its readers would refuse.
+        if self.recorder.mode() != RecordMode::None
+            && let Err(rule) = cassette::check_status(response_parts.status.as_u16())
+        {
+            self.learn_request(report, &recorded_request);
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "DATOVCR_UPSTREAM_PROTOCOL",
+                format!(
+                    "the upstream's answer cannot be recorded, so it is withheld: {rule}. \
+                     Proxy with --record none to pass such answers through"
+                ),
+            )
+            .with_detail("upstream_status", response_parts.status.as_u16()));
+        }
         let recorded_response = match recorded_response(
             &parts.method,
             &response_parts,

@@ -535,3 +535,59 @@ async fn secrets_in_header_values_that_are_not_utf8_are_redacted() {
     assert!(bytes.ends_with(b" \xff"), "{redacted}");
     assert!(redacted.contains("REDACTED"), "{redacted}");
 }
+
+/// The writer keeps the readers' status rule: an upstream answer with a
+/// status no cassette may hold is withheld rather than recorded into a file
+/// that every reader would then refuse; without recording it passes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_status_no_cassette_may_hold_is_never_recorded() {
+    for status in [600u16, 799, 999] {
+        let work = tempfile::tempdir().unwrap();
+        let upstream = RawUpstream::start(
+            format!("HTTP/1.1 {status} Odd\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .into_bytes(),
+        )
+        .await;
+        let request = b"GET /site HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+        let proxy = ServerProcess::start(
+            work.path(),
+            &proxy_args(&upstream, "odd.json"),
+            &work.path().join("record.stderr"),
+        );
+        let answer = raw_exchange(proxy.addr, request).await;
+        let (exit, stderr) = tokio::task::spawn_blocking(move || proxy.terminate())
+            .await
+            .unwrap();
+        let head = String::from_utf8_lossy(head_of(&answer)).into_owned();
+        assert!(head.starts_with("HTTP/1.1 502 "), "{status}: {head}");
+        assert!(
+            head.contains("DATOVCR_UPSTREAM_PROTOCOL"),
+            "{status}: {head}"
+        );
+        let body = String::from_utf8_lossy(&answer);
+        assert!(
+            body.contains(&format!("status {status} is not a final HTTP status")),
+            "{body}"
+        );
+        assert!(exit.success(), "{status}: {stderr}");
+        assert!(
+            !work.path().join("odd.json").exists(),
+            "{status}: a cassette was written"
+        );
+
+        let mut args = proxy_args(&upstream, "odd.json");
+        args.extend(["--record", "none"].map(String::from));
+        let proxy = ServerProcess::start(work.path(), &args, &work.path().join("none.stderr"));
+        let answer = raw_exchange(proxy.addr, request).await;
+        let (exit, stderr) = tokio::task::spawn_blocking(move || proxy.terminate())
+            .await
+            .unwrap();
+        assert!(
+            answer.starts_with(format!("HTTP/1.1 {status} ").as_bytes()),
+            "{status}: {}",
+            answer.escape_ascii()
+        );
+        assert!(exit.success(), "{status}: {stderr}");
+    }
+}
