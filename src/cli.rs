@@ -51,7 +51,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// A cassette file or folder (searched recursively for *.json). Repeatable.
+    /// A cassette file or folder (searched recursively for *.json); repeatable.
     #[arg(
         long = "cassette",
         value_name = "FILE|DIR",
@@ -59,8 +59,10 @@ pub struct ReplayArgs {
     )]
     pub cassettes: Vec<PathBuf>,
 
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    /// Address to listen on, HOST:PORT; port 0 picks a free port.
+    ///
+    /// A host name such as localhost is resolved (IPv4 preferred).
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// Allow a --listen address that is not loopback.
@@ -72,7 +74,7 @@ pub struct ReplayArgs {
     #[arg(long = "match", value_name = "PARTS", default_value = "method,path,query,body,header:x-environment", value_parser = MatchRules::parse)]
     pub match_rules: MatchRules,
 
-    /// A JSON pointer left out when bodies are compared (a volatile field). Repeatable.
+    /// A JSON pointer left out when bodies are compared (a volatile field); repeatable.
     #[arg(long = "ignore-body-pointer", value_name = "POINTER", value_parser = parse_pointer)]
     pub ignore_body_pointers: Vec<String>,
 
@@ -89,7 +91,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
 
-    /// Trust this PEM CA for --upstream. Repeatable.
+    /// Trust this PEM CA for --upstream; repeatable.
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
 
@@ -128,7 +130,7 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
-    /// The API to forward to. Plain http:// is accepted only for loopback hosts.
+    /// The API to forward to; plain http:// only for loopback hosts.
     #[arg(
         long,
         default_value = "https://site-api.datocms.com",
@@ -136,25 +138,33 @@ pub struct ProxyArgs {
     )]
     pub upstream: String,
 
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    /// Address to listen on, HOST:PORT; port 0 picks a free port.
+    ///
+    /// A host name such as localhost is resolved (IPv4 preferred).
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// Allow a --listen address that is not loopback (tokens then cross the network in plain HTTP).
     #[arg(long)]
     pub allow_remote: bool,
 
-    /// Trust this PEM CA certificate for the upstream, in addition to the
-    /// built-in Mozilla roots. Repeatable. Verification cannot be disabled.
+    /// Trust this PEM CA certificate for the upstream, in addition to the built-in Mozilla
+    /// roots.
+    ///
+    /// Repeatable. Verification cannot be disabled.
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
 
-    /// The cassette to record into. `x-datovcr-cassette: NAME` on a request
-    /// picks NAME.json in the same folder instead.
+    /// The cassette to record into.
+    ///
+    /// `x-datovcr-cassette: NAME` on a request picks NAME.json in the same folder instead.
     #[arg(long, default_value = "cassettes/recording.json", value_name = "FILE")]
     pub cassette: PathBuf,
 
-    /// new: keep what is recorded and append; all: start each cassette afresh; none: record nothing.
+    /// What to record: new (append), all (start each cassette afresh) or none.
+    ///
+    /// new: keep what is recorded and append; all: start each cassette afresh; none: record
+    /// nothing.
     #[arg(long = "record", value_enum, default_value_t = RecordMode::New)]
     pub record_mode: RecordMode,
 
@@ -166,8 +176,9 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub enforce_responses: bool,
 
-    /// A path prefix the client puts before API paths (its baseUrl's path),
-    /// removed before forwarding and recording, e.g. `/proxy-prefix`.
+    /// A path prefix the client puts before API paths, e.g. `/proxy-prefix`.
+    ///
+    /// The path of the client's baseUrl; it is removed before forwarding and recording.
     #[arg(long, value_name = "PREFIX", value_parser = parse_prefix)]
     pub path_prefix: Option<String>,
 
@@ -196,33 +207,31 @@ pub struct ProxyArgs {
 /// `proxy --cassette/--record`, `replay --record-into/--on-miss`.)
 #[derive(Debug, Clone, Args)]
 pub struct RecordingArgs {
-    /// Another header whose values are credentials: redacted in everything
-    /// recorded and never printed. Repeatable. For `replay --on-miss record`
-    /// pass the rules the cassette was recorded with: a header or query
-    /// parameter the loaded cassettes hold redacted is redacted in new
-    /// episodes anyway, with a warning, but one they never saw is not.
-    /// A redacted header can never be matched with --match header:NAME.
+    /// Another header whose values are credentials: redacted in everything recorded and never
+    /// printed.
+    ///
+    /// Repeatable. For `replay --on-miss record` pass the rules the cassette was recorded with:
+    /// a header or query parameter the loaded cassettes hold redacted is redacted in new
+    /// episodes anyway, with a warning, but one they never saw is not. A redacted header can
+    /// never be matched with --match header:NAME.
     #[arg(long = "redact-header", value_name = "NAME")]
     pub redact_headers: Vec<String>,
 
-    /// A JSON pointer redacted in every JSON request and response body
-    /// recorded. Repeatable. `replay` cannot tell which pointers a cassette
-    /// was recorded with: pass the same ones to `--on-miss record`.
+    /// A JSON pointer redacted in every JSON request and response body recorded.
+    ///
+    /// Repeatable. `replay` cannot tell which pointers a cassette was recorded with: pass the
+    /// same ones to `--on-miss record`.
     #[arg(long = "redact-pointer", value_name = "POINTER", value_parser = parse_pointer)]
     pub redact_pointers: Vec<String>,
 
-    /// A query parameter whose value is a credential: redacted in everything
-    /// recorded and never printed. Repeatable.
+    /// A query parameter whose value is a credential: redacted in everything recorded and never
+    /// printed.
+    ///
+    /// Repeatable.
     #[arg(long = "redact-query", value_name = "NAME")]
     pub redact_query: Vec<String>,
 
-    /// before-response: a recorded exchange is fsynced before the client gets
-    /// its response (survives a power loss); after-response: it is written
-    /// before the response and fsynced right after (survives datovcr being
-    /// killed, not a machine crash; saves an fsync of latency per exchange);
-    /// periodic: written before the response, fsynced at most once per
-    /// --fsync-interval (survives datovcr being killed; a machine crash can
-    /// lose the last interval; no fsync cost per exchange).
+    /// When a recorded exchange is fsynced: before-response, after-response or periodic.
     #[arg(long, value_enum, default_value_t = Fsync::BeforeResponse)]
     pub fsync: Fsync,
 
@@ -286,10 +295,11 @@ pub struct LimitArgs {
     /// How long in-flight exchanges may finish after Ctrl-C or SIGTERM.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub shutdown_grace: Duration,
-    /// Longest time to receive a whole request body, however steadily it trickles; longer gets 408.
+    /// Longest time to receive a whole request body, however steadily it trickles; longer gets
+    /// 408.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub request_body_timeout: Duration,
-    /// Longest a write to a client may block (a client that stops reading); the connection is closed after it.
+    /// Longest a write to a client may block (a client that stops reading); then it is closed.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub write_timeout: Duration,
     /// Open client connections at most; more wait to be accepted.
@@ -369,6 +379,38 @@ fn parse_pointer(text: &str) -> Result<String, String> {
             "`{text}` is not a JSON pointer; write it like /data/attributes/secret"
         ))
     }
+}
+
+/// A `--listen` address: `IP:PORT`, or `HOST:PORT` with the host name
+/// resolved now. Of a name's addresses an IPv4 one is preferred, as
+/// `localhost` means `127.0.0.1` to most clients.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "`{text}` has no port; write HOST:PORT, such as 127.0.0.1:8787 (port 0 picks a free one)"
+        ));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!(
+            "`{port}` in `{text}` is not a port number; write HOST:PORT, such as 127.0.0.1:8787"
+        ));
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|err| {
+            format!("cannot resolve `{host}`: {err}; write an address such as 127.0.0.1:{port}")
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            format!("`{host}` resolves to no address; write an address such as 127.0.0.1:{port}")
+        })
 }
 
 fn parse_prefix(text: &str) -> Result<String, String> {
@@ -500,12 +542,22 @@ async fn proxy(args: ProxyArgs) -> i32 {
         Err(message) => return fail(&message),
     };
     announce(handle.addr());
-    eprintln!(
-        "datovcr: proxying to {} -> recording into {} (record mode {:?})",
-        args.upstream,
-        args.cassette.display(),
-        args.record_mode
-    );
+    // The mode in the flag's own spelling, so the line can be typed back.
+    let mode = clap::ValueEnum::to_possible_value(&args.record_mode)
+        .map(|value| value.get_name().to_owned())
+        .unwrap_or_default();
+    if args.record_mode == RecordMode::None {
+        eprintln!(
+            "datovcr: proxying to {} -> not recording (--record {mode})",
+            args.upstream
+        );
+    } else {
+        eprintln!(
+            "datovcr: proxying to {} -> recording into {} (--record {mode})",
+            args.upstream,
+            args.cassette.display(),
+        );
+    }
     signals.wait().await;
     eprintln!("datovcr: stopping: finishing in-flight exchanges");
     let summary = handle.shutdown().await;

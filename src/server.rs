@@ -294,7 +294,13 @@ pub async fn bind(addr: SocketAddr, allow_remote: bool) -> Result<TcpListener, S
     }
     TcpListener::bind(addr)
         .await
-        .map_err(|err| format!("cannot listen on {addr}: {err}"))
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "cannot listen on {addr}: the port is in use (another datovcr or server holds it); \
+             choose another port, or --listen 127.0.0.1:0 for any free one (the address is printed)"
+            ),
+            _ => format!("cannot listen on {addr}: {err}"),
+        })
 }
 
 /// A server running on its own task, stopped by [`RunningServer::shutdown`]

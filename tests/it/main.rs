@@ -2,6 +2,8 @@
 
 /// Cassette files: format, round trips, errors with positions.
 mod cassette_format;
+/// Issue 13's messages: addresses, the proxy's start-up line, help texts.
+mod cli_messages;
 /// Issue 14: the generated CMA contract (schemas/cma/) matches its generator and compiles.
 mod contract_generated;
 /// The contract's rules, checked through the library on real request shapes.

@@ -1,0 +1,139 @@
+//! Issue 13's messages, as a newcomer meets them on the command line:
+//! addresses (host names, ports in use), the proxy's start-up line in the
+//! flags' own spelling, and help that explains each option once.
+
+use crate::support::process::ServerProcess;
+use std::process::{Command, Output};
+
+fn datovcr(args: &[&str]) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+        .args(args)
+        .current_dir(crate::support::repo_path(""))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn listen_takes_host_names_and_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassettes = crate::support::repo_path("cassettes").display().to_string();
+    for host in ["localhost:0", "127.0.0.1:0", "[::1]:0"] {
+        let server = ServerProcess::start(
+            dir.path(),
+            &["replay", "--cassette", &cassettes, "--listen", host].map(String::from),
+            &dir.path().join("stderr"),
+        );
+        assert!(server.addr.ip().is_loopback(), "{host}: {}", server.addr);
+        if host.starts_with("localhost") {
+            assert!(
+                server.addr.is_ipv4(),
+                "localhost prefers IPv4: {}",
+                server.addr
+            );
+        }
+        let (status, log) = server.terminate();
+        assert!(status.success(), "{host}: {log}");
+    }
+    for (listen, words) in [
+        ("localhost", "has no port"),
+        ("127.0.0.1", "has no port"),
+        ("localhost:http", "is not a port number"),
+        ("localhost:70000", "is not a port number"),
+    ] {
+        for command in ["replay", "proxy"] {
+            let out = datovcr(&[command, "--listen", listen]);
+            assert_eq!(out.status.code(), Some(2), "{command} --listen {listen}");
+            let text = stderr(&out);
+            assert!(text.contains(words), "{command} --listen {listen}: {text}");
+            assert!(
+                text.contains("127.0.0.1:8787"),
+                "{command} --listen {listen}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_port_in_use_suggests_a_free_one() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    for command in ["replay", "proxy"] {
+        let out = datovcr(&[command, "--listen", &listen]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        let text = stderr(&out);
+        assert!(text.contains(&listen), "{command}: {text}");
+        assert!(text.contains("in use"), "{command}: {text}");
+        assert!(text.contains("--listen 127.0.0.1:0"), "{command}: {text}");
+    }
+}
+
+#[test]
+fn the_proxy_names_its_record_mode_as_the_flag_spells_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, words) in [
+        (
+            "new",
+            "recording into cassettes/recording.json (--record new)",
+        ),
+        (
+            "all",
+            "recording into cassettes/recording.json (--record all)",
+        ),
+        ("none", "not recording (--record none)"),
+    ] {
+        let server = ServerProcess::start(
+            dir.path(),
+            &["proxy", "--listen", "127.0.0.1:0", "--record", mode].map(String::from),
+            &dir.path().join("stderr"),
+        );
+        let (status, log) = server.terminate();
+        assert!(status.success(), "{log}");
+        assert!(log.contains(words), "--record {mode}: {log}");
+    }
+}
+
+#[test]
+fn short_help_gives_each_option_one_sentence_and_long_help_each_detail_once() {
+    for command in ["proxy", "replay", "schema-check"] {
+        let short = String::from_utf8(datovcr(&[command, "-h"]).stdout).unwrap();
+        let options = short
+            .lines()
+            .filter(|line| line.trim_start().starts_with("--"))
+            .count();
+        assert!(options >= 3, "{command} -h lists no options:\n{short}");
+        // One sentence each: an option's help ends at its first full stop.
+        for paragraph in short.split("\n      --").skip(1) {
+            let help: String = paragraph.lines().skip(1).collect::<Vec<_>>().join(" ");
+            // "e.g. x" is not a sentence break.
+            let sentences = help
+                .split("[default")
+                .next()
+                .unwrap()
+                .replace("e.g. ", "e.g.\u{a0}")
+                .matches(". ")
+                .count();
+            assert!(
+                sentences == 0,
+                "{command} -h: more than one sentence for --{paragraph}"
+            );
+        }
+    }
+    let long = String::from_utf8(datovcr(&["proxy", "--help"]).stdout).unwrap();
+    // Wrapped lines joined, so a phrase is found wherever the wrap falls.
+    let long = long.split_whitespace().collect::<Vec<_>>().join(" ");
+    for detail in [
+        "survives a power loss",
+        "a machine crash can lose the last interval",
+    ] {
+        assert_eq!(
+            long.matches(detail).count(),
+            1,
+            "proxy --help: {detail:?}\n{long}"
+        );
+    }
+}
