@@ -65,9 +65,11 @@ pub(super) fn log_exchange(
     report: &Report,
 ) {
     let elapsed = started.elapsed();
+    // The arrow says where the exchange went: only when it was written.
     let cassette = report
         .cassette
         .as_ref()
+        .filter(|_| report.recorded)
         .map(|path| format!(" -> {}", path.display()))
         .unwrap_or_default();
     let mut text = format!(

@@ -143,6 +143,29 @@ where
     }
 }
 
+/// What to do about a TLS failure, when the user can do something.
+fn tls_fix(error: &rustls::Error) -> &'static str {
+    use rustls::CertificateError as Cert;
+    match error {
+        rustls::Error::InvalidCertificate(Cert::UnknownIssuer | Cert::BadSignature) => {
+            "; the upstream's certificate is not signed by a trusted CA: if it uses a private \
+             CA, trust it with --ca-file CA.pem"
+        }
+        rustls::Error::InvalidCertificate(
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+        ) => "; the certificate is for another host name: check the host in --upstream",
+        rustls::Error::InvalidCertificate(
+            Cert::Expired
+            | Cert::ExpiredContext { .. }
+            | Cert::NotValidYet
+            | Cert::NotValidYetContext { .. },
+        ) => {
+            "; the certificate is outside its validity period: check the upstream's certificate and this machine's clock"
+        }
+        _ => "",
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("connecting took longer than {0:?}")]
 pub struct ConnectTimedOut(Duration);
@@ -203,7 +226,7 @@ pub fn classify(err: &hyper_util::client::legacy::Error, upstream: &str) -> ApiE
             return ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "DATOVCR_UPSTREAM_TLS",
-                format!("TLS with {upstream} failed: {tls}"),
+                format!("TLS with {upstream} failed: {tls}{}", tls_fix(tls)),
             )
             .with_detail("tls_reason", tls.to_string());
         }

@@ -137,3 +137,91 @@ fn short_help_gives_each_option_one_sentence_and_long_help_each_detail_once() {
         );
     }
 }
+
+/// A TLS failure names the option that fixes it, and a log line shows
+/// `-> FILE` only for an exchange that was written there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_failures_name_the_fix_and_the_arrow_means_recorded() {
+    use crate::support::client::send;
+    use crate::support::proxy::{api_headers, borrowed, client_for};
+    use crate::support::tls::CertFlavour;
+    use crate::support::upstream::{FakeDato, FakeDatoOptions};
+    use http::Method;
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&good);
+    let headers = api_headers("bearer-abcdefgh", false);
+    for (flavour, fix) in [
+        (CertFlavour::UnknownIssuer, "--ca-file"),
+        (CertFlavour::WrongHost, "check the host in --upstream"),
+        (CertFlavour::Expired, "validity period"),
+        (CertFlavour::Valid, ""),
+    ] {
+        let upstream = FakeDato::start(FakeDatoOptions::default().with_tls(flavour)).await;
+        let stderr_path = dir.path().join("stderr");
+        let ca = upstream.ca_file().display().to_string();
+        let args = [
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.base_url(),
+            "--ca-file",
+            &ca,
+            "--enforce",
+        ]
+        .map(String::from);
+        let server = ServerProcess::start(dir.path(), &args, &stderr_path);
+        let (status, _, body) = send(
+            &client,
+            Method::GET,
+            &server.url("/access_tokens"),
+            &borrowed(&headers),
+            "",
+        )
+        .await;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        // A request the contract refuses (no Accept: JSON) under --enforce.
+        let (refused, _, _) = send(
+            &client,
+            Method::GET,
+            &server.url("/access_tokens"),
+            &[
+                ("authorization", "Bearer bearer-abcdefgh"),
+                ("accept", "text/html"),
+            ],
+            "",
+        )
+        .await;
+        let (exit, log) = tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap();
+        assert!(exit.success(), "{log}");
+        assert_eq!(refused.as_u16(), 422, "{log}");
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" GET /access_tokens "))
+            .collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(
+            !lines[1].contains(" -> "),
+            "--enforce refusal shows an arrow: {}",
+            lines[1]
+        );
+        if fix.is_empty() {
+            assert_eq!(status.as_u16(), 200, "{body}");
+            assert!(
+                lines[0].contains(" -> cassettes/recording.json"),
+                "{}",
+                lines[0]
+            );
+        } else {
+            assert_eq!(status.as_u16(), 502, "{body}");
+            assert!(body.contains("DATOVCR_UPSTREAM_TLS"), "{body}");
+            assert!(body.contains(fix), "{flavour:?}: {body}");
+            assert!(!lines[0].contains(" -> "), "{flavour:?}: {}", lines[0]);
+        }
+        upstream.shutdown().await;
+    }
+}
