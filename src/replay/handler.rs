@@ -284,6 +284,21 @@ impl ReplayHandler {
             Some(exhaustion) => Some(miss::exhausted(&self.library, exhaustion)),
             None => miss::nearest(&self.library, &candidates, view, voice.secrets()),
         };
+        // A client whose baseUrl has a path puts it before every API path.
+        let hint = nearest
+            .as_ref()
+            .and_then(|nearest| miss::prefix_hint(&nearest.path, view.path))
+            .map(|prefix| {
+                format!(
+                    "the recorded path {} ends the received one: if the client's baseUrl has \
+                     the path {prefix}, start replay with --path-prefix {prefix}",
+                    nearest.as_ref().map_or("", |n| n.path.as_str())
+                )
+            });
+        let message = match &hint {
+            Some(hint) => format!("{message}; {hint}"),
+            None => message,
+        };
         let mut log = format!("datovcr: MISS {message} (searched {})", searched.join(", "));
         if let Some(nearest) = &nearest {
             log.push_str(&format!(

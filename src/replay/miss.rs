@@ -54,7 +54,7 @@ pub fn nearest(
 ) -> Option<Nearest> {
     let rules = &library.rules;
     let received = rules.parts(request);
-    let mut best: Option<(usize, Nearest)> = None;
+    let mut best: Option<((bool, usize, usize), Nearest)> = None;
     for &cassette_index in candidates {
         let cassette: &LoadedCassette = &library.cassettes[cassette_index];
         for (index, recorded) in cassette.requests.iter().enumerate() {
@@ -65,15 +65,18 @@ pub fn nearest(
                 (&received, request),
                 secrets,
             );
-            // Method and path weigh most: a request is "near" one for the same endpoint.
-            let score = differences
-                .iter()
-                .map(|d| match d.pointer.as_str() {
-                    "/method" => 1000,
-                    "/path" => 100 + path_distance(&recorded.path, request.path),
-                    _ => 1,
-                })
-                .sum::<usize>();
+            // Ranked by method, then path similarity, then the rest: a
+            // request is "near" one for the same endpoint.
+            let differs = |pointer: &str| differences.iter().any(|d| d.pointer == pointer);
+            let score = (
+                differs("/method"),
+                if differs("/path") {
+                    path_distance(&recorded.path, request.path)
+                } else {
+                    0
+                },
+                differences.len(),
+            );
             if best
                 .as_ref()
                 .is_none_or(|(best_score, _)| score < *best_score)
@@ -114,14 +117,56 @@ pub fn exhausted(library: &Library, exhausted: &Exhaustion) -> Nearest {
     }
 }
 
-/// How far apart two paths are: differing segments, and more for a
-/// different depth, so `/access_tokens/999` is nearer `/access_tokens/312`
-/// than `/access_tokens`.
+/// How far apart two paths are: an edit distance over their segments. A
+/// segment added or dropped costs 2; one replaced by another costs 1 when
+/// both are ids (`/access_tokens/999` is nearest `/access_tokens/312`),
+/// else 3, more than adding one, so `/prefix/access_tokens` is nearest
+/// `/access_tokens`, not `/access_tokens/400`.
 fn path_distance(a: &str, b: &str) -> usize {
-    let a: Vec<&str> = a.trim_matches('/').split('/').collect();
-    let b: Vec<&str> = b.trim_matches('/').split('/').collect();
-    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
-    differing * 10 + a.len().abs_diff(b.len()) * 30
+    const ADD_OR_DROP: usize = 2;
+    let segments = |path: &str| -> Vec<String> {
+        path.trim_matches('/')
+            .split('/')
+            .map(str::to_owned)
+            .collect()
+    };
+    let (a, b) = (segments(a), segments(b));
+    let is_id = |segment: &str| {
+        !segment.is_empty()
+            && segment
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+            && segment.bytes().any(|byte| byte.is_ascii_digit())
+    };
+    // Wagner-Fischer, one row at a time.
+    let mut row: Vec<usize> = (0..=b.len()).map(|j| j * ADD_OR_DROP).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = (i + 1) * ADD_OR_DROP;
+        for (j, y) in b.iter().enumerate() {
+            let replace = match (x == y, is_id(x) && is_id(y)) {
+                (true, _) => 0,
+                (false, true) => 1,
+                (false, false) => 3,
+            };
+            let best = (previous + replace)
+                .min(row[j] + ADD_OR_DROP)
+                .min(row[j + 1] + ADD_OR_DROP);
+            previous = row[j + 1];
+            row[j + 1] = best;
+        }
+    }
+    row[b.len()]
+}
+
+/// The prefix to pass as `--path-prefix` when `recorded` is what is left
+/// of `received` without one: `Some("/proxy-prefix")` for `/access_tokens`
+/// and `/proxy-prefix/access_tokens`.
+pub fn prefix_hint(recorded: &str, received: &str) -> Option<String> {
+    let prefix = received.strip_suffix(recorded)?;
+    let prefix = prefix.trim_end_matches('/');
+    (prefix.starts_with('/') && prefix.len() > 1 && recorded.starts_with('/'))
+        .then(|| prefix.to_owned())
 }
 
 /// What differs between a recorded request and a received one, limited to

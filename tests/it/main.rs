@@ -40,6 +40,8 @@ mod proxy_recording;
 mod redaction_properties;
 /// `datovcr replay` as a binary: main job, --strict, startup errors, --on-miss.
 mod replay_cli;
+/// `datovcr replay` misses: the nearest interaction and the `--path-prefix` hint.
+mod replay_misses;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
 mod replay_serving;
 /// `datovcr schema-check` as a user runs it: the real binary.
