@@ -103,7 +103,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Exit 1 when there were misses or interactions never used.
+    /// Exit 1 on misses, interactions never used, or (with --check) contract violations.
     #[arg(long)]
     pub strict: bool,
 
@@ -666,7 +666,12 @@ async fn replay(args: ReplayArgs) -> i32 {
         }
     }
     if args.strict && !summary.is_clean() {
-        eprintln!("datovcr: --strict: failing because of misses or unused interactions");
+        eprintln!(
+            "datovcr: --strict: failing: {} miss(es), {} interaction(s) never used, {} contract violation(s)",
+            summary.misses,
+            summary.unused_count(),
+            summary.violations
+        );
         return 1;
     }
     0

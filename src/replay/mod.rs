@@ -138,9 +138,11 @@ impl ReplaySummary {
         self.unused.iter().map(|(_, unused)| unused.len()).sum()
     }
 
-    /// `--strict` fails a run with misses or unused interactions.
+    /// `--strict` fails a run with misses, unused interactions, or (with
+    /// `--check`) contract violations: error findings on served exchanges,
+    /// not drift warnings.
     pub fn is_clean(&self) -> bool {
-        self.misses == 0 && self.unused_count() == 0
+        self.misses == 0 && self.unused_count() == 0 && self.violations == 0
     }
 }
 

@@ -306,3 +306,84 @@ fn sigterm_right_after_the_listening_line_still_stops_gracefully() {
         );
     }
 }
+
+/// `--strict` with `--check` fails a run whose served exchanges broke the
+/// contract; a drift warning (an undocumented key) does not count, and
+/// neither flag alone turns a violation into a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_with_check_fails_on_contract_violations_not_on_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let helper = FakeDato::start(FakeDatoOptions::default().plain_http()).await;
+    let client = client_for(&helper);
+    let headers = api_headers("x", false);
+    // (label, edit of the recorded token resource, flags, exit code, counted violations)
+    type Edit = fn(&mut serde_json::Value);
+    let broken: Edit = |token| token["attributes"]["name"] = json!(5);
+    let drifted: Edit = |token| token["attributes"]["undocumented"] = json!("new");
+    let cases: [(&str, Edit, &[&str], i32, &str); 5] = [
+        (
+            "violation",
+            broken,
+            &["--check", "--strict"],
+            1,
+            "1 contract violation(s)",
+        ),
+        (
+            "missing-type",
+            |token| {
+                token.as_object_mut().unwrap().remove("type");
+            },
+            &["--check", "--strict"],
+            1,
+            "1 contract violation(s)",
+        ),
+        (
+            "drift",
+            drifted,
+            &["--check", "--strict"],
+            0,
+            "0 violation(s)",
+        ),
+        ("unchecked", broken, &["--strict"], 0, "0 violation(s)"),
+        ("not-strict", broken, &["--check"], 0, "1 violation(s)"),
+    ];
+    for (label, edit, flags, code, words) in cases {
+        let mut token = token_resource("312", None);
+        edit(&mut token);
+        let mut cassette = Cassette::new();
+        cassette.interactions.push(interaction(
+            request("GET", "/access_tokens/312", None),
+            200,
+            json!({ "data": token }),
+        ));
+        let path = dir.path().join(format!("{label}.json"));
+        std::fs::write(&path, cassette.to_bytes()).unwrap();
+        let mut argv = vec![
+            "replay",
+            "--listen",
+            "127.0.0.1:0",
+            "--cassette",
+            path.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(flags);
+        let server = ServerProcess::start(
+            dir.path(),
+            &args(&argv),
+            &dir.path().join(format!("{label}.stderr")),
+        );
+        let (status, _, _) = send(
+            &client,
+            Method::GET,
+            &server.url("/access_tokens/312"),
+            &borrowed(&headers),
+            "",
+        )
+        .await;
+        assert_eq!(status.as_u16(), 200, "{label}");
+        let (exit, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap();
+        assert_eq!(exit.code(), Some(code), "{label}: {stderr}");
+        assert!(stderr.contains(words), "{label}: {stderr}");
+    }
+}
