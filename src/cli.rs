@@ -602,6 +602,12 @@ async fn replay(args: ReplayArgs) -> i32 {
         "datovcr: replay summary: {} served, {} miss(es), {} forwarded, {} violation(s)",
         summary.served, summary.misses, summary.forwarded, summary.violations
     );
+    for (path, reason) in &summary.skipped {
+        eprintln!(
+            "datovcr: {}: skipped, could not be read: {reason}",
+            path.display()
+        );
+    }
     for (path, unused) in &summary.unused {
         if !unused.is_empty() {
             let list: Vec<String> = unused.iter().map(|index| format!("#{index}")).collect();
@@ -614,7 +620,9 @@ async fn replay(args: ReplayArgs) -> i32 {
         }
     }
     if args.strict && !summary.is_clean() {
-        eprintln!("datovcr: --strict: failing because of misses or unused interactions");
+        eprintln!(
+            "datovcr: --strict: failing because of misses, unused interactions or skipped cassettes"
+        );
         return 1;
     }
     0
@@ -707,11 +715,11 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
     } else {
         args.paths.clone()
     };
-    let files = match check::collect_cassettes(&paths) {
-        Ok(files) => files,
+    let cassettes = match check::find_cassettes(&paths) {
+        Ok(cassettes) => cassettes,
         Err(message) => return fail(&message),
     };
-    check::check_cassettes(&contract, &files, &mut report);
+    check::check_cassettes(&contract, &cassettes, &mut report);
 
     print!("{}", check::report::render(&report, args.format));
     report.exit_code()

@@ -10,6 +10,7 @@
 //! | `name.json` | the cassette (see `docs/cassette-format.md`); only ever replaced by rename |
 //! | `name.json.journal` | exchanges not yet compacted: JSON Lines, one interaction per line |
 //! | `name.json.lock` | the file every process locks (`File::lock`) before touching the others |
+//! | `name.json.writers` | locked shared by every live writer; a `--record all` reset needs it free |
 //! | `name.json.merge-K` | a journal being compacted into a cassette that held `K` interactions |
 //! | `.name.json.tmp-PID-N` | a new cassette being written; renamed over `name.json` when complete |
 //!
@@ -59,6 +60,21 @@
 //!      file, `fsync`, rename over the cassette, folder `fsync`.
 //!   4. The merge file is deleted; folder `fsync`.
 //!
+//! - **Opening**: before its first write into a cassette (and before the
+//!   proxy forwards the first exchange meant for it), a writer checks under
+//!   the lock that the cassette is one datovcr can read, or does not exist
+//!   yet, and compacts anything pending. A cassette that fails (not a
+//!   cassette at all, a link, a folder, a corrupt journal) is left as it
+//!   is, and every exchange meant for it is refused with that error, so
+//!   nothing is ever appended that could not be compacted.
+//! - **Reset** (`--record all`): under the lock, and only if no other
+//!   writer holds `name.json.writers`; otherwise refused. Every file it
+//!   discards is read first: one datovcr cannot read is never deleted.
+//! - **No links**: every file the recorder writes, or reads in order to
+//!   write, is opened with `O_NOFOLLOW` and checked to be a regular file.
+//!   Renames replace a link, never its target. The cassette folder itself
+//!   may be a link: the user named it.
+//!
 //! A crash between any two steps leaves a state that step 1 resolves, and the
 //! cassette is always a complete file: it is only ever replaced by rename.
 //! A journal line without its final newline was being written when the
@@ -75,7 +91,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use compact::{load_with_journal, recover, recover_dir};
+pub use compact::{has_pending_entries, is_recorded, load_with_journal, recover, recover_dir};
+pub use paths::pending_entries_of;
 
 use crate::cassette::CassetteError;
 use crate::redact::{LeakError, RedactedInteraction};
@@ -211,6 +228,30 @@ pub enum RecordError {
     #[error("cassette path `{}` does not name a file", path.display())]
     NotAFile { path: PathBuf },
     #[error(
+        "not recording into cassette {}: {source}. datovcr records only into a cassette it can \
+         read, and leaves this one as it is; meanwhile record into another cassette \
+         (x-datovcr-cassette or --cassette)",
+        cassette.display()
+    )]
+    Unusable {
+        cassette: PathBuf,
+        #[source]
+        source: Box<RecordError>,
+    },
+    #[error(
+        "not recording into cassette {}: --record all would empty it, but another datovcr \
+         writer is recording into it ({} is locked), and its acknowledged exchanges would be \
+         lost. Nothing was changed; stop the other proxy first, or record into another cassette",
+        cassette.display(), writers.display()
+    )]
+    InUse { cassette: PathBuf, writers: PathBuf },
+    #[error(
+        "not recording into cassette {}: the exchange breaks a rule every cassette reader \
+         applies ({reason}), so it would be written but never read back",
+        cassette.display()
+    )]
+    Unreadable { cassette: PathBuf, reason: String },
+    #[error(
         "not recording into cassette {}: the recorder was closed (shutdown in progress)",
         cassette.display()
     )]
@@ -221,6 +262,64 @@ pub enum RecordError {
         cassette.display()
     )]
     WriterGone { cassette: PathBuf },
+}
+
+impl RecordError {
+    /// The `DATOVCR_*` code for this error when the proxy answers with it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::Unusable { .. } => "DATOVCR_CASSETTE_UNUSABLE",
+            RecordError::InUse { .. } => "DATOVCR_CASSETTE_IN_USE",
+            _ => "DATOVCR_RECORDING_FAILED",
+        }
+    }
+
+    /// Whether the cassette's state, not a failure, is the cause: the
+    /// cassette is not one datovcr writes into, or another writer holds it
+    /// (HTTP 409).
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            RecordError::Unusable { .. } | RecordError::InUse { .. }
+        )
+    }
+
+    /// Whether the files at the cassette's paths are the cause: not a
+    /// cassette, a link or another non-file where a file should be, a
+    /// corrupt journal, merge files that disagree, a cassette too large.
+    /// Not: permissions, a full disk, a thread that stopped.
+    pub(crate) fn is_about_the_files(&self) -> bool {
+        let kind_is_about_files = |kind: std::io::ErrorKind| {
+            use std::io::ErrorKind::*;
+            matches!(kind, InvalidInput | IsADirectory | NotADirectory)
+        };
+        match self {
+            RecordError::Cassette(CassetteError::Invalid { .. })
+            | RecordError::CorruptJournal { .. }
+            | RecordError::MergeMismatch { .. }
+            | RecordError::ConflictingMerges { .. }
+            | RecordError::TooLarge { .. }
+            | RecordError::NotAFile { .. } => true,
+            RecordError::Cassette(CassetteError::Io { source, .. }) => {
+                kind_is_about_files(source.kind())
+            }
+            RecordError::Io { source, .. } => kind_is_about_files(source.kind()),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(cassette: &Path, action: String, source: std::io::Error) -> RecordError {
+        RecordError::Io {
+            cassette: cassette.to_owned(),
+            action,
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Writers are keyed by absolute path (computed outside the state lock).
+fn writer_key(cassette: &Path) -> Result<PathBuf, RecordError> {
+    std::path::absolute(cassette).ctx(cassette, || "resolve the cassette path".into())
 }
 
 fn list(files: &[PathBuf]) -> String {
@@ -405,21 +504,77 @@ impl Recorder {
         if self.inner.mode == RecordMode::None {
             return Ok(None);
         }
+        // The rules every reader applies, checked before anything is
+        // written: the recorder never writes what a reader would refuse.
+        let recorded = interaction.interaction();
+        for body in [&recorded.request.body, &recorded.response.body] {
+            body.check().map_err(|reason| RecordError::Unreadable {
+                cassette: cassette.to_owned(),
+                reason,
+            })?;
+        }
         let line = interaction
             .to_journal_line()
             .map_err(|source| RecordError::Leak {
                 cassette: cassette.to_owned(),
                 source,
             })?;
-        let key =
-            std::path::absolute(cassette).ctx(cassette, || "resolve the cassette path".into())?;
+        let key = writer_key(cassette)?;
         let mut state = self.state();
+        let writer = self.writer_for(&mut state, cassette, key)?;
+        // Under the recorder's lock, so `close` cannot interleave.
+        if let Some(written) = writer.try_write_inline(&line) {
+            return Ok(Some(Pending::Written(written)));
+        }
+        let (ack, receiver) = oneshot::channel();
+        writer.send(Job { line, ack })?;
+        Ok(Some(Pending::Queued {
+            cassette: cassette.to_owned(),
+            ack: receiver,
+        }))
+    }
+
+    /// Makes sure an exchange can be recorded into `cassette` before it is
+    /// forwarded, so the upstream never acts on one that cannot be: the
+    /// cassette must be one datovcr can read (or not exist yet), and with
+    /// [`RecordMode::All`] no other writer may hold it. The first call per
+    /// cassette reads it (and compacts what is pending) under the lock; once
+    /// that succeeded, calls cost a flag check. Always `Ok` in
+    /// [`RecordMode::None`].
+    ///
+    /// The same checks run again before the first write, so a cassette
+    /// that changes in between is still caught.
+    pub async fn prepare(&self, cassette: &Path) -> Result<(), RecordError> {
+        if self.inner.mode == RecordMode::None {
+            return Ok(());
+        }
+        let key = writer_key(cassette)?;
+        let opener = {
+            let mut state = self.state();
+            match self.writer_for(&mut state, cassette, key)?.opener() {
+                Some(opener) => opener,
+                None => return Ok(()),
+            }
+        };
+        let cassette = cassette.to_owned();
+        tokio::task::spawn_blocking(move || opener.open())
+            .await
+            .unwrap_or(Err(RecordError::WriterGone { cassette }))
+    }
+
+    /// The writer thread of `cassette`, started if needed.
+    fn writer_for<'s>(
+        &self,
+        state: &'s mut State,
+        cassette: &Path,
+        key: PathBuf,
+    ) -> Result<&'s WriterHandle, RecordError> {
         if state.closed {
             return Err(RecordError::Closed {
                 cassette: cassette.to_owned(),
             });
         }
-        let writer = match state.writers.entry(key) {
+        Ok(match state.writers.entry(key) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let reset = self.inner.mode == RecordMode::All;
@@ -431,17 +586,7 @@ impl Recorder {
                 )?;
                 entry.insert(handle)
             }
-        };
-        // Under the recorder's lock, so `close` cannot interleave.
-        if let Some(written) = writer.try_write_inline(&line) {
-            return Ok(Some(Pending::Written(written)));
-        }
-        let (ack, receiver) = oneshot::channel();
-        writer.send(Job { line, ack })?;
-        Ok(Some(Pending::Queued {
-            cassette: cassette.to_owned(),
-            ack: receiver,
-        }))
+        })
     }
 
     /// Finishes every queued append, stops the writer threads and compacts
@@ -465,7 +610,7 @@ impl Recorder {
                 .await
                 .unwrap_or(Err(RecordError::WriterGone { cassette }));
             match result {
-                Ok(summary) => summaries.push(summary),
+                Ok(summary) => summaries.extend(summary),
                 Err(err) => {
                     first_error.get_or_insert(err);
                 }

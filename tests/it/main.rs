@@ -14,6 +14,8 @@ mod hardening_framing;
 mod hardening_secrets;
 /// Hardening: slowloris, slow readers and overload.
 mod hardening_slow;
+/// Issue 12 A: every written byte reads back; unreadable files, non-cassettes, links, other writers.
+mod integrity_disk;
 /// The official Node client (tests/clients/node) through proxy, replay and --enforce.
 mod official_client;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
