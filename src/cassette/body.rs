@@ -241,4 +241,50 @@ mod tests {
         let body = Body::from_bytes(raw, Some("application/json"));
         assert_eq!(body.to_bytes().as_ref(), raw);
     }
+
+    fn arrays(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects_not_scalars_or_strings() {
+        for (text, depth) in [
+            ("1", 0),
+            ("\"[[[\"", 0),
+            ("[]", 1),
+            ("{}", 1),
+            ("[1, 2, {\"a\": [true]}]", 3),
+            ("{\"a\": {}, \"b\": [[[]]], \"c\": []}", 4),
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(json_depth(&value), depth, "{text}");
+        }
+        // Wide bodies cost their containers, whatever their width.
+        let wide = format!("[{}]", vec!["[]"; 100_000].join(","));
+        assert_eq!(json_depth(&serde_json::from_str(&wide).unwrap()), 2);
+    }
+
+    #[test]
+    fn json_deeper_than_the_format_allows_is_kept_as_exact_text() {
+        let at_limit = arrays(MAX_JSON_DEPTH);
+        assert!(matches!(
+            Body::from_bytes(at_limit.as_bytes(), Some("application/json")),
+            Body::Json(_)
+        ));
+        for depth in [MAX_JSON_DEPTH + 1, 126, 127, 128, 1000] {
+            // Pretty-printed, so the bytes are not what a parser would write.
+            let text = arrays(depth).replace("[]", "[ ]\n");
+            for content_type in [None, Some("application/vnd.api+json")] {
+                assert_eq!(
+                    Body::from_bytes(text.as_bytes(), content_type),
+                    Body::Text(text.clone()),
+                    "depth {depth}"
+                );
+            }
+        }
+        let err = Body::Json(serde_json::from_str(&arrays(MAX_JSON_DEPTH + 1)).unwrap())
+            .check()
+            .unwrap_err();
+        assert!(err.contains("nests 101 arrays and objects"), "{err}");
+    }
 }

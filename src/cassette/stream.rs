@@ -614,6 +614,17 @@ mod tests {
             assert_eq!(wire, full, "{text}");
         }
 
+        // Over the size limit: refused by both before reading (sparse file).
+        let huge = dir.path().join("huge.json");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(crate::cassette::MAX_CASSETTE_BYTES + 1)
+            .unwrap();
+        let full = Cassette::load(&huge).unwrap_err().to_string();
+        assert!(full.contains("over the"), "{full}");
+        assert_eq!(collect(&huge).unwrap_err().to_string(), full);
+        assert_eq!(collect_wire(&huge).unwrap_err().to_string(), full);
+
         let mut calls = 0;
         let outcome = for_each_interaction(&docs(), &mut |_| {
             calls += 1;

@@ -93,16 +93,6 @@ pub fn load_with_journal(path: &Path) -> Result<Cassette, RecordError> {
     Ok(cassette)
 }
 
-/// Whether `path` names a cassette a reader would find: the file, or the
-/// journal or an unfinished merge of one that was never compacted (a crash
-/// before the first compaction leaves only `NAME.json.journal`).
-pub fn is_recorded(path: &Path) -> bool {
-    if std::fs::symlink_metadata(path).is_ok() {
-        return true;
-    }
-    has_pending_entries(path)
-}
-
 /// Whether the cassette at `path` has exchanges outside its file: a
 /// journal or an unfinished merge. Readers then read it with
 /// [`load_with_journal`].

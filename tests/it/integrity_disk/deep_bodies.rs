@@ -247,3 +247,50 @@ fn every_reader_applies_the_same_depth_rule_to_hand_written_files() {
         }
     }
 }
+
+/// A deep body holding a secret is redacted as text and recorded, not
+/// turned back into JSON the readers would refuse (and then refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_body_holding_a_secret_is_recorded_redacted_and_readable() {
+    const SECRET: &str = "tok-deep-0123456789abcdef";
+    let body = |depth: usize| {
+        format!(
+            "{}{{\"token\":\"{SECRET}\"}}{}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    let upstream = FakeDato::start(FakeDatoOptions::default().respond_with(move |request| {
+        let depth: usize = request.path().rsplit('/').next()?.parse().ok()?;
+        Some(ScriptedReply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body(depth).into_bytes(),
+        })
+    }))
+    .await;
+    let client = client_for(&upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = crate::support::proxy::start_proxy(&upstream, dir.path(), |_| {}).await;
+    let depths = [MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH + 5, 126];
+    for depth in depths {
+        let (status, headers, _) =
+            get(&client, &format!("{}/deep/{depth}", proxy.uri()), None).await;
+        assert_eq!(status, 200, "{depth}: {:?}", datovcr_error(&headers));
+    }
+    let summary = proxy.shutdown().await;
+    assert!(summary.record_error.is_none(), "{:?}", summary.record_error);
+    let cassette = dir.path().join("cassette.json");
+    let bytes = std::fs::read_to_string(&cassette).unwrap();
+    assert!(!bytes.contains(SECRET), "the secret reached the disk");
+    let loaded = Cassette::load(&cassette).unwrap();
+    for (depth, interaction) in depths.into_iter().zip(&loaded.interactions) {
+        let redacted = body(depth).replace(SECRET, "[REDACTED]");
+        assert_stored(
+            &interaction.response.body,
+            &redacted,
+            depth < MAX_JSON_DEPTH,
+            &format!("depth {depth}"),
+        );
+    }
+}
