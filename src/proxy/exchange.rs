@@ -494,8 +494,8 @@ fn recording_refused(err: &crate::recorder::RecordError, secrets: &Secrets) -> A
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
     };
+    // The exchange's log line carries the message.
     let message = secrets.scrub(&err.to_string()).into_owned();
-    eprintln!("datovcr: NOT FORWARDED: {message}");
     ApiError::new(
         status,
         err.code(),

@@ -84,10 +84,10 @@ pub enum RecordError {
     #[error("cassette path `{}` does not name a file", path.display())]
     NotAFile { path: PathBuf },
     #[error(
-        "not recording into cassette {}: {source}. datovcr records only into a cassette it can \
-         read, and leaves this one as it is; meanwhile record into another cassette \
-         (x-datovcr-cassette or --cassette)",
-        cassette.display()
+        "not recording into cassette {}: {}. datovcr records only into a cassette it can read \
+         and leaves this one as it is: repair or move away what is named, or record into \
+         another cassette (x-datovcr-cassette or --cassette)",
+        cassette.display(), source.reason()
     )]
     Unusable {
         cassette: PathBuf,
@@ -138,6 +138,21 @@ impl RecordError {
             self,
             RecordError::Unusable { .. } | RecordError::InUse { .. }
         )
+    }
+
+    /// What went wrong, without the advice the full message adds: what
+    /// [`RecordError::Unusable`] quotes.
+    fn reason(&self) -> String {
+        match self {
+            RecordError::Io { action, source, .. } => format!("cannot {action}: {source}"),
+            RecordError::Cassette(err) => err.to_string(),
+            RecordError::CorruptJournal {
+                journal,
+                line,
+                message,
+            } => format!("journal {}, line {line}: {message}", journal.display()),
+            other => other.to_string(),
+        }
     }
 
     /// Whether the files at the cassette's paths are the cause: not a

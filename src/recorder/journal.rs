@@ -122,8 +122,23 @@ pub(crate) fn append(
             Links::Refuse,
         )
         .ctx(&paths.cassette, || action("open"))?;
+        let metadata = file.metadata().ctx(&paths.cassette, || action("check"))?;
+        // A hard link is no symbolic link, but appending to one writes to
+        // every other name of the file too (one outside the folder, a
+        // backup snapshot): the journal must be the file's only name.
+        let names = hard_links(&metadata);
+        if names > 1 {
+            let refused = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "it has {names} names (hard links); appending would change the file under \
+                     its other names too, so datovcr does not write to it"
+                ),
+            );
+            return Err(refused).ctx(&paths.cassette, || action("open"));
+        }
         let end = cut_torn_tail(&mut file).ctx(&paths.cassette, || action("repair the end of"))?;
-        let id = FileId::of(&file.metadata().ctx(&paths.cassette, || action("check"))?);
+        let id = FileId::of(&metadata);
         *open = Some(OpenJournal { file, id, end });
     }
     let journal = open.as_mut().expect("opened above");
@@ -144,6 +159,11 @@ pub(crate) fn append(
             Err(err).ctx(&paths.cassette, || action("append to"))
         }
     }
+}
+
+fn hard_links(metadata: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    metadata.nlink()
 }
 
 /// Drops an unterminated last line (left by a writer that died, never

@@ -149,43 +149,53 @@ async fn no_companion_file_is_written_or_read_through_a_link() {
 }
 
 /// A link planted while the proxy runs, after the journal was opened, is
-/// not followed by the next append either.
+/// not followed by the next append either; nor is a hard link appended
+/// to (that would change the file under its other name too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_swapped_in_while_recording_is_refused_at_the_next_append() {
+    use datovcr::recorder::Fsync;
     let upstream = FakeDato::start(FakeDatoOptions::default()).await;
     let client = client_for(&upstream);
     let work = tempfile::tempdir().unwrap();
     let folder = work.path().join("cassettes");
-    let target = work.path().join("target");
-    std::fs::write(&target, "outside\n").unwrap();
-    for fsync in [
-        datovcr::recorder::Fsync::BeforeResponse,
-        datovcr::recorder::Fsync::Periodic,
-    ] {
-        let proxy = start_proxy(&upstream, &folder, |config| config.fsync = fsync).await;
-        let url = format!("{}/access_tokens", proxy.uri());
-        assert_eq!(get(&client, &url, None).await.0, 200, "{fsync:?}");
-        let journal = folder.join("cassette.json.journal");
-        let recorded = std::fs::read(&journal).unwrap();
-        std::fs::remove_file(&journal).unwrap();
-        symlink(&target, &journal).unwrap();
-        let (status, headers, _) = get(&client, &url, None).await;
-        assert_eq!(status, 500, "{fsync:?}");
-        assert_eq!(datovcr_error(&headers), Some("DATOVCR_RECORDING_FAILED"));
-        assert_eq!(
-            std::fs::read_to_string(&target).unwrap(),
-            "outside\n",
-            "{fsync:?}"
-        );
-        // Put back, recording goes on.
-        std::fs::remove_file(&journal).unwrap();
-        std::fs::write(&journal, recorded).unwrap();
-        assert_eq!(get(&client, &url, None).await.0, 200, "{fsync:?}");
-        let summary = proxy.shutdown().await;
-        assert!(summary.record_error.is_none(), "{:?}", summary.record_error);
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "outside\n");
+    let mut rounds = 0;
+    for fsync in [Fsync::BeforeResponse, Fsync::Periodic] {
+        for hard in [false, true] {
+            let target = work.path().join("target");
+            std::fs::write(&target, "outside\n").unwrap();
+            let proxy = start_proxy(&upstream, &folder, |config| config.fsync = fsync).await;
+            let url = format!("{}/access_tokens", proxy.uri());
+            assert_eq!(get(&client, &url, None).await.0, 200, "{fsync:?}");
+            let journal = folder.join("cassette.json.journal");
+            let recorded = std::fs::read(&journal).unwrap();
+            std::fs::remove_file(&journal).unwrap();
+            if hard {
+                std::fs::hard_link(&target, &journal).unwrap();
+            } else {
+                symlink(&target, &journal).unwrap();
+            }
+            let (status, headers, body) = get(&client, &url, None).await;
+            let body = String::from_utf8_lossy(&body);
+            assert_eq!(status, 500, "{fsync:?} hard={hard}: {body}");
+            assert_eq!(datovcr_error(&headers), Some("DATOVCR_RECORDING_FAILED"));
+            let why = if hard { "hard links" } else { "symbolic link" };
+            assert!(body.contains(why), "{fsync:?}: {body}");
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "outside\n");
+            // Put back, recording goes on.
+            std::fs::remove_file(&journal).unwrap();
+            std::fs::write(&journal, recorded).unwrap();
+            assert_eq!(get(&client, &url, None).await.0, 200, "{fsync:?}");
+            let summary = proxy.shutdown().await;
+            assert!(summary.record_error.is_none(), "{:?}", summary.record_error);
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "outside\n");
+            std::fs::remove_file(&target).unwrap();
+            rounds += 1;
+        }
     }
-    assert_eq!(recorded_paths(&folder.join("cassette.json")).len(), 4);
+    assert_eq!(
+        recorded_paths(&folder.join("cassette.json")).len(),
+        2 * rounds
+    );
 }
 
 /// The folder itself may be a link the user named on the command line:
