@@ -110,14 +110,31 @@ pub fn has_pending_entries(path: &Path) -> bool {
 
 fn lock_shared_if_present(paths: &CassettePaths) -> Result<Option<File>, RecordError> {
     let action = || format!("lock {} for reading", paths.lock.display());
-    match File::open(&paths.lock) {
+    // Never blocks on a FIFO there. A lock path that is not a regular file
+    // is one no recorder can lock either (it refuses it), so no compaction
+    // can run meanwhile: reading without the lock is safe.
+    match crate::cassette::fs::open_regular(&paths.lock, Links::Follow) {
         Ok(file) => {
             file.lock_shared().ctx(&paths.cassette, action)?;
             Ok(Some(file))
         }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+            ) =>
+        {
+            Ok(None)
+        }
         Err(err) => Err(err).ctx(&paths.cassette, action),
     }
+}
+
+/// The shared lock a reader holds while it reads the cassette at `path`
+/// and its companions, so a compaction cannot run meanwhile (entries would
+/// appear twice or not at all); `None` when there is nothing to lock.
+pub fn lock_for_reading(path: &Path) -> Result<Option<File>, RecordError> {
+    lock_shared_if_present(&CassettePaths::new(path)?)
 }
 
 /// Compacts the cassette: steps 1 to 4 of the protocol. Call under the lock.

@@ -94,7 +94,7 @@ mod disk_tests;
 #[cfg(test)]
 mod tests;
 
-pub use compact::{has_pending_entries, load_with_journal, recover, recover_dir};
+pub use compact::{has_pending_entries, load_with_journal, lock_for_reading, recover, recover_dir};
 pub(crate) use error::IoContext;
 pub use error::RecordError;
 pub use paths::pending_entries_of;

@@ -506,7 +506,7 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
 fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
     // The shared lock keeps a recorder from compacting meanwhile, as the
     // recorder's own reader does.
-    let _shared = lock_shared_if_present(path);
+    let _shared = crate::recorder::lock_for_reading(path).ok().flatten();
     if crate::recorder::has_pending_entries(path) {
         return load_through_recorder(path, builder);
     }
@@ -530,13 +530,4 @@ fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<()
         builder.add(interaction.into()).map_err(ReplayError)?;
     }
     Ok(())
-}
-
-/// The recorder's lock file, locked shared, when there is one.
-fn lock_shared_if_present(path: &Path) -> Option<std::fs::File> {
-    let mut lock = path.as_os_str().to_owned();
-    lock.push(".lock");
-    let file = std::fs::File::open(PathBuf::from(lock)).ok()?;
-    file.lock_shared().ok()?;
-    Some(file)
 }

@@ -233,15 +233,19 @@ async fn a_linked_cassette_folder_works_and_readers_follow_links() {
     assert_eq!(code, Some(0), "{report}");
 }
 
-/// Readers do not hang on a FIFO and do not loop on a link cycle.
-#[test]
-fn readers_skip_fifos_and_walk_a_link_loop_once() {
+/// Readers do not hang on a FIFO (as a cassette or as its lock file) and
+/// do not loop on a link cycle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_skip_fifos_and_walk_a_link_loop_once() {
+    let upstream_for_ca = FakeDato::start(echo_upstream()).await;
+    let client = client_for(&upstream_for_ca);
     let work = tempfile::tempdir().unwrap();
     let folder = work.path().join("cassettes");
     std::fs::create_dir_all(folder.join("sub")).unwrap();
     write_cassette(&folder.join("sub/good.json"), &["/echo/1"]);
     symlink(&folder, folder.join("sub/loop")).unwrap();
     mkfifo(&folder.join("fifo.json"));
+    mkfifo(&folder.join("sub/good.json.lock"));
     let (code, report) = schema_check(work.path(), &[&folder]);
     assert_eq!(code, Some(2), "{report}");
     assert_eq!(report["summary"]["interactions"], 1, "{report}");
@@ -250,4 +254,10 @@ fn readers_skip_fifos_and_walk_a_link_loop_once() {
         unreadable.contains("fifo.json") && unreadable.contains("a FIFO"),
         "{unreadable}"
     );
+    // Replay on the folder: the FIFO is skipped, good.json served.
+    let replay = start(work.path(), "replay", &replay_args(&[&folder], &[]));
+    assert!(replay.stderr().contains("a FIFO"), "{}", replay.stderr());
+    assert_eq!(get(&client, &replay.url("/echo/1"), None).await.0, 200);
+    let (code, stderr) = stop(replay).await;
+    assert_eq!(code, Some(0), "{stderr}");
 }
