@@ -118,6 +118,13 @@ async fn every_pending_shape_is_read_as_its_cassette() {
         journal_lines(&["/merging/2"]),
     )
     .unwrap();
+    // A crash in the very first compaction, after the journal became a
+    // merge file and before the cassette was written.
+    std::fs::write(
+        folder.join("first.json.merge-0"),
+        journal_lines(&["/first/1", "/first/2"]),
+    )
+    .unwrap();
     // A journal whose last line a crash cut short (never acknowledged).
     let mut torn = journal_lines(&["/torn/1", "/torn/2"]);
     torn.extend_from_slice(b"{\"recorded_at\":\"2026-11-");
@@ -134,9 +141,10 @@ async fn every_pending_shape_is_read_as_its_cassette() {
         b"{\"version\": 1, \"interactions\": [",
     )
     .unwrap();
-    let expected: [(&str, &[&str]); 4] = [
+    let expected: [(&str, &[&str]); 5] = [
         ("both", &["/both/1", "/both/2", "/both/3"]),
         ("merging", &["/merging/1", "/merging/2"]),
+        ("first", &["/first/1", "/first/2"]),
         ("torn", &["/torn/1", "/torn/2"]),
         ("deeper", &["/deeper/1"]),
     ];
@@ -160,8 +168,8 @@ async fn every_pending_shape_is_read_as_its_cassette() {
 
     let (code, report) = schema_check(work.path(), &[&folder]);
     assert_eq!(report["unreadable"], serde_json::json!([]), "{report}");
-    assert_eq!(report["summary"]["files"], 4, "{report}");
-    assert_eq!(report["summary"]["interactions"], 8, "{report}");
+    assert_eq!(report["summary"]["files"], 5, "{report}");
+    assert_eq!(report["summary"]["interactions"], 10, "{report}");
     assert_eq!(code, Some(0), "{report}");
     // Named one by one, too.
     for (name, paths) in expected {
