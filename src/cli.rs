@@ -654,6 +654,12 @@ async fn replay(args: ReplayArgs) -> i32 {
         "datovcr: replay summary: {} served, {} miss(es), {} forwarded, {} violation(s)",
         summary.served, summary.misses, summary.forwarded, summary.violations
     );
+    for (path, reason) in &summary.skipped {
+        eprintln!(
+            "datovcr: {}: skipped, could not be read: {reason}",
+            path.display()
+        );
+    }
     for (path, unused) in &summary.unused {
         if !unused.is_empty() {
             let list: Vec<String> = unused.iter().map(|index| format!("#{index}")).collect();
@@ -666,12 +672,18 @@ async fn replay(args: ReplayArgs) -> i32 {
         }
     }
     if args.strict && !summary.is_clean() {
-        eprintln!(
-            "datovcr: --strict: failing: {} miss(es), {} interaction(s) never used, {} contract violation(s)",
-            summary.misses,
-            summary.unused_count(),
-            summary.violations
-        );
+        // Only what failed the run, so the line reads as its reason.
+        let reasons: Vec<String> = [
+            (summary.misses, "miss(es)"),
+            (summary.unused_count() as u64, "interaction(s) never used"),
+            (summary.skipped.len() as u64, "skipped cassette(s)"),
+            (summary.violations, "contract violation(s)"),
+        ]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+        eprintln!("datovcr: --strict: failing: {}", reasons.join(", "));
         return 1;
     }
     0
@@ -764,11 +776,11 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
     } else {
         args.paths.clone()
     };
-    let files = match check::collect_cassettes(&paths) {
-        Ok(files) => files,
+    let cassettes = match check::find_cassettes(&paths) {
+        Ok(cassettes) => cassettes,
         Err(message) => return fail(&message),
     };
-    check::check_cassettes(&contract, &files, &mut report);
+    check::check_cassettes(&contract, &cassettes, &mut report);
 
     print!("{}", check::report::render(&report, args.format));
     report.exit_code()

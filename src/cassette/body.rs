@@ -4,12 +4,28 @@
 //! official client's pretty-printed bodies compare semantically. Anything
 //! else is stored as text when it is UTF-8 and as base64 when it is not, so
 //! no body is ever lost or altered on a load/save round trip.
+//!
+//! A `json` body nests at most [`MAX_JSON_DEPTH`] arrays and objects. The
+//! limit is the cassette format's, not the parser's: serde_json refuses more
+//! than 127 levels in one document, and a body sits 5 levels deep in a
+//! cassette (3 in a journal line), so a deeper body would be written but
+//! never read back. [`Body::from_bytes`] keeps a deeper body as text (byte
+//! for byte), and every reader refuses a deeper `json` value, so the writer
+//! and the readers apply one rule.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::borrow::Cow;
+
+/// The most arrays and objects a `json` body may nest (`[]` is 1, `[[]]`
+/// is 2, a scalar 0). The cassette envelope adds 5 levels and serde_json
+/// reads at most 127 in one document; 100 leaves room for the format to
+/// grow. Shared by [`Body::from_bytes`] (deeper JSON is stored as text),
+/// every reader (a deeper `json` value is refused), the recorder (which
+/// checks before it writes) and the replay compactor.
+pub const MAX_JSON_DEPTH: usize = 100;
 
 /// A recorded request or response body.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -29,13 +45,17 @@ pub enum Body {
 impl Body {
     /// Classifies raw bytes. `content_type` decides whether a JSON parse is
     /// attempted: a body labelled as something else (say `text/plain` holding
-    /// `123`) stays text, so it is replayed byte for byte.
+    /// `123`) stays text, so it is replayed byte for byte. JSON nested deeper
+    /// than [`MAX_JSON_DEPTH`] stays text too, so every reader accepts it.
     pub fn from_bytes(bytes: &[u8], content_type: Option<&str>) -> Body {
         if bytes.is_empty() {
             return Body::Empty;
         }
         let may_be_json = content_type.is_none_or(is_json_media_type);
-        if may_be_json && let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+        if may_be_json
+            && let Ok(value) = serde_json::from_slice::<Value>(bytes)
+            && check_depth(&value).is_ok()
+        {
             return Body::Json(value);
         }
         match std::str::from_utf8(bytes) {
@@ -59,6 +79,15 @@ impl Body {
 
     pub fn is_empty(&self) -> bool {
         matches!(self, Body::Empty)
+    }
+
+    /// Whether a reader accepts this body: a `json` one must nest at most
+    /// [`MAX_JSON_DEPTH`] levels. The error says how deep it is.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Body::Json(value) => check_depth(value),
+            _ => Ok(()),
+        }
     }
 
     pub fn as_json(&self) -> Option<&Value> {
@@ -86,6 +115,44 @@ pub fn is_json_media_type(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     essence == "application/json" || essence.ends_with("+json")
+}
+
+/// How many arrays and objects `value` nests: 0 for a scalar, 1 for `[]`
+/// or `{"a": 1}`. Walks without recursion, whatever the depth.
+pub fn json_depth(value: &Value) -> usize {
+    // Containers only, each with its depth: a wide body costs no more
+    // than its containers.
+    fn push<'v>(value: &'v Value, depth: usize, pending: &mut Vec<(&'v Value, usize)>) {
+        if value.is_array() || value.is_object() {
+            pending.push((value, depth));
+        }
+    }
+    let mut deepest = 0;
+    let mut pending = Vec::new();
+    push(value, 1, &mut pending);
+    while let Some((value, depth)) = pending.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| push(v, depth + 1, &mut pending)),
+            Value::Object(entries) => entries
+                .values()
+                .for_each(|v| push(v, depth + 1, &mut pending)),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// The `json` body rule: at most [`MAX_JSON_DEPTH`] levels.
+fn check_depth(value: &Value) -> Result<(), String> {
+    let depth = json_depth(value);
+    if depth <= MAX_JSON_DEPTH {
+        return Ok(());
+    }
+    Err(format!(
+        "body.json nests {depth} arrays and objects, over the cassette limit of {MAX_JSON_DEPTH}; \
+         store such a body as `text` (datovcr records it that way)"
+    ))
 }
 
 /// The on-disk shape: exactly one of `json`, `text` or `base64`.
@@ -125,7 +192,10 @@ impl<'de> Deserialize<'de> for Body {
         let stored = Option::<StoredBody>::deserialize(deserializer)?;
         Ok(match stored {
             None => Body::Empty,
-            Some(StoredBody::Json(value)) => Body::Json(value),
+            Some(StoredBody::Json(value)) => {
+                check_depth(&value).map_err(serde::de::Error::custom)?;
+                Body::Json(value)
+            }
             Some(StoredBody::Text(text)) if text.is_empty() => Body::Empty,
             Some(StoredBody::Text(text)) => Body::Text(text),
             Some(StoredBody::Base64(encoded)) => Body::Binary(
@@ -170,5 +240,51 @@ mod tests {
         let raw = br#"{"z":1.10,"a":100000000000000000000001}"#;
         let body = Body::from_bytes(raw, Some("application/json"));
         assert_eq!(body.to_bytes().as_ref(), raw);
+    }
+
+    fn arrays(depth: usize) -> String {
+        format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects_not_scalars_or_strings() {
+        for (text, depth) in [
+            ("1", 0),
+            ("\"[[[\"", 0),
+            ("[]", 1),
+            ("{}", 1),
+            ("[1, 2, {\"a\": [true]}]", 3),
+            ("{\"a\": {}, \"b\": [[[]]], \"c\": []}", 4),
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(json_depth(&value), depth, "{text}");
+        }
+        // Wide bodies cost their containers, whatever their width.
+        let wide = format!("[{}]", vec!["[]"; 100_000].join(","));
+        assert_eq!(json_depth(&serde_json::from_str(&wide).unwrap()), 2);
+    }
+
+    #[test]
+    fn json_deeper_than_the_format_allows_is_kept_as_exact_text() {
+        let at_limit = arrays(MAX_JSON_DEPTH);
+        assert!(matches!(
+            Body::from_bytes(at_limit.as_bytes(), Some("application/json")),
+            Body::Json(_)
+        ));
+        for depth in [MAX_JSON_DEPTH + 1, 126, 127, 128, 1000] {
+            // Pretty-printed, so the bytes are not what a parser would write.
+            let text = arrays(depth).replace("[]", "[ ]\n");
+            for content_type in [None, Some("application/vnd.api+json")] {
+                assert_eq!(
+                    Body::from_bytes(text.as_bytes(), content_type),
+                    Body::Text(text.clone()),
+                    "depth {depth}"
+                );
+            }
+        }
+        let err = Body::Json(serde_json::from_str(&arrays(MAX_JSON_DEPTH + 1)).unwrap())
+            .check()
+            .unwrap_err();
+        assert!(err.contains("nests 101 arrays and objects"), "{err}");
     }
 }

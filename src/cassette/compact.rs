@@ -16,12 +16,12 @@
 //!   written with `e+` or `e-` (the rest of its spelling is kept);
 //! - a key repeated in one object: a parsed object keeps the last value
 //!   (in the first one's place);
-//! - nesting deeper than [`MAX_DEPTH`]: parsing a value refuses more than
-//!   128 levels, and where the body sits in the file counts too.
+//! - nesting deeper than [`MAX_DEPTH`], the cassette's limit for a `json`
+//!   body: the parsing path refuses it with the reader's own message.
 
-/// Deepest nesting handled here; deeper bodies go through the parser,
-/// which decides whether they are too deep.
-const MAX_DEPTH: usize = 100;
+/// Deepest nesting handled here: the format's limit, so a body this
+/// accepts is one every other reader accepts too.
+const MAX_DEPTH: usize = super::MAX_JSON_DEPTH;
 
 /// One open object or array.
 struct Frame {

@@ -23,16 +23,17 @@
 mod body;
 mod compact;
 mod field;
+pub mod fs;
 mod headers;
 mod select;
 mod stream;
 mod wire;
 
-pub use body::{Body, is_json_media_type};
+pub use body::{Body, MAX_JSON_DEPTH, is_json_media_type, json_depth};
 pub use field::{FINAL_STATUSES, FieldValue, check_name, check_status, check_value};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};
-pub use stream::{for_each_interaction, for_each_wire_interaction};
+pub use stream::{count_interactions, for_each_interaction, for_each_wire_interaction};
 pub use wire::{WireBody, WireInteraction, WireRequest, WireResponse};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -166,29 +167,59 @@ pub enum CassetteError {
     },
 }
 
+impl Interaction {
+    /// Checks the rules every reader applies to an interaction (status,
+    /// header names and values, body depth), so that a writer can refuse
+    /// what the readers would refuse. The error names the part.
+    pub fn check(&self) -> Result<(), String> {
+        check_status(self.response.status).map_err(|rule| format!("response: {rule}"))?;
+        for (side, headers) in [
+            ("request", &self.request.headers),
+            ("response", &self.response.headers),
+        ] {
+            for (name, values) in headers.iter() {
+                check_name(name).map_err(|rule| format!("{side} headers: {rule}"))?;
+                for value in values {
+                    check_value(value.as_bytes())
+                        .map_err(|rule| format!("{side} header `{name}`: {rule}"))?;
+                }
+            }
+        }
+        for (side, body) in [
+            ("request", &self.request.body),
+            ("response", &self.response.body),
+        ] {
+            body.check()
+                .map_err(|rule| format!("{side} body: {rule}"))?;
+        }
+        Ok(())
+    }
+}
+
 impl Cassette {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Reads and checks a cassette file.
+    /// Reads and checks a cassette file. A link is followed; anything but a
+    /// regular file (a folder, a FIFO) is refused without blocking.
     pub fn load(path: &Path) -> Result<Cassette, CassetteError> {
+        Self::load_with(path, fs::Links::Follow)
+    }
+
+    /// [`Cassette::load`], following a link only if `links` says so: the
+    /// recorder reads the cassette it is about to replace with
+    /// [`fs::Links::Refuse`].
+    pub fn load_with(path: &Path, links: fs::Links) -> Result<Cassette, CassetteError> {
         let io = |source| CassetteError::Io {
             path: path.to_owned(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_CASSETTE_BYTES {
-            return Err(CassetteError::Invalid {
-                path: path.to_owned(),
-                line: 1,
-                column: 1,
-                message: format!(
-                    "the file is {size} bytes, over the {MAX_CASSETTE_BYTES}-byte limit; split it into several cassettes"
-                ),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        let mut file = fs::open_regular(path, links).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        check_size(path, size)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
         Self::from_slice(&bytes, path)
     }
 
@@ -209,6 +240,21 @@ impl Cassette {
         bytes.push(b'\n');
         bytes
     }
+}
+
+/// Every reader refuses a file over [`MAX_CASSETTE_BYTES`] before reading it.
+fn check_size(path: &Path, size: u64) -> Result<(), CassetteError> {
+    if size <= MAX_CASSETTE_BYTES {
+        return Ok(());
+    }
+    Err(CassetteError::Invalid {
+        path: path.to_owned(),
+        line: 1,
+        column: 1,
+        message: format!(
+            "the file is {size} bytes, over the {MAX_CASSETTE_BYTES}-byte limit; split it into several cassettes"
+        ),
+    })
 }
 
 /// serde_json appends " at line L column C" to its messages; the position is

@@ -21,6 +21,7 @@
 //! [`Cassette::load`](super::Cassette::load), so a broken cassette is
 //! reported exactly as before (file, line, column, message).
 
+use super::fs::Links;
 use super::{Cassette, CassetteError, FormatVersion, Interaction, WireInteraction};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -42,14 +43,36 @@ pub fn for_each_interaction<E>(
     path: &Path,
     each: &mut dyn FnMut(Interaction) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
-    let streamed = stream(path, &mut |element| {
+    for_each_interaction_with(path, Links::Follow, each)
+}
+
+/// [`for_each_interaction`], following a link only if `links` says so.
+fn for_each_interaction_with<E>(
+    path: &Path,
+    links: Links,
+    each: &mut dyn FnMut(Interaction) -> Result<(), E>,
+) -> Result<Result<(), E>, CassetteError> {
+    let streamed = stream(path, links, &mut |element| {
         let interaction = serde_json::from_slice(element).map_err(|_| Refusal::Unreadable)?;
         each(interaction).map_err(Refusal::Failed)
     })?;
     match streamed {
         Streamed::Done(outcome) => Ok(outcome),
-        Streamed::FallBack { delivered } => fall_back(path, delivered, each),
+        Streamed::FallBack { delivered } => fall_back(path, links, delivered, each),
     }
+}
+
+/// Checks the whole file at `path` as a cassette, as
+/// [`Cassette::load_with`] would, without holding it in memory; returns
+/// how many interactions it holds.
+pub fn count_interactions(path: &Path, links: Links) -> Result<usize, CassetteError> {
+    let mut count = 0usize;
+    for_each_interaction_with::<std::convert::Infallible>(path, links, &mut |_| {
+        count += 1;
+        Ok(())
+    })?
+    .unwrap_or_else(|never| match never {});
+    Ok(count)
 }
 
 /// [`for_each_interaction`] for replay: each interaction as a
@@ -59,7 +82,7 @@ pub fn for_each_wire_interaction<E>(
     path: &Path,
     each: &mut dyn FnMut(WireInteraction<'_>) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
-    let streamed = stream(path, &mut |element| {
+    let streamed = stream(path, Links::Follow, &mut |element| {
         let interaction = match serde_json::from_slice::<WireInteraction>(element) {
             Ok(interaction) => interaction,
             // A body compacting cannot vouch for, or a broken element: the
@@ -73,7 +96,9 @@ pub fn for_each_wire_interaction<E>(
     match streamed {
         Streamed::Done(outcome) => Ok(outcome),
         Streamed::FallBack { delivered } => {
-            fall_back(path, delivered, &mut |interaction| each(interaction.into()))
+            fall_back(path, Links::Follow, delivered, &mut |interaction| {
+                each(interaction.into())
+            })
         }
     }
 }
@@ -97,11 +122,21 @@ enum Streamed<E> {
 }
 
 /// Scans the file at `path`, calling `read` with each element's bytes.
-fn stream<E>(path: &Path, read: &mut ReadElement<'_, E>) -> Result<Streamed<E>, CassetteError> {
-    let file = std::fs::File::open(path).map_err(|source| CassetteError::Io {
+fn stream<E>(
+    path: &Path,
+    links: Links,
+    read: &mut ReadElement<'_, E>,
+) -> Result<Streamed<E>, CassetteError> {
+    let file = super::fs::open_regular(path, links).map_err(|source| CassetteError::Io {
         path: path.to_owned(),
         source,
     })?;
+    // The whole-file reader's size limit, so both accept the same files.
+    let size = file.metadata().map_err(|source| CassetteError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    super::check_size(path, size.len())?;
     let mut delivered = 0usize;
     let mut failure = None;
     let scanned = scan(file, &mut |element| match read(element) {
@@ -149,10 +184,11 @@ fn scan(mut file: std::fs::File, element: &mut dyn FnMut(&[u8]) -> Stop) -> std:
 /// from it, unless interactions were already handed over.
 fn fall_back<E>(
     path: &Path,
+    links: Links,
     delivered: usize,
     each: &mut dyn FnMut(Interaction) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
-    let cassette = Cassette::load(path)?;
+    let cassette = Cassette::load_with(path, links)?;
     if delivered > 0 {
         return Err(CassetteError::Invalid {
             path: path.to_owned(),
@@ -577,6 +613,17 @@ mod tests {
             let wire = collect_wire(&broken).unwrap_err().to_string();
             assert_eq!(wire, full, "{text}");
         }
+
+        // Over the size limit: refused by both before reading (sparse file).
+        let huge = dir.path().join("huge.json");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(crate::cassette::MAX_CASSETTE_BYTES + 1)
+            .unwrap();
+        let full = Cassette::load(&huge).unwrap_err().to_string();
+        assert!(full.contains("over the"), "{full}");
+        assert_eq!(collect(&huge).unwrap_err().to_string(), full);
+        assert_eq!(collect_wire(&huge).unwrap_err().to_string(), full);
 
         let mut calls = 0;
         let outcome = for_each_interaction(&docs(), &mut |_| {

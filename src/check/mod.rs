@@ -10,6 +10,7 @@ pub mod report;
 use crate::contract::{ContractSet, Finding, Side};
 use crate::redact;
 use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The outcome for one interaction or one payload.
@@ -76,41 +77,103 @@ impl CheckReport {
     }
 }
 
-/// Lists the cassette files under `paths`: files as given, folders searched
-/// recursively for `*.json`, in sorted order so reports are stable.
-pub fn collect_cassettes(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    for path in paths {
-        let metadata = std::fs::metadata(path)
-            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        if metadata.is_dir() {
-            walk(path, &mut files)
-                .map_err(|err| format!("cannot list {}: {err}", path.display()))?;
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
+/// A cassette a reader found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundCassette {
+    /// `NAME.json`, which may not exist yet: a crash before the first
+    /// compaction leaves only `NAME.json.journal`, and that journal is the
+    /// cassette (read it with [`crate::recorder::load_with_journal`]).
+    pub path: PathBuf,
+    /// Named on the command line, rather than found in a folder.
+    pub named: bool,
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Lists the cassettes under `paths`: files as given, folders searched
+/// recursively for `*.json` files and for the journals and merge files of
+/// cassettes that have no file yet, in sorted order so reports are stable.
+/// A path that names no file is a cassette if its journal or merge file
+/// exists. Links are followed; a folder reached twice (a link loop) is
+/// searched once.
+pub fn find_cassettes(paths: &[PathBuf]) -> Result<Vec<FoundCassette>, String> {
+    let mut found = Vec::new();
+    let mut seen_dirs = HashSet::new();
+    for path in paths {
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(_) if crate::recorder::has_pending_entries(path) => {
+                found.push(FoundCassette {
+                    path: path.clone(),
+                    named: true,
+                });
+                continue;
+            }
+            Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
+        };
+        if metadata.is_dir() {
+            walk(path, &mut seen_dirs, &mut found)
+                .map_err(|err| format!("cannot list {}: {err}", path.display()))?;
+        } else {
+            found.push(FoundCassette {
+                path: path.clone(),
+                named: true,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Which folder a path is, so that a link loop is walked once.
+fn dir_id(metadata: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+fn walk(
+    dir: &Path,
+    seen_dirs: &mut HashSet<(u64, u64)>,
+    found: &mut Vec<FoundCassette>,
+) -> std::io::Result<()> {
+    if !seen_dirs.insert(dir_id(&std::fs::metadata(dir)?)) {
+        return Ok(());
+    }
     let mut entries = std::fs::read_dir(dir)?
         .map(|entry| entry.map(|entry| entry.path()))
         .collect::<Result<Vec<_>, _>>()?;
     entries.sort();
+    // Sorted by path, folders among files; a cassette known only by its
+    // journal or merge file sorts under its own name, once.
+    let mut listed: BTreeMap<PathBuf, bool> = BTreeMap::new();
     for path in entries {
         if path.is_dir() {
-            walk(&path, files)?;
+            listed.insert(path, true);
         } else if path.extension().is_some_and(|ext| ext == "json") {
-            files.push(path);
+            listed.insert(path, false);
+        } else if let Some(owner) = path
+            .file_name()
+            .and_then(crate::recorder::pending_entries_of)
+        {
+            listed.insert(dir.join(owner), false);
+        }
+    }
+    for (path, is_dir) in listed {
+        if is_dir {
+            walk(&path, seen_dirs, found)?;
+        } else {
+            found.push(FoundCassette { path, named: false });
         }
     }
     Ok(())
 }
 
-/// Checks every interaction of each cassette file.
-pub fn check_cassettes(contract: &ContractSet, files: &[PathBuf], report: &mut CheckReport) {
-    for path in files {
+/// Checks every interaction of each cassette, journal included. One that
+/// cannot be read is reported in [`CheckReport::unreadable`] (exit code 2)
+/// and the others are still checked.
+pub fn check_cassettes(
+    contract: &ContractSet,
+    cassettes: &[FoundCassette],
+    report: &mut CheckReport,
+) {
+    for FoundCassette { path, .. } in cassettes {
         report.files_checked += 1;
         // Pending journal entries count: they are acknowledged exchanges.
         let cassette = match crate::recorder::load_with_journal(path) {

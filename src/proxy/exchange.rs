@@ -76,8 +76,15 @@ impl Proxy {
     pub fn new(config: ProxyConfig, contract: Arc<ContractSet>) -> Result<Self, String> {
         let connector =
             upstream::build_connector(&config.ca_files, config.limits.upstream_connect_timeout)?;
-        if config.record_mode != RecordMode::None && config.cassette_dir.is_dir() {
-            crate::recorder::recover_dir(&config.cassette_dir).map_err(|err| err.to_string())?;
+        if config.record_mode != RecordMode::None
+            && config.cassette_dir.is_dir()
+            && let Err(failures) = crate::recorder::recover_dir(&config.cassette_dir)
+        {
+            // One unreadable cassette stops nothing: it is left as it is,
+            // and exchanges meant for it are refused naming it.
+            for failure in failures {
+                eprintln!("datovcr: warning: {failure}");
+            }
         }
         Ok(Self {
             redactor: Redactor::new(&config.redaction),
@@ -261,6 +268,12 @@ impl Proxy {
             return Err(contract_rejection(&report.findings, &report.secrets));
         }
 
+        // Never forwarded unless it can be recorded: the upstream must not
+        // act on an exchange the cassette could not hold.
+        if let Err(err) = self.recorder.prepare(&cassette).await {
+            self.learn_request(report, &recorded_request);
+            return Err(recording_refused(&err, &report.secrets));
+        }
         let (response_parts, response_body) =
             match self.forward(&parts, &recorded_request, body, report).await {
                 Ok(forwarded) => forwarded,
@@ -536,6 +549,22 @@ impl Proxy {
             .with_detail("cassette", cassette.display().to_string())
         })
     }
+}
+
+/// The answer when the recorder refuses a cassette before forwarding.
+fn recording_refused(err: &crate::recorder::RecordError, secrets: &Secrets) -> ApiError {
+    let status = if err.is_conflict() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    // The exchange's log line carries the message.
+    let message = secrets.scrub(&err.to_string()).into_owned();
+    ApiError::new(
+        status,
+        err.code(),
+        format!("the request was not forwarded: {message}"),
+    )
 }
 
 async fn read_request_body(body: Incoming, limits: &super::Limits) -> Result<Bytes, ApiError> {

@@ -5,6 +5,7 @@
 use super::durable::{LockGuard, remove_durably, sync_folder, write_atomic};
 use super::paths::{CassettePaths, Leftovers, owner_of_leftover};
 use super::{IoContext, RecordError, journal};
+use crate::cassette::fs::Links;
 use crate::cassette::{Cassette, CassetteError, Interaction};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -19,7 +20,7 @@ use std::path::Path;
 pub fn recover(cassette: &Path) -> Result<usize, RecordError> {
     let paths = CassettePaths::new(cassette)?;
     if !paths.scan()?.is_pending() {
-        return Ok(load_or_empty(&paths)?.interactions.len());
+        return count_if_present(&paths);
     }
     let _lock = LockGuard::acquire(&paths)?;
     compact_locked(&paths)
@@ -30,26 +31,38 @@ pub fn recover(cassette: &Path) -> Result<usize, RecordError> {
 /// Cassettes with nothing pending are not opened, so other JSON files in
 /// the folder do no harm. A missing folder has nothing to recover.
 ///
-/// Every cassette is attempted; the first error is returned.
-pub fn recover_dir(dir: &Path) -> Result<(), RecordError> {
+/// Every cassette is attempted, and one that cannot be recovered (a
+/// journal or cassette its readers refuse) stops nothing: it is left as it
+/// is and its error, which names it, is among those returned. The proxy
+/// reports them and goes on; writes into such a cassette are refused.
+pub fn recover_dir(dir: &Path) -> Result<(), Vec<RecordError>> {
+    let list = |err| {
+        vec![RecordError::io(
+            dir,
+            format!("list folder {}", dir.display()),
+            err,
+        )]
+    };
     let entries = match std::fs::read_dir(dir) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        other => other.ctx(dir, || format!("list folder {}", dir.display()))?,
+        other => other.map_err(list)?,
     };
     let mut cassettes = BTreeSet::new();
     for entry in entries {
-        let entry = entry.ctx(dir, || format!("list folder {}", dir.display()))?;
+        let entry = entry.map_err(list)?;
         if let Some(owner) = owner_of_leftover(&entry.file_name()) {
             cassettes.insert(dir.join(owner));
         }
     }
-    let mut first_error = None;
-    for cassette in cassettes {
-        if let Err(err) = recover(&cassette) {
-            first_error.get_or_insert(err);
-        }
+    let failures: Vec<RecordError> = cassettes
+        .iter()
+        .filter_map(|cassette| recover(cassette).err())
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures)
     }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// The cassette as a reader should see it: the file, plus the entries of an
@@ -59,7 +72,8 @@ pub fn recover_dir(dir: &Path) -> Result<(), RecordError> {
 pub fn load_with_journal(path: &Path) -> Result<Cassette, RecordError> {
     let paths = CassettePaths::new(path)?;
     let _shared = lock_shared_if_present(&paths)?;
-    let file = load_if_present(&paths)?;
+    // A reader: links are followed (the recorder never writes through one).
+    let file = load_if_present(&paths, Links::Follow)?;
     let leftovers = paths.scan()?;
     if file.is_none() && !leftovers.journal && leftovers.merges.is_empty() {
         return Err(RecordError::NoCassette {
@@ -68,27 +82,59 @@ pub fn load_with_journal(path: &Path) -> Result<Cassette, RecordError> {
     }
     let mut cassette = file.unwrap_or_default();
     if let Some((merge, base)) = single_merge(&paths, &leftovers)? {
-        let entries = journal::read(merge, &paths.cassette)?.unwrap_or_default();
+        let entries = journal::read(merge, &paths.cassette, Links::Follow)?.unwrap_or_default();
         if merge_state(&paths, &cassette, merge, base, &entries)? == MergeState::NotDone {
             cassette.interactions.extend(entries);
         }
     }
-    if let Some(entries) = journal::read(&paths.journal, &paths.cassette)? {
+    if let Some(entries) = journal::read(&paths.journal, &paths.cassette, Links::Follow)? {
         cassette.interactions.extend(entries);
     }
     Ok(cassette)
 }
 
+/// Whether the cassette at `path` has exchanges outside its file: a
+/// journal or an unfinished merge. Readers then read it with
+/// [`load_with_journal`].
+pub fn has_pending_entries(path: &Path) -> bool {
+    let Ok(paths) = CassettePaths::new(path) else {
+        return false;
+    };
+    if std::fs::symlink_metadata(&paths.journal).is_ok() {
+        return true;
+    }
+    paths
+        .scan()
+        .is_ok_and(|leftovers| leftovers.journal || !leftovers.merges.is_empty())
+}
+
 fn lock_shared_if_present(paths: &CassettePaths) -> Result<Option<File>, RecordError> {
     let action = || format!("lock {} for reading", paths.lock.display());
-    match File::open(&paths.lock) {
+    // Never blocks on a FIFO there. A lock path that is not a regular file
+    // is one no recorder can lock either (it refuses it), so no compaction
+    // can run meanwhile: reading without the lock is safe.
+    match crate::cassette::fs::open_regular(&paths.lock, Links::Follow) {
         Ok(file) => {
             file.lock_shared().ctx(&paths.cassette, action)?;
             Ok(Some(file))
         }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+            ) =>
+        {
+            Ok(None)
+        }
         Err(err) => Err(err).ctx(&paths.cassette, action),
     }
+}
+
+/// The shared lock a reader holds while it reads the cassette at `path`
+/// and its companions, so a compaction cannot run meanwhile (entries would
+/// appear twice or not at all); `None` when there is nothing to lock.
+pub fn lock_for_reading(path: &Path) -> Result<Option<File>, RecordError> {
+    lock_shared_if_present(&CassettePaths::new(path)?)
 }
 
 /// Compacts the cassette: steps 1 to 4 of the protocol. Call under the lock.
@@ -98,7 +144,7 @@ pub(crate) fn compact_locked(paths: &CassettePaths) -> Result<usize, RecordError
     remove_durably(paths, leftovers.temps.iter().map(AsRef::as_ref))?;
     let mut cassette = load_or_empty(paths)?;
     if let Some((merge, base)) = merge {
-        let entries = journal::read(merge, &paths.cassette)?.unwrap_or_default();
+        let entries = journal::read(merge, &paths.cassette, Links::Refuse)?.unwrap_or_default();
         finish_merge(paths, &mut cassette, merge, base, entries)?;
     }
     if leftovers.journal {
@@ -110,7 +156,7 @@ pub(crate) fn compact_locked(paths: &CassettePaths) -> Result<usize, RecordError
 /// Steps 2 to 4: parse the journal (an error changes nothing), rename it to
 /// a merge file, then finish that merge.
 fn merge_journal(paths: &CassettePaths, cassette: &mut Cassette) -> Result<(), RecordError> {
-    let Some(entries) = journal::read(&paths.journal, &paths.cassette)? else {
+    let Some(entries) = journal::read(&paths.journal, &paths.cassette, Links::Refuse)? else {
         return Ok(());
     };
     if entries.is_empty() {
@@ -247,24 +293,68 @@ fn single_merge<'a>(
     }
 }
 
+/// The first half of opening a cassette for writing, without the lock:
+/// `Ok(true)` when nothing is pending and the cassette file, if any, reads
+/// as a cassette. Reading needs no lock (the file is only ever replaced
+/// whole, by rename), and a cassette refused here gets no lock file or any
+/// other companion beside it. `Ok(false)`: something is pending, and
+/// [`open_locked`] compacts it.
+pub(crate) fn check_unlocked(paths: &CassettePaths) -> Result<bool, RecordError> {
+    if paths.scan()?.is_pending() {
+        return Ok(false);
+    }
+    count_if_present(paths)?;
+    Ok(true)
+}
+
+/// Before a writer's first write into a cassette, under the lock: what it
+/// appends must be compactable later, so the cassette must be one datovcr
+/// can read (or not exist yet) and anything pending is compacted now.
+/// `checked`: [`check_unlocked`] found nothing pending and the cassette
+/// readable. A cassette that fails is left as it is: datovcr never
+/// replaces or resets a file it cannot read as a cassette (another tool's
+/// `package.json`, a folder, a FIFO, a link, an empty file, another format
+/// version).
+pub(crate) fn open_locked(paths: &CassettePaths, checked: bool) -> Result<(), RecordError> {
+    if paths.scan()?.is_pending() {
+        compact_locked(paths).map(drop)
+    } else if checked {
+        Ok(())
+    } else {
+        count_if_present(paths).map(drop)
+    }
+}
+
 /// Empties the cassette for [`super::RecordMode::All`]: discards the journal,
 /// merge and temp files, then atomically writes an empty cassette. A crash
 /// in between leaves the old cassette (maybe without its journal) or the
-/// empty one, never a broken file. Call under the lock.
+/// empty one, never a broken file. Call under the lock, and only when no
+/// other writer holds the cassette (`durable::Session`).
+///
+/// Only what datovcr can read is discarded: the cassette, the merge files
+/// and the journal are read first, and any of them that cannot be read
+/// leaves every file as it was.
 pub(crate) fn reset_locked(paths: &CassettePaths) -> Result<(), RecordError> {
     let leftovers = paths.scan()?;
-    let discarded = leftovers
+    single_merge(paths, &leftovers)?;
+    count_if_present(paths)?;
+    let pending = leftovers
         .merges
         .iter()
         .map(|(merge, _)| merge.as_path())
-        .chain(leftovers.temps.iter().map(AsRef::as_ref))
         .chain(leftovers.journal.then_some(paths.journal.as_path()));
+    for file in pending.clone() {
+        journal::read(file, &paths.cassette, Links::Refuse)?;
+    }
+    let discarded = pending.chain(leftovers.temps.iter().map(AsRef::as_ref));
     remove_durably(paths, discarded)?;
     write_atomic(paths, &Cassette::new().to_bytes())
 }
 
-fn load_if_present(paths: &CassettePaths) -> Result<Option<Cassette>, RecordError> {
-    match Cassette::load(&paths.cassette) {
+/// The cassette the recorder is about to replace, read whole. It must be
+/// a regular file, not a link, that reads as a cassette.
+fn load_if_present(paths: &CassettePaths, links: Links) -> Result<Option<Cassette>, RecordError> {
+    match Cassette::load_with(&paths.cassette, links) {
         Ok(cassette) => Ok(Some(cassette)),
         Err(CassetteError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
             Ok(None)
@@ -274,5 +364,15 @@ fn load_if_present(paths: &CassettePaths) -> Result<Option<Cassette>, RecordErro
 }
 
 fn load_or_empty(paths: &CassettePaths) -> Result<Cassette, RecordError> {
-    Ok(load_if_present(paths)?.unwrap_or_default())
+    Ok(load_if_present(paths, Links::Refuse)?.unwrap_or_default())
+}
+
+/// The number of interactions in the cassette file (0 if there is none),
+/// read as [`load_or_empty`] would read it but one interaction at a time.
+fn count_if_present(paths: &CassettePaths) -> Result<usize, RecordError> {
+    match crate::cassette::count_interactions(&paths.cassette, Links::Refuse) {
+        Ok(count) => Ok(count),
+        Err(CassetteError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(err) => Err(err.into()),
+    }
 }

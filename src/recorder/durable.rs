@@ -1,9 +1,12 @@
-//! The file-system primitives the protocol is built from: the lock, folder
-//! fsync, and atomic replacement of the cassette.
+//! The file-system primitives the protocol is built from: the locks, folder
+//! fsync, and atomic replacement of the cassette. Every file opened here
+//! for writing is opened without following a link (`O_NOFOLLOW`) and
+//! checked to be a regular file (see [`crate::cassette::fs`]).
 
 use super::journal::FileId;
 use super::paths::CassettePaths;
 use super::{IoContext, RecordError};
+use crate::cassette::fs::{Links, open_checked};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -32,15 +35,74 @@ fn open_lock_file(paths: &CassettePaths) -> Result<File, RecordError> {
     create_dir_durably(&paths.dir).ctx(&paths.cassette, || {
         format!("create folder {}", paths.dir.display())
     })?;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&paths.lock)
-        .ctx(&paths.cassette, || {
-            format!("open lock file {}", paths.lock.display())
-        })
+    open_checked(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        &paths.lock,
+        Links::Refuse,
+    )
+    .ctx(&paths.cassette, || {
+        format!("open lock file {}", paths.lock.display())
+    })
+}
+
+/// `NAME.json.writers`: every writer holds it shared from its first write
+/// until it stops. A `--record all` reset empties the cassette only when
+/// it can take it exclusively, that is when no other writer, in this
+/// process or another, is recording into the cassette: their acknowledged
+/// exchanges are never deleted under them.
+///
+/// Joining and the reset's check both happen under the exclusive lock on
+/// `NAME.json.lock`, so no writer can join between a reset's check and its
+/// own joining.
+pub(crate) struct Session {
+    _file: File,
+}
+
+impl Session {
+    /// Joins the writers of the cassette (shared lock, held until drop).
+    /// Call under the lock.
+    pub fn join(paths: &CassettePaths) -> Result<Session, RecordError> {
+        let file = open_writers_file(paths)?;
+        // Never waits long: only a reset's check holds it exclusively, and
+        // that needs the lock the caller holds.
+        file.lock_shared().ctx(&paths.cassette, || {
+            format!("lock {} shared", paths.writers.display())
+        })?;
+        Ok(Session { _file: file })
+    }
+
+    /// Whether no writer holds the cassette. Call under the lock, and
+    /// before joining: the caller's own session would count.
+    pub fn nobody_else(paths: &CassettePaths) -> Result<bool, RecordError> {
+        let file = open_writers_file(paths)?;
+        match file.try_lock() {
+            // Closing the file releases it again.
+            Ok(()) => Ok(true),
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+            Err(fs::TryLockError::Error(err)) => Err(err).ctx(&paths.cassette, || {
+                format!("lock {}", paths.writers.display())
+            }),
+        }
+    }
+}
+
+fn open_writers_file(paths: &CassettePaths) -> Result<File, RecordError> {
+    open_checked(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        &paths.writers,
+        Links::Refuse,
+    )
+    .ctx(&paths.cassette, || {
+        format!("open {}", paths.writers.display())
+    })
 }
 
 /// The lock file a writer keeps open between batches: locking it is one
@@ -73,7 +135,7 @@ impl KeptLock {
                 None => KeptLock::open(paths)?,
             };
             lock.file.lock().ctx(&paths.cassette, context)?;
-            let at_path = fs::metadata(&paths.lock).map(|m| FileId::of(&m));
+            let at_path = fs::symlink_metadata(&paths.lock).map(|m| FileId::of(&m));
             if matches!(at_path, Ok(id) if id == lock.id) {
                 *kept = Some(lock);
                 return Ok(());
@@ -93,7 +155,7 @@ impl KeptLock {
         if lock.file.try_lock().is_err() {
             return false;
         }
-        let at_path = fs::metadata(&paths.lock).map(|m| FileId::of(&m));
+        let at_path = fs::symlink_metadata(&paths.lock).map(|m| FileId::of(&m));
         if matches!(at_path, Ok(id) if id == lock.id) {
             return true;
         }
@@ -117,9 +179,15 @@ impl Drop for LockGuard {
     }
 }
 
-/// Makes a rename, creation or deletion in `dir` durable.
+/// Makes a rename, creation or deletion in `dir` durable. The folder
+/// itself may be a link (the user named it); `O_DIRECTORY` makes sure it
+/// is a folder.
 pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_DIRECTORY);
+    options.open(dir)?.sync_all()
 }
 
 /// [`fsync_dir`] with the cassette named in the error.
@@ -174,11 +242,18 @@ pub(crate) fn write_atomic(paths: &CassettePaths, bytes: &[u8]) -> Result<(), Re
     sync_folder(paths)
 }
 
-/// Writes and syncs a new file with the permissions of `like`, if it exists,
-/// so rewriting a cassette keeps its mode.
+/// Writes and syncs a new file with the permissions of `like`, if it is a
+/// regular file, so rewriting a cassette keeps its mode.
 fn write_new_file(path: &Path, like: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
-    if let Ok(metadata) = fs::metadata(like) {
+    // create_new (O_EXCL) never follows a link either; O_NOFOLLOW says so.
+    let mut file = open_checked(
+        OpenOptions::new().write(true).create_new(true),
+        path,
+        Links::Refuse,
+    )?;
+    if let Ok(metadata) = fs::symlink_metadata(like)
+        && metadata.is_file()
+    {
         file.set_permissions(metadata.permissions())?;
     }
     file.write_all(bytes)?;

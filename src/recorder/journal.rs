@@ -7,29 +7,30 @@
 use super::paths::CassettePaths;
 use super::{IoContext, RecordError};
 use crate::cassette::Interaction;
+use crate::cassette::fs::{Links, open_checked, open_regular};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// The complete lines of a journal (or merge) file, parsed; `None` if the
 /// file does not exist. A complete line that does not parse is an error.
-pub(crate) fn read(file: &Path, cassette: &Path) -> Result<Option<Vec<Interaction>>, RecordError> {
-    // A journal replaced by something else (a link to /dev/zero, say) would
-    // be read forever: only regular files are journals.
-    match std::fs::metadata(file) {
-        Ok(metadata) if !metadata.is_file() => {
-            return Err(RecordError::NotAFile {
-                path: file.to_owned(),
-            });
-        }
+/// Only regular files are journals: one replaced by a FIFO or a device
+/// would be read forever. Readers follow a link; the recorder, which
+/// folds what it reads into the cassette, does not (`links`).
+pub(crate) fn read(
+    file: &Path,
+    cassette: &Path,
+    links: Links,
+) -> Result<Option<Vec<Interaction>>, RecordError> {
+    let action = || format!("read {}", file.display());
+    let mut handle = match open_regular(file, links) {
+        Ok(handle) => handle,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-        _ => {}
-    }
-    match std::fs::read(file) {
-        Ok(bytes) => parse(&bytes, file).map(Some),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err).ctx(cassette, || format!("read {}", file.display())),
-    }
+        Err(err) => return Err(err).ctx(cassette, action),
+    };
+    let mut bytes = Vec::new();
+    handle.read_to_end(&mut bytes).ctx(cassette, action)?;
+    parse(&bytes, file).map(Some)
 }
 
 /// Parses the complete lines of `bytes`; `file` only names the source.
@@ -103,7 +104,8 @@ pub(crate) fn append(
     open: &mut Option<OpenJournal>,
 ) -> Result<bool, RecordError> {
     let action = |verb: &str| format!("{verb} journal {}", paths.journal.display());
-    let on_disk = match std::fs::metadata(&paths.journal) {
+    // The path itself, not a link's target: a link is refused below.
+    let on_disk = match std::fs::symlink_metadata(&paths.journal) {
         Ok(metadata) => Some((FileId::of(&metadata), metadata.len())),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => return Err(err).ctx(&paths.cassette, || action("check")),
@@ -114,14 +116,29 @@ pub(crate) fn append(
     };
     if !unchanged {
         *open = None;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&paths.journal)
-            .ctx(&paths.cassette, || action("open"))?;
+        let mut file = open_checked(
+            OpenOptions::new().read(true).append(true).create(true),
+            &paths.journal,
+            Links::Refuse,
+        )
+        .ctx(&paths.cassette, || action("open"))?;
+        let metadata = file.metadata().ctx(&paths.cassette, || action("check"))?;
+        // A hard link is no symbolic link, but appending to one writes to
+        // every other name of the file too (one outside the folder, a
+        // backup snapshot): the journal must be the file's only name.
+        let names = hard_links(&metadata);
+        if names > 1 {
+            let refused = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "it has {names} names (hard links); appending would change the file under \
+                     its other names too, so datovcr does not write to it"
+                ),
+            );
+            return Err(refused).ctx(&paths.cassette, || action("open"));
+        }
         let end = cut_torn_tail(&mut file).ctx(&paths.cassette, || action("repair the end of"))?;
-        let id = FileId::of(&file.metadata().ctx(&paths.cassette, || action("check"))?);
+        let id = FileId::of(&metadata);
         *open = Some(OpenJournal { file, id, end });
     }
     let journal = open.as_mut().expect("opened above");
@@ -142,6 +159,11 @@ pub(crate) fn append(
             Err(err).ctx(&paths.cassette, || action("append to"))
         }
     }
+}
+
+fn hard_links(metadata: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    metadata.nlink()
 }
 
 /// Drops an unterminated last line (left by a writer that died, never

@@ -10,6 +10,7 @@
 //! | `name.json` | the cassette (see `docs/cassette-format.md`); only ever replaced by rename |
 //! | `name.json.journal` | exchanges not yet compacted: JSON Lines, one interaction per line |
 //! | `name.json.lock` | the file every process locks (`File::lock`) before touching the others |
+//! | `name.json.writers` | locked shared by every live writer; a `--record all` reset needs it free |
 //! | `name.json.merge-K` | a journal being compacted into a cassette that held `K` interactions |
 //! | `.name.json.tmp-PID-N` | a new cassette being written; renamed over `name.json` when complete |
 //!
@@ -59,6 +60,21 @@
 //!      file, `fsync`, rename over the cassette, folder `fsync`.
 //!   4. The merge file is deleted; folder `fsync`.
 //!
+//! - **Opening**: before its first write into a cassette (and before the
+//!   proxy forwards the first exchange meant for it), a writer checks under
+//!   the lock that the cassette is one datovcr can read, or does not exist
+//!   yet, and compacts anything pending. A cassette that fails (not a
+//!   cassette at all, a link, a folder, a corrupt journal) is left as it
+//!   is, and every exchange meant for it is refused with that error, so
+//!   nothing is ever appended that could not be compacted.
+//! - **Reset** (`--record all`): under the lock, and only if no other
+//!   writer holds `name.json.writers`; otherwise refused. Every file it
+//!   discards is read first: one datovcr cannot read is never deleted.
+//! - **No links**: every file the recorder writes, or reads in order to
+//!   write, is opened with `O_NOFOLLOW` and checked to be a regular file.
+//!   Renames replace a link, never its target. The cassette folder itself
+//!   may be a link: the user named it.
+//!
 //! A crash between any two steps leaves a state that step 1 resolves, and the
 //! cassette is always a complete file: it is only ever replaced by rename.
 //! A journal line without its final newline was being written when the
@@ -68,17 +84,22 @@
 
 mod compact;
 mod durable;
+mod error;
 mod journal;
 mod paths;
 mod writer;
 
 #[cfg(test)]
+mod disk_tests;
+#[cfg(test)]
 mod tests;
 
-pub use compact::{load_with_journal, recover, recover_dir};
+pub use compact::{has_pending_entries, load_with_journal, lock_for_reading, recover, recover_dir};
+pub(crate) use error::IoContext;
+pub use error::RecordError;
+pub use paths::pending_entries_of;
 
-use crate::cassette::CassetteError;
-use crate::redact::{LeakError, RedactedInteraction};
+use crate::redact::RedactedInteraction;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,141 +151,6 @@ pub struct CassetteSummary {
     pub interactions: usize,
     /// Interactions this recorder appended to it.
     pub appended: usize,
-}
-
-/// Why an exchange could not be recorded, or a cassette not be compacted.
-/// Every message names the cassette and says what to do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error("not recording into cassette {}: {source}", cassette.display())]
-    Leak {
-        cassette: PathBuf,
-        #[source]
-        source: LeakError,
-    },
-    #[error(
-        "cassette {}: cannot {action}: {source}. The cassette file was left as it was; \
-         fix the cause (folder permissions, free disk space) and retry",
-        cassette.display()
-    )]
-    Io {
-        cassette: PathBuf,
-        action: String,
-        #[source]
-        source: Arc<std::io::Error>,
-    },
-    #[error("{0}; no file was changed (repair or restore the cassette; its journal is kept)")]
-    Cassette(#[from] CassetteError),
-    #[error(
-        "cassette {} does not exist and has no journal; record it first",
-        cassette.display()
-    )]
-    NoCassette { cassette: PathBuf },
-    #[error(
-        "journal {}, line {line}: {message}. Nothing was changed; fix or delete that line \
-         (every line must be one complete interaction), then run again",
-        journal.display()
-    )]
-    CorruptJournal {
-        journal: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error(
-        "cassette {} holds {found} interactions, but merge file {} expects {base} (not merged yet) \
-         or {} ending with its {entries} entries (already merged). Nothing was changed; \
-         compare the two files and delete the one that is wrong",
-        cassette.display(), merge.display(), base + entries
-    )]
-    MergeMismatch {
-        cassette: PathBuf,
-        merge: PathBuf,
-        base: usize,
-        entries: usize,
-        found: usize,
-    },
-    #[error(
-        "cassette {} has several merge files ({}); an earlier compaction went wrong. \
-         Nothing was changed; merge them by hand and delete them",
-        cassette.display(), list(files)
-    )]
-    ConflictingMerges {
-        cassette: PathBuf,
-        files: Vec<PathBuf>,
-    },
-    #[error(
-        "cassette {}: adding the {entries} exchange(s) in {} would make it {size} bytes, over \
-         the {limit}-byte limit for one cassette. Nothing was changed and nothing is lost: replay \
-         and schema-check read that file too. To compact it, rename it to OTHER.json.journal \
-         beside the cassette (it then becomes cassette OTHER.json at the next start); to keep \
-         recording, send `x-datovcr-cassette: NAME` or pass another --cassette",
-        cassette.display(), pending.display()
-    )]
-    TooLarge {
-        cassette: PathBuf,
-        /// The journal or merge file whose exchanges stay pending.
-        pending: PathBuf,
-        entries: usize,
-        size: usize,
-        limit: u64,
-    },
-    #[error("cassette path `{}` does not name a file", path.display())]
-    NotAFile { path: PathBuf },
-    #[error(
-        "not recording into cassette {}: the recorder was closed (shutdown in progress)",
-        cassette.display()
-    )]
-    Closed { cassette: PathBuf },
-    #[error(
-        "not recording into cassette {}: its writer thread stopped unexpectedly; \
-         this exchange may not be recorded",
-        cassette.display()
-    )]
-    WriterGone { cassette: PathBuf },
-}
-
-fn list(files: &[PathBuf]) -> String {
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    names.join(", ")
-}
-
-impl RecordError {
-    /// The same failure for another waiter of the same batch: every exchange
-    /// of a failed group commit gets the error. Only I/O errors come out of a
-    /// batch; anything else is carried as text.
-    fn for_waiter(&self, cassette: &Path) -> RecordError {
-        match self {
-            RecordError::Io {
-                cassette,
-                action,
-                source,
-            } => RecordError::Io {
-                cassette: cassette.clone(),
-                action: action.clone(),
-                source: Arc::clone(source),
-            },
-            other => RecordError::Io {
-                cassette: cassette.to_owned(),
-                action: "record".into(),
-                source: Arc::new(std::io::Error::other(other.to_string())),
-            },
-        }
-    }
-}
-
-/// Adds the cassette and the failed action to an I/O error.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, cassette: &Path, action: impl FnOnce() -> String) -> Result<T, RecordError>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn ctx(self, cassette: &Path, action: impl FnOnce() -> String) -> Result<T, RecordError> {
-        self.map_err(|source| RecordError::Io {
-            cassette: cassette.to_owned(),
-            action: action(),
-            source: Arc::new(source),
-        })
-    }
 }
 
 /// Records exchanges into cassettes. Cheap to clone; clones share the writer
@@ -405,21 +291,77 @@ impl Recorder {
         if self.inner.mode == RecordMode::None {
             return Ok(None);
         }
+        // The rules every reader applies, checked before anything is
+        // written: the recorder never writes what a reader would refuse.
+        interaction
+            .interaction()
+            .check()
+            .map_err(|reason| RecordError::Unreadable {
+                cassette: cassette.to_owned(),
+                reason,
+            })?;
         let line = interaction
             .to_journal_line()
             .map_err(|source| RecordError::Leak {
                 cassette: cassette.to_owned(),
                 source,
             })?;
-        let key =
-            std::path::absolute(cassette).ctx(cassette, || "resolve the cassette path".into())?;
+        let key = writer_key(cassette)?;
         let mut state = self.state();
+        let writer = self.writer_for(&mut state, cassette, key)?;
+        // Under the recorder's lock, so `close` cannot interleave.
+        if let Some(written) = writer.try_write_inline(&line) {
+            return Ok(Some(Pending::Written(written)));
+        }
+        let (ack, receiver) = oneshot::channel();
+        writer.send(Job { line, ack })?;
+        Ok(Some(Pending::Queued {
+            cassette: cassette.to_owned(),
+            ack: receiver,
+        }))
+    }
+
+    /// Makes sure an exchange can be recorded into `cassette` before it is
+    /// forwarded, so the upstream never acts on one that cannot be: the
+    /// cassette must be one datovcr can read (or not exist yet), and with
+    /// [`RecordMode::All`] no other writer may hold it. The first call per
+    /// cassette reads it (and compacts what is pending) under the lock; once
+    /// that succeeded, calls cost a flag check. Always `Ok` in
+    /// [`RecordMode::None`].
+    ///
+    /// The same checks run again before the first write, so a cassette
+    /// that changes in between is still caught.
+    pub async fn prepare(&self, cassette: &Path) -> Result<(), RecordError> {
+        if self.inner.mode == RecordMode::None {
+            return Ok(());
+        }
+        let key = writer_key(cassette)?;
+        let opener = {
+            let mut state = self.state();
+            match self.writer_for(&mut state, cassette, key)?.opener() {
+                Some(opener) => opener,
+                None => return Ok(()),
+            }
+        };
+        let cassette = cassette.to_owned();
+        tokio::task::spawn_blocking(move || opener.open())
+            .await
+            .unwrap_or(Err(RecordError::WriterGone { cassette }))
+    }
+
+    /// The writer thread of `cassette`, started if needed.
+    fn writer_for<'s>(
+        &self,
+        state: &'s mut State,
+        cassette: &Path,
+        key: PathBuf,
+    ) -> Result<&'s WriterHandle, RecordError> {
         if state.closed {
             return Err(RecordError::Closed {
                 cassette: cassette.to_owned(),
             });
         }
-        let writer = match state.writers.entry(key) {
+        Ok(match state.writers.entry(key) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let reset = self.inner.mode == RecordMode::All;
@@ -431,17 +373,7 @@ impl Recorder {
                 )?;
                 entry.insert(handle)
             }
-        };
-        // Under the recorder's lock, so `close` cannot interleave.
-        if let Some(written) = writer.try_write_inline(&line) {
-            return Ok(Some(Pending::Written(written)));
-        }
-        let (ack, receiver) = oneshot::channel();
-        writer.send(Job { line, ack })?;
-        Ok(Some(Pending::Queued {
-            cassette: cassette.to_owned(),
-            ack: receiver,
-        }))
+        })
     }
 
     /// Finishes every queued append, stops the writer threads and compacts
@@ -465,7 +397,7 @@ impl Recorder {
                 .await
                 .unwrap_or(Err(RecordError::WriterGone { cassette }));
             match result {
-                Ok(summary) => summaries.push(summary),
+                Ok(summary) => summaries.extend(summary),
                 Err(err) => {
                     first_error.get_or_insert(err);
                 }
@@ -485,4 +417,9 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Writers are keyed by absolute path (computed outside the state lock).
+fn writer_key(cassette: &Path) -> Result<PathBuf, RecordError> {
+    std::path::absolute(cassette).ctx(cassette, || "resolve the cassette path".into())
 }

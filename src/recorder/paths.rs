@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const JOURNAL_SUFFIX: &str = ".journal";
 const LOCK_SUFFIX: &str = ".lock";
+const WRITERS_SUFFIX: &str = ".writers";
 const MERGE_INFIX: &str = ".merge-";
 const TEMP_INFIX: &str = ".tmp-";
 
@@ -23,6 +24,8 @@ pub(crate) struct CassettePaths {
     name: OsString,
     pub journal: PathBuf,
     pub lock: PathBuf,
+    /// Held shared by every live writer (see `durable::Session`).
+    pub writers: PathBuf,
 }
 
 /// Companion files found next to a cassette.
@@ -62,6 +65,7 @@ impl CassettePaths {
             cassette: cassette.to_owned(),
             journal: with(JOURNAL_SUFFIX),
             lock: with(LOCK_SUFFIX),
+            writers: with(WRITERS_SUFFIX),
             dir,
             name,
         })
@@ -139,6 +143,23 @@ pub(crate) fn owner_of_leftover(file: &OsStr) -> Option<&str> {
         owner
     } else {
         return None;
+    };
+    owner.ends_with(".json").then_some(owner)
+}
+
+/// The cassette whose exchanges a file holds, for a journal or a merge
+/// file of a `*.json` cassette: what a reader must read as (part of) that
+/// cassette even when the cassette file does not exist. Temp files are not
+/// counted: they are incomplete copies, removed at the next start.
+pub fn pending_entries_of(file: &OsStr) -> Option<&str> {
+    let name = file.to_str()?;
+    let owner = match name.strip_suffix(JOURNAL_SUFFIX) {
+        Some(owner) => owner,
+        None => {
+            let (owner, base) = name.rsplit_once(MERGE_INFIX)?;
+            parse_number(base.as_bytes())?;
+            owner
+        }
     };
     owner.ends_with(".json").then_some(owner)
 }

@@ -156,7 +156,10 @@ async fn concurrent_appends_all_land_once_and_the_journal_is_gone() {
     assert_distinct(&recorded, 200);
     let expected: BTreeSet<String> = names(0..200).into_iter().collect();
     assert_eq!(recorded.into_iter().collect::<BTreeSet<_>>(), expected);
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(
+        listing(dir.path()),
+        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +230,10 @@ async fn fsync_after_response_still_writes_before_returning_and_lands_once() {
     assert_eq!(summaries[0].interactions, 200);
     let recorded = recorded_paths(&cassette);
     assert_distinct(&recorded, 200);
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(
+        listing(dir.path()),
+        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,7 +265,10 @@ async fn fsync_periodic_writes_before_returning_and_never_fsyncs_per_exchange() 
     assert_eq!(recorder.background_fsyncs(), 1);
     assert_eq!(summaries[0].interactions, 200);
     assert_distinct(&recorded_paths(&cassette), 200);
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(
+        listing(dir.path()),
+        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
+    );
 }
 
 #[tokio::test]
@@ -303,9 +312,13 @@ async fn a_journal_compacted_away_between_batches_is_never_written_again() {
         .await
         .expect("append");
     // The second exchange went to a new journal, not the unlinked one.
-    let pending = journal::read(&cassette.with_extension("json.journal"), &cassette)
-        .expect("read")
-        .expect("a new journal");
+    let pending = journal::read(
+        &cassette.with_extension("json.journal"),
+        &cassette,
+        crate::cassette::fs::Links::Refuse,
+    )
+    .expect("read")
+    .expect("a new journal");
     assert_eq!(pending.len(), 1);
     recorder.close().await.expect("close");
     assert_eq!(recorded_paths(&cassette), names(0..2));
@@ -561,17 +574,24 @@ fn load_with_journal_sees_every_pending_entry_and_changes_nothing() {
 #[tokio::test]
 async fn a_torn_tail_is_cut_before_the_next_append() {
     let (dir, cassette) = setup();
-    let mut journal = lines(&names(0..1));
+    let recorder = Recorder::new(RecordMode::New);
+    recorder
+        .append(&cassette, &exchange(&token_path(0)))
+        .await
+        .expect("append");
+    // Another writer died mid-line after this one opened the cassette.
     // Longer than the 4 KiB chunks the tail is searched in.
+    let journal_path = dir.path().join("tokens.json.journal");
+    let mut journal = fs::read(&journal_path).expect("read");
+    assert_eq!(journal, lines(&names(0..1)));
     journal.extend_from_slice(b"{\"recorded_at\":\"2026");
     journal.extend(std::iter::repeat_n(b'x', 10_000));
-    fs::write(dir.path().join("tokens.json.journal"), journal).expect("journal");
-    let recorder = Recorder::new(RecordMode::New);
+    fs::write(&journal_path, journal).expect("journal");
     recorder
         .append(&cassette, &exchange(&token_path(1)))
         .await
         .expect("append");
-    let journal = fs::read(dir.path().join("tokens.json.journal")).expect("read");
+    let journal = fs::read(&journal_path).expect("read");
     assert_eq!(
         journal,
         lines(&names(0..2)),
@@ -696,7 +716,10 @@ async fn record_all_resets_an_existing_cassette_once_then_appends() {
         names(10..12),
         "reset once, not per append"
     );
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(
+        listing(dir.path()),
+        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
+    );
 }
 
 #[tokio::test]
@@ -934,7 +957,10 @@ fn two_processes_on_one_cassette_lose_and_duplicate_nothing() {
     }
     assert_eq!(acked, 600);
     assert_distinct(&recorded_paths(&cassette), 600);
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(
+        listing(dir.path()),
+        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
+    );
 }
 
 #[test]

@@ -12,15 +12,15 @@
 //! survives datovcr dying) and a second thread, the syncer, fsyncs it off
 //! the reply path: right away, or once per interval.
 
-use super::compact::{recover, reset_locked};
-use super::durable::{KeptLock, sync_folder};
+use super::compact::{check_unlocked, open_locked, recover, reset_locked};
+use super::durable::{KeptLock, Session, sync_folder};
 use super::journal::{FileId, OpenJournal};
 use super::paths::CassettePaths;
 use super::{CassetteSummary, Counters, Fsync, IoContext, RecordError, journal};
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -42,8 +42,11 @@ pub(crate) struct WriterHandle {
     /// Whether appends may be written on the caller's thread: only when no
     /// fsync stands between the write and the response.
     inline: bool,
+    /// Set once the cassette was opened (and reset, in `--record all`):
+    /// [`WriterHandle::opener`] then has nothing to do.
+    ready: Arc<AtomicBool>,
     inline_writes: Arc<AtomicU64>,
-    thread: JoinHandle<usize>,
+    thread: JoinHandle<(usize, bool)>,
 }
 
 impl WriterHandle {
@@ -61,11 +64,16 @@ impl WriterHandle {
             Fsync::AfterResponse => Some(Syncer::spawn(cassette, None, counters)?),
             Fsync::Periodic => Some(Syncer::spawn(cassette, Some(fsync_interval), counters)?),
         };
+        let ready = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             paths: CassettePaths::new(cassette)?,
             syncer,
             lock: None,
             journal: None,
+            opened: false,
+            checked: false,
+            session: None,
+            ready: Arc::clone(&ready),
             needs_reset: reset,
             folder_unsynced: false,
             batches: Arc::clone(&counters.batches),
@@ -82,6 +90,7 @@ impl WriterHandle {
             sender,
             writer,
             inline: fsync != Fsync::BeforeResponse,
+            ready,
             inline_writes: Arc::clone(&counters.inline_writes),
             thread,
         })
@@ -108,6 +117,15 @@ impl WriterHandle {
         &self.cassette
     }
 
+    /// What opens the cassette before the first exchange is forwarded;
+    /// `None` once that was done (see `Recorder::prepare`).
+    pub fn opener(&self) -> Option<Opener> {
+        if self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(Opener(Arc::clone(&self.writer)))
+    }
+
     pub fn send(&self, job: Job) -> Result<(), RecordError> {
         self.sender.send(job).map_err(|_| RecordError::WriterGone {
             cassette: self.cassette.clone(),
@@ -115,18 +133,36 @@ impl WriterHandle {
     }
 
     /// Lets the thread write what is queued, waits for it to stop, then
-    /// compacts the cassette. Blocks.
-    pub fn finish(self) -> Result<CassetteSummary, RecordError> {
+    /// compacts the cassette. Blocks. `None` for a cassette this writer
+    /// never opened (every exchange for it was refused): nothing of its
+    /// own is there, and the cassette is left as it is.
+    pub fn finish(self) -> Result<Option<CassetteSummary>, RecordError> {
         drop(self.sender);
-        let appended = self.thread.join().map_err(|_| RecordError::WriterGone {
+        let (appended, opened) = self.thread.join().map_err(|_| RecordError::WriterGone {
             cassette: self.cassette.clone(),
         })?;
+        if !opened {
+            return Ok(None);
+        }
         let interactions = recover(&self.cassette)?;
-        Ok(CassetteSummary {
+        Ok(Some(CassetteSummary {
             path: self.cassette,
             interactions,
             appended,
-        })
+        }))
+    }
+}
+
+/// Opens a writer's cassette from another thread (blocking).
+pub(crate) struct Opener(Arc<Mutex<Writer>>);
+
+impl Opener {
+    /// Opens the cassette under the lock: checks it and compacts what is
+    /// pending, and in `--record all` checks that the reset would be
+    /// allowed. The error names the cassette and the reason.
+    pub fn open(self) -> Result<(), RecordError> {
+        let mut writer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.open()
     }
 }
 
@@ -137,6 +173,16 @@ struct Writer {
     /// The lock file and the journal, kept open between batches.
     lock: Option<KeptLock>,
     journal: Option<OpenJournal>,
+    /// The cassette was checked and compacted under the lock
+    /// ([`open_locked`]); until then nothing is written.
+    opened: bool,
+    /// [`check_unlocked`] found the cassette readable and nothing pending.
+    checked: bool,
+    /// This writer's place among the cassette's writers, from its open
+    /// (or, in `--record all`, its reset) until it stops.
+    session: Option<Session>,
+    /// Shared with [`WriterHandle`]: opened, and reset if it had to be.
+    ready: Arc<AtomicBool>,
     /// [`super::RecordMode::All`] and the reset has not succeeded yet.
     needs_reset: bool,
     /// The journal was created but the folder sync that makes its name
@@ -147,8 +193,9 @@ struct Writer {
 }
 
 /// The writer thread: runs batches until every sender is gone and the
-/// queue is empty; returns how many exchanges were appended.
-fn run(writer: &Mutex<Writer>, receiver: &mpsc::Receiver<Job>) -> usize {
+/// queue is empty; returns how many exchanges were appended, and whether
+/// the cassette was ever opened.
+fn run(writer: &Mutex<Writer>, receiver: &mpsc::Receiver<Job>) -> (usize, bool) {
     let lock = || writer.lock().unwrap_or_else(PoisonError::into_inner);
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
@@ -172,7 +219,7 @@ fn run(writer: &Mutex<Writer>, receiver: &mpsc::Receiver<Job>) -> usize {
     if let Some(syncer) = writer.syncer.take() {
         syncer.finish();
     }
-    writer.appended
+    (writer.appended, writer.opened)
 }
 
 impl Writer {
@@ -183,10 +230,51 @@ impl Writer {
         jobs: &mut Vec<Job>,
         receiver: &mpsc::Receiver<Job>,
     ) -> Result<(), RecordError> {
+        self.check_unlocked()?;
         KeptLock::lock(&mut self.lock, &self.paths)?;
         let result = self.commit_locked(jobs, receiver);
         KeptLock::unlock(&self.lock);
         result
+    }
+
+    /// Opens the cassette (see `Recorder::prepare`), and in `--record all`
+    /// checks that the reset would be allowed.
+    fn open(&mut self) -> Result<(), RecordError> {
+        self.check_unlocked()?;
+        KeptLock::lock(&mut self.lock, &self.paths).map_err(|err| self.unusable(err))?;
+        let result = self.open_locked().and_then(|()| {
+            if self.needs_reset {
+                self.check_reset_allowed()
+            } else {
+                Ok(())
+            }
+        });
+        KeptLock::unlock(&self.lock);
+        result
+    }
+
+    /// The unlocked half of opening: a cassette that cannot be read is
+    /// refused before any lock file is created beside it.
+    fn check_unlocked(&mut self) -> Result<(), RecordError> {
+        if self.opened {
+            return Ok(());
+        }
+        self.checked = check_unlocked(&self.paths).map_err(|err| self.unusable(err))?;
+        Ok(())
+    }
+
+    /// [`RecordError::Unusable`] when the files at the cassette's paths are
+    /// the cause (not a cassette, a link, a corrupt journal); the error as
+    /// it is when the system is (permissions, a full disk).
+    fn unusable(&self, err: RecordError) -> RecordError {
+        if err.is_about_the_files() {
+            RecordError::Unusable {
+                cassette: self.paths.cassette.clone(),
+                source: Box::new(err),
+            }
+        } else {
+            err
+        }
     }
 
     fn commit_locked(
@@ -195,9 +283,15 @@ impl Writer {
         receiver: &mpsc::Receiver<Job>,
     ) -> Result<(), RecordError> {
         jobs.extend(receiver.try_iter());
+        self.open_locked()?;
         if self.needs_reset {
-            reset_locked(&self.paths)?;
+            self.check_reset_allowed()?;
+            reset_locked(&self.paths).map_err(|err| self.unusable(err))?;
+            // Joined under the same lock as the check: no other writer
+            // can join in between, and none can reset after this.
+            self.session = Some(Session::join(&self.paths).map_err(|err| self.unusable(err))?);
             self.needs_reset = false;
+            self.ready.store(true, Ordering::Release);
         }
         let batch: Vec<u8> = jobs
             .iter()
@@ -205,6 +299,36 @@ impl Writer {
             .collect::<Vec<_>>()
             .concat();
         self.write_batch(&batch, jobs.len())
+    }
+
+    /// Opens the cassette once: it must be one datovcr can read, or absent,
+    /// and what is pending is compacted ([`open_locked`]). A writer that
+    /// will not reset joins the cassette's writers here; one that will
+    /// joins at its reset. Call under the lock.
+    fn open_locked(&mut self) -> Result<(), RecordError> {
+        if self.opened {
+            return Ok(());
+        }
+        open_locked(&self.paths, self.checked).map_err(|err| self.unusable(err))?;
+        if !self.needs_reset {
+            self.session = Some(Session::join(&self.paths).map_err(|err| self.unusable(err))?);
+            self.ready.store(true, Ordering::Release);
+        }
+        self.opened = true;
+        Ok(())
+    }
+
+    /// `--record all` empties the cassette only while no other writer
+    /// holds it. Call under the lock, before joining.
+    fn check_reset_allowed(&self) -> Result<(), RecordError> {
+        if Session::nobody_else(&self.paths).map_err(|err| self.unusable(err))? {
+            Ok(())
+        } else {
+            Err(RecordError::InUse {
+                cassette: self.paths.cassette.clone(),
+                writers: self.paths.writers.clone(),
+            })
+        }
     }
 
     /// The inline path of [`WriterHandle::try_write_inline`]: only in the

@@ -130,6 +130,9 @@ pub struct ReplaySummary {
     pub violations: u64,
     /// Per cassette: interactions never served.
     pub unused: Vec<(PathBuf, Vec<usize>)>,
+    /// Cassettes found in a folder that could not be read, with the
+    /// reader's error: skipped at start-up, the others served.
+    pub skipped: Vec<(PathBuf, String)>,
     pub drained: Drained,
 }
 
@@ -138,11 +141,14 @@ impl ReplaySummary {
         self.unused.iter().map(|(_, unused)| unused.len()).sum()
     }
 
-    /// `--strict` fails a run with misses, unused interactions, or (with
-    /// `--check`) contract violations: error findings on served exchanges,
-    /// not drift warnings.
+    /// `--strict` fails a run with misses, unused interactions, skipped
+    /// cassettes, or (with `--check`) contract violations: error findings
+    /// on served exchanges, not drift warnings.
     pub fn is_clean(&self) -> bool {
-        self.misses == 0 && self.unused_count() == 0 && self.violations == 0
+        self.misses == 0
+            && self.unused_count() == 0
+            && self.skipped.is_empty()
+            && self.violations == 0
     }
 }
 
@@ -278,7 +284,7 @@ pub async fn start(
         .rules
         .refuse_credential_headers(&config.redaction)
         .map_err(ReplayError)?;
-    let (library, files) = load_library(&config)?;
+    let (library, files, skipped) = load_library(&config)?;
     let library = Arc::new(library);
     if config.on_miss == MissPolicy::Record {
         adopt_cassette_redactions(&mut config, &files);
@@ -333,33 +339,81 @@ pub async fn start(
                 .into_iter()
                 .map(|(path, unused)| (path.to_owned(), unused))
                 .collect(),
+            skipped,
             drained,
         }
     });
     Ok(ReplayHandle { server, stats })
 }
 
-/// Loads every cassette once, at start-up; any broken one stops start-up
-/// with its file, line and column.
-fn load_library(config: &ReplayConfig) -> Result<(Library, Vec<PathBuf>), ReplayError> {
-    let files = crate::check::collect_cassettes(&config.cassettes).map_err(ReplayError)?;
-    if files.is_empty() {
+/// A cassette skipped at start-up, and why.
+type Skipped = (PathBuf, String);
+
+/// Loads every cassette once, at start-up. A cassette named on the command
+/// line that cannot be read stops start-up with its file, line and column.
+/// One found in a folder is skipped instead, with a warning naming it, and
+/// the others are served: one unreadable cassette never stops replay of the
+/// rest (the summary lists it, and `--strict` fails the run).
+fn load_library(
+    config: &ReplayConfig,
+) -> Result<(Library, Vec<PathBuf>, Vec<Skipped>), ReplayError> {
+    let found = crate::check::find_cassettes(&config.cassettes).map_err(ReplayError)?;
+    let searched = || {
+        config
+            .cassettes
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if found.is_empty() {
         return Err(ReplayError(format!(
-            "no cassette (*.json) found in {}",
-            config
-                .cassettes
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            "no cassette (*.json, or the journal of one) found in {}",
+            searched()
         )));
     }
-    let mut builder = LibraryBuilder::new(config.rules.clone(), config.exhausted);
-    for file in &files {
-        builder.cassette(file.clone()).map_err(ReplayError)?;
-        load_cassette(file, &mut builder)?;
+    let mut skipped: Vec<Skipped> = Vec::new();
+    // A cassette that fails half-way has added part of itself: build again
+    // without it. Bounded by the number of cassettes; failures are rare.
+    loop {
+        let mut builder = LibraryBuilder::new(config.rules.clone(), config.exhausted);
+        let mut failed = None;
+        let usable = found
+            .iter()
+            .filter(|cassette| !skipped.iter().any(|(path, _)| *path == cassette.path));
+        for cassette in usable {
+            builder
+                .cassette(cassette.path.clone())
+                .map_err(ReplayError)?;
+            if let Err(err) = load_cassette(&cassette.path, &mut builder) {
+                if cassette.named {
+                    return Err(err);
+                }
+                failed = Some((cassette.path.clone(), err.0));
+                break;
+            }
+        }
+        let Some((path, reason)) = failed else {
+            let files = found
+                .into_iter()
+                .map(|cassette| cassette.path)
+                .filter(|path| !skipped.iter().any(|(skipped, _)| skipped == path))
+                .collect();
+            return Ok((builder.finish(), files, skipped));
+        };
+        Voice::general().say(&format!(
+            "datovcr: warning: skipping cassette {}: {reason}. It is left as it is; \
+             the other cassettes are served",
+            path.display()
+        ));
+        skipped.push((path, reason));
+        if skipped.len() == found.len() {
+            return Err(ReplayError(format!(
+                "no readable cassette in {}: every one found was skipped (see above)",
+                searched()
+            )));
+        }
     }
-    Ok((builder.finish(), files))
 }
 
 /// Both sets of rules, each name once.
@@ -453,13 +507,14 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
 /// Streams a cassette into the library, one interaction at a time, so the
 /// whole file and all its parsed bodies are never in memory together. A
 /// cassette with recorded exchanges still in its journal (or an interrupted
-/// merge) is read whole through the recorder, which knows how to combine
-/// them; any error is worded by the recorder's reader too.
+/// merge), or only a journal, is read whole through the recorder, which
+/// knows how to combine them; any error is worded by the recorder's reader
+/// too.
 fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
     // The shared lock keeps a recorder from compacting meanwhile, as the
     // recorder's own reader does.
-    let _shared = lock_shared_if_present(path);
-    if has_pending_journal(path) {
+    let _shared = crate::recorder::lock_for_reading(path).ok().flatten();
+    if crate::recorder::has_pending_entries(path) {
         return load_through_recorder(path, builder);
     }
     match crate::cassette::for_each_wire_interaction(path, &mut |interaction| {
@@ -482,38 +537,4 @@ fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<()
         builder.add(interaction.into()).map_err(ReplayError)?;
     }
     Ok(())
-}
-
-/// `NAME.json.journal` or `NAME.json.merge-K` next to the cassette: the
-/// recorder's pending files (docs/cassette-format.md).
-fn has_pending_journal(path: &Path) -> bool {
-    let Some(file_name) = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-    else {
-        return false;
-    };
-    let journal = format!("{file_name}.journal");
-    let merge = format!("{file_name}.merge-");
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    if dir.join(&journal).exists() {
-        return true;
-    }
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|entry| entry.file_name().to_string_lossy().starts_with(&merge))
-    })
-}
-
-/// The recorder's lock file, locked shared, when there is one.
-fn lock_shared_if_present(path: &Path) -> Option<std::fs::File> {
-    let mut lock = path.as_os_str().to_owned();
-    lock.push(".lock");
-    let file = std::fs::File::open(PathBuf::from(lock)).ok()?;
-    file.lock_shared().ok()?;
-    Some(file)
 }

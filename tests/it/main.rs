@@ -20,6 +20,8 @@ mod hardening_framing;
 mod hardening_secrets;
 /// Hardening: slowloris, slow readers and overload.
 mod hardening_slow;
+/// Issue 12 A: every written byte reads back; unreadable files, non-cassettes, links, other writers.
+mod integrity_disk;
 /// Issue 12: one validation of the cassette format; header bytes kept exactly.
 mod integrity_format;
 /// Issue 12 in replay: RFC framing, numbers by value, explained misses, own answers, header bytes.

@@ -347,9 +347,14 @@ async fn a_full_disk_gets_a_clear_error_keeps_the_cassette_and_keeps_serving() {
 
     // Every write to the journal now fails. Tests run as root, where neither
     // chmod nor a full tmpfs can be arranged portably, so the journal's path
-    // is taken by a folder: the write path fails exactly as on ENOSPC.
+    // is taken by a folder: the write path fails exactly as on ENOSPC. (Once
+    // the cassette is in use: a folder there beforehand is refused before
+    // forwarding, 409 DATOVCR_CASSETTE_UNUSABLE, see integrity_disk.)
     let journal = dir.path().join("cassette.json.journal");
     let proxy = start_proxy(&upstream, dir.path(), |_| {}).await;
+    still_serves(&client, &proxy).await;
+    let aside = dir.path().join("journal-aside");
+    std::fs::rename(&journal, &aside).unwrap();
     std::fs::create_dir(&journal).unwrap();
     let (status, _, body) = send(
         &client,
@@ -380,12 +385,13 @@ async fn a_full_disk_gets_a_clear_error_keeps_the_cassette_and_keeps_serving() {
 
     // The disk frees up: the same process records again.
     std::fs::remove_dir(&journal).unwrap();
+    std::fs::rename(&aside, &journal).unwrap();
     still_serves(&client, &proxy).await;
     proxy.shutdown().await;
     let after = Cassette::load(&cassette).unwrap();
     assert_eq!(
         after.interactions.len(),
-        2,
-        "the first session's exchange and the one after recovery"
+        3,
+        "the first session's exchange, the one before the failure and the one after recovery"
     );
 }

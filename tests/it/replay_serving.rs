@@ -666,26 +666,55 @@ async fn the_shipped_cassettes_answer_the_documentation_create_request() {
     assert_eq!(serde_json::from_slice::<Value>(&body).unwrap(), documented);
 }
 
+/// Whether `addr` is still served by the replay that holds `marker`: a
+/// closed port is not, and neither is another test's server that took the
+/// freed port meanwhile (the suite runs many at once).
+async fn still_serves(addr: std::net::SocketAddr, marker: &str) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let request = format!("GET {marker} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    matches!(read, Ok(Ok(_))) && answer.starts_with(b"HTTP/1.1 200 ")
+}
+
 #[tokio::test]
 async fn dropping_the_handle_stops_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_cassette(dir.path(), "flow.json", &list_create_list());
+    let marker = format!("/marker/{}", crate::support::upstream::random_token());
+    let mut cassette = list_create_list();
+    cassette.interactions.push(interaction(
+        request("GET", &marker, None),
+        200,
+        json!({"ok": true}),
+    ));
+    let path = write_cassette(dir.path(), "flow.json", &cassette);
     let server = replay(&path).await;
     let addr = server.addr();
-    assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    assert!(still_serves(addr, &marker).await, "the marker is served");
     server.shutdown().await;
     assert!(
-        tokio::net::TcpStream::connect(addr).await.is_err(),
-        "nothing listens after shutdown"
+        !still_serves(addr, &marker).await,
+        "nothing serves it after shutdown"
     );
     let dropped = replay(&path).await;
     let addr = dropped.addr();
+    assert!(still_serves(addr, &marker).await, "the marker is served");
     drop(dropped);
     // The stop is asynchronous; give the accept loop a bounded number of turns.
     let mut closed = false;
     for _ in 0..100 {
         tokio::task::yield_now().await;
-        if tokio::net::TcpStream::connect(addr).await.is_err() {
+        if !still_serves(addr, &marker).await {
             closed = true;
             break;
         }
