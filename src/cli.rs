@@ -766,13 +766,7 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
     }
 
     let paths = if args.paths.is_empty() && payloads.is_empty() {
-        let default = PathBuf::from("cassettes");
-        if !default.is_dir() {
-            return fail(
-                "no cassettes/ folder here: run from a project that has one, or pass cassette paths",
-            );
-        }
-        vec![default]
+        vec![PathBuf::from(check::DEFAULT_CASSETTES)]
     } else {
         args.paths.clone()
     };
@@ -780,6 +774,10 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
         Ok(cassettes) => cassettes,
         Err(message) => return fail(&message),
     };
+    // Checking nothing would pass, and in CI hide a wrong path.
+    if cassettes.is_empty() && payloads.is_empty() {
+        return fail(&check::no_cassette_found(&paths));
+    }
     check::check_cassettes(&contract, &cassettes, &mut report);
 
     print!("{}", check::report::render(&report, args.format));

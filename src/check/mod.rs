@@ -107,6 +107,9 @@ pub fn find_cassettes(paths: &[PathBuf]) -> Result<Vec<FoundCassette>, String> {
                 });
                 continue;
             }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(missing_cassettes(path));
+            }
             Err(err) => return Err(format!("cannot read {}: {err}", path.display())),
         };
         if metadata.is_dir() {
@@ -121,6 +124,37 @@ pub fn find_cassettes(paths: &[PathBuf]) -> Result<Vec<FoundCassette>, String> {
     }
     Ok(found)
 }
+
+/// What replay and schema-check both say when a cassette path does not exist.
+pub fn missing_cassettes(path: &Path) -> String {
+    if path == Path::new(DEFAULT_CASSETTES) {
+        format!(
+            "no {DEFAULT_CASSETTES}/ folder here: run from a project that has one, or name your \
+             cassette files or folders (replay --cassette PATH, schema-check PATH)"
+        )
+    } else {
+        format!(
+            "no cassette file or folder at {}: check the path",
+            path.display()
+        )
+    }
+}
+
+/// What replay and schema-check both say when `paths` hold no cassette.
+pub fn no_cassette_found(paths: &[PathBuf]) -> String {
+    let paths: Vec<String> = paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
+    format!(
+        "no cassette found under {} (a cassette is a *.json file, or a *.json.journal of one; \
+         node_modules and hidden folders are not searched)",
+        paths.join(", ")
+    )
+}
+
+/// The folder both commands read when given no cassette path.
+pub const DEFAULT_CASSETTES: &str = "cassettes";
 
 /// Which folder a path is, so that a link loop is walked once.
 fn dir_id(metadata: &std::fs::Metadata) -> (u64, u64) {
@@ -144,6 +178,12 @@ fn walk(
     // journal or merge file sorts under its own name, once.
     let mut listed: BTreeMap<PathBuf, bool> = BTreeMap::new();
     for path in entries {
+        // Tooling's folders and hidden files hold JSON that is no cassette
+        // (`node_modules/**/package.json`, `.vscode/settings.json`).
+        let name = path.file_name().map(|name| name.to_string_lossy());
+        if name.is_some_and(|name| name.starts_with('.') || name == "node_modules") {
+            continue;
+        }
         if path.is_dir() {
             listed.insert(path, true);
         } else if path.extension().is_some_and(|ext| ext == "json") {

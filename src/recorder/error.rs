@@ -26,7 +26,9 @@ pub enum RecordError {
         #[source]
         source: Arc<std::io::Error>,
     },
-    #[error("{0}; no file was changed (repair or restore the cassette; its journal is kept)")]
+    /// The reader's own words: read-only commands (replay, schema-check)
+    /// report it too, so it says nothing about writing.
+    #[error("{0}")]
     Cassette(#[from] CassetteError),
     #[error(
         "cassette {} does not exist and has no journal; record it first",

@@ -367,9 +367,8 @@ fn load_library(
             .join(", ")
     };
     if found.is_empty() {
-        return Err(ReplayError(format!(
-            "no cassette (*.json, or the journal of one) found in {}",
-            searched()
+        return Err(ReplayError(crate::check::no_cassette_found(
+            &config.cassettes,
         )));
     }
     let mut skipped: Vec<Skipped> = Vec::new();

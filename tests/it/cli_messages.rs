@@ -225,3 +225,104 @@ async fn tls_failures_name_the_fix_and_the_arrow_means_recorded() {
         upstream.shutdown().await;
     }
 }
+
+/// `datovcr` run in `dir` (not the repository).
+fn datovcr_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn missing_and_empty_inputs_get_one_message_from_both_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let replay = |extra: &[&str]| {
+        let mut args = vec!["replay", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        datovcr_in(dir.path(), &args)
+    };
+    // (replay's output, schema-check's output, words both must say)
+    let cases = [
+        (
+            replay(&[]),
+            datovcr_in(dir.path(), &["schema-check"]),
+            "no cassettes/ folder here",
+        ),
+        (
+            replay(&["--cassette", "nosuch"]),
+            datovcr_in(dir.path(), &["schema-check", "nosuch"]),
+            "no cassette file or folder at nosuch",
+        ),
+        (
+            replay(&["--cassette", "empty"]),
+            datovcr_in(dir.path(), &["schema-check", "empty"]),
+            "no cassette found under empty",
+        ),
+    ];
+    for (replayed, checked, words) in cases {
+        for (command, out) in [("replay", &replayed), ("schema-check", &checked)] {
+            assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(out));
+            assert!(stderr(out).contains(words), "{command}: {}", stderr(out));
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+        }
+    }
+}
+
+#[test]
+fn a_folder_walk_skips_tooling_folders_and_reads_without_the_recorders_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    for folder in ["node_modules/pkg", ".vscode", "nested/.cache"] {
+        std::fs::create_dir_all(project.join(folder)).unwrap();
+    }
+    std::fs::write(
+        project.join("node_modules/pkg/package.json"),
+        r#"{"name":"pkg"}"#,
+    )
+    .unwrap();
+    std::fs::write(project.join(".vscode/settings.json"), r#"{"a":1}"#).unwrap();
+    std::fs::write(project.join("nested/.cache/x.json"), "[]").unwrap();
+    std::fs::write(project.join(".eslintrc.json"), "{}").unwrap();
+    std::fs::copy(
+        crate::support::repo_path("cassettes/access-tokens-docs.json"),
+        project.join("nested/docs.json"),
+    )
+    .unwrap();
+
+    let out = datovcr_in(dir.path(), &["schema-check", "project"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("in 1 file(s)"), "{text}");
+
+    let server = ServerProcess::start(
+        dir.path(),
+        &["replay", "--listen", "127.0.0.1:0", "--cassette", "project"].map(String::from),
+        &dir.path().join("stderr"),
+    );
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("skipping"), "{log}");
+
+    // An unreadable cassette is reported in a reader's words: nothing about
+    // journals kept or files changed, which only a writer could do.
+    std::fs::write(
+        project.join("broken.json"),
+        r#"{"version": 1, "interactions": 5}"#,
+    )
+    .unwrap();
+    let out = datovcr_in(dir.path(), &["schema-check", "project"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("broken.json:1:"), "{text}");
+    for writer_words in [
+        "journal is kept",
+        "no file was changed",
+        "repair or restore",
+    ] {
+        assert!(!text.contains(writer_words), "{text}");
+    }
+}
