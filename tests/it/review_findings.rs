@@ -567,3 +567,39 @@ fn nothing_beside_a_non_cassette_is_deleted() {
         "a file beside package.json was deleted"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Item 10 (the lossless header form is used only for bytes that are not UTF-8)
+// ---------------------------------------------------------------------------
+
+/// `Authorization: Bearer abc<E9>defghijklmnop` is recorded redacted, but as
+/// `{"base64": "QmVhcmVyIFtSRURBQ1RFRF0="}`: the base64 of the plain ASCII
+/// `Bearer [REDACTED]`. docs/cassette-format.md says the proxy "writes a
+/// value that way only when its bytes are not UTF-8", and that credential
+/// headers hold `Bearer [REDACTED]`; a reviewer grepping the cassette for
+/// `[REDACTED]` (or diffing it) does not see it. The same happens to any
+/// header whose non-UTF-8 part was a redacted secret (`seen [REDACTED]`).
+///
+/// Right: the form is chosen from the bytes written, after redaction.
+#[test]
+#[ignore = "issue 12 review: a redacted, now-UTF-8 header value is still stored as base64"]
+fn a_redacted_header_value_is_stored_as_text_once_it_is_utf8() {
+    let upstream = raw_upstream(|_, _| {
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"data\":[]}"
+            .to_vec()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = proxy(dir.path(), upstream, &[]);
+    let r = send(
+        proxy.addr,
+        b"GET /access_tokens HTTP/1.1\r\nHost: a\r\nConnection: close\r\nAuthorization: Bearer abc\xe9defghijklmnop\r\n\r\n",
+    );
+    proxy.terminate();
+    assert!(status_line(&r).contains(" 200"), "{}", status_line(&r));
+    let cassette: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("c.json")).unwrap()).unwrap();
+    assert_eq!(
+        cassette["interactions"][0]["request"]["headers"]["authorization"],
+        json!(["Bearer [REDACTED]"])
+    );
+}
