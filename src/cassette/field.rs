@@ -123,7 +123,9 @@ impl FieldValue {
         }
         *self = match &self.0 {
             Repr::Bytes { .. } if text.chars().all(|c| u32::from(c) <= 0xFF) => {
-                FieldValue::opaque(text.chars().map(|c| c as u8).collect())
+                // Back to bytes; stored as text again if they now are UTF-8
+                // (`Bearer [REDACTED]` once the non-ASCII secret is gone).
+                FieldValue::from_bytes(&text.chars().map(|c| c as u8).collect::<Vec<u8>>())
             }
             _ => FieldValue(Repr::Text(text)),
         };
@@ -330,6 +332,10 @@ mod tests {
         let mut value = FieldValue::from_bytes(b"\xe9 token=abc \xff");
         value.edit(|text| *text = text.replace("abc", "[REDACTED]"));
         assert_eq!(value.as_bytes(), b"\xe9 token=[REDACTED] \xff");
+        let mut utf8_again = FieldValue::from_bytes(b"Bearer tok\xe9n");
+        utf8_again.edit(|text| *text = "Bearer [REDACTED]".to_owned());
+        assert!(utf8_again.is_text());
+        assert_eq!(utf8_again, "Bearer [REDACTED]");
         let mut unchanged = FieldValue::from_bytes(b"\xe9");
         unchanged.edit(|_| {});
         assert!(!unchanged.is_text());

@@ -61,6 +61,30 @@ impl Headers {
         join(self.get_all(name))
     }
 
+    /// [`Headers::joined`] by bytes, for comparing: the values' bytes
+    /// joined with ", ", as text when they are UTF-8, else as a NUL (which
+    /// no value holds) and the bytes in hex. So `é` sent as UTF-8 and as
+    /// ISO-8859-1 are two values, as they are on the wire.
+    pub fn joined_exact(&self, name: &str) -> String {
+        let mut bytes = Vec::new();
+        for (at, value) in self.get_all(name).iter().enumerate() {
+            if at > 0 {
+                bytes.extend_from_slice(b", ");
+            }
+            bytes.extend_from_slice(value.as_bytes());
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(err) => {
+                let mut exact = String::from("\0");
+                for byte in err.as_bytes() {
+                    exact.push_str(&format!("{byte:02x}"));
+                }
+                exact
+            }
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[FieldValue])> {
         self.0
             .iter()

@@ -486,6 +486,9 @@ impl Proxy {
         .await
         .map_err(|err| upstream_body_error(err, upstream_name))?;
         strip_hop_by_hop(&mut response_parts.headers);
+        // `x-datovcr-*` is datovcr's own namespace: an upstream's must not
+        // make its answer look like one of datovcr's (a miss, a violation).
+        strip_own(&mut response_parts.headers);
         Ok((response_parts, bytes))
     }
 

@@ -38,7 +38,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Removes `x-datovcr-*` request headers.
+/// Removes `x-datovcr-*` headers, datovcr's own namespace: from a request
+/// (its instructions to datovcr) and from an upstream's response (which must
+/// never pass for one of datovcr's answers).
 pub fn strip_own(headers: &mut HeaderMap) {
     let own: Vec<_> = headers
         .keys()

@@ -80,6 +80,17 @@ impl Secrets {
         // Case is ignored: the search ignores it too.
         let lower = secret.to_ascii_lowercase();
         let inside_placeholder = inside_placeholder(&lower) || is_placeholder(&secret);
+        // A secret's non-ASCII characters may be spelled otherwise where it
+        // is echoed (a header value that is not UTF-8 is read as ISO-8859-1,
+        // so `é` is the byte E9 in an echo, not C3 A9): its ASCII runs long
+        // enough to search for are secrets too.
+        if !secret.is_ascii() {
+            for run in secret.split(|c: char| !c.is_ascii()) {
+                if run.trim().len() >= MIN_SEARCHABLE_SECRET {
+                    self.add(run.to_owned());
+                }
+            }
+        }
         if !secret.is_empty() && !inside_placeholder && !self.seen.contains(&secret) {
             self.seen.insert(secret.clone());
             self.list.push(secret);

@@ -140,7 +140,7 @@ impl MatchRules {
                 .map(|name| {
                     (
                         name.as_str(),
-                        request.headers.joined(name).trim().to_owned(),
+                        request.headers.joined_exact(name).trim().to_owned(),
                     )
                 })
                 .collect(),

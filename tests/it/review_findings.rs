@@ -222,7 +222,6 @@ fn head_with_its_length_on_two_field_lines_reaches_the_client() {
 /// `x-datovcr-*`) and like replay of a recording, a forwarded answer never
 /// carries `x-datovcr-error` (nor an upstream's `x-datovcr-violations`).
 #[test]
-#[ignore = "issue 12 review: forwarded answers keep the upstream's x-datovcr-error"]
 fn a_forwarded_answer_never_carries_datovcr_s_own_error_header() {
     let upstream = raw_upstream(|_, _| {
         let body = br#"{"data":[{"id":"datovcr-no-match","type":"api_error","attributes":{"code":"DATOVCR_NO_MATCH"}}]}"#;
@@ -342,7 +341,6 @@ fn query_bytes_that_are_not_utf8_are_kept_and_matched_exactly() {
 /// Right: header values are matched as the bytes they are (docs: "replay
 /// sends back exactly the recorded bytes"; matching should not be looser).
 #[test]
-#[ignore = "issue 12 review: header matching conflates UTF-8 and ISO-8859-1 bytes"]
 fn header_matching_tells_different_bytes_apart() {
     let dir = tempfile::tempdir().unwrap();
     let cassette = dir.path().join("c.json");
@@ -405,7 +403,6 @@ fn header_matching_tells_different_bytes_apart() {
 /// Right: no secret reaches disk in any form (README "Guarantees", fail
 /// closed): the body is redacted, or the exchange refused, as for ASCII.
 #[test]
-#[ignore = "issue 12 review: a non-UTF-8 bearer echoed in a binary body reaches the cassette"]
 fn a_non_utf8_credential_echoed_in_a_binary_body_never_reaches_disk() {
     const TOKEN: &[u8] = b"Zq9LmT4xVb7RkW2nPc8Y\xe9Hs3Jd6Fg";
     let upstream = raw_upstream(|_, _| {
@@ -582,7 +579,6 @@ fn nothing_beside_a_non_cassette_is_deleted() {
 ///
 /// Right: the form is chosen from the bytes written, after redaction.
 #[test]
-#[ignore = "issue 12 review: a redacted, now-UTF-8 header value is still stored as base64"]
 fn a_redacted_header_value_is_stored_as_text_once_it_is_utf8() {
     let upstream = raw_upstream(|_, _| {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"data\":[]}"
