@@ -22,6 +22,10 @@ pub fn recover(cassette: &Path) -> Result<usize, RecordError> {
     if !paths.scan()?.is_pending() {
         return count_if_present(&paths);
     }
+    // Nothing is created or removed beside a file that is not a cassette
+    // (a `package.json` with a stray `.package.json.tmp-…` of the user's):
+    // the file is read first, and refused as it is.
+    count_if_present(&paths)?;
     let _lock = LockGuard::acquire(&paths)?;
     compact_locked(&paths)
 }
@@ -141,8 +145,10 @@ pub fn lock_for_reading(path: &Path) -> Result<Option<File>, RecordError> {
 pub(crate) fn compact_locked(paths: &CassettePaths) -> Result<usize, RecordError> {
     let leftovers = paths.scan()?;
     let merge = single_merge(paths, &leftovers)?;
-    remove_durably(paths, leftovers.temps.iter().map(AsRef::as_ref))?;
+    // Read before anything is removed: temp files beside a file that is
+    // not a cassette are not datovcr's to delete.
     let mut cassette = load_or_empty(paths)?;
+    remove_durably(paths, leftovers.temps.iter().map(AsRef::as_ref))?;
     if let Some((merge, base)) = merge {
         let entries = journal::read(merge, &paths.cassette, Links::Refuse)?.unwrap_or_default();
         finish_merge(paths, &mut cassette, merge, base, entries)?;
@@ -300,11 +306,10 @@ fn single_merge<'a>(
 /// other companion beside it. `Ok(false)`: something is pending, and
 /// [`open_locked`] compacts it.
 pub(crate) fn check_unlocked(paths: &CassettePaths) -> Result<bool, RecordError> {
-    if paths.scan()?.is_pending() {
-        return Ok(false);
-    }
+    // Read first, pending or not: a file that is not a cassette gets no
+    // lock file beside it, whatever lies around it.
     count_if_present(paths)?;
-    Ok(true)
+    Ok(!paths.scan()?.is_pending())
 }
 
 /// Before a writer's first write into a cassette, under the lock: what it

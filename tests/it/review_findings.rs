@@ -181,7 +181,6 @@ fn differences(response: &[u8]) -> Vec<Value> {
 /// or, if the proxy will not send it, an answer of datovcr's own; never a
 /// silent close after logging and recording a 200.
 #[test]
-#[ignore = "issue 12 review: HEAD with two Content-Length lines reaches no client"]
 fn head_with_its_length_on_two_field_lines_reaches_the_client() {
     let upstream = raw_upstream(|_, _| {
         b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Length: 1234\r\n\r\n".to_vec()
@@ -545,7 +544,6 @@ fn a_named_difference_always_shows_two_different_sides() {
 /// Right: "Anything else at that path is left exactly as it is": nothing
 /// beside a file that is not a datovcr cassette is created or deleted.
 #[test]
-#[ignore = "issue 12 review: temp-file clean-up deletes a file beside a non-cassette"]
 fn nothing_beside_a_non_cassette_is_deleted() {
     let upstream = raw_upstream(|_, _| b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec());
     let dir = tempfile::tempdir().unwrap();
@@ -562,6 +560,17 @@ fn nothing_beside_a_non_cassette_is_deleted() {
         std::fs::read_to_string(dir.path().join(".package.json.tmp-1-1")).ok(),
         Some("user data".to_owned()),
         "a file beside package.json was deleted"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "proxy.stderr")
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".package.json.tmp-1-1", "package.json"],
+        "nothing was created beside it"
     );
 }
 
