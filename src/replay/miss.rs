@@ -310,12 +310,18 @@ fn optional(text: &str) -> Value {
     }
 }
 
+/// A whole body as the cassette writes it (`{"json": …}`, `{"text": …}`,
+/// `{"base64": …}`, and `{}` for none), so two bodies that differ never
+/// read the same: no body is not `null`, and bytes show as bytes.
 fn describe_body(body: &Body) -> Value {
+    use base64::Engine as _;
     match body {
-        Body::Empty => Value::Null,
-        Body::Json(value) => value.clone(),
-        Body::Text(text) => Value::String(text.clone()),
-        Body::Binary(bytes) => Value::String(format!("<{} binary bytes>", bytes.len())),
+        Body::Empty => json!({}),
+        Body::Json(value) => json!({ "json": value }),
+        Body::Text(text) => json!({ "text": text }),
+        Body::Binary(bytes) => {
+            json!({ "base64": base64::engine::general_purpose::STANDARD.encode(bytes) })
+        }
     }
 }
 
@@ -329,10 +335,22 @@ fn shorten(mut value: Value, secrets: &Secrets) -> Value {
     if text.chars().count() <= MAX_VALUE_CHARS {
         return value;
     }
+    // Two long values alike up to the cut must still read differently: the
+    // length and a digest of the (scrubbed) whole say which is which.
     Value::String(format!(
-        "{}…",
-        text.chars().take(MAX_VALUE_CHARS).collect::<String>()
+        "{}… ({} chars, digest {:08x})",
+        text.chars().take(MAX_VALUE_CHARS).collect::<String>(),
+        text.chars().count(),
+        fnv1a(text.as_bytes())
     ))
+}
+
+/// 32-bit FNV-1a: a short, stable tag for a shortened value, not a
+/// security measure (the value was scrubbed of secrets first).
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |hash, &byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[cfg(test)]

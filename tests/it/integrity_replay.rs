@@ -845,7 +845,11 @@ async fn a_miss_always_names_what_differed_and_nothing_else() {
                 &[("content-type", b"application/json")],
                 br#"{"a":1}"#,
             ),
-            vec![("/body", json!("{\"a\":1}"), json!({"a": 1}))],
+            vec![(
+                "/body",
+                json!({"text": "{\"a\":1}"}),
+                json!({"json": {"a": 1}}),
+            )],
         ),
     ];
     for (request, expected) in cases {

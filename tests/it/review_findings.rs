@@ -474,7 +474,6 @@ fn collect_base64(value: &Value, out: &mut Vec<Vec<u8>>) {
 /// Right: "a miss always names at least one difference": one a reader can
 /// see, so the two sides of a named difference never print the same.
 #[test]
-#[ignore = "issue 12 review: miss differences whose two sides print the same"]
 fn a_named_difference_always_shows_two_different_sides() {
     let dir = tempfile::tempdir().unwrap();
     let cassette = dir.path().join("c.json");
