@@ -12,7 +12,7 @@
 //! survives datovcr dying) and a second thread, the syncer, fsyncs it off
 //! the reply path: right away, or once per interval.
 
-use super::compact::{check_unlocked, open_locked, recover, reset_locked};
+use super::compact::{check_unlocked, open_locked, recover_locked, reset_locked};
 use super::durable::{KeptLock, Session, sync_folder};
 use super::journal::{FileId, OpenJournal};
 use super::paths::CassettePaths;
@@ -141,10 +141,11 @@ impl WriterHandle {
         let (appended, opened) = self.thread.join().map_err(|_| RecordError::WriterGone {
             cassette: self.cassette.clone(),
         })?;
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let interactions = writer.stop(opened)?;
         if !opened {
             return Ok(None);
         }
-        let interactions = recover(&self.cassette)?;
         Ok(Some(CassetteSummary {
             path: self.cassette,
             interactions,
@@ -251,6 +252,34 @@ impl Writer {
         });
         KeptLock::unlock(&self.lock);
         result
+    }
+
+    /// The last work of a writer whose thread has stopped, under the lock:
+    /// compacts the cassette if it was `opened` (returns how many
+    /// interactions it holds), leaves the cassette's writers, and removes
+    /// the lock files unless another writer still holds the cassette
+    /// ([`KeptLock::remove_lock_files`]). A writer that never opened the
+    /// cassette only tidies the lock file it may have created.
+    fn stop(&mut self, opened: bool) -> Result<usize, RecordError> {
+        if self.lock.is_none() && !opened {
+            return Ok(0);
+        }
+        KeptLock::lock(&mut self.lock, &self.paths)?;
+        let compacted = if opened {
+            recover_locked(&self.paths)
+        } else {
+            Ok(0)
+        };
+        // This writer's own shared hold on `.writers` would count as
+        // another writer's.
+        self.session = None;
+        self.journal = None;
+        if compacted.is_ok() {
+            KeptLock::remove_lock_files(&self.lock, &self.paths);
+        }
+        // Closing the file releases the lock.
+        self.lock = None;
+        compacted
     }
 
     /// The unlocked half of opening: a cassette that cannot be read is
