@@ -647,29 +647,12 @@ async fn replay(args: ReplayArgs) -> i32 {
         Ok(signals) => signals,
         Err(message) => return fail(&message),
     };
+    eprintln!("{}", handle.loaded().line());
     announce(handle.addr());
     signals.wait().await;
     let summary = handle.shutdown().await;
-    eprintln!(
-        "datovcr: replay summary: {} served, {} miss(es), {} forwarded, {} violation(s)",
-        summary.served, summary.misses, summary.forwarded, summary.violations
-    );
-    for (path, reason) in &summary.skipped {
-        eprintln!(
-            "datovcr: {}: skipped, could not be read: {reason}",
-            path.display()
-        );
-    }
-    for (path, unused) in &summary.unused {
-        if !unused.is_empty() {
-            let list: Vec<String> = unused.iter().map(|index| format!("#{index}")).collect();
-            eprintln!(
-                "datovcr: {}: {} interaction(s) never used: {}",
-                path.display(),
-                unused.len(),
-                list.join(", ")
-            );
-        }
+    for line in summary.report() {
+        eprintln!("{line}");
     }
     if args.strict && !summary.is_clean() {
         // Only what failed the run, so the line reads as its reason.

@@ -27,15 +27,17 @@ pub mod miss;
 mod number;
 mod output;
 mod response;
+mod summary;
 
 pub use library::Exhausted;
 pub use matching::MatchRules;
+pub use summary::{Loaded, ReplaySummary, UNUSED_SHOWN, Unused};
 
 use crate::contract::ContractSet;
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::redact::rules::{is_secret_header, is_secret_url_param};
 use crate::redact::{RedactionRules, is_placeholder};
-use crate::server::{self, ConnectionLimits, Drained};
+use crate::server::{self, ConnectionLimits};
 use handler::ReplayHandler;
 use library::{Library, LibraryBuilder};
 use output::Voice;
@@ -119,37 +121,6 @@ pub struct ReplayStats {
     pub misses: AtomicU64,
     pub forwarded: AtomicU64,
     pub violations: AtomicU64,
-}
-
-/// Printed on shutdown.
-#[derive(Debug, Clone)]
-pub struct ReplaySummary {
-    pub served: u64,
-    pub misses: u64,
-    pub forwarded: u64,
-    pub violations: u64,
-    /// Per cassette: interactions never served.
-    pub unused: Vec<(PathBuf, Vec<usize>)>,
-    /// Cassettes found in a folder that could not be read, with the
-    /// reader's error: skipped at start-up, the others served.
-    pub skipped: Vec<(PathBuf, String)>,
-    pub drained: Drained,
-}
-
-impl ReplaySummary {
-    pub fn unused_count(&self) -> usize {
-        self.unused.iter().map(|(_, unused)| unused.len()).sum()
-    }
-
-    /// `--strict` fails a run with misses, unused interactions, skipped
-    /// cassettes, or (with `--check`) contract violations: error findings
-    /// on served exchanges, not drift warnings.
-    pub fn is_clean(&self) -> bool {
-        self.misses == 0
-            && self.unused_count() == 0
-            && self.skipped.is_empty()
-            && self.violations == 0
-    }
 }
 
 /// Entry point of the library API.
@@ -244,9 +215,15 @@ impl ReplayBuilder {
 pub struct ReplayHandle {
     server: server::RunningServer<ReplaySummary>,
     stats: Arc<ReplayStats>,
+    loaded: Loaded,
 }
 
 impl ReplayHandle {
+    /// What was loaded at start-up.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
     }
@@ -284,7 +261,17 @@ pub async fn start(
         .rules
         .refuse_credential_headers(&config.redaction)
         .map_err(ReplayError)?;
-    let (library, files, skipped) = load_library(&config)?;
+    let (library, files, skipped, pending) = load_library(&config)?;
+    let loaded = Loaded {
+        cassettes: library.cassettes.len(),
+        interactions: library
+            .cassettes
+            .iter()
+            .map(|cassette| cassette.requests.len())
+            .sum(),
+        pending,
+        skipped: skipped.len(),
+    };
     let library = Arc::new(library);
     if config.on_miss == MissPolicy::Record {
         adopt_cassette_redactions(&mut config, &files);
@@ -334,16 +321,18 @@ pub async fn start(
             misses: task_stats.misses.load(Ordering::Relaxed),
             forwarded: task_stats.forwarded.load(Ordering::Relaxed),
             violations: task_stats.violations.load(Ordering::Relaxed),
-            unused: library
-                .unused()
-                .into_iter()
-                .map(|(path, unused)| (path.to_owned(), unused))
-                .collect(),
+            unused: library.unused(),
             skipped,
+            written: Vec::new(),
+            record_error: None,
             drained,
         }
     });
-    Ok(ReplayHandle { server, stats })
+    Ok(ReplayHandle {
+        server,
+        stats,
+        loaded,
+    })
 }
 
 /// A cassette skipped at start-up, and why.
@@ -354,9 +343,11 @@ type Skipped = (PathBuf, String);
 /// One found in a folder is skipped instead, with a warning naming it, and
 /// the others are served: one unreadable cassette never stops replay of the
 /// rest (the summary lists it, and `--strict` fails the run).
+/// Also returns the loaded files, the skipped ones, and how many of the
+/// interactions were still in journals.
 fn load_library(
     config: &ReplayConfig,
-) -> Result<(Library, Vec<PathBuf>, Vec<Skipped>), ReplayError> {
+) -> Result<(Library, Vec<PathBuf>, Vec<Skipped>, usize), ReplayError> {
     let found = crate::check::find_cassettes(&config.cassettes).map_err(ReplayError)?;
     let searched = || {
         config
@@ -377,6 +368,7 @@ fn load_library(
     loop {
         let mut builder = LibraryBuilder::new(config.rules.clone(), config.exhausted);
         let mut failed = None;
+        let mut pending = 0;
         let usable = found
             .iter()
             .filter(|cassette| !skipped.iter().any(|(path, _)| *path == cassette.path));
@@ -384,12 +376,13 @@ fn load_library(
             builder
                 .cassette(cassette.path.clone())
                 .map_err(ReplayError)?;
-            if let Err(err) = load_cassette(&cassette.path, &mut builder) {
-                if cassette.named {
-                    return Err(err);
+            match load_cassette(&cassette.path, &mut builder) {
+                Ok(in_journals) => pending += in_journals,
+                Err(err) if cassette.named => return Err(err),
+                Err(err) => {
+                    failed = Some((cassette.path.clone(), err.0));
+                    break;
                 }
-                failed = Some((cassette.path.clone(), err.0));
-                break;
             }
         }
         let Some((path, reason)) = failed else {
@@ -398,7 +391,7 @@ fn load_library(
                 .map(|cassette| cassette.path)
                 .filter(|path| !skipped.iter().any(|(skipped, _)| skipped == path))
                 .collect();
-            return Ok((builder.finish(), files, skipped));
+            return Ok((builder.finish(), files, skipped, pending));
         };
         Voice::general().say(&format!(
             "datovcr: warning: skipping cassette {}: {reason}. It is left as it is; \
@@ -508,8 +501,9 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
 /// cassette with recorded exchanges still in its journal (or an interrupted
 /// merge), or only a journal, is read whole through the recorder, which
 /// knows how to combine them; any error is worded by the recorder's reader
-/// too.
-fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
+/// too. Returns how many interactions came from outside the cassette file
+/// (journal, merge file).
+fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<usize, ReplayError> {
     // The shared lock keeps a recorder from compacting meanwhile, as the
     // recorder's own reader does.
     let _shared = crate::recorder::lock_for_reading(path).ok().flatten();
@@ -519,7 +513,7 @@ fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), Replay
     match crate::cassette::for_each_wire_interaction(path, &mut |interaction| {
         builder.add(interaction)
     }) {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => Ok(0),
         Ok(Err(problem)) => Err(ReplayError(problem)),
         Err(stream_error) => Err(ReplayError(
             crate::recorder::load_with_journal(path)
@@ -529,11 +523,16 @@ fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), Replay
     }
 }
 
-fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
+fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<usize, ReplayError> {
     let cassette =
         crate::recorder::load_with_journal(path).map_err(|err| ReplayError(err.to_string()))?;
+    // Read under the same shared lock, so no compaction moved entries
+    // between the two reads. A missing file (only a journal) holds none.
+    let in_file = crate::cassette::count_interactions(path, crate::cassette::fs::Links::Follow)
+        .unwrap_or_default();
+    let total = cassette.interactions.len();
     for interaction in cassette.interactions {
         builder.add(interaction.into()).map_err(ReplayError)?;
     }
-    Ok(())
+    Ok(total.saturating_sub(in_file))
 }

@@ -250,3 +250,190 @@ async fn lock_files_another_process_holds_are_left_to_it() {
     assert_eq!(listing(&dir), ["shared.json"]);
     assert_eq!(recorded_paths(&cassette).len(), 52);
 }
+
+// ---------------------------------------------------------------------------
+// Item 6: what replay loaded, and which interactions it never used.
+
+/// A cassette at `path` holding `GET /access_tokens/{id}` for each id.
+fn write_cassette(path: &Path, ids: &[&str]) {
+    let mut cassette = Cassette::new();
+    cassette.interactions = ids.iter().map(|id| token_interaction("GET", id)).collect();
+    std::fs::write(path, cassette.to_bytes()).unwrap();
+}
+
+fn token_interaction(method: &str, id: &str) -> datovcr::cassette::Interaction {
+    crate::support::interaction(
+        crate::support::request(method, &format!("/access_tokens/{id}"), None),
+        200,
+        serde_json::json!({"data": crate::support::token_resource(id, None)}),
+    )
+}
+
+/// Journal lines, as the recorder writes them, for `GET /access_tokens/{id}`.
+fn journal(path: &Path, ids: &[&str]) {
+    let text: String = ids
+        .iter()
+        .map(|id| serde_json::to_string(&token_interaction("GET", id)).unwrap() + "\n")
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn replay(dir: &Path, cassettes: &[&str], extra: &[&str], log: &str) -> ServerProcess {
+    let mut list = vec!["replay", "--listen", "127.0.0.1:0"];
+    for cassette in cassettes {
+        list.extend_from_slice(&["--cassette", cassette]);
+    }
+    list.extend_from_slice(extra);
+    ServerProcess::start(dir, &args(&list), &dir.join(log))
+}
+
+/// The start-up line on stderr, there before any request: interactions,
+/// cassettes, and how many of the interactions were still in journals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_says_what_it_loaded_at_start_up() {
+    // The shipped cassettes, as the README's main job serves them.
+    let shipped = Cassette::load(&crate::support::repo_path(
+        "cassettes/access-tokens-docs.json",
+    ))
+    .unwrap()
+    .interactions
+    .len();
+    let work = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        &crate::support::repo_path(""),
+        &args(&["replay", "--listen", "127.0.0.1:0"]),
+        &work.path().join("shipped.stderr"),
+    );
+    let expected = format!(
+        "datovcr: loaded {shipped} interaction(s) from 1 cassette(s), 0 of them pending in journals (not yet compacted)\n"
+    );
+    assert!(
+        server.stderr().starts_with(&expected),
+        "{}",
+        server.stderr()
+    );
+    stop(server).await;
+
+    // A folder: one compacted cassette, one with a journal beside it, one
+    // known only by its journal (a crash before the first compaction), and
+    // one that cannot be read.
+    let dir = work.path().join("cassettes");
+    std::fs::create_dir(&dir).unwrap();
+    write_cassette(&dir.join("clean.json"), &["1", "2"]);
+    write_cassette(&dir.join("busy.json"), &["3"]);
+    journal(&dir.join("busy.json.journal"), &["4", "5", "6"]);
+    journal(&dir.join("orphan.json.journal"), &["7"]);
+    std::fs::write(
+        dir.join("broken.json"),
+        "{\"version\": 1, \"interactions\": [",
+    )
+    .unwrap();
+    let server = replay(work.path(), &["cassettes"], &[], "folder.stderr");
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(
+            "datovcr: loaded 7 interaction(s) from 3 cassette(s), 4 of them pending in journals \
+             (not yet compacted); skipped 1 unreadable cassette(s)\n"
+        ),
+        "{stderr}"
+    );
+    // Everything loaded is served, journals included.
+    let helper = FakeDato::start(FakeDatoOptions::default().plain_http()).await;
+    let client = client_for(&helper);
+    for id in ["1", "4", "6", "7"] {
+        assert_eq!(
+            get(&client, &server, &format!("/access_tokens/{id}"), None).await,
+            200
+        );
+    }
+    stop(server).await;
+
+    // Files named one by one.
+    let server = replay(
+        work.path(),
+        &["cassettes/clean.json", "cassettes/orphan.json"],
+        &[],
+        "named.stderr",
+    );
+    assert!(
+        server.stderr().contains(
+            "datovcr: loaded 3 interaction(s) from 2 cassette(s), 1 of them pending in journals"
+        ),
+        "{}",
+        server.stderr()
+    );
+    stop(server).await;
+}
+
+/// The shutdown report names every unused interaction by index, method and
+/// path, per cassette; past 20 it names the first 20 and counts the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unused_interactions_are_named_by_method_and_path() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let mut small = Cassette::new();
+    small.interactions = vec![
+        token_interaction("POST", "312/regenerate_token"),
+        token_interaction("GET", "312"),
+        token_interaction("DELETE", "312"),
+        token_interaction("PUT", "400"),
+    ];
+    std::fs::write(dir.join("small.json"), small.to_bytes()).unwrap();
+    let ids: Vec<String> = (0..25).map(|i| format!("n{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    write_cassette(&dir.join("large.json"), &ids);
+
+    let helper = FakeDato::start(FakeDatoOptions::default().plain_http()).await;
+    let client = client_for(&helper);
+    let server = replay(
+        dir,
+        &["small.json", "large.json"],
+        &["--strict"],
+        "run.stderr",
+    );
+    get(&client, &server, "/access_tokens/312", Some("small")).await;
+    for id in ["n0", "n21"] {
+        get(&client, &server, &format!("/access_tokens/{id}"), None).await;
+    }
+    let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "datovcr: small.json: 3 interaction(s) never used: \
+             #0 POST /access_tokens/312/regenerate_token, #2 DELETE /access_tokens/312, \
+             #3 PUT /access_tokens/400\n"
+        ),
+        "{stderr}"
+    );
+    let shown: Vec<String> = (1..25)
+        .filter(|i| *i != 21)
+        .take(20)
+        .map(|i| format!("#{i} GET /access_tokens/n{i}"))
+        .collect();
+    assert!(
+        stderr.contains(&format!(
+            "datovcr: large.json: 23 interaction(s) never used: {}, … and 3 more\n",
+            shown.join(", ")
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("datovcr: --strict: failing: 26 interaction(s) never used"),
+        "{stderr}"
+    );
+
+    // Exactly 20 unused: all named, nothing counted.
+    let server = replay(dir, &["large.json"], &[], "twenty.stderr");
+    for id in ["n0", "n1", "n2", "n3", "n4"] {
+        get(&client, &server, &format!("/access_tokens/{id}"), None).await;
+    }
+    let stderr = stop(server).await;
+    assert!(
+        stderr.contains("20 interaction(s) never used: #5 GET /access_tokens/n5, ")
+            && stderr.contains("#24 GET /access_tokens/n24\n")
+            && !stderr.contains("more"),
+        "{stderr}"
+    );
+}
