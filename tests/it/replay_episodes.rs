@@ -437,3 +437,380 @@ async fn unused_interactions_are_named_by_method_and_path() {
         "{stderr}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Item 3: `--on-miss record` appends new episodes to the cassette being
+// replayed, and serves them from then on.
+
+/// `(method, path, JSON body, extra headers, whether it reaches the upstream)`.
+type Request<'a> = (
+    Method,
+    &'a str,
+    Option<&'a serde_json::Value>,
+    &'a [(&'static str, &'a str)],
+    bool,
+);
+
+/// `replay --on-miss record` in front of `upstream`, with `cassettes` and `extra`.
+fn recording_replay(
+    dir: &Path,
+    upstream: &FakeDato,
+    cassettes: &[&str],
+    extra: &[&str],
+    log: &str,
+) -> ServerProcess {
+    let url = upstream.base_url();
+    let ca = upstream.ca_file().to_str().unwrap().to_owned();
+    let mut list = vec!["--on-miss", "record", "--upstream", &url, "--ca-file", &ca];
+    list.extend_from_slice(extra);
+    replay(dir, cassettes, &list, log)
+}
+
+/// Sends `method path` with `body` (JSON) and extra headers; the status and
+/// the JSON answer.
+async fn exchange(
+    client: &crate::support::client::HttpsClient,
+    server: &ServerProcess,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    extra: &[(&'static str, &str)],
+) -> (u16, serde_json::Value) {
+    let mut headers = api_headers("bearer-abcdefgh", body.is_some());
+    for (name, value) in extra {
+        headers.push((name, value.to_string()));
+    }
+    let text = body.map(|body| body.to_string()).unwrap_or_default();
+    let (status, response_headers, answer) =
+        send(client, method, &server.url(path), &borrowed(&headers), text).await;
+    assert!(
+        response_headers.get("x-datovcr-error").is_none(),
+        "{path}: datovcr answered {status}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    let json = serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
+    (status.as_u16(), json)
+}
+
+/// The README's case: one cassette, a miss, the same request again. The
+/// miss is appended to that cassette (not to a `recording.json`), the
+/// repeat is served from the new episode without reaching the upstream,
+/// the summary says what was written, and the next run serves it offline.
+/// Several kinds of request: a list, a create with a JSON body (matched by
+/// value, not by spelling), a query carrying a credential (matched through
+/// its placeholder), and requests that differ in body, query or
+/// X-Environment (each a miss of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_is_appended_to_the_cassette_being_replayed_and_served_from_then_on() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::create_dir(dir.join("fixtures")).unwrap();
+    let cassette = dir.join("fixtures/one.json");
+    write_cassette(&cassette, &["312"]);
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+    let server = recording_replay(dir, &upstream, &["fixtures/one.json"], &[], "first.stderr");
+    assert!(
+        server.stderr().contains(
+            "datovcr: --on-miss record: a miss is recorded into the cassette it names \
+             (x-datovcr-cassette: NAME, a new one as NAME.json in fixtures), else into \
+             fixtures/one.json"
+        ),
+        "{}",
+        server.stderr()
+    );
+
+    // Recorded hits never reach the upstream.
+    let (status, _) = exchange(
+        &client,
+        &server,
+        Method::GET,
+        "/access_tokens/312",
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!((status, upstream.request_count()), (200, 0));
+
+    let create = crate::support::create_body();
+    // The same JSON, spelled another way (key order, whitespace).
+    let respelled: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string_pretty(&create).unwrap()).unwrap();
+    let mut renamed = create.clone();
+    renamed["data"]["attributes"]["name"] = "Another name".into();
+    let credential = "/access_tokens?access_token=canaryQueryToken12345";
+    let requests: Vec<Request> = vec![
+        (Method::GET, "/access_tokens", None, &[], true),
+        (Method::GET, "/access_tokens", None, &[], false),
+        (Method::POST, "/access_tokens", Some(&create), &[], true),
+        (Method::POST, "/access_tokens", Some(&respelled), &[], false),
+        (Method::POST, "/access_tokens", Some(&renamed), &[], true),
+        (Method::GET, credential, None, &[], true),
+        (Method::GET, credential, None, &[], false),
+        (Method::GET, "/access_tokens?page=2", None, &[], true),
+        (
+            Method::GET,
+            "/access_tokens",
+            None,
+            &[("x-environment", "sandbox")],
+            true,
+        ),
+        (
+            Method::GET,
+            "/access_tokens",
+            None,
+            &[("x-environment", "sandbox")],
+            false,
+        ),
+        (Method::GET, "/access_tokens", None, &[], false),
+    ];
+    let mut forwarded = 0;
+    let mut first_create = None;
+    for (i, (method, path, body, extra, reaches)) in requests.iter().enumerate() {
+        let (status, answer) = exchange(&client, &server, method.clone(), path, *body, extra).await;
+        forwarded += usize::from(*reaches);
+        assert_eq!(
+            upstream.request_count(),
+            forwarded,
+            "request {i} {method} {path}: reached the upstream: {}",
+            !reaches
+        );
+        if *method == Method::POST && body.is_some_and(|b| *b == create) {
+            assert_eq!(status, 201);
+            first_create = Some(answer["data"]["id"].clone());
+        } else if *method == Method::POST && body.is_some_and(|b| *b == respelled) {
+            // The new episode as recorded: same token id, secret redacted.
+            assert_eq!(status, 201);
+            assert_eq!(Some(answer["data"]["id"].clone()), first_create);
+            assert_eq!(answer["data"]["attributes"]["token"], "[REDACTED]");
+        }
+    }
+    let stderr = stop(server).await;
+    assert!(
+        stderr
+            .contains("datovcr: GET /access_tokens 200 replayed fixtures/one.json (new episode 1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("datovcr: wrote fixtures/one.json: 7 interaction(s), 6 new\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("replay summary: 6 served, 0 miss(es), 6 forwarded"),
+        "{stderr}"
+    );
+    // Appended to the cassette being replayed, nothing anywhere else, no
+    // secret on disk.
+    assert_eq!(listing(&dir.join("fixtures")), ["one.json"]);
+    assert!(
+        !dir.join("cassettes").exists(),
+        "no default recording cassette"
+    );
+    let text = std::fs::read_to_string(&cassette).unwrap();
+    assert!(!text.contains("canaryQueryToken12345") && !text.contains("bearer-abcdefgh"));
+    for token in upstream.issued_tokens() {
+        assert!(!text.contains(&token), "an issued token reached disk");
+    }
+    assert_eq!(Cassette::load(&cassette).unwrap().interactions.len(), 7);
+
+    // The next run serves every episode offline.
+    let before = upstream.request_count();
+    let server = replay(dir, &["fixtures/one.json"], &["--strict"], "second.stderr");
+    for (method, path, body, extra, _) in &requests[..requests.len() - 1] {
+        exchange(&client, &server, method.clone(), path, *body, extra).await;
+    }
+    let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("replay summary: 10 served, 0 miss(es), 0 forwarded"),
+        "{stderr}"
+    );
+    // Only #0 (GET /access_tokens/312) was not asked for again.
+    assert!(
+        stderr.contains(
+            "fixtures/one.json: 1 interaction(s) never used: #0 GET /access_tokens/312\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(upstream.request_count(), before);
+}
+
+/// Several cassettes: a miss naming one with `x-datovcr-cassette` goes to
+/// that one and is served to requests naming it (or none), not to requests
+/// naming another; a miss naming a cassette that is not loaded creates it
+/// beside the default; a miss naming none goes to `recording.json` in the
+/// first `--cassette` folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_is_appended_to_the_cassette_it_names_or_to_the_default_one() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let folder = dir.join("cassettes");
+    std::fs::create_dir(&folder).unwrap();
+    write_cassette(&folder.join("a.json"), &["1"]);
+    write_cassette(&folder.join("b.json"), &["2"]);
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+    let server = recording_replay(dir, &upstream, &["cassettes"], &[], "run.stderr");
+    // (path, cassette named, reaches the upstream)
+    let requests: [(&str, Option<&str>, bool); 11] = [
+        ("/access_tokens", Some("b"), true),
+        ("/access_tokens", Some("b"), false),
+        ("/access_tokens", Some("b.json"), false),
+        // Another cassette has its own episodes.
+        ("/access_tokens", Some("a"), true),
+        ("/access_tokens", Some("a"), false),
+        // A request naming none is served from any cassette's.
+        ("/access_tokens", None, false),
+        // A cassette that is not loaded yet.
+        ("/access_tokens/9", Some("c"), true),
+        ("/access_tokens/9", Some("c"), false),
+        ("/access_tokens/9", Some("a"), true),
+        // No cassette named, several loaded: cassettes/recording.json.
+        ("/access_tokens/7", None, true),
+        ("/access_tokens/7", None, false),
+    ];
+    let mut forwarded = 0;
+    for (i, (path, named, reaches)) in requests.iter().enumerate() {
+        get(&client, &server, path, *named).await;
+        forwarded += usize::from(*reaches);
+        assert_eq!(
+            upstream.request_count(),
+            forwarded,
+            "request {i}: {path} {named:?}"
+        );
+    }
+    // Recorded ones stay served from their cassette.
+    assert_eq!(
+        get(&client, &server, "/access_tokens/1", Some("a")).await,
+        200
+    );
+    assert_eq!(upstream.request_count(), forwarded);
+    let stderr = stop(server).await;
+    for line in [
+        "datovcr: wrote cassettes/a.json: 3 interaction(s), 2 new\n",
+        "datovcr: wrote cassettes/b.json: 2 interaction(s), 1 new\n",
+        "datovcr: wrote cassettes/c.json: 1 interaction(s), 1 new\n",
+        "datovcr: wrote cassettes/recording.json: 1 interaction(s), 1 new\n",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    assert_eq!(
+        recorded_paths(&folder.join("a.json")),
+        ["/access_tokens/1", "/access_tokens", "/access_tokens/9"]
+    );
+    assert_eq!(
+        recorded_paths(&folder.join("b.json")),
+        ["/access_tokens/2", "/access_tokens"]
+    );
+    assert_eq!(recorded_paths(&folder.join("c.json")), ["/access_tokens/9"]);
+    assert_eq!(
+        recorded_paths(&folder.join("recording.json")),
+        ["/access_tokens/7"]
+    );
+    assert_eq!(
+        listing(&folder),
+        ["a.json", "b.json", "c.json", "recording.json"],
+        "no lock files"
+    );
+}
+
+/// `--record-into` overrides the default for misses naming no cassette; when
+/// it is a loaded cassette (however spelled), the episodes are shared with
+/// requests naming that cassette.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_into_overrides_the_default() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write_cassette(&dir.join("one.json"), &["312"]);
+    let before = std::fs::read(dir.join("one.json")).unwrap();
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+
+    // Elsewhere: the loaded cassette is left alone.
+    let server = recording_replay(
+        dir,
+        &upstream,
+        &["one.json"],
+        &["--record-into", "other/new.json"],
+        "elsewhere.stderr",
+    );
+    get(&client, &server, "/access_tokens", None).await;
+    get(&client, &server, "/access_tokens", None).await;
+    assert_eq!(upstream.request_count(), 1);
+    let stderr = stop(server).await;
+    assert!(
+        stderr.contains("datovcr: wrote other/new.json: 1 interaction(s), 1 new\n"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(dir.join("one.json")).unwrap(), before);
+    assert_eq!(
+        recorded_paths(&dir.join("other/new.json")),
+        ["/access_tokens"]
+    );
+
+    // The loaded cassette, spelled another way.
+    let server = recording_replay(
+        dir,
+        &upstream,
+        &["one.json"],
+        &["--record-into", "./one.json"],
+        "same.stderr",
+    );
+    get(&client, &server, "/access_tokens/5", None).await;
+    get(&client, &server, "/access_tokens/5", Some("one")).await;
+    assert_eq!(upstream.request_count(), 2, "one episode, shared");
+    let stderr = stop(server).await;
+    assert!(
+        stderr.contains("datovcr: wrote one.json: 2 interaction(s), 1 new\n"),
+        "{stderr}"
+    );
+}
+
+/// With `--exhausted fail` a recorded interaction answers one arrival; so
+/// does a new episode. Each arrival past them is recorded anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_exhausted_fail_each_arrival_past_the_recorded_ones_is_a_new_episode() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write_cassette(&dir.join("one.json"), &["312"]);
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+    let server = recording_replay(
+        dir,
+        &upstream,
+        &["one.json"],
+        &["--exhausted", "fail"],
+        "run.stderr",
+    );
+    for (arrival, upstream_count) in [(1, 0), (2, 1), (3, 2)] {
+        get(&client, &server, "/access_tokens/312", None).await;
+        assert_eq!(
+            upstream.request_count(),
+            upstream_count,
+            "arrival {arrival}"
+        );
+    }
+    let stderr = stop(server).await;
+    assert!(
+        stderr.contains("datovcr: wrote one.json: 3 interaction(s), 2 new\n"),
+        "{stderr}"
+    );
+    // The next run serves the three in order, then fails the fourth.
+    let server = replay(dir, &["one.json"], &["--exhausted", "fail"], "next.stderr");
+    for _ in 0..3 {
+        get(&client, &server, "/access_tokens/312", None).await;
+    }
+    let (status, _, _) = send(
+        &client,
+        Method::GET,
+        &server.url("/access_tokens/312"),
+        &borrowed(&api_headers("x", false)),
+        "",
+    )
+    .await;
+    assert_eq!(status.as_u16(), 599);
+    stop(server).await;
+    assert_eq!(upstream.request_count(), 2);
+}
