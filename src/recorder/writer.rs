@@ -78,6 +78,7 @@ impl WriterHandle {
             folder_unsynced: false,
             batches: Arc::clone(&counters.batches),
             appended: 0,
+            stopped: false,
         };
         let writer = Arc::new(Mutex::new(writer));
         let thread_writer = Arc::clone(&writer);
@@ -191,6 +192,8 @@ struct Writer {
     folder_unsynced: bool,
     batches: Arc<AtomicU64>,
     appended: usize,
+    /// [`Writer::stop`] ran: the writer is done with the cassette.
+    stopped: bool,
 }
 
 /// The writer thread: runs batches until every sender is gone and the
@@ -241,6 +244,13 @@ impl Writer {
     /// Opens the cassette (see `Recorder::prepare`), and in `--record all`
     /// checks that the reset would be allowed.
     fn open(&mut self) -> Result<(), RecordError> {
+        // A `Recorder::prepare` still running when the recorder closed must
+        // not create the lock files again after `stop` removed them.
+        if self.stopped {
+            return Err(RecordError::Closed {
+                cassette: self.paths.cassette.clone(),
+            });
+        }
         self.check_unlocked()?;
         KeptLock::lock(&mut self.lock, &self.paths).map_err(|err| self.unusable(err))?;
         let result = self.open_locked().and_then(|()| {
@@ -261,6 +271,7 @@ impl Writer {
     /// ([`KeptLock::remove_lock_files`]). A writer that never opened the
     /// cassette only tidies the lock file it may have created.
     fn stop(&mut self, opened: bool) -> Result<usize, RecordError> {
+        self.stopped = true;
         if self.lock.is_none() && !opened {
             return Ok(0);
         }

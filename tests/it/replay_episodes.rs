@@ -814,3 +814,106 @@ async fn with_exhausted_fail_each_arrival_past_the_recorded_ones_is_a_new_episod
     stop(server).await;
     assert_eq!(upstream.request_count(), 2);
 }
+
+/// A new episode is matched by the run's own rules, as a loaded
+/// interaction is: behind `--path-prefix`, with a request body sent
+/// gzip-encoded the first time and plain the second, with `--match` leaving
+/// the query out, and with `--ignore-body-pointer` leaving a field out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_episodes_are_matched_by_the_runs_rules() {
+    use std::io::Write as _;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write_cassette(&dir.join("one.json"), &["312"]);
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+    let create = crate::support::create_body();
+    let mut renamed = create.clone();
+    renamed["data"]["attributes"]["name"] = "Another name".into();
+    let gzipped = {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(create.to_string().as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    let post = |server: &ServerProcess, path: &str, body: Vec<u8>, gzip: bool| {
+        let url = server.url(path);
+        let client = client.clone();
+        async move {
+            let mut headers = api_headers("bearer-abcdefgh", true);
+            if gzip {
+                headers.push(("content-encoding", "gzip".to_owned()));
+            }
+            let (status, response_headers, _) =
+                send(&client, Method::POST, &url, &borrowed(&headers), body).await;
+            assert!(
+                response_headers.get("x-datovcr-error").is_none(),
+                "{status}"
+            );
+            status.as_u16()
+        }
+    };
+
+    // Each run: a miss, forwarded and recorded, then a request the run's
+    // rules make the same, served from the new episode.
+    let mut reached = 0;
+    for label in ["prefix", "gzip", "match", "ignore"] {
+        let flags: &[&str] = match label {
+            "prefix" => &["--path-prefix", "/proxy-prefix"],
+            "match" => &["--match", "method,path"],
+            "ignore" => &["--ignore-body-pointer", "/data/attributes/name"],
+            _ => &[],
+        };
+        let server = recording_replay(
+            dir,
+            &upstream,
+            &["one.json"],
+            flags,
+            &format!("{label}.stderr"),
+        );
+        match label {
+            "prefix" => {
+                get(&client, &server, "/proxy-prefix/access_tokens", None).await;
+                get(&client, &server, "/proxy-prefix/access_tokens", None).await;
+            }
+            "gzip" => {
+                // Forwarded as sent (the fake cannot read gzip, and says so);
+                // matched and recorded decoded.
+                let first = post(&server, "/access_tokens", gzipped.clone(), true).await;
+                let plain = create.to_string().into_bytes();
+                assert_eq!(post(&server, "/access_tokens", plain, false).await, first);
+            }
+            "match" => {
+                get(&client, &server, "/access_tokens/55?page=1", None).await;
+                get(&client, &server, "/access_tokens/55?page=2", None).await;
+            }
+            _ => {
+                let first = create.to_string().into_bytes();
+                let second = renamed.to_string().into_bytes();
+                assert_eq!(post(&server, "/access_tokens/9/x", first, false).await, 404);
+                assert_eq!(
+                    post(&server, "/access_tokens/9/x", second, false).await,
+                    404
+                );
+            }
+        }
+        reached += 1;
+        assert_eq!(
+            upstream.request_count(),
+            reached,
+            "{label}: the repeat was served"
+        );
+        let stderr = stop(server).await;
+        assert!(stderr.contains("(new episode 1)"), "{label}: {stderr}");
+    }
+    let paths = recorded_paths(&dir.join("one.json"));
+    assert_eq!(
+        paths,
+        [
+            "/access_tokens/312",
+            "/access_tokens",
+            "/access_tokens",
+            "/access_tokens/55",
+            "/access_tokens/9/x"
+        ]
+    );
+}
