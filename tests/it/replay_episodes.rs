@@ -917,3 +917,34 @@ async fn new_episodes_are_matched_by_the_runs_rules() {
         ]
     );
 }
+
+/// When the new episodes cannot be compacted at shutdown (here, a journal
+/// line broken by hand meanwhile), replay says so and exits 2; the journal
+/// keeps every episode, and the cassette is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_compaction_of_new_episodes_exits_2_and_keeps_the_journal() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write_cassette(&dir.join("one.json"), &["312"]);
+    let before = std::fs::read(dir.join("one.json")).unwrap();
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+    let server = recording_replay(dir, &upstream, &["one.json"], &[], "run.stderr");
+    get(&client, &server, "/access_tokens", None).await;
+    let journal = dir.join("one.json.journal");
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str("not json\n");
+    std::fs::write(&journal, &text).unwrap();
+    let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("datovcr: compacting the new episodes failed (the journal keeps every one)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("datovcr: wrote"), "{stderr}");
+    assert_eq!(std::fs::read(dir.join("one.json")).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
+}
