@@ -95,9 +95,13 @@ pub struct ReplayArgs {
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
 
-    /// Where --on-miss record appends requests that name no cassette.
-    #[arg(long, default_value = "cassettes/recording.json", value_name = "FILE")]
-    pub record_into: PathBuf,
+    /// Where --on-miss record appends misses that name no cassette.
+    ///
+    /// Without it, a miss is recorded into the cassette it would have been served from: the one
+    /// `x-datovcr-cassette` names, else the one loaded cassette, else recording.json in the first
+    /// --cassette folder when several are loaded.
+    #[arg(long, value_name = "FILE")]
+    pub record_into: Option<PathBuf>,
 
     /// Check every replayed exchange against the contract and report violations.
     #[arg(long)]
@@ -598,7 +602,9 @@ async fn replay(args: ReplayArgs) -> i32 {
                 Ok(upstream) => upstream,
                 Err(message) => return fail(&message),
             };
-            let mut config = ProxyConfig::new(upstream, args.record_into.clone());
+            // Replay decides which cassette each miss is recorded into.
+            let placeholder = args.record_into.clone().unwrap_or_default();
+            let mut config = ProxyConfig::new(upstream, placeholder);
             config.ca_files = args.ca_files.clone();
             config.record_mode = if policy == MissPolicy::Record {
                 RecordMode::New
@@ -626,6 +632,7 @@ async fn replay(args: ReplayArgs) -> i32 {
         exhausted: args.exhausted,
         on_miss: args.on_miss,
         forward,
+        record_into: args.record_into.clone(),
         check: args.check,
         path_prefix: args.path_prefix.clone(),
         quiet: args.quiet,
@@ -647,29 +654,25 @@ async fn replay(args: ReplayArgs) -> i32 {
         Ok(signals) => signals,
         Err(message) => return fail(&message),
     };
+    eprintln!("{}", handle.loaded().line());
+    if let Some(targets) = handle.record_targets() {
+        eprintln!(
+            "datovcr: --on-miss record: a miss is recorded into the cassette it names \
+             (x-datovcr-cassette: NAME, a new one as NAME.json in {}), else into {}",
+            targets.folder.display(),
+            targets.default.display()
+        );
+    }
     announce(handle.addr());
     signals.wait().await;
     let summary = handle.shutdown().await;
-    eprintln!(
-        "datovcr: replay summary: {} served, {} miss(es), {} forwarded, {} violation(s)",
-        summary.served, summary.misses, summary.forwarded, summary.violations
-    );
-    for (path, reason) in &summary.skipped {
-        eprintln!(
-            "datovcr: {}: skipped, could not be read: {reason}",
-            path.display()
-        );
+    for line in summary.report() {
+        eprintln!("{line}");
     }
-    for (path, unused) in &summary.unused {
-        if !unused.is_empty() {
-            let list: Vec<String> = unused.iter().map(|index| format!("#{index}")).collect();
-            eprintln!(
-                "datovcr: {}: {} interaction(s) never used: {}",
-                path.display(),
-                unused.len(),
-                list.join(", ")
-            );
-        }
+    if let Some(err) = &summary.record_error {
+        return fail(&format!(
+            "compacting the new episodes failed (the journal keeps every one): {err}"
+        ));
     }
     if args.strict && !summary.is_clean() {
         // Only what failed the run, so the line reads as its reason.

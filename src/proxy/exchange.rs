@@ -103,19 +103,28 @@ impl Proxy {
 
     /// Forwards (and records) a request whose body was already read, as
     /// replay's `--on-miss forward|record` does. Hop-by-hop and `x-datovcr-*`
-    /// headers are stripped here.
+    /// headers are stripped here. Also returns the exchange as it was
+    /// recorded (redacted) into `cassette`, if it was, so replay can serve
+    /// it as a new episode.
     pub async fn handle_buffered(
         &self,
         parts: request::Parts,
         body: Bytes,
         cassette: PathBuf,
-    ) -> Response<Full<Bytes>> {
+    ) -> (Response<Full<Bytes>>, Option<Interaction>) {
         let started = Instant::now();
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
-        let mut report = Report::default();
+        let mut report = Report {
+            keep_recorded: true,
+            ..Report::default()
+        };
         let result = self.process(parts, body, cassette, &mut report).await;
-        self.finish(result, report, &method, &path, started)
+        let recorded = report.recorded_interaction.take();
+        (
+            self.finish(result, report, &method, &path, started),
+            recorded,
+        )
     }
 
     fn finish(
@@ -534,6 +543,9 @@ impl Proxy {
         report.secrets.extend(redacted.secrets().clone());
         let appended = self.recorder.append(cassette, &redacted).await;
         report.recorded = appended.is_ok();
+        if report.recorded && report.keep_recorded {
+            report.recorded_interaction = Some(redacted.interaction().clone());
+        }
         appended.map_err(|err| {
             eprintln!(
                 "datovcr: RECORDING FAILED for {}: {}",

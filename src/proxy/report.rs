@@ -22,6 +22,10 @@ pub(super) struct Report {
     pub(super) retried: bool,
     /// The exchange is in the journal.
     pub(super) recorded: bool,
+    /// Keep a copy of what was recorded ([`super::Proxy::handle_buffered`]).
+    pub(super) keep_recorded: bool,
+    /// That copy, redacted as written.
+    pub(super) recorded_interaction: Option<crate::cassette::Interaction>,
 }
 
 /// The line the server prints if `response` never reaches the client: the

@@ -2,7 +2,8 @@
 //! a cassette together with what is not compacted yet. The protocol is in
 //! the module documentation of [`super`].
 
-use super::durable::{LockGuard, remove_durably, sync_folder, write_atomic};
+use super::durable::{LockGuard, lock_current, remove_durably, sync_folder, write_atomic};
+use super::journal::FileId;
 use super::paths::{CassettePaths, Leftovers, owner_of_leftover};
 use super::{IoContext, RecordError, journal};
 use crate::cassette::fs::Links;
@@ -13,8 +14,9 @@ use std::io;
 use std::path::Path;
 
 /// At startup: finishes an interrupted compaction, compacts the journal into
-/// the cassette and removes temp files of crashed writes. Returns the number
-/// of interactions now in the cassette (0 if there is none). Safe to call
+/// the cassette and removes temp files of crashed writes, then the lock
+/// files unless a writer still holds the cassette. Returns the number of
+/// interactions now in the cassette (0 if there is none). Safe to call
 /// when there is nothing to do: then nothing is written and no lock file is
 /// created.
 pub fn recover(cassette: &Path) -> Result<usize, RecordError> {
@@ -26,8 +28,20 @@ pub fn recover(cassette: &Path) -> Result<usize, RecordError> {
     // (a `package.json` with a stray `.package.json.tmp-…` of the user's):
     // the file is read first, and refused as it is.
     count_if_present(&paths)?;
-    let _lock = LockGuard::acquire(&paths)?;
-    compact_locked(&paths)
+    let lock = LockGuard::acquire(&paths)?;
+    let interactions = recover_locked(&paths)?;
+    lock.remove_lock_files(&paths);
+    Ok(interactions)
+}
+
+/// [`recover`]'s work under the lock: compacts what is pending, or only
+/// counts the interactions (one at a time) when nothing is.
+pub(crate) fn recover_locked(paths: &CassettePaths) -> Result<usize, RecordError> {
+    if paths.scan()?.is_pending() {
+        compact_locked(paths)
+    } else {
+        count_if_present(paths)
+    }
 }
 
 /// [`recover`] for every cassette directly in `dir` that has a journal, a
@@ -73,21 +87,58 @@ pub fn recover_dir(dir: &Path) -> Result<(), Vec<RecordError>> {
 /// unfinished merge, plus the complete lines of the journal. Changes no file;
 /// takes the shared lock when a lock file exists, so a concurrent compaction
 /// cannot make entries appear twice or not at all.
+///
+/// With no lock file (no writer since the last clean stop, which removes
+/// it) nothing is locked. A writer that starts meanwhile creates the lock
+/// file, and a compaction replaces the cassette file, so the read is kept
+/// only if afterwards there is still no lock file and the cassette is the
+/// same file; otherwise it is done again, under the lock.
 pub fn load_with_journal(path: &Path) -> Result<Cassette, RecordError> {
     let paths = CassettePaths::new(path)?;
-    let _shared = lock_shared_if_present(&paths)?;
+    // Bounded: each retry means a writer started or compacted meanwhile.
+    for _ in 0..READ_ATTEMPTS {
+        let shared = lock_shared_if_present(&paths)?;
+        let before = shared.is_none().then(|| files_now(&paths));
+        let cassette = load_pending_too(&paths)?;
+        if before.is_none_or(|before| before == files_now(&paths)) {
+            return Ok(cassette);
+        }
+    }
+    Err(RecordError::io(
+        path,
+        format!("read {} while writers kept changing it", path.display()),
+        io::Error::other("the cassette changed during every read"),
+    ))
+}
+
+/// How many times [`load_with_journal`] reads a cassette that changed
+/// while it was read without a lock.
+const READ_ATTEMPTS: usize = 100;
+
+/// Which files the cassette path and the lock path name now (`None`: no
+/// file there).
+fn files_now(paths: &CassettePaths) -> (Option<FileId>, Option<FileId>) {
+    let id = |metadata: std::fs::Metadata| FileId::of(&metadata);
+    (
+        std::fs::metadata(&paths.cassette).ok().map(id),
+        std::fs::symlink_metadata(&paths.lock).ok().map(id),
+    )
+}
+
+/// [`load_with_journal`]'s read, under its lock if there is one.
+fn load_pending_too(paths: &CassettePaths) -> Result<Cassette, RecordError> {
     // A reader: links are followed (the recorder never writes through one).
-    let file = load_if_present(&paths, Links::Follow)?;
+    let file = load_if_present(paths, Links::Follow)?;
     let leftovers = paths.scan()?;
     if file.is_none() && !leftovers.journal && leftovers.merges.is_empty() {
         return Err(RecordError::NoCassette {
-            cassette: path.to_owned(),
+            cassette: paths.cassette.clone(),
         });
     }
     let mut cassette = file.unwrap_or_default();
-    if let Some((merge, base)) = single_merge(&paths, &leftovers)? {
+    if let Some((merge, base)) = single_merge(paths, &leftovers)? {
         let entries = journal::read(merge, &paths.cassette, Links::Follow)?.unwrap_or_default();
-        if merge_state(&paths, &cassette, merge, base, &entries)? == MergeState::NotDone {
+        if merge_state(paths, &cassette, merge, base, &entries)? == MergeState::NotDone {
             cassette.interactions.extend(entries);
         }
     }
@@ -114,24 +165,29 @@ pub fn has_pending_entries(path: &Path) -> bool {
 
 fn lock_shared_if_present(paths: &CassettePaths) -> Result<Option<File>, RecordError> {
     let action = || format!("lock {} for reading", paths.lock.display());
-    // Never blocks on a FIFO there. A lock path that is not a regular file
-    // is one no recorder can lock either (it refuses it), so no compaction
-    // can run meanwhile: reading without the lock is safe.
-    match crate::cassette::fs::open_regular(&paths.lock, Links::Follow) {
-        Ok(file) => {
-            file.lock_shared().ctx(&paths.cassette, action)?;
-            Ok(Some(file))
-        }
-        Err(err)
-            if matches!(
-                err.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
-            ) =>
-        {
-            Ok(None)
-        }
-        Err(err) => Err(err).ctx(&paths.cassette, action),
-    }
+    // The lock file may be removed (a writer's clean stop) between opening
+    // and locking it: `lock_current` opens it again, and finds none.
+    lock_current(
+        &paths.lock,
+        Links::Follow,
+        // Never blocks on a FIFO there. A lock path that is not a regular
+        // file is one no recorder can lock either (it refuses it), so no
+        // compaction can run meanwhile: reading without the lock is safe.
+        || match crate::cassette::fs::open_regular(&paths.lock, Links::Follow) {
+            Ok(file) => Ok(Some(file)),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidInput
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err).ctx(&paths.cassette, action),
+        },
+        File::lock_shared,
+        |err| RecordError::io(&paths.cassette, action(), err),
+    )
 }
 
 /// The shared lock a reader holds while it reads the cassette at `path`

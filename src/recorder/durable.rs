@@ -11,6 +11,55 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+/// How often a locker opens a lock path again after finding that the file
+/// it locked is no longer the one the path names. Each retry means another
+/// process removed the lock file while holding it (a clean stop), so it is
+/// progress, not a spin; the bound only turns endless churn into an error.
+const LOCK_ATTEMPTS: usize = 1000;
+
+/// Whether `path` still names `file` (same device and inode). A lock file
+/// that was unlinked (a writer removes it when it stops cleanly) or replaced
+/// since it was opened excludes nobody any more: whoever locked it must
+/// open the path again. `links` says whether a link at `path` is followed,
+/// as it was when the file was opened.
+pub(crate) fn still_at(path: &Path, file: &File, links: Links) -> io::Result<bool> {
+    let at_path = match links {
+        Links::Follow => fs::metadata(path),
+        Links::Refuse => fs::symlink_metadata(path),
+    };
+    match at_path {
+        Ok(at_path) => Ok(FileId::of(&at_path) == FileId::of(&file.metadata()?)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Opens the file at `path` with `open` and locks it with `lock`, until the
+/// file locked is the one `path` names: the protocol every locker of a
+/// removable lock file follows (see [`remove_lock_files`]). `Ok(None)`
+/// when `open` finds no file (only readers allow that).
+pub(crate) fn lock_current<E>(
+    path: &Path,
+    links: Links,
+    mut open: impl FnMut() -> Result<Option<File>, E>,
+    lock: impl Fn(&File) -> io::Result<()>,
+    fail: impl Fn(io::Error) -> E,
+) -> Result<Option<File>, E> {
+    for _ in 0..LOCK_ATTEMPTS {
+        let Some(file) = open()? else {
+            return Ok(None);
+        };
+        lock(&file).map_err(&fail)?;
+        if still_at(path, &file, links).map_err(&fail)? {
+            return Ok(Some(file));
+        }
+        // Dropping the file closes it, which releases its lock.
+    }
+    Err(fail(io::Error::other(
+        "the lock file keeps being removed or replaced",
+    )))
+}
+
 /// Holds the exclusive lock on `<cassette>.lock` until dropped. The lock is
 /// a `flock`, owned by the open file, so it also excludes other `File`s of
 /// the same process (two recorders in one process) and is released by the
@@ -23,10 +72,26 @@ impl LockGuard {
     /// Waits for the exclusive lock, creating the folder and the lock file
     /// if needed.
     pub fn acquire(paths: &CassettePaths) -> Result<LockGuard, RecordError> {
-        let file = open_lock_file(paths)?;
-        file.lock()
-            .ctx(&paths.cassette, || format!("lock {}", paths.lock.display()))?;
+        let file = lock_current(
+            &paths.lock,
+            Links::Refuse,
+            || open_lock_file(paths).map(Some),
+            File::lock,
+            |err| {
+                RecordError::io(
+                    &paths.cassette,
+                    format!("lock {}", paths.lock.display()),
+                    err,
+                )
+            },
+        )?
+        .expect("the lock file is created");
         Ok(LockGuard { file })
+    }
+
+    /// At a clean stop: [`remove_lock_files`] under this lock.
+    pub fn remove_lock_files(&self, paths: &CassettePaths) -> bool {
+        remove_lock_files(paths, &self.file)
     }
 }
 
@@ -66,12 +131,25 @@ impl Session {
     /// Joins the writers of the cassette (shared lock, held until drop).
     /// Call under the lock.
     pub fn join(paths: &CassettePaths) -> Result<Session, RecordError> {
-        let file = open_writers_file(paths)?;
-        // Never waits long: only a reset's check holds it exclusively, and
-        // that needs the lock the caller holds.
-        file.lock_shared().ctx(&paths.cassette, || {
-            format!("lock {} shared", paths.writers.display())
-        })?;
+        // Only removed under the lock the caller holds, so the first file
+        // opened is the one at the path; checked all the same, as every
+        // locker of a removable file checks.
+        let file = lock_current(
+            &paths.writers,
+            Links::Refuse,
+            || open_writers_file(paths).map(Some),
+            // Never waits long: only a reset's check holds it exclusively,
+            // and that needs the lock the caller holds.
+            File::lock_shared,
+            |err| {
+                RecordError::io(
+                    &paths.cassette,
+                    format!("lock {} shared", paths.writers.display()),
+                    err,
+                )
+            },
+        )?
+        .expect("the writers file is created");
         Ok(Session { _file: file })
     }
 
@@ -105,44 +183,81 @@ fn open_writers_file(paths: &CassettePaths) -> Result<File, RecordError> {
     })
 }
 
+/// Removes `NAME.json.writers` and `NAME.json.lock` when a writer stops
+/// cleanly, so an idle cassette folder holds its cassettes and nothing
+/// else (they would show up in `git status`). Returns whether they are
+/// gone.
+///
+/// Call holding the exclusive lock through `lock`, the file locked at
+/// `paths.lock`, and after dropping the caller's own [`Session`]. Removing
+/// a lock file is safe only because every locker follows
+/// [`lock_current`]: whoever locks a file that was unlinked meanwhile sees
+/// that the path no longer names it and opens the path again.
+///
+/// - `.writers` is removed only while this process holds it exclusively
+///   (a `try_lock`): a writer that holds it shared is still recording, and
+///   it removes both files when it stops. Nobody can join meanwhile:
+///   joining needs the lock held here.
+/// - `.lock` is removed while held exclusively here, so nobody else holds
+///   it: whoever waits for it finds it unlinked once it is released.
+///
+/// Best effort: a file that cannot be removed stays, which is harmless.
+/// The folder is not fsynced: a lock file that comes back after a power
+/// loss is as harmless.
+pub(crate) fn remove_lock_files(paths: &CassettePaths, lock: &File) -> bool {
+    if !matches!(still_at(&paths.lock, lock, Links::Refuse), Ok(true)) {
+        return false;
+    }
+    let writers = match open_checked(OpenOptions::new().read(true), &paths.writers, Links::Refuse) {
+        Ok(file) => Some(file),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        // A link or another kind of file there is none of datovcr's.
+        Err(_) => return false,
+    };
+    if let Some(writers) = &writers {
+        if writers.try_lock().is_err() {
+            return false;
+        }
+        if !matches!(still_at(&paths.writers, writers, Links::Refuse), Ok(true))
+            || fs::remove_file(&paths.writers).is_err()
+        {
+            return false;
+        }
+    }
+    fs::remove_file(&paths.lock).is_ok()
+}
+
 /// The lock file a writer keeps open between batches: locking it is one
 /// `flock` and one `stat` instead of `mkdir` checks, `open`, `flock` and
 /// `close`.
 pub(crate) struct KeptLock {
     file: File,
-    id: FileId,
 }
 
 impl KeptLock {
-    /// Opens (and creates) the lock file, unlocked.
-    fn open(paths: &CassettePaths) -> Result<KeptLock, RecordError> {
-        let file = open_lock_file(paths)?;
-        let id = FileId::of(&file.metadata().ctx(&paths.cassette, || {
-            format!("check {}", paths.lock.display())
-        })?);
-        Ok(KeptLock { file, id })
-    }
-
     /// Takes the exclusive lock, through `kept` when it is still the file at
-    /// the lock path. A lock file that was deleted or replaced meanwhile
+    /// the lock path. A lock file that was removed or replaced meanwhile
     /// would no longer exclude other processes, so it is opened afresh.
     pub fn lock(kept: &mut Option<KeptLock>, paths: &CassettePaths) -> Result<(), RecordError> {
-        let context = || format!("lock {}", paths.lock.display());
-        // Bounded: a lock file replaced at every attempt is not a real case.
-        for _ in 0..3 {
-            let lock = match kept.take() {
-                Some(lock) => lock,
-                None => KeptLock::open(paths)?,
-            };
-            lock.file.lock().ctx(&paths.cassette, context)?;
-            let at_path = fs::symlink_metadata(&paths.lock).map(|m| FileId::of(&m));
-            if matches!(at_path, Ok(id) if id == lock.id) {
-                *kept = Some(lock);
-                return Ok(());
-            }
-            // Dropping the file closes it, which releases its lock.
-        }
-        Err(io::Error::other("the lock file keeps being replaced")).ctx(&paths.cassette, context)
+        let file = lock_current(
+            &paths.lock,
+            Links::Refuse,
+            || match kept.take() {
+                Some(lock) => Ok(Some(lock.file)),
+                None => open_lock_file(paths).map(Some),
+            },
+            File::lock,
+            |err| {
+                RecordError::io(
+                    &paths.cassette,
+                    format!("lock {}", paths.lock.display()),
+                    err,
+                )
+            },
+        )?
+        .expect("the lock file is created");
+        *kept = Some(KeptLock { file });
+        Ok(())
     }
 
     /// Takes the exclusive lock through `kept` only if that needs no
@@ -155,8 +270,7 @@ impl KeptLock {
         if lock.file.try_lock().is_err() {
             return false;
         }
-        let at_path = fs::symlink_metadata(&paths.lock).map(|m| FileId::of(&m));
-        if matches!(at_path, Ok(id) if id == lock.id) {
+        if matches!(still_at(&paths.lock, &lock.file, Links::Refuse), Ok(true)) {
             return true;
         }
         let _ = lock.file.unlock();
@@ -168,6 +282,13 @@ impl KeptLock {
             // If this fails, closing the file (the writer stops) releases it.
             let _ = lock.file.unlock();
         }
+    }
+
+    /// At a clean stop: [`remove_lock_files`] under this lock, which the
+    /// caller holds ([`KeptLock::lock`]).
+    pub fn remove_lock_files(kept: &Option<KeptLock>, paths: &CassettePaths) -> bool {
+        kept.as_ref()
+            .is_some_and(|lock| remove_lock_files(paths, &lock.file))
     }
 }
 

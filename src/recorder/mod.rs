@@ -11,6 +11,9 @@
 //! | `name.json.journal` | exchanges not yet compacted: JSON Lines, one interaction per line |
 //! | `name.json.lock` | the file every process locks (`File::lock`) before touching the others |
 //! | `name.json.writers` | locked shared by every live writer; a `--record all` reset needs it free |
+//!
+//! The two lock files are removed by a writer's clean stop when no other
+//! writer holds the cassette (see **Lock files** below).
 //! | `name.json.merge-K` | a journal being compacted into a cassette that held `K` interactions |
 //! | `.name.json.tmp-PID-N` | a new cassette being written; renamed over `name.json` when complete |
 //!
@@ -74,6 +77,18 @@
 //!   write, is opened with `O_NOFOLLOW` and checked to be a regular file.
 //!   Renames replace a link, never its target. The cassette folder itself
 //!   may be a link: the user named it.
+//!
+//! - **Lock files** are removed at a clean stop (and after a recovery), so
+//!   an idle folder holds only cassettes. Every locker, after its `flock`
+//!   succeeds, checks that the path still names the file it locked (device
+//!   and inode) and otherwise opens the path again: a file unlinked while
+//!   it waited excludes nobody. The remover, holding `name.json.lock`
+//!   exclusively and having left the writers itself, removes
+//!   `name.json.writers` only if it can lock it exclusively at once (no
+//!   other writer records into the cassette; none can join, joining needs
+//!   the lock), then `name.json.lock`. A reader that finds no lock file
+//!   reads without one and keeps the result only if afterwards there is
+//!   still no lock file and the cassette is the same file.
 //!
 //! A crash between any two steps leaves a state that step 1 resolves, and the
 //! cassette is always a complete file: it is only ever replaced by rename.

@@ -11,6 +11,8 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
+mod lock_files;
+
 const BEARER: &str = "bearer-secret-0123456789";
 const TOKEN: &str = "token-secret-abcdef012345";
 
@@ -156,10 +158,7 @@ async fn concurrent_appends_all_land_once_and_the_journal_is_gone() {
     assert_distinct(&recorded, 200);
     let expected: BTreeSet<String> = names(0..200).into_iter().collect();
     assert_eq!(recorded.into_iter().collect::<BTreeSet<_>>(), expected);
-    assert_eq!(
-        listing(dir.path()),
-        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
-    );
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock files removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,10 +229,7 @@ async fn fsync_after_response_still_writes_before_returning_and_lands_once() {
     assert_eq!(summaries[0].interactions, 200);
     let recorded = recorded_paths(&cassette);
     assert_distinct(&recorded, 200);
-    assert_eq!(
-        listing(dir.path()),
-        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
-    );
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock files removed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,10 +261,7 @@ async fn fsync_periodic_writes_before_returning_and_never_fsyncs_per_exchange() 
     assert_eq!(recorder.background_fsyncs(), 1);
     assert_eq!(summaries[0].interactions, 200);
     assert_distinct(&recorded_paths(&cassette), 200);
-    assert_eq!(
-        listing(dir.path()),
-        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
-    );
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock files removed");
 }
 
 #[tokio::test]
@@ -362,7 +355,7 @@ fn recover_merges_complete_lines_and_skips_a_torn_tail() {
 
     assert_eq!(recover(&cassette).expect("recover"), 5);
     assert_eq!(recorded_paths(&cassette), names(0..5));
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock file removed");
     assert_eq!(recover(&cassette).expect("idempotent"), 5);
 }
 
@@ -377,7 +370,7 @@ fn recover_finishes_a_merge_that_did_not_happen() {
 
     assert_eq!(recover(&cassette).expect("recover"), 5);
     assert_eq!(recorded_paths(&cassette), names(0..5));
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock file removed");
 }
 
 #[test]
@@ -391,7 +384,7 @@ fn recover_drops_a_merge_that_already_happened() {
     assert_eq!(recover(&cassette).expect("recover"), 4);
     assert_eq!(recorded_paths(&cassette), names(0..4), "no duplicates");
     assert_eq!(fs::read(&cassette).expect("read"), before, "not rewritten");
-    assert_eq!(listing(dir.path()), ["tokens.json", "tokens.json.lock"]);
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock file removed");
 }
 
 #[test]
@@ -512,7 +505,7 @@ fn recover_removes_stale_temp_files() {
     assert_eq!(recover(&cassette).expect("recover"), 2);
     assert_eq!(
         listing(dir.path()),
-        [".tokens.json.tmp-x.json", "tokens.json", "tokens.json.lock"]
+        [".tokens.json.tmp-x.json", "tokens.json"]
     );
     assert_eq!(recorded_paths(&cassette), names(0..2));
 }
@@ -716,10 +709,7 @@ async fn record_all_resets_an_existing_cassette_once_then_appends() {
         names(10..12),
         "reset once, not per append"
     );
-    assert_eq!(
-        listing(dir.path()),
-        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
-    );
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock files removed");
 }
 
 #[tokio::test]
@@ -957,10 +947,7 @@ fn two_processes_on_one_cassette_lose_and_duplicate_nothing() {
     }
     assert_eq!(acked, 600);
     assert_distinct(&recorded_paths(&cassette), 600);
-    assert_eq!(
-        listing(dir.path()),
-        ["tokens.json", "tokens.json.lock", "tokens.json.writers"]
-    );
+    assert_eq!(listing(dir.path()), ["tokens.json"], "lock files removed");
 }
 
 #[test]

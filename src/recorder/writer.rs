@@ -12,7 +12,7 @@
 //! survives datovcr dying) and a second thread, the syncer, fsyncs it off
 //! the reply path: right away, or once per interval.
 
-use super::compact::{check_unlocked, open_locked, recover, reset_locked};
+use super::compact::{check_unlocked, open_locked, recover_locked, reset_locked};
 use super::durable::{KeptLock, Session, sync_folder};
 use super::journal::{FileId, OpenJournal};
 use super::paths::CassettePaths;
@@ -78,6 +78,7 @@ impl WriterHandle {
             folder_unsynced: false,
             batches: Arc::clone(&counters.batches),
             appended: 0,
+            stopped: false,
         };
         let writer = Arc::new(Mutex::new(writer));
         let thread_writer = Arc::clone(&writer);
@@ -141,10 +142,11 @@ impl WriterHandle {
         let (appended, opened) = self.thread.join().map_err(|_| RecordError::WriterGone {
             cassette: self.cassette.clone(),
         })?;
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let interactions = writer.stop(opened)?;
         if !opened {
             return Ok(None);
         }
-        let interactions = recover(&self.cassette)?;
         Ok(Some(CassetteSummary {
             path: self.cassette,
             interactions,
@@ -190,6 +192,8 @@ struct Writer {
     folder_unsynced: bool,
     batches: Arc<AtomicU64>,
     appended: usize,
+    /// [`Writer::stop`] ran: the writer is done with the cassette.
+    stopped: bool,
 }
 
 /// The writer thread: runs batches until every sender is gone and the
@@ -240,6 +244,13 @@ impl Writer {
     /// Opens the cassette (see `Recorder::prepare`), and in `--record all`
     /// checks that the reset would be allowed.
     fn open(&mut self) -> Result<(), RecordError> {
+        // A `Recorder::prepare` still running when the recorder closed must
+        // not create the lock files again after `stop` removed them.
+        if self.stopped {
+            return Err(RecordError::Closed {
+                cassette: self.paths.cassette.clone(),
+            });
+        }
         self.check_unlocked()?;
         KeptLock::lock(&mut self.lock, &self.paths).map_err(|err| self.unusable(err))?;
         let result = self.open_locked().and_then(|()| {
@@ -251,6 +262,35 @@ impl Writer {
         });
         KeptLock::unlock(&self.lock);
         result
+    }
+
+    /// The last work of a writer whose thread has stopped, under the lock:
+    /// compacts the cassette if it was `opened` (returns how many
+    /// interactions it holds), leaves the cassette's writers, and removes
+    /// the lock files unless another writer still holds the cassette
+    /// ([`KeptLock::remove_lock_files`]). A writer that never opened the
+    /// cassette only tidies the lock file it may have created.
+    fn stop(&mut self, opened: bool) -> Result<usize, RecordError> {
+        self.stopped = true;
+        if self.lock.is_none() && !opened {
+            return Ok(0);
+        }
+        KeptLock::lock(&mut self.lock, &self.paths)?;
+        let compacted = if opened {
+            recover_locked(&self.paths)
+        } else {
+            Ok(0)
+        };
+        // This writer's own shared hold on `.writers` would count as
+        // another writer's.
+        self.session = None;
+        self.journal = None;
+        if compacted.is_ok() {
+            KeptLock::remove_lock_files(&self.lock, &self.paths);
+        }
+        // Closing the file releases the lock.
+        self.lock = None;
+        compacted
     }
 
     /// The unlocked half of opening: a cassette that cannot be read is

@@ -1,17 +1,19 @@
 //! One replayed request: look it up, serve the recorded response, or
 //! explain the miss (or forward it, when asked).
 
+use super::episodes::{Episodes, RecordTargets, Scope};
 use super::library::{Exhaustion, Library, Lookup, PreparedResponse};
 use super::matching::RequestView;
 use super::miss;
 use super::output::{SecretFinder, Voice};
-use super::{MissPolicy, ReplayConfig, ReplayStats};
+use super::{ReplayConfig, ReplayStats};
 use crate::api_error::ApiError;
 use crate::body_reader;
 use crate::cassette::{self, Body, Headers, Query, RecordedRequest};
 use crate::content_coding;
 use crate::contract::{ContractSet, Finding, RequestParts, ResponseParts};
 use crate::proxy::{Proxy, strip_path_prefix};
+use crate::recorder::CassetteSummary;
 use crate::server::Handler;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -33,7 +35,20 @@ pub struct ReplayHandler {
     library: Arc<Library>,
     contract: Option<Arc<ContractSet>>,
     forwarder: Option<Proxy>,
+    /// `--on-miss record`: where misses are recorded, and what was.
+    targets: Option<RecordTargets>,
+    episodes: Episodes,
     stats: Arc<ReplayStats>,
+}
+
+/// What a request asked to be served from.
+enum Selected {
+    /// No `x-datovcr-cassette`: every loaded cassette.
+    All,
+    /// A loaded cassette, by index.
+    Loaded(usize),
+    /// A cassette that is not loaded, which `--on-miss record` creates.
+    New(PathBuf),
 }
 
 impl ReplayHandler {
@@ -42,26 +57,34 @@ impl ReplayHandler {
         library: Arc<Library>,
         contract: Option<Arc<ContractSet>>,
         forwarder: Option<Proxy>,
+        targets: Option<RecordTargets>,
         stats: Arc<ReplayStats>,
     ) -> Self {
         Self {
             finder: SecretFinder::new(&config.redaction),
+            episodes: Episodes::new(config.exhausted),
             config,
             library,
             contract,
             forwarder,
+            targets,
             stats,
         }
     }
 
-    /// Persists new episodes recorded by `--on-miss record`.
-    pub async fn close(&self) {
-        if let Some(forwarder) = &self.forwarder
-            && let Err(err) = forwarder.recorder.close().await
-        {
-            Voice::general().say(&format!(
-                "datovcr: compacting recorded misses failed (the journal keeps them): {err}"
-            ));
+    /// Compacts the new episodes `--on-miss record` appended. Returns the
+    /// cassettes written to (with new episodes), or why compacting failed
+    /// (the journals keep every episode).
+    pub async fn close(&self) -> Result<Vec<CassetteSummary>, String> {
+        let Some(forwarder) = &self.forwarder else {
+            return Ok(Vec::new());
+        };
+        match forwarder.recorder.close().await {
+            Ok(written) => Ok(written
+                .into_iter()
+                .filter(|cassette| cassette.appended > 0)
+                .collect()),
+            Err(err) => Err(err.to_string()),
         }
     }
 }
@@ -115,12 +138,22 @@ impl Handler for ReplayHandler {
             .get(cassette::CASSETTE_HEADER)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let selected = match &cassette_name {
-            Some(name) => match self.library.cassette_named(name) {
-                Some(index) => Some(index),
-                None if self.config.on_miss == MissPolicy::Record => None,
-                None => return self.unknown_cassette(name, &voice),
+            None => Selected::All,
+            Some(name) => match (self.library.cassette_named(name), &self.targets) {
+                (Some(index), _) => Selected::Loaded(index),
+                (None, Some(targets)) => match targets.named(name) {
+                    Ok(path) => Selected::New(path),
+                    Err(reason) => {
+                        self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                        return voice.answer(ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "DATOVCR_BAD_CASSETTE_NAME",
+                            reason,
+                        ));
+                    }
+                },
+                (None, None) => return self.unknown_cassette(name, &voice),
             },
-            None => None,
         };
 
         // Matched as the recorder wrote it: secrets as placeholders.
@@ -133,50 +166,101 @@ impl Handler for ReplayHandler {
             body: &recorded_form.body,
         };
         let key = self.library.rules.key(&view);
-        match self.library.lookup(&key, selected) {
+        let outcome = match &selected {
+            Selected::All => self.library.lookup(&key, None),
+            Selected::Loaded(index) => self.library.lookup(&key, Some(*index)),
+            Selected::New(_) => Lookup::Miss,
+        };
+        let exhausted = match outcome {
             Lookup::Hit { cassette, index } => {
-                self.stats.served.fetch_add(1, Ordering::Relaxed);
                 let prepared = &cassette.responses[index];
-                let mut response = prepared.response_to(&parts.method);
-                let findings = self.check(&view, prepared);
-                if !findings.is_empty() {
-                    voice.mark_violations(&mut response, &findings);
-                }
-                if !self.config.quiet || !findings.is_empty() {
-                    voice.say(&hit_line(
-                        &view,
-                        prepared.status,
-                        &cassette.path,
-                        index,
-                        &findings,
-                    ));
-                }
-                response
+                let source = format!("{} #{index}", cassette.path.display());
+                return self.serve(&view, &parts.method, prepared, &source, &voice);
             }
-            outcome => {
-                let exhausted = match outcome {
-                    Lookup::Exhausted(exhaustion) => Some(exhaustion),
-                    _ => None,
-                };
-                match (&self.forwarder, self.config.on_miss) {
-                    (Some(forwarder), MissPolicy::Forward | MissPolicy::Record) => {
-                        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-                        let target = self.record_target(cassette_name.as_deref(), selected);
-                        match target {
-                            // The proxy's pipeline logs and answers this
-                            // exchange, scrubbed by the same rules.
-                            Ok(target) => forwarder.handle_buffered(parts, body, target).await,
-                            Err(error) => voice.answer(error),
-                        }
-                    }
-                    _ => self.miss(&view, selected, exhausted, &voice),
-                }
+            Lookup::Exhausted(exhaustion) => Some(exhaustion),
+            Lookup::Miss => None,
+        };
+        let Some(forwarder) = &self.forwarder else {
+            let selected = match selected {
+                Selected::Loaded(index) => Some(index),
+                _ => None,
+            };
+            return self.miss(&view, selected, exhausted, &voice);
+        };
+        let Some(targets) = &self.targets else {
+            // --on-miss forward: nothing is recorded.
+            self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+            // The proxy records nothing (`--record none`); the cassette
+            // only labels the exchange.
+            let cassette = self
+                .config
+                .forward
+                .as_ref()
+                .map(|forward| forward.cassette.clone())
+                .unwrap_or_default();
+            return forwarder.handle_buffered(parts, body, cassette).await.0;
+        };
+        let (scope, target) = match selected {
+            Selected::All => (Scope::All, targets.default.clone()),
+            Selected::Loaded(index) => {
+                let path = self.library.cassettes[index].path.clone();
+                (Scope::Cassette(path.clone()), path)
             }
+            Selected::New(path) => (Scope::Cassette(path.clone()), path),
+        };
+        // A new episode recorded earlier in this run is served like any
+        // recorded interaction.
+        if let Some(episode) = self.episodes.lookup(&key, &scope) {
+            let source = format!(
+                "{} (new episode {})",
+                episode.cassette.display(),
+                episode.number
+            );
+            return self.serve(&view, &parts.method, &episode.response, &source, &voice);
         }
+        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+        // The proxy's pipeline logs and answers this exchange, scrubbed by
+        // the same rules.
+        let (response, recorded) = forwarder.handle_buffered(parts, body, target.clone()).await;
+        if let Some(recorded) = recorded
+            && let Err(problem) = self
+                .episodes
+                .add(&self.library.rules, recorded, &target, &scope)
+        {
+            // Names no value of the request (whose secrets the request's
+            // voice knows): a cassette whose name held one was refused.
+            Voice::general().say(&format!(
+                "datovcr: warning: the new episode in {} cannot be served: {problem}",
+                target.display()
+            ));
+        }
+        response
     }
 }
 
 impl ReplayHandler {
+    /// Serves a recorded response (loaded, or a new episode) to a request
+    /// that matched it; `source` names it in the log line.
+    fn serve(
+        &self,
+        view: &RequestView<'_>,
+        method: &http::Method,
+        prepared: &PreparedResponse,
+        source: &str,
+        voice: &Voice<'_>,
+    ) -> Response<Full<Bytes>> {
+        self.stats.served.fetch_add(1, Ordering::Relaxed);
+        let mut response = prepared.response_to(method);
+        let findings = self.check(view, prepared);
+        if !findings.is_empty() {
+            voice.mark_violations(&mut response, &findings);
+        }
+        if !self.config.quiet || !findings.is_empty() {
+            voice.say(&hit_line(view, prepared.status, source, &findings));
+        }
+        response
+    }
+
     /// `--check`: the received request and the recorded response against the contract.
     fn check(&self, view: &RequestView<'_>, prepared: &PreparedResponse) -> Vec<Finding> {
         let Some(contract) = &self.contract else {
@@ -209,29 +293,6 @@ impl ReplayHandler {
             .violations
             .fetch_add(errors as u64, Ordering::Relaxed);
         findings
-    }
-
-    /// Where `--on-miss record` appends: the named cassette, else the
-    /// forwarder's default cassette.
-    fn record_target(
-        &self,
-        name: Option<&str>,
-        selected: Option<usize>,
-    ) -> Result<PathBuf, ApiError> {
-        let forward = self
-            .config
-            .forward
-            .as_ref()
-            .expect("a forwarder has a config");
-        if let Some(index) = selected {
-            return Ok(self.library.cassettes[index].path.clone());
-        }
-        match name {
-            Some(name) => cassette::cassette_in(&forward.cassette_dir, name).map_err(|reason| {
-                ApiError::new(StatusCode::BAD_REQUEST, "DATOVCR_BAD_CASSETTE_NAME", reason)
-            }),
-            None => Ok(forward.cassette.clone()),
-        }
     }
 
     fn unknown_cassette(&self, name: &str, voice: &Voice<'_>) -> Response<Full<Bytes>> {
@@ -368,16 +429,14 @@ impl ReplayHandler {
 fn hit_line(
     view: &RequestView<'_>,
     status: StatusCode,
-    cassette: &std::path::Path,
-    index: usize,
+    source: &str,
     findings: &[Finding],
 ) -> String {
     let mut line = format!(
-        "datovcr: {} {} {} replayed {} #{index}",
+        "datovcr: {} {} {} replayed {source}",
         view.method,
         view.path,
         status.as_u16(),
-        cassette.display()
     );
     for finding in findings {
         line.push_str(&format!("\n  {}: {finding}", finding.category));

@@ -18,13 +18,14 @@
 use super::matching::{MatchRules, RequestView};
 use super::response::BodyKind;
 pub use super::response::PreparedResponse;
+use super::summary::Unused;
 use crate::cassette::{Body, Cassette, Headers, Query, WireInteraction, WireRequest, WireResponse};
 use http::{HeaderName, HeaderValue};
 use std::borrow::Borrow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -223,8 +224,8 @@ impl Library {
         Lookup::Hit { cassette, index }
     }
 
-    /// `(cassette path, indexes of interactions never served)`.
-    pub fn unused(&self) -> Vec<(&Path, Vec<usize>)> {
+    /// Per cassette, the interactions never served, in cassette order.
+    pub fn unused(&self) -> Vec<(PathBuf, Vec<Unused>)> {
         self.cassettes
             .iter()
             .map(|cassette| {
@@ -233,9 +234,13 @@ impl Library {
                     .iter()
                     .enumerate()
                     .filter(|(_, used)| !used.load(Ordering::Relaxed))
-                    .map(|(index, _)| index)
+                    .map(|(index, _)| Unused {
+                        index,
+                        method: cassette.requests[index].method.clone(),
+                        path: cassette.requests[index].path.clone(),
+                    })
                     .collect();
-                (cassette.path.as_path(), unused)
+                (cassette.path.clone(), unused)
             })
             .collect()
     }
@@ -447,6 +452,7 @@ pub type SharedLibrary = Arc<Library>;
 mod tests {
     use super::*;
     use crate::cassette::Cassette;
+    use std::path::Path;
 
     fn docs() -> Cassette {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json");

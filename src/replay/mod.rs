@@ -1,11 +1,14 @@
 //! `datovcr replay`: serve recorded cassettes offline, deterministically.
 //!
-//! [`matching`] turns a request into a lookup key; [`library`] holds the
-//! cassettes, indexed by key, with one response sequence per key; [`miss`]
-//! explains requests that match nothing; `output` is the only place that
-//! says anything about a request (stderr, error bodies, the violations
-//! header), always scrubbed of that request's secrets. Nothing here opens an
-//! outbound socket unless `--on-miss forward|record` asks for it.
+//! [`matching`] turns a request into a lookup key; `loading` reads the
+//! cassettes at start-up into the [`library`], indexed by key, with one
+//! response sequence per key; [`miss`] explains requests that match
+//! nothing; [`episodes`] holds what `--on-miss record` recorded during the
+//! run and serves it from then on; `output` is the only place that says
+//! anything about a request (stderr, error bodies, the violations header),
+//! always scrubbed of that request's secrets; `summary` is what a run
+//! reports. Nothing here opens an outbound socket unless `--on-miss
+//! forward|record` asks for it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,29 +22,34 @@
 //! # Ok(()) }
 //! ```
 
+pub mod episodes;
 mod framing;
 mod handler;
 pub mod library;
+mod loading;
 pub mod matching;
 pub mod miss;
 mod number;
 mod output;
 mod response;
+mod summary;
 
 pub use library::Exhausted;
 pub use matching::MatchRules;
+pub use summary::{Loaded, ReplaySummary, UNUSED_SHOWN, Unused};
 
 use crate::contract::ContractSet;
 use crate::proxy::{Proxy, ProxyConfig};
 use crate::redact::rules::{is_secret_header, is_secret_url_param};
 use crate::redact::{RedactionRules, is_placeholder};
-use crate::server::{self, ConnectionLimits, Drained};
+use crate::server::{self, ConnectionLimits};
+use episodes::RecordTargets;
 use handler::ReplayHandler;
-use library::{Library, LibraryBuilder};
+use loading::load_library;
 use output::Voice;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -54,7 +62,8 @@ pub enum MissPolicy {
     Fail,
     /// Forward to the upstream and pass the answer back, recording nothing.
     Forward,
-    /// Forward and append the exchange to the cassette, redacted (VCR's "new episodes").
+    /// Forward, append the exchange, redacted, to the cassette it would have
+    /// been served from, and serve it from then on (VCR's "new episodes").
     Record,
 }
 
@@ -67,9 +76,14 @@ pub struct ReplayConfig {
     pub rules: MatchRules,
     pub exhausted: Exhausted,
     pub on_miss: MissPolicy,
-    /// Used by `--on-miss forward|record`: upstream, TLS roots, where new
-    /// episodes are written, limits and redaction.
+    /// Used by `--on-miss forward|record`: upstream, TLS roots, limits,
+    /// redaction and durability. Its `cassette` and `cassette_dir` are set
+    /// by replay ([`episodes::RecordTargets`]).
     pub forward: Option<ProxyConfig>,
+    /// `--record-into`: where `--on-miss record` appends misses that name
+    /// no cassette. `None`: the one loaded cassette, or `recording.json` in
+    /// the first `cassettes` folder when several are loaded.
+    pub record_into: Option<PathBuf>,
     /// Check every replayed exchange against the contract.
     pub check: bool,
     /// A prefix the client puts before API paths, removed before matching.
@@ -95,6 +109,7 @@ impl Default for ReplayConfig {
             exhausted: Exhausted::default(),
             on_miss: MissPolicy::default(),
             forward: None,
+            record_into: None,
             check: false,
             path_prefix: None,
             quiet: false,
@@ -119,37 +134,6 @@ pub struct ReplayStats {
     pub misses: AtomicU64,
     pub forwarded: AtomicU64,
     pub violations: AtomicU64,
-}
-
-/// Printed on shutdown.
-#[derive(Debug, Clone)]
-pub struct ReplaySummary {
-    pub served: u64,
-    pub misses: u64,
-    pub forwarded: u64,
-    pub violations: u64,
-    /// Per cassette: interactions never served.
-    pub unused: Vec<(PathBuf, Vec<usize>)>,
-    /// Cassettes found in a folder that could not be read, with the
-    /// reader's error: skipped at start-up, the others served.
-    pub skipped: Vec<(PathBuf, String)>,
-    pub drained: Drained,
-}
-
-impl ReplaySummary {
-    pub fn unused_count(&self) -> usize {
-        self.unused.iter().map(|(_, unused)| unused.len()).sum()
-    }
-
-    /// `--strict` fails a run with misses, unused interactions, skipped
-    /// cassettes, or (with `--check`) contract violations: error findings
-    /// on served exchanges, not drift warnings.
-    pub fn is_clean(&self) -> bool {
-        self.misses == 0
-            && self.unused_count() == 0
-            && self.skipped.is_empty()
-            && self.violations == 0
-    }
 }
 
 /// Entry point of the library API.
@@ -244,9 +228,21 @@ impl ReplayBuilder {
 pub struct ReplayHandle {
     server: server::RunningServer<ReplaySummary>,
     stats: Arc<ReplayStats>,
+    loaded: Loaded,
+    targets: Option<RecordTargets>,
 }
 
 impl ReplayHandle {
+    /// What was loaded at start-up.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded
+    }
+
+    /// With `--on-miss record`: where misses are recorded.
+    pub fn record_targets(&self) -> Option<&RecordTargets> {
+        self.targets.as_ref()
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
     }
@@ -284,9 +280,29 @@ pub async fn start(
         .rules
         .refuse_credential_headers(&config.redaction)
         .map_err(ReplayError)?;
-    let (library, files, skipped) = load_library(&config)?;
+    let (library, files, skipped, pending) = load_library(&config)?;
+    let loaded = Loaded {
+        cassettes: library.cassettes.len(),
+        interactions: library
+            .cassettes
+            .iter()
+            .map(|cassette| cassette.requests.len())
+            .sum(),
+        pending,
+        skipped: skipped.len(),
+    };
     let library = Arc::new(library);
-    if config.on_miss == MissPolicy::Record {
+    let targets = match (config.on_miss, &mut config.forward) {
+        (MissPolicy::Record, Some(forward)) => {
+            let targets =
+                RecordTargets::resolve(config.record_into.as_deref(), &config.cassettes, &library);
+            forward.cassette = targets.default.clone();
+            forward.cassette_dir = targets.folder.clone();
+            Some(targets)
+        }
+        _ => None,
+    };
+    if targets.is_some() {
         adopt_cassette_redactions(&mut config, &files);
     }
     let contract = match (config.check, contract) {
@@ -320,6 +336,7 @@ pub async fn start(
         library.clone(),
         contract,
         forwarder,
+        targets.clone(),
         stats.clone(),
     ));
     let task_stats = stats.clone();
@@ -328,91 +345,28 @@ pub async fn start(
             let _ = stopped.await;
         })
         .await;
-        handler.close().await;
+        let (written, record_error) = match handler.close().await {
+            Ok(written) => (written, None),
+            Err(err) => (Vec::new(), Some(err)),
+        };
         ReplaySummary {
             served: task_stats.served.load(Ordering::Relaxed),
             misses: task_stats.misses.load(Ordering::Relaxed),
             forwarded: task_stats.forwarded.load(Ordering::Relaxed),
             violations: task_stats.violations.load(Ordering::Relaxed),
-            unused: library
-                .unused()
-                .into_iter()
-                .map(|(path, unused)| (path.to_owned(), unused))
-                .collect(),
+            unused: library.unused(),
             skipped,
+            written,
+            record_error,
             drained,
         }
     });
-    Ok(ReplayHandle { server, stats })
-}
-
-/// A cassette skipped at start-up, and why.
-type Skipped = (PathBuf, String);
-
-/// Loads every cassette once, at start-up. A cassette named on the command
-/// line that cannot be read stops start-up with its file, line and column.
-/// One found in a folder is skipped instead, with a warning naming it, and
-/// the others are served: one unreadable cassette never stops replay of the
-/// rest (the summary lists it, and `--strict` fails the run).
-fn load_library(
-    config: &ReplayConfig,
-) -> Result<(Library, Vec<PathBuf>, Vec<Skipped>), ReplayError> {
-    let found = crate::check::find_cassettes(&config.cassettes).map_err(ReplayError)?;
-    let searched = || {
-        config
-            .cassettes
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if found.is_empty() {
-        return Err(ReplayError(crate::check::no_cassette_found(
-            &config.cassettes,
-        )));
-    }
-    let mut skipped: Vec<Skipped> = Vec::new();
-    // A cassette that fails half-way has added part of itself: build again
-    // without it. Bounded by the number of cassettes; failures are rare.
-    loop {
-        let mut builder = LibraryBuilder::new(config.rules.clone(), config.exhausted);
-        let mut failed = None;
-        let usable = found
-            .iter()
-            .filter(|cassette| !skipped.iter().any(|(path, _)| *path == cassette.path));
-        for cassette in usable {
-            builder
-                .cassette(cassette.path.clone())
-                .map_err(ReplayError)?;
-            if let Err(err) = load_cassette(&cassette.path, &mut builder) {
-                if cassette.named {
-                    return Err(err);
-                }
-                failed = Some((cassette.path.clone(), err.0));
-                break;
-            }
-        }
-        let Some((path, reason)) = failed else {
-            let files = found
-                .into_iter()
-                .map(|cassette| cassette.path)
-                .filter(|path| !skipped.iter().any(|(skipped, _)| skipped == path))
-                .collect();
-            return Ok((builder.finish(), files, skipped));
-        };
-        Voice::general().say(&format!(
-            "datovcr: warning: skipping cassette {}: {reason}. It is left as it is; \
-             the other cassettes are served",
-            path.display()
-        ));
-        skipped.push((path, reason));
-        if skipped.len() == found.len() {
-            return Err(ReplayError(format!(
-                "no readable cassette in {}: every one found was skipped (see above)",
-                searched()
-            )));
-        }
-    }
+    Ok(ReplayHandle {
+        server,
+        stats,
+        loaded,
+        targets,
+    })
 }
 
 /// Both sets of rules, each name once.
@@ -501,39 +455,4 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
     if let Some(forward) = &mut config.forward {
         forward.redaction = config.redaction.clone();
     }
-}
-
-/// Streams a cassette into the library, one interaction at a time, so the
-/// whole file and all its parsed bodies are never in memory together. A
-/// cassette with recorded exchanges still in its journal (or an interrupted
-/// merge), or only a journal, is read whole through the recorder, which
-/// knows how to combine them; any error is worded by the recorder's reader
-/// too.
-fn load_cassette(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
-    // The shared lock keeps a recorder from compacting meanwhile, as the
-    // recorder's own reader does.
-    let _shared = crate::recorder::lock_for_reading(path).ok().flatten();
-    if crate::recorder::has_pending_entries(path) {
-        return load_through_recorder(path, builder);
-    }
-    match crate::cassette::for_each_wire_interaction(path, &mut |interaction| {
-        builder.add(interaction)
-    }) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(problem)) => Err(ReplayError(problem)),
-        Err(stream_error) => Err(ReplayError(
-            crate::recorder::load_with_journal(path)
-                .err()
-                .map_or_else(|| stream_error.to_string(), |err| err.to_string()),
-        )),
-    }
-}
-
-fn load_through_recorder(path: &Path, builder: &mut LibraryBuilder) -> Result<(), ReplayError> {
-    let cassette =
-        crate::recorder::load_with_journal(path).map_err(|err| ReplayError(err.to_string()))?;
-    for interaction in cassette.interactions {
-        builder.add(interaction.into()).map_err(ReplayError)?;
-    }
-    Ok(())
 }

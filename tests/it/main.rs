@@ -42,6 +42,8 @@ mod proxy_recording;
 mod redaction_properties;
 /// `datovcr replay` as a binary: main job, --strict, startup errors, --on-miss.
 mod replay_cli;
+/// Issue 13: `replay --on-miss record` new episodes, what replay loaded and left unused, no lock files after a clean stop.
+mod replay_episodes;
 /// `datovcr replay` misses: the nearest interaction and the `--path-prefix` hint.
 mod replay_misses;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
