@@ -2,6 +2,8 @@
 
 /// Cassette files: format, round trips, errors with positions.
 mod cassette_format;
+/// Issue 14: the whole CMA under contract at run time: overlay, statuses, queries, real traffic.
+mod contract_cma;
 /// Issue 14: the generated CMA contract (schemas/cma/) matches its generator and compiles.
 mod contract_generated;
 /// The contract's rules, checked through the library on real request shapes.
