@@ -19,8 +19,9 @@ pub(super) struct HeaderRules {
     pub request: Arc<Validator>,
     pub request_with_body: Arc<Validator>,
     pub response: Arc<Validator>,
-    /// Lowercase header name to the sentence of its rule.
-    pub sentences: HashMap<String, String>,
+    /// Lowercase header name to the sentence of its rule, per side.
+    pub request_sentences: HashMap<String, String>,
+    pub response_sentences: HashMap<String, String>,
 }
 
 impl HeaderRules {
@@ -64,7 +65,8 @@ impl HeaderRules {
 
     fn check(&self, rules: &Validator, headers: &Headers, side: Side, findings: &mut Vec<Finding>) {
         let from = findings.len();
-        validate(rules, &headers.to_json(), side, Part::Headers, findings);
+        let instance = headers.to_json();
+        validate(rules, &instance, side, Part::Headers, findings);
         for finding in &mut findings[from..] {
             if finding.rule == "required" {
                 continue;
@@ -76,9 +78,27 @@ impl HeaderRules {
                 .unwrap_or_default()
                 .replace("~1", "/")
                 .replace("~0", "~");
-            if let Some(sentence) = self.sentences.get(&name) {
-                finding.message = sentence.clone();
-            }
+            let sentences = match side {
+                Side::Request => &self.request_sentences,
+                Side::Response => &self.response_sentences,
+            };
+            let rule = match sentences.get(&name) {
+                Some(sentence) => sentence.clone(),
+                None => format!("`{name}` must have the documented form"),
+            };
+            finding.message = match instance.get(&name).and_then(|value| value.as_str()) {
+                Some(value) => format!("{rule}; received \"{}\"", shortened(value)),
+                None => rule,
+            };
         }
+    }
+}
+
+/// A header value as a message quotes it: at most 100 characters.
+fn shortened(value: &str) -> String {
+    const MAX: usize = 100;
+    match value.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_owned(),
     }
 }

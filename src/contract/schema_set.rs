@@ -243,7 +243,8 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
         response: compiler
             .validator(&response)
             .map_err(invalid_header(&response))?,
-        sentences: compiler.header_sentences(&[&request, &request_with_body, &response]),
+        request_sentences: compiler.header_sentences(&[&request, &request_with_body]),
+        response_sentences: compiler.header_sentences(&[&response]),
     };
     let by_id = endpoints
         .iter()

@@ -304,3 +304,250 @@ fn a_schemas_folder_brings_its_own_generated_contract() {
         "{stderr}"
     );
 }
+
+/// Query findings of a request, as `pointer rule`.
+fn query_errors(method: &str, path_and_query: &str) -> Vec<String> {
+    let (_, findings) = check(&interaction(
+        request(method, path_and_query, None),
+        200,
+        json!({"data": []}),
+    ));
+    findings
+        .iter()
+        .filter(|f| f.is_error() && f.part == Part::Query)
+        .map(|f| format!("{} {}", f.pointer, f.rule))
+        .collect()
+}
+
+#[test]
+fn bracketed_query_keys_nest_and_take_the_schemas_types() {
+    for query in [
+        "/items?filter[type]=1869250&page[limit]=500",
+        "/items?filter%5Btype%5D=12&page%5Boffset%5D=0&page%5Blimit%5D=10&order_by=title_ASC&version=current&locale=en&nested=true",
+        "/items?filter[ids]=12,31&nested=false",
+        "/items?filter[fields][title][eq]=Hello&filter[type]=article",
+        "/items/12?nested=true",
+        "/uploads?page[limit]=500",
+        "/site?include=item_types,item_types.fields",
+        "/site?include=item_types&include=item_types.fields",
+        "/build-events?page[offset]=20&filter[fields][event_type][eq]=response_success",
+        "/access_tokens",
+    ] {
+        assert_eq!(query_errors("GET", query), Vec::<String>::new(), "{query}");
+    }
+    for (method, query) in [
+        (
+            "POST",
+            "/environments/main/fork?immediate_return=true&fast=false",
+        ),
+        (
+            "DELETE",
+            "/access_tokens/312?destination_user_type=account&destination_user_id=7865",
+        ),
+        ("DELETE", "/item-types/7?skip_menu_items_deletion=true"),
+    ] {
+        let (_, findings) = check(&interaction(request(method, query, None), 200, json!({})));
+        let query_findings: Vec<_> = findings.iter().filter(|f| f.part == Part::Query).collect();
+        assert!(query_findings.is_empty(), "{query}: {query_findings:?}");
+    }
+}
+
+#[test]
+fn query_values_of_the_wrong_type_or_place_are_reported_where_they_are() {
+    for (query, expected) in [
+        ("/items?page[limit]=ten", vec!["/page/limit type"]),
+        ("/items?page[limit]=1.5", vec!["/page/limit type"]),
+        ("/items?nested=yes", vec!["/nested type"]),
+        ("/items?nested=true&nested=false", vec!["/nested type"]),
+        ("/items?page=2", vec!["/page type"]),
+        ("/items?page[limit]=5&page=2", vec!["/page type"]),
+        (
+            "/uploads?page[offset]=-&page[limit]=1",
+            vec!["/page/offset type"],
+        ),
+        (
+            "/menu-items?filter[ids]=1&filter[other]=2",
+            vec!["/filter/other additionalProperties"],
+        ),
+        (
+            "/build-events?filter[fields][event_type][eq]=deploy_started",
+            vec!["/filter/fields/event_type/eq enum"],
+        ),
+        (
+            "/access_tokens?page[limit]=2",
+            vec!["/page additionalProperties"],
+        ),
+        ("/access_tokens?page=2", vec!["/page additionalProperties"]),
+    ] {
+        assert_eq!(query_errors("GET", query), expected, "{query}");
+    }
+    let (_, findings) = check(&interaction(
+        request(
+            "DELETE",
+            "/access_tokens/312?destination_user_type=robot",
+            None,
+        ),
+        200,
+        json!({}),
+    ));
+    assert!(
+        findings.iter().any(|f| f.part == Part::Query
+            && f.pointer == "/destination_user_type"
+            && f.rule == "enum"),
+        "{findings:?}"
+    );
+}
+
+/// Header findings are sentences: no regular expression, the received value quoted.
+fn header_messages(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| f.part == Part::Headers)
+        .map(|f| {
+            for regex_mark in ["^", "\\s", "(?", "does not match", "[^"] {
+                assert!(
+                    !f.message.contains(regex_mark),
+                    "{regex_mark} in {}",
+                    f.message
+                );
+            }
+            f.message.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn accept_allows_json_by_any_media_range_and_refusals_are_told_in_words() {
+    let with_accept = |accept: &str| {
+        let mut exchange = interaction(
+            request("POST", "/access_tokens", Some(create_body())),
+            201,
+            json!({"data": token_resource("312", None)}),
+        );
+        exchange.request.headers.set("accept", [accept]);
+        check(&exchange).1
+    };
+    for accept in [
+        "*/*",
+        "application/*",
+        "Application/JSON",
+        "application/vnd.api+json; charset=utf-8",
+        "application/json, text/plain, */*",
+        "text/html, application/json;q=0.9",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    ] {
+        assert_eq!(with_accept(accept), vec![], "{accept}");
+    }
+    for accept in [
+        "text/html",
+        "application/xml",
+        "text/*",
+        "application/jsonx",
+        "application/json;q=0",
+        "application/json; q=0.000, text/html",
+        "*/*;q=0",
+        "",
+    ] {
+        let findings = with_accept(accept);
+        assert_eq!(
+            errors(&findings),
+            vec![(
+                Side::Request,
+                Part::Headers,
+                "/accept".into(),
+                "pattern".into()
+            )],
+            "{accept}"
+        );
+        assert_eq!(
+            header_messages(&findings),
+            vec![format!(
+                "Accept must allow application/json: one of its media ranges is application/json, \
+                 application/vnd.api+json, application/* or */* (parameters allowed), not refused \
+                 with q=0; received \"{accept}\""
+            )]
+        );
+    }
+}
+
+#[test]
+fn every_header_rule_is_told_in_words() {
+    let mut exchange = interaction(
+        request("POST", "/access_tokens", Some(create_body())),
+        201,
+        json!({"data": token_resource("312", None)}),
+    );
+    exchange.request.headers.set("x-api-version", ["2"]);
+    exchange.request.headers.set("authorization", ["Token abc"]);
+    exchange.request.headers.set("content-type", ["text/plain"]);
+    exchange.response.headers.set("content-type", ["text/html"]);
+    let (_, findings) = check(&exchange);
+    let mut messages = header_messages(&findings);
+    messages.sort();
+    assert_eq!(
+        messages,
+        [
+            "Authorization must be \"Bearer\" followed by an API token; received \"Token abc\"",
+            "Content-Type must be application/json or application/vnd.api+json (parameters \
+             allowed); received \"text/plain\"",
+            "Content-Type must name application/json (the official client refuses a non-GET \
+             answer without it); received \"text/html\"",
+            "X-Api-Version must be 3; received \"2\"",
+        ]
+    );
+}
+
+/// curl's own request, `Accept: */*`, through `schema-check`: accepted;
+/// a refused Accept is printed as a sentence.
+#[test]
+fn schema_check_accepts_curls_accept_and_words_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, accept: &str| {
+        let mut exchange = interaction(
+            request("GET", "/access_tokens", None),
+            200,
+            json!({"data": []}),
+        );
+        exchange.request.headers = [
+            ("host", "127.0.0.1:8787"),
+            ("user-agent", "curl/8.5.0"),
+            ("accept", accept),
+            ("authorization", "Bearer [REDACTED]"),
+            ("x-api-version", "3"),
+        ]
+        .into_iter()
+        .collect();
+        let mut cassette = Cassette::new();
+        cassette.interactions.push(exchange);
+        let path = dir.path().join(name);
+        std::fs::write(&path, cassette.to_bytes()).unwrap();
+        path
+    };
+    let run = |path: &std::path::Path| {
+        assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+            .arg("schema-check")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let out = run(&write("curl.json", "*/*"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&write("html.json", "text/html"));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "error: request headers /accept [pattern]: Accept must allow application/json"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("(?i)") && !stdout.contains("does not match"),
+        "{stdout}"
+    );
+}
