@@ -6,6 +6,18 @@
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
     ("manifest.json", include_str!("../../schemas/manifest.json")),
     (
+        "upload-bodies.json",
+        include_str!("../../schemas/upload-bodies.json"),
+    ),
+    (
+        "batch-operations.json",
+        include_str!("../../schemas/batch-operations.json"),
+    ),
+    (
+        "action-bodies.json",
+        include_str!("../../schemas/action-bodies.json"),
+    ),
+    (
         "access-token-create-request.json",
         include_str!("../../schemas/access-token-create-request.json"),
     ),

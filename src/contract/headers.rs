@@ -8,7 +8,7 @@
 //! application/json …"), and that sentence is the finding's message.
 
 use super::finding::{Category, Finding, Part, Side};
-use super::validate::validate;
+use super::validate::{Generated, validate};
 use crate::cassette::Headers;
 use jsonschema::Validator;
 use std::collections::HashMap;
@@ -66,7 +66,14 @@ impl HeaderRules {
     fn check(&self, rules: &Validator, headers: &Headers, side: Side, findings: &mut Vec<Finding>) {
         let from = findings.len();
         let instance = headers.to_json();
-        validate(rules, &instance, side, Part::Headers, findings);
+        validate(
+            rules,
+            &instance,
+            side,
+            Part::Headers,
+            &Generated::new(),
+            findings,
+        );
         for finding in &mut findings[from..] {
             if finding.rule == "required" {
                 continue;

@@ -55,6 +55,8 @@ pub struct ContractSet {
     router: Router,
     headers: HeaderRules,
     compiler: Compiler,
+    /// The `$id`s of the generated documents (see [`validate`]).
+    generated: validate::Generated,
 }
 
 /// The request half of an exchange, borrowed from wherever it lives.
@@ -207,7 +209,14 @@ impl ContractSet {
             return findings;
         };
         let query = query::read(request.query.pairs(), &compiled.query_shape);
-        validate(&compiled.query, &query, side, Part::Query, &mut findings);
+        validate(
+            &compiled.query,
+            &query,
+            side,
+            Part::Query,
+            &self.generated,
+            &mut findings,
+        );
         match (&compiled.body, request.body) {
             (None, Body::Empty) => {}
             (None, _) => findings.push(Finding {
@@ -221,7 +230,14 @@ impl ContractSet {
             (Some(_), Body::Empty) if rules.body_optional => {}
             (Some(schema), body) => {
                 if let Some(json) = json_body(body, side, &mut findings) {
-                    validate(schema, json, side, Part::Body, &mut findings);
+                    validate(
+                        schema,
+                        json,
+                        side,
+                        Part::Body,
+                        &self.generated,
+                        &mut findings,
+                    );
                     self.check_path_params(endpoint, request.path, json, &mut findings);
                 }
             }
@@ -258,7 +274,14 @@ impl ContractSet {
             }
             Documented::Body(schema) => {
                 if let Some(json) = json_body(response.body, side, &mut findings) {
-                    validate(schema, json, side, Part::Body, &mut findings);
+                    validate(
+                        schema,
+                        json,
+                        side,
+                        Part::Body,
+                        &self.generated,
+                        &mut findings,
+                    );
                 }
             }
         }
@@ -273,7 +296,14 @@ impl ContractSet {
             return findings;
         };
         match &compiled.body {
-            Some(schema) => validate(schema, body, Side::Request, Part::Body, &mut findings),
+            Some(schema) => validate(
+                schema,
+                body,
+                Side::Request,
+                Part::Body,
+                &self.generated,
+                &mut findings,
+            ),
             None => findings.push(Finding {
                 category: Category::Violation,
                 side: Side::Request,
@@ -299,9 +329,14 @@ impl ContractSet {
             return findings;
         };
         match self.response_schema(endpoint, compiled, status, &mut findings) {
-            Documented::Body(schema) => {
-                validate(schema, body, Side::Response, Part::Body, &mut findings)
-            }
+            Documented::Body(schema) => validate(
+                schema,
+                body,
+                Side::Response,
+                Part::Body,
+                &self.generated,
+                &mut findings,
+            ),
             Documented::NoBody => findings.push(Finding {
                 category: Category::Violation,
                 side: Side::Response,

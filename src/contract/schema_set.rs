@@ -9,8 +9,9 @@
 
 use super::endpoint::{Compiled, Endpoint, Rules, SchemaRef};
 use super::headers::HeaderRules;
-use super::manifest::{self, EndpointSpec, Manifest, StatusKey};
+use super::manifest::{self, EndpointSpec, Manifest, Merged, StatusKey};
 use super::query::QueryShape;
+use super::validate::Generated;
 use super::{ContractError, ContractSet, PathTemplate, Router};
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::{Value, json};
@@ -19,8 +20,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub const MANIFEST: &str = "manifest.json";
-/// Overlays over overlays are allowed, to a point.
-const MAX_BASES: usize = 4;
+/// `$ref` hops followed to collect header sentences.
+const MAX_HOPS: usize = 4;
 /// Subfolders of a schema folder searched for files (`cma/`).
 const MAX_FOLDER_DEPTH: usize = 4;
 
@@ -95,13 +96,6 @@ struct ParsedSchema {
     json: Value,
 }
 
-/// A manifest and where it is.
-struct Named {
-    name: String,
-    origin: String,
-    manifest: Manifest,
-}
-
 fn is_manifest(name: &str) -> bool {
     name == MANIFEST || name.ends_with("/manifest.json")
 }
@@ -157,9 +151,9 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
         );
     }
 
-    let chain = manifest_chain(&mut manifests)?;
+    let chain = manifest::chain(manifests, MANIFEST)?;
     let root = chain.last().expect("the chain holds the root manifest");
-    let headers = chain
+    let (header_manifest, header_names) = chain
         .iter()
         .rev()
         .find_map(|named| named.manifest.headers.clone().map(|h| (named, h)))
@@ -167,14 +161,29 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
             file: root.origin.clone(),
             message: "names no `headers` schemas, and neither does its base".into(),
         })?;
-    let entries = merged_entries(&chain)?;
+    // The documents of the generated contract: those in the folders of the
+    // base manifests (`cma/`).
+    let generated: Generated = chain[..chain.len() - 1]
+        .iter()
+        .filter_map(|named| {
+            named
+                .name
+                .rsplit_once('/')
+                .map(|(folder, _)| format!("{folder}/"))
+        })
+        .flat_map(|folder| {
+            schemas
+                .iter()
+                .filter(move |(name, _)| name.starts_with(&folder))
+                .map(|(_, schema)| schema.id.trim_end_matches('#').to_owned())
+        })
+        .collect();
+    let entries = manifest::merge(&chain)?;
 
-    let resolve = |named: &Named, reference: &str| -> Result<SchemaRef, String> {
-        resolve_reference(&schemas, named, reference)
-    };
+    let resolve = |reference: &str| resolve_reference(&schemas, reference);
     let mut endpoints: Vec<Endpoint> = Vec::with_capacity(entries.len());
     let mut router = Router::default();
-    for (named, spec) in &entries {
+    for Merged { spec, named } in &entries {
         let invalid = |message: String| ContractError::Invalid {
             file: named.origin.clone(),
             message: format!("endpoint {}: {message}", spec.id),
@@ -190,7 +199,7 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
                 earlier.path.as_str()
             )));
         }
-        let rules = rules(spec, named, &path, &resolve).map_err(invalid)?;
+        let rules = rules(spec, &named.name, &path, &resolve).map_err(invalid)?;
         endpoints.push(Endpoint {
             id: spec.id.clone(),
             method: spec.method.to_ascii_uppercase(),
@@ -200,17 +209,18 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
         });
     }
 
-    let (header_manifest, header_names) = headers;
     let header_refs = [
         &header_names.request,
         &header_names.request_with_body,
         &header_names.response,
     ]
     .map(|reference| {
-        resolve(header_manifest, reference).map_err(|message| ContractError::Invalid {
-            file: header_manifest.origin.clone(),
-            message: format!("headers: {message}"),
-        })
+        manifest::folder_reference(&header_manifest.name, reference)
+            .and_then(|reference| resolve(&reference))
+            .map_err(|message| ContractError::Invalid {
+                file: header_manifest.origin.clone(),
+                message: format!("headers: {message}"),
+            })
     });
     let [request, request_with_body, response] = header_refs;
     let (request, request_with_body, response) = (request?, request_with_body?, response?);
@@ -257,87 +267,15 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
         router,
         headers,
         compiler,
+        generated,
     })
-}
-
-/// The root manifest and the bases it names, deepest base first.
-fn manifest_chain(
-    manifests: &mut HashMap<String, (String, Manifest)>,
-) -> Result<Vec<Named>, ContractError> {
-    let mut chain = Vec::new();
-    let mut next = Some(MANIFEST.to_owned());
-    while let Some(name) = next {
-        let Some((origin, manifest)) = manifests.remove(&name) else {
-            let message = if chain.is_empty() {
-                "missing".to_owned()
-            } else if chain.iter().any(|named: &Named| named.name == name) {
-                format!("names {name} as its base, which is already in the chain")
-            } else {
-                format!("names {name} as its base, which is not a file in the folder")
-            };
-            let file = chain
-                .last()
-                .map_or_else(|| MANIFEST.to_owned(), |named: &Named| named.origin.clone());
-            return Err(ContractError::Invalid { file, message });
-        };
-        if chain.len() == MAX_BASES {
-            return Err(ContractError::Invalid {
-                file: origin,
-                message: format!("more than {MAX_BASES} manifests are chained by `base`"),
-            });
-        }
-        next = match &manifest.base {
-            Some(base) => Some(
-                manifest::resolve(&name, base)
-                    .map_err(|message| ContractError::Invalid {
-                        file: origin.clone(),
-                        message: format!("base: {message}"),
-                    })?
-                    .0,
-            ),
-            None => None,
-        };
-        chain.push(Named {
-            name,
-            origin,
-            manifest,
-        });
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
-/// The endpoints of the chain: a base's in its order, an overlay entry in
-/// place of the base entry with its id, new ones appended.
-fn merged_entries(chain: &[Named]) -> Result<Vec<(&Named, &EndpointSpec)>, ContractError> {
-    let mut entries: Vec<(&Named, &EndpointSpec)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for named in chain {
-        let mut own: HashMap<&str, ()> = HashMap::new();
-        for spec in &named.manifest.endpoints {
-            if own.insert(spec.id.as_str(), ()).is_some() {
-                return Err(ContractError::Invalid {
-                    file: named.origin.clone(),
-                    message: format!("endpoint {} is listed twice", spec.id),
-                });
-            }
-            match index.get(spec.id.as_str()) {
-                Some(&at) => entries[at] = (named, spec),
-                None => {
-                    index.insert(&spec.id, entries.len());
-                    entries.push((named, spec));
-                }
-            }
-        }
-    }
-    Ok(entries)
 }
 
 fn rules(
     spec: &EndpointSpec,
-    named: &Named,
+    manifest: &str,
     path: &PathTemplate,
-    resolve: &dyn Fn(&Named, &str) -> Result<SchemaRef, String>,
+    resolve: &dyn Fn(&str) -> Result<SchemaRef, String>,
 ) -> Result<Rules, String> {
     let mut path_params = Vec::new();
     for (param, pointer) in &spec.request.path_params {
@@ -349,10 +287,7 @@ fn rules(
     let mut responses = Vec::new();
     for (key, schema) in &spec.responses {
         let key = StatusKey::parse(key)?;
-        let schema = schema
-            .as_deref()
-            .map(|reference| resolve(named, reference))
-            .transpose()?;
+        let schema = schema.as_deref().map(resolve).transpose()?;
         responses.push((key, schema));
     }
     // Exact statuses are looked up before classes.
@@ -364,38 +299,33 @@ fn rules(
     }
     let request = &spec.request;
     Ok(Rules {
-        body: request
-            .body
-            .as_deref()
-            .map(|reference| resolve(named, reference))
-            .transpose()?,
+        body: request.body.as_deref().map(resolve).transpose()?,
         body_optional: request.body_optional,
-        query: resolve(named, &request.query)?,
+        query: resolve(&request.query)?,
         query_required: request.query_required,
         path_params,
         responses,
         success_statuses,
-        job: spec
-            .job
-            .as_deref()
-            .map(|reference| resolve(named, reference))
-            .transpose()?,
+        job: spec.job.as_deref().map(resolve).transpose()?,
         deprecated: spec.deprecated.clone(),
         doc_url: spec.doc_url.clone(),
-        manifest: named.name.clone(),
+        manifest: manifest.to_owned(),
     })
 }
 
-/// A manifest reference as the absolute URI of the file's `$id` plus the
-/// fragment, which must point at something in that file.
+/// A reference relative to the schema folder (`cma/item.json#/$defs/Item`)
+/// as the absolute URI of the file's `$id` plus the fragment, which must
+/// point at something in that file.
 fn resolve_reference(
     schemas: &HashMap<String, ParsedSchema>,
-    named: &Named,
     reference: &str,
 ) -> Result<SchemaRef, String> {
-    let (file, fragment) = manifest::resolve(&named.name, reference)?;
+    let (file, fragment) = match reference.split_once('#') {
+        Some((file, fragment)) => (file, Some(fragment)),
+        None => (reference, None),
+    };
     let schema = schemas
-        .get(&file)
+        .get(file)
         .ok_or_else(|| format!("names `{reference}`, which is not a schema file in the folder"))?;
     let Some(fragment) = fragment.filter(|fragment| !fragment.is_empty()) else {
         return Ok(SchemaRef {
@@ -403,7 +333,7 @@ fn resolve_reference(
             label: schema.origin.clone(),
         });
     };
-    let pointer = percent_decode(&fragment);
+    let pointer = percent_decode(fragment);
     if !pointer.starts_with('/') || schema.json.pointer(&pointer).is_none() {
         return Err(format!(
             "names `{reference}`, but {} has nothing at `#{fragment}`",
@@ -544,7 +474,7 @@ impl Compiler {
                     }
                 }
                 hops += 1;
-                if hops < MAX_BASES
+                if hops < MAX_HOPS
                     && let Some(reference) = contents.get("$ref").and_then(Value::as_str)
                     && let Ok(parent) = resolver.lookup(reference)
                 {

@@ -49,16 +49,23 @@ fn embedded_list_matches_the_schemas_folder() {
 /// `every_example_validates_against_its_schema` in tests/it.)
 #[test]
 fn every_schema_example_validates() {
-    let hand_written: Vec<Value> = SCHEMA_FILES
+    let parse = |text: &str| -> Value { serde_json::from_str(text).expect("schema is JSON") };
+    let schemas: Vec<(&str, Value)> = SCHEMA_FILES
         .iter()
-        .filter(|(name, _)| *name != MANIFEST && !name.contains('/'))
-        .map(|(_, text)| serde_json::from_str(text).expect("schema is JSON"))
+        .filter(|(name, _)| !name.ends_with(MANIFEST))
+        .map(|(name, text)| (*name, parse(text)))
         .collect();
+    let hand_written: Vec<&Value> = schemas
+        .iter()
+        .filter(|(name, _)| !name.contains('/'))
+        .map(|(_, schema)| schema)
+        .collect();
+    // The overlay's schemas may reference the generated ones.
     let registry = Registry::new()
         .extend(
-            hand_written
+            schemas
                 .iter()
-                .map(|s| (s["$id"].as_str().unwrap().to_owned(), s.clone())),
+                .map(|(_, s)| (s["$id"].as_str().unwrap().to_owned(), s.clone())),
         )
         .and_then(|b| b.prepare())
         .unwrap();
@@ -70,6 +77,7 @@ fn every_schema_example_validates() {
             .offline()
             .build(schema)
             .unwrap();
+        let schema: &Value = schema;
         let examples = schema["examples"]
             .as_array()
             .unwrap_or_else(|| panic!("{} has no examples", schema["$id"]));
@@ -141,16 +149,31 @@ fn the_overlay_replaces_generated_entries_and_the_rest_is_generated() {
         serde_json::from_str(include_str!("../../schemas/cma/manifest.json")).unwrap();
     let generated = generated["endpoints"].as_array().unwrap();
     assert!(contract.endpoints().len() >= generated.len());
+    let overlay: Value = serde_json::from_str(include_str!("../../schemas/manifest.json")).unwrap();
+    let overlay_ids: Vec<&str> = overlay["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["id"].as_str().unwrap())
+        .collect();
     for entry in generated {
         let id = entry["id"].as_str().unwrap();
         let endpoint = contract.endpoint(id).unwrap_or_else(|| panic!("{id}"));
         let from_overlay = endpoint.manifest() == MANIFEST;
-        assert_eq!(from_overlay, id.starts_with("access_tokens."), "{id}");
-        if !from_overlay {
+        assert_eq!(from_overlay, overlay_ids.contains(&id), "{id}");
+        if !id.starts_with("access_tokens.") {
+            // Amended or not, the route is the generated one.
             assert_eq!(endpoint.method, entry["method"].as_str().unwrap(), "{id}");
             assert_eq!(endpoint.path.as_str(), entry["path"].as_str().unwrap());
         }
     }
+    // Amending changes what it names and keeps the rest.
+    let promote = contract.endpoint("environments.promote").unwrap();
+    assert!(promote.has_request_body() && promote.body_optional());
+    assert_eq!(
+        promote.schema_labels()[1],
+        ("request.query".into(), "(built in) schemas/no-query.json")
+    );
     let regenerate = contract.endpoint("access_tokens.regenerate_token").unwrap();
     assert_eq!(regenerate.success_statuses(), [200, 201]);
     assert_eq!(
@@ -185,13 +208,27 @@ fn every_endpoint_compiles_and_nothing_compiles_before_it_is_used() {
 
 #[test]
 fn broken_references_and_chains_are_named_at_load_time() {
-    let cases: [(&str, &str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            MANIFEST,
+            "\"id\": \"items.publish\",",
+            "\"id\": \"items.publishh\",",
+            "schema dir/manifest.json: endpoint items.publishh: amends an endpoint its base \
+             does not have",
+        ),
+        (
+            MANIFEST,
+            "\"id\": \"items.publish\",",
+            "\"id\": \"items.publish\", \"path\": \"/x\",",
+            "schema dir/manifest.json: endpoint items.publish: an amendment has only `id`, \
+             `amend` and `$comment`",
+        ),
         (
             "cma/manifest.json",
             "\"body\": \"role.json#/$defs/RoleCreateSchema\"",
             "\"body\": \"role.json#/$defs/NoSuchSchema\"",
             "schema dir/cma/manifest.json: endpoint roles.create: names \
-             `role.json#/$defs/NoSuchSchema`, but dir/cma/role.json has nothing at \
+             `cma/role.json#/$defs/NoSuchSchema`, but dir/cma/role.json has nothing at \
              `#/$defs/NoSuchSchema`",
         ),
         (
@@ -199,7 +236,7 @@ fn broken_references_and_chains_are_named_at_load_time() {
             "\"body\": \"role.json#/$defs/RoleCreateSchema\"",
             "\"body\": \"rolle.json#/$defs/RoleCreateSchema\"",
             "schema dir/cma/manifest.json: endpoint roles.create: names \
-             `rolle.json#/$defs/RoleCreateSchema`, which is not a schema file in the folder",
+             `cma/rolle.json#/$defs/RoleCreateSchema`, which is not a schema file in the folder",
         ),
         (
             MANIFEST,
