@@ -1086,3 +1086,168 @@ fn real_traffic_broken_by_hand_is_caught() {
         ]
     );
 }
+
+fn list_endpoints(extra: &[&str]) -> std::process::Output {
+    assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+        .args(["schema-check", "--list-endpoints"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// `schema-check --list-endpoints`: every endpoint once, with method, path,
+/// body and success statuses, as text and as JSON.
+#[test]
+fn list_endpoints_prints_every_endpoint_with_its_body_and_statuses() {
+    let out = list_endpoints(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["ID", "METHOD", "PATH", "BODY", "SUCCESS"]);
+    let rows: Vec<Vec<&str>> = lines
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert!(rows.iter().all(|row| row.len() == 5), "{text}");
+    assert_eq!(rows.len(), contract().endpoints().len());
+    let ids: std::collections::BTreeSet<&str> = rows.iter().map(|row| row[0]).collect();
+    assert_eq!(ids.len(), rows.len(), "each id once");
+    let generated: Value =
+        serde_json::from_slice(&std::fs::read(repo_path("schemas/cma/manifest.json")).unwrap())
+            .unwrap();
+    for entry in generated["endpoints"].as_array().unwrap() {
+        assert!(
+            ids.contains(entry["id"].as_str().unwrap()),
+            "{}",
+            entry["id"]
+        );
+    }
+    for expected in [
+        ["items.create", "POST", "/items", "yes", "200,201"],
+        ["item_types.list", "GET", "/item-types", "no", "200"],
+        [
+            "fields.create",
+            "POST",
+            "/item-types/{itemTypeId}/fields",
+            "yes",
+            "200,201,202",
+        ],
+        [
+            "build_triggers.trigger",
+            "POST",
+            "/build-triggers/{buildTriggerId}/trigger",
+            "optional",
+            "204",
+        ],
+        [
+            "search_indexes.trigger",
+            "POST",
+            "/search-indexes/{searchIndexId}/trigger",
+            "no",
+            "204",
+        ],
+        [
+            "items.publish",
+            "PUT",
+            "/items/{itemId}/publish",
+            "optional",
+            "200",
+        ],
+        [
+            "access_tokens.create",
+            "POST",
+            "/access_tokens",
+            "yes",
+            "200,201",
+        ],
+        [
+            "access_tokens.regenerate_token",
+            "POST",
+            "/access_tokens/{id}/regenerate_token",
+            "no",
+            "200,201",
+        ],
+        ["items.batch_destroy", "DELETE", "/items", "no", "202"],
+    ] {
+        assert!(rows.contains(&expected.to_vec()), "{expected:?} in\n{text}");
+    }
+
+    let out = list_endpoints(&["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), rows.len());
+    let fork = list
+        .iter()
+        .find(|e| e["id"] == "environments.fork")
+        .unwrap();
+    assert_eq!(fork["method"], "POST");
+    assert_eq!(fork["path"], "/environments/{environmentId}/fork");
+    assert_eq!(fork["success_statuses"], json!([200, 202]));
+    assert_eq!(fork["job"], true);
+    assert_eq!(fork["manifest"], "cma/manifest.json");
+    let batch = list
+        .iter()
+        .find(|e| e["id"] == "items.batch_publish")
+        .unwrap();
+    assert_eq!(batch["manifest"], "manifest.json");
+    assert!(
+        batch["deprecated"]
+            .as_str()
+            .unwrap()
+            .contains("items.bulk_publish")
+    );
+}
+
+#[test]
+fn list_endpoints_lists_a_schemas_folder_and_refuses_other_work() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_schemas(dir.path());
+    let manifest = dir.path().join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replacen(
+            "\"success_statuses\": [200, 201]",
+            "\"success_statuses\": [201]",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = list_endpoints(&["--schemas", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let create = text
+        .lines()
+        .find(|l| l.starts_with("access_tokens.create "))
+        .unwrap();
+    assert!(create.ends_with(" 201"), "{create}");
+
+    for conflicting in [
+        vec!["cassettes"],
+        vec!["--endpoint", "items.create", "--request", "x.json"],
+    ] {
+        let out = list_endpoints(&conflicting);
+        assert_eq!(out.status.code(), Some(2), "{conflicting:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    }
+    // The lone-payload check names the list instead of printing 200 ids.
+    let out = assert_cmd::Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+        .args([
+            "schema-check",
+            "--endpoint",
+            "items.crate",
+            "--request",
+            "-",
+        ])
+        .write_stdin("{}")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "unknown endpoint `items.crate`; `datovcr schema-check --list-endpoints` lists all"
+        ),
+        "{stderr}"
+    );
+}
