@@ -59,6 +59,8 @@ pub(super) struct Compiled {
     pub query_shape: QueryShape,
     /// Exact statuses first, then classes, as the manifest lists them.
     pub responses: Vec<(StatusKey, Option<Arc<Validator>>)>,
+    /// The finished job's payload, for endpoints that may answer 202.
+    pub job: Option<Arc<Validator>>,
 }
 
 /// What the contract says about one response status.

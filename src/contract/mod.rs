@@ -12,6 +12,7 @@ mod embedded;
 mod endpoint;
 mod finding;
 mod headers;
+mod jobs;
 mod manifest;
 mod query;
 mod routing;
@@ -57,6 +58,8 @@ pub struct ContractSet {
     compiler: Compiler,
     /// The `$id`s of the generated documents (see [`validate`]).
     generated: validate::Generated,
+    /// Jobs seen starting, so their results are checked ([`jobs`]).
+    jobs: jobs::JobLedger,
 }
 
 /// The request half of an exchange, borrowed from wherever it lives.
@@ -282,10 +285,71 @@ impl ContractSet {
                         &self.generated,
                         &mut findings,
                     );
+                    self.follow_jobs(endpoint, response.status, json, &mut findings);
                 }
             }
         }
         findings
+    }
+
+    /// Notes a job a 202 answer starts; checks the payload of a finished
+    /// job's result against the schema of the call that started it: its job
+    /// schema when the call succeeded, its error schema when it failed.
+    fn follow_jobs(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        body: &Value,
+        findings: &mut Vec<Finding>,
+    ) {
+        if status == 202 && endpoint.rules.job.is_some() {
+            if let (Some(job_id), Some(&origin)) =
+                (jobs::started_job(body), self.by_id.get(&endpoint.id))
+            {
+                self.jobs.started(job_id, origin);
+            }
+            return;
+        }
+        if status / 100 != 2 {
+            return;
+        }
+        let Some((job_id, job_status, payload)) = jobs::job_result(body) else {
+            return;
+        };
+        let Some(origin) = self.jobs.finished(job_id) else {
+            return;
+        };
+        let origin = &self.endpoints[origin];
+        let Some(compiled) = self.compiled_or_finding(origin, Side::Response, findings) else {
+            return;
+        };
+        let schema = if job_status / 100 == 2 {
+            compiled.job.as_deref()
+        } else {
+            match compiled.response(job_status) {
+                Documented::Body(schema) => Some(schema),
+                Documented::No | Documented::NoBody => None,
+            }
+        };
+        let Some(schema) = schema else {
+            return;
+        };
+        let from = findings.len();
+        validate(
+            schema,
+            payload,
+            Side::Response,
+            Part::Body,
+            &self.generated,
+            findings,
+        );
+        for finding in &mut findings[from..] {
+            finding.pointer = format!("/data/attributes/payload{}", finding.pointer);
+            finding.message = format!(
+                "{} (the result of job {job_id}, which {} started)",
+                finding.message, origin.id
+            );
+        }
     }
 
     /// Checks a lone request body (`schema-check --request FILE`).

@@ -268,6 +268,7 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
         headers,
         compiler,
         generated,
+        jobs: Default::default(),
     })
 }
 
@@ -446,6 +447,7 @@ impl Compiler {
             query: validator(&rules.query)?,
             query_shape: self.query_shape(&rules.query),
             responses,
+            job: rules.job.as_ref().map(validator).transpose()?,
         })
     }
 

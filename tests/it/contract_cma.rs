@@ -1042,6 +1042,9 @@ fn real_traffic_broken_by_hand_is_caught() {
     let source = real_traffic_dir().join("site-api-item-batch-publishunpublish-works.json");
     let mut cassette: Value = serde_json::from_slice(&std::fs::read(&source).unwrap()).unwrap();
     let interactions = cassette["interactions"].as_array_mut().unwrap();
+    // #2 is the result of the field create job of #1: its field is a record.
+    interactions[2]["response"]["body"]["json"]["data"]["attributes"]["payload"]["data"]["type"] =
+        json!("item");
     // #3 creates a record: its id becomes a number.
     interactions[3]["response"]["body"]["json"]["data"]["id"] = json!(112935566);
     // #4 publishes in batch: without the ids.
@@ -1049,6 +1052,9 @@ fn real_traffic_broken_by_hand_is_caught() {
         .as_object_mut()
         .unwrap()
         .remove("query");
+    // #5 is the result of the batch publish job: a count as text.
+    interactions[5]["response"]["body"]["json"]["data"]["attributes"]["payload"]["meta"]["successful"] =
+        json!("1");
     // #6 finds the record: its meta status is not one of the documented.
     interactions[6]["response"]["body"]["json"]["data"]["meta"]["status"] = json!("live");
     // #7 unpublishes in batch: answered 200.
@@ -1079,8 +1085,10 @@ fn real_traffic_broken_by_hand_is_caught() {
     assert_eq!(
         errors,
         [
+            "#2 job_results.find response body /data/attributes/payload/data/type const",
             "#3 items.create response body /data/id type",
             "#4 items.batch_publish request query /filter required",
+            "#5 job_results.find response body /data/attributes/payload/meta/successful type",
             "#6 items.find response body /data/meta/status enum",
             "#7 items.batch_unpublish response status  status",
         ]
@@ -1249,5 +1257,234 @@ fn list_endpoints_lists_a_schemas_folder_and_refuses_other_work() {
             "unknown endpoint `items.crate`; `datovcr schema-check --list-endpoints` lists all"
         ),
         "{stderr}"
+    );
+}
+
+/// `(request, status, response body)` of interaction `index` of a real cassette.
+fn real_exchange(file: &str, index: usize) -> (Value, u16, Value) {
+    let cassette: Value =
+        serde_json::from_slice(&std::fs::read(real_traffic_dir().join(file)).unwrap()).unwrap();
+    let exchange = &cassette["interactions"][index];
+    (
+        exchange["request"].clone(),
+        exchange["response"]["status"].as_u64().unwrap() as u16,
+        exchange["response"]["body"]["json"].clone(),
+    )
+}
+
+fn errors_of(contract: &ContractSet, exchange: &Interaction) -> Vec<(Side, Part, String, String)> {
+    errors(&contract.check_interaction(exchange).expect("routed").1)
+}
+
+fn job_result(job_id: &str, status: u16, payload: Value) -> Interaction {
+    interaction(
+        request("GET", &format!("/job-results/{job_id}"), None),
+        200,
+        json!({"data": {"id": job_id, "type": "job_result",
+            "attributes": {"status": status, "payload": payload}}}),
+    )
+}
+
+/// A job's result is checked against the job schema of the call that
+/// started it (its error schema when it failed), across the exchanges one
+/// contract checks; a 404 while it runs is fine, an unknown job is not checked.
+#[test]
+fn a_job_result_is_checked_against_the_call_that_started_it() {
+    // A field create of the real traffic: 202, then its result.
+    let (create, _, _) = real_exchange("site-api-item-batch-publishunpublish-works.json", 1);
+    let (_, _, result) = real_exchange("site-api-item-batch-publishunpublish-works.json", 2);
+    let field = result["data"]["attributes"]["payload"].clone();
+    assert_eq!(field["data"]["type"], "field");
+    let contract = ContractSet::embedded().unwrap();
+    let start = |job_id: &str| {
+        let exchange = interaction(
+            request(
+                "POST",
+                "/item-types/1869243/fields",
+                Some(create["body"]["json"].clone()),
+            ),
+            202,
+            job(json!(job_id)),
+        );
+        assert_eq!(errors_of(&contract, &exchange), vec![]);
+    };
+    let payload_error = |pointer: &str, rule: &str| {
+        vec![(
+            Side::Response,
+            Part::Body,
+            format!("/data/attributes/payload{pointer}"),
+            rule.to_owned(),
+        )]
+    };
+
+    start("j1");
+    assert_eq!(
+        errors_of(&contract, &job_result("j1", 201, field.clone())),
+        vec![]
+    );
+
+    start("j2");
+    let mut wrong = field.clone();
+    wrong["data"]["type"] = json!("item");
+    let (_, findings) = contract
+        .check_interaction(&job_result("j2", 201, wrong.clone()))
+        .unwrap();
+    assert_eq!(errors(&findings), payload_error("/data/type", "const"));
+    assert!(
+        findings[0]
+            .message
+            .ends_with("(the result of job j2, which fields.create started)")
+    );
+
+    // Running: 404 with the error envelope, then the result, still checked.
+    start("j3");
+    let running = interaction(
+        request("GET", "/job-results/j3", None),
+        404,
+        json!({"data": [{"id": "e1", "type": "api_error",
+            "attributes": {"code": "NOT_FOUND", "details": {}}}]}),
+    );
+    assert_eq!(errors_of(&contract, &running), vec![]);
+    let mut no_id = field.clone();
+    no_id["data"].as_object_mut().unwrap().remove("id");
+    assert_eq!(
+        errors_of(&contract, &job_result("j3", 201, no_id.clone())),
+        payload_error("/data/id", "required")
+    );
+    // Finished once: the same result again is not tied to the call any more.
+    assert_eq!(
+        errors_of(&contract, &job_result("j3", 201, no_id.clone())),
+        vec![]
+    );
+    // A job nobody saw starting is not checked.
+    assert_eq!(
+        errors_of(&contract, &job_result("unknown", 201, json!({"any": 1}))),
+        vec![]
+    );
+
+    // A failed job carries the error document of the call.
+    start("j4");
+    let failure = json!({"data": [{"id": "e2", "type": "api_error",
+        "attributes": {"code": "INVALID_FIELD", "details": {"field": "api_key"}}}]});
+    assert_eq!(
+        errors_of(&contract, &job_result("j4", 422, failure)),
+        vec![]
+    );
+    start("j5");
+    assert_eq!(
+        errors_of(&contract, &job_result("j5", 422, json!({"errors": []}))),
+        payload_error("/data", "required")
+    );
+
+    // The 2022 batch calls of the overlay have their job schema too.
+    let batch = interaction(
+        request("PUT", "/items/publish?filter[ids]=1", Some(json!({}))),
+        202,
+        job(json!("jb")),
+    );
+    assert_eq!(errors_of(&contract, &batch), vec![]);
+    assert_eq!(
+        errors_of(
+            &contract,
+            &job_result(
+                "jb",
+                200,
+                json!({"data": [], "meta": {"successful": "1", "failed": 0}})
+            )
+        ),
+        payload_error("/meta/successful", "type")
+    );
+}
+
+/// Through `datovcr proxy`: the job started by one exchange is checked
+/// when a later exchange of the same run returns its result.
+#[tokio::test]
+async fn the_proxy_checks_a_job_result_against_the_call_that_started_it() {
+    use crate::support::upstream::{CapturedRequest, FakeDato, FakeDatoOptions, ScriptedReply};
+    use hyper::Method;
+    let (create, _, _) = real_exchange("site-api-item-batch-publishunpublish-works.json", 1);
+    let (_, _, result) = real_exchange("site-api-item-batch-publishunpublish-works.json", 2);
+    let mut wrong = result.clone();
+    wrong["data"]["id"] = json!("5f0c2b1a9d8e7f6a5b4c3d2e");
+    wrong["data"]["attributes"]["payload"]["data"]["attributes"]["position"] = json!("first");
+    let reply = |status: u16, body: &Value| ScriptedReply {
+        status,
+        headers: vec![(
+            "content-type".into(),
+            "application/json; charset=utf-8".into(),
+        )],
+        body: serde_json::to_vec(body).unwrap(),
+    };
+    let (good, bad) = (result.clone(), wrong.clone());
+    let upstream = FakeDato::start(FakeDatoOptions::default().respond_with(
+        move |request: &CapturedRequest| match (
+            request.method.as_str(),
+            request.path_and_query.as_str(),
+        ) {
+            ("POST", "/item-types/1869243/fields") => {
+                let job_id = if request.header("x-case") == Some("bad") {
+                    "5f0c2b1a9d8e7f6a5b4c3d2e"
+                } else {
+                    "55a7918ed04f380052bf8e9c"
+                };
+                Some(reply(202, &json!({"data": {"id": job_id, "type": "job"}})))
+            }
+            ("GET", "/job-results/55a7918ed04f380052bf8e9c") => Some(reply(200, &good)),
+            ("GET", "/job-results/5f0c2b1a9d8e7f6a5b4c3d2e") => Some(reply(200, &bad)),
+            _ => None,
+        },
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = crate::support::proxy::start_proxy(&upstream, dir.path(), |_| {}).await;
+    let client = crate::support::proxy::client_for(&upstream);
+    let body = serde_json::to_vec(&create["body"]["json"]).unwrap();
+    let mut violations = Vec::new();
+    for case in ["good", "bad"] {
+        let mut headers = crate::support::proxy::api_headers("bearer-abcdefgh", true);
+        headers.push(("x-case", case.to_owned()));
+        let (status, response_headers, _) = crate::support::client::send(
+            &client,
+            Method::POST,
+            &format!("{}/item-types/1869243/fields", proxy.uri()),
+            &crate::support::proxy::borrowed(&headers),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, 202);
+        assert!(response_headers.get("x-datovcr-violations").is_none());
+        let job_id = if case == "bad" {
+            "5f0c2b1a9d8e7f6a5b4c3d2e"
+        } else {
+            "55a7918ed04f380052bf8e9c"
+        };
+        let (status, response_headers, _) = crate::support::client::send(
+            &client,
+            Method::GET,
+            &format!("{}/job-results/{job_id}", proxy.uri()),
+            &crate::support::proxy::borrowed(&crate::support::proxy::api_headers(
+                "bearer-abcdefgh",
+                false,
+            )),
+            "",
+        )
+        .await;
+        assert_eq!(status, 200);
+        violations.push(
+            response_headers
+                .get("x-datovcr-violations")
+                .map(|value| value.to_str().unwrap().to_owned()),
+        );
+    }
+    proxy.shutdown().await;
+    assert_eq!(
+        violations,
+        [
+            None,
+            Some(
+                "1; response body /data/attributes/payload/data/attributes/position [type]"
+                    .to_owned()
+            )
+        ]
     );
 }
