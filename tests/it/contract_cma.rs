@@ -1668,3 +1668,110 @@ fn the_secret_attribute_list_is_what_the_schemas_and_the_redaction_say() {
         "docs/contract.md, Secret attributes: one row per attribute, as the redaction treats it"
     );
 }
+
+/// The shipped example cassette of non-token resources (an item create, an
+/// item-type list, an upload's job polled to completion) passes
+/// `schema-check` without a single finding.
+#[test]
+fn the_example_cma_cassette_passes_schema_check_without_findings() {
+    let (code, report) = schema_check_json(&[&repo_path("cassettes/cma-docs.json")]);
+    assert_eq!(code, Some(0));
+    assert_eq!(report["findings"], json!([]), "{report:#}");
+    assert_eq!(report["summary"]["interactions"], 5);
+    assert_eq!(report["not_under_contract"], json!([]));
+    let cassette = Cassette::load(&repo_path("cassettes/cma-docs.json")).unwrap();
+    let ids: Vec<String> = cassette
+        .interactions
+        .iter()
+        .map(|exchange| check(exchange).0)
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "items.create",
+            "item_types.list",
+            "uploads.create",
+            "job_results.find",
+            "job_results.find"
+        ]
+    );
+    // The job's payload is checked against uploads.create's job schema: a
+    // broken one in the same cassette fails.
+    let dir = tempfile::tempdir().unwrap();
+    let mut broken = cassette.clone();
+    broken.interactions[4].response.body.as_json_mut().unwrap()["data"]["attributes"]["payload"]
+        ["data"]["attributes"]["size"] = json!("444");
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, broken.to_bytes()).unwrap();
+    let (code, report) = schema_check_json(&[&path]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        report["findings"][0]["pointer"],
+        "/data/attributes/payload/data/attributes/size"
+    );
+}
+
+/// `datovcr replay --check` serves the example cassette from the shipped
+/// cassettes folder: the documentation's item create, the model list, and
+/// the upload's job, 404 while it runs and then its result, all clean.
+#[tokio::test]
+async fn replay_serves_the_example_cma_cassette_with_no_violation() {
+    use crate::support::process::ServerProcess;
+    use hyper::Method;
+    let work = tempfile::tempdir().unwrap();
+    let args: Vec<String> = ["replay", "--listen", "127.0.0.1:0", "--check", "--cassette"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([repo_path("cassettes").display().to_string()])
+        .collect();
+    let server = ServerProcess::start(work.path(), &args, &work.path().join("replay.stderr"));
+    let pki = crate::support::tls::TestPki::new();
+    let client = crate::support::client::https_client(pki.ca_file());
+    let cassette = Cassette::load(&repo_path("cassettes/cma-docs.json")).unwrap();
+    let headers = [
+        ("authorization", "Bearer YOUR-API-TOKEN"),
+        ("accept", "application/json"),
+        ("x-api-version", "3"),
+        ("content-type", "application/vnd.api+json"),
+    ];
+    for (index, expected_status) in [(0, 201), (1, 200), (2, 202), (3, 404), (4, 200)] {
+        let recorded = &cassette.interactions[index];
+        let body = match &recorded.request.body {
+            Body::Json(json) => serde_json::to_vec(json).unwrap(),
+            _ => Vec::new(),
+        };
+        let headers = if body.is_empty() {
+            &headers[..3]
+        } else {
+            &headers[..]
+        };
+        let (status, response_headers, response_body) = crate::support::client::send(
+            &client,
+            Method::from_bytes(recorded.request.method.as_bytes()).unwrap(),
+            &server.url(&recorded.request.path),
+            headers,
+            body,
+        )
+        .await;
+        assert_eq!(status.as_u16(), expected_status, "#{index}");
+        assert!(
+            response_headers.get("x-datovcr-violations").is_none(),
+            "#{index}: {:?}",
+            response_headers.get("x-datovcr-violations")
+        );
+        let Body::Json(recorded_body) = &recorded.response.body else {
+            panic!("JSON bodies");
+        };
+        assert_eq!(
+            &serde_json::from_slice::<Value>(&response_body).unwrap(),
+            recorded_body,
+            "#{index}"
+        );
+    }
+    let (exit, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{stderr}");
+    assert!(stderr.contains("5 served, 0 miss(es), 0 forwarded, 0 violation(s)"), "{stderr}");
+    assert!(!stderr.contains("violation:") && !stderr.contains("drift"), "{stderr}");
+}

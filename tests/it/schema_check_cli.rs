@@ -331,7 +331,7 @@ fn usage_io_and_parse_errors_exit_2_with_a_named_input() {
             broken.display()
         )))
         .stdout(predicates::str::contains(
-            "checked 7 interaction(s) in 2 file(s)",
+            "checked 12 interaction(s) in 3 file(s)",
         ));
 }
 
