@@ -440,6 +440,9 @@ fn accept_allows_json_by_any_media_range_and_refusals_are_told_in_words() {
         "application/json, text/plain, */*",
         "text/html, application/json;q=0.9",
         "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        "application/json;q=0.05",
+        "application/json;q=1.0",
+        "application/json; quality=0",
     ] {
         assert_eq!(with_accept(accept), vec![], "{accept}");
     }
@@ -451,6 +454,10 @@ fn accept_allows_json_by_any_media_range_and_refusals_are_told_in_words() {
         "application/json;q=0",
         "application/json; q=0.000, text/html",
         "*/*;q=0",
+        "application/json;Q=0",
+        "application/json;q=0.",
+        "application/json ;q=0",
+        "application/json; q = 0",
         "",
     ] {
         let findings = with_accept(accept);
@@ -1772,6 +1779,12 @@ async fn replay_serves_the_example_cma_cassette_with_no_violation() {
         .await
         .unwrap();
     assert!(exit.success(), "{stderr}");
-    assert!(stderr.contains("5 served, 0 miss(es), 0 forwarded, 0 violation(s)"), "{stderr}");
-    assert!(!stderr.contains("violation:") && !stderr.contains("drift"), "{stderr}");
+    assert!(
+        stderr.contains("5 served, 0 miss(es), 0 forwarded, 0 violation(s)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("violation:") && !stderr.contains("drift"),
+        "{stderr}"
+    );
 }
