@@ -273,3 +273,36 @@ fn broken_references_and_chains_are_named_at_load_time() {
         assert_eq!(err, expected);
     }
 }
+
+/// A schema that loads but cannot be compiled is a `contract` finding of
+/// the endpoint that uses it, when that endpoint is first checked.
+#[test]
+fn a_schema_that_cannot_be_compiled_is_a_finding_not_a_crash() {
+    let files = files_with(|name, text| {
+        if name == "cma/role.json" {
+            let from = "\"$ref\": \"#/$defs/RoleIdentity\"";
+            assert!(text.contains(from));
+            *text = text.replacen(from, "\"$ref\": \"#/$defs/NoSuchDefinition\"", 1);
+        }
+    });
+    let contract = compile(files, MetaCheck::Every).expect("it loads");
+    let endpoint = contract.endpoint("roles.create").unwrap();
+    let findings = contract.check_request_body(endpoint, &serde_json::json!({}));
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].rule, "contract");
+    assert!(findings[0].is_error());
+    assert!(
+        findings[0]
+            .message
+            .starts_with("the contract for roles.create cannot be used: dir/cma/role.json#/$defs/"),
+        "{}",
+        findings[0].message
+    );
+    // Other endpoints are unaffected.
+    let list = contract.endpoint("access_tokens.list").unwrap();
+    assert!(
+        contract
+            .check_response_body(list, 200, &serde_json::json!({"data": []}))
+            .is_empty()
+    );
+}
