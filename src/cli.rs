@@ -482,6 +482,11 @@ pub struct SchemaCheckArgs {
     /// The status the response was (or would be) sent with.
     #[arg(long, value_name = "N", requires = "response", value_parser = clap::value_parser!(u16).range(100..=599))]
     pub status: Option<u16>,
+
+    /// Print every endpoint under contract (id, method, path, body, success
+    /// statuses) and exit; `--format json` for JSON.
+    #[arg(long, conflicts_with_all = ["paths", "endpoint", "request", "response"])]
+    pub list_endpoints: bool,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -744,6 +749,10 @@ fn schema_check(args: SchemaCheckArgs) -> i32 {
         Ok(contract) => contract,
         Err(message) => return fail(&message),
     };
+    if args.list_endpoints {
+        print!("{}", check::endpoints::render(&contract, args.format));
+        return check::EXIT_CLEAN;
+    }
 
     let mut report = CheckReport::default();
     let mut payloads = Vec::new();

@@ -5,6 +5,7 @@
 //! redacted. Interactions on endpoints outside the contract are listed, not
 //! failed. The report is rendered by [`report`].
 
+pub mod endpoints;
 pub mod report;
 
 use crate::contract::{ContractSet, Finding, Side};
@@ -262,10 +263,9 @@ pub fn check_payload(
         }
     };
     let endpoint = contract.endpoint(endpoint_id).ok_or_else(|| {
-        let known: Vec<_> = contract.endpoints().iter().map(|e| e.id.as_str()).collect();
         format!(
-            "unknown endpoint `{endpoint_id}`; use one of: {}",
-            known.join(", ")
+            "unknown endpoint `{endpoint_id}`; `datovcr schema-check --list-endpoints` lists all {}",
+            contract.endpoints().len()
         )
     })?;
     report.files_checked += 1;

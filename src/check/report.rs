@@ -101,6 +101,7 @@ fn severity_word(finding: &Finding) -> &'static str {
         Category::Violation => "error",
         Category::LeakedSecret => "leaked secret",
         Category::Drift => "warning (drift)",
+        Category::NotRecorded => "note (not recorded)",
     }
 }
 

@@ -22,7 +22,7 @@ pub enum Part {
     Body,
 }
 
-/// Why it was reported. Drift is the only kind that does not fail a check.
+/// Why it was reported. Drift and "not recorded" do not fail a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -33,6 +33,9 @@ pub enum Category {
     Drift,
     /// A secret that should have been replaced by a placeholder.
     LeakedSecret,
+    /// A part the recording did not keep (real traffic converted from
+    /// recordings without request headers), so its rules were not checked.
+    NotRecorded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -52,7 +55,7 @@ pub struct Finding {
     pub pointer: String,
     /// The schema keyword that failed (`required`, `type`, `enum` …) or one
     /// of datovcr's own rules (`path-id`, `no-body`, `status`, `json`,
-    /// `placeholder`).
+    /// `placeholder`, `not-recorded`, `contract`).
     pub rule: String,
     /// A plain sentence for people.
     pub message: String,
@@ -61,7 +64,7 @@ pub struct Finding {
 impl Finding {
     pub fn severity(&self) -> Severity {
         match self.category {
-            Category::Drift => Severity::Warning,
+            Category::Drift | Category::NotRecorded => Severity::Warning,
             Category::Violation | Category::LeakedSecret => Severity::Error,
         }
     }
@@ -107,6 +110,7 @@ impl fmt::Display for Category {
             Category::Violation => "violation",
             Category::Drift => "drift",
             Category::LeakedSecret => "leaked secret",
+            Category::NotRecorded => "not recorded",
         })
     }
 }

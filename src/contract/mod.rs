@@ -1,25 +1,38 @@
-//! The access-token contract: JSON Schemas derived from the DatoCMS
-//! documentation plus a manifest that ties them to endpoints.
+//! The contract: JSON Schemas for every endpoint of the DatoCMS Content
+//! Management API (generated into `schemas/cma/` by tools/contract-gen),
+//! the hand-written overlay in `schemas/` (the access tokens, the header
+//! rules, the error envelope, real API behaviour the generated schemas do not
+//! describe) and the manifests that tie them to endpoints.
 //!
-//! A [`ContractSet`] is compiled once (every validator is built up front)
-//! and then checks any number of exchanges. It knows nothing about sockets,
-//! so `schema-check`, the proxy and replay all share it.
+//! A [`ContractSet`] is loaded once; each endpoint's validators are compiled
+//! the first time it is checked. It knows nothing about sockets, so
+//! `schema-check`, the proxy and replay all share it.
 
 mod embedded;
+mod endpoint;
 mod finding;
+mod headers;
+mod jobs;
 mod manifest;
+mod query;
 mod routing;
 mod schema_set;
+#[cfg(test)]
+mod tests;
+mod validate;
 
+pub use endpoint::Endpoint;
 pub use finding::{Category, Finding, Part, Severity, Side, pointer_token, violations_summary};
 pub use routing::{PathTemplate, Router};
 
 use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
-use jsonschema::Validator;
-use jsonschema::error::ValidationErrorKind;
+use endpoint::{Compiled, Documented};
+use headers::HeaderRules;
+use schema_set::{Compiler, MetaCheck};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use validate::validate;
 
 /// A contract that could not be loaded. Always names the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -34,36 +47,19 @@ pub enum ContractError {
     Invalid { file: String, message: String },
 }
 
-/// One endpoint under contract, with its validators compiled.
-#[derive(Debug)]
-pub struct Endpoint {
-    pub id: String,
-    pub method: String,
-    pub path: PathTemplate,
-    request_body: Option<Arc<Validator>>,
-    query: Arc<Validator>,
-    /// `(index of the path segment, pointer into the request body)`.
-    path_params: Vec<(usize, String)>,
-    /// Indexed by status class: `responses[2]` is the 2xx schema.
-    responses: [Option<Arc<Validator>>; 6],
-    success_statuses: Vec<u16>,
-}
-
-impl Endpoint {
-    pub fn has_request_body(&self) -> bool {
-        self.request_body.is_some()
-    }
-}
-
-/// The compiled contract.
+/// The loaded contract.
 #[derive(Debug)]
 pub struct ContractSet {
     endpoints: Vec<Endpoint>,
+    by_id: HashMap<String, usize>,
     /// Method and path to an index into `endpoints`.
     router: Router,
-    request_headers: Arc<Validator>,
-    request_headers_with_body: Arc<Validator>,
-    response_headers: Arc<Validator>,
+    headers: HeaderRules,
+    compiler: Compiler,
+    /// The `$id`s of the generated documents (see [`validate`]).
+    generated: validate::Generated,
+    /// Jobs seen starting, so their results are checked ([`jobs`]).
+    jobs: jobs::JobLedger,
 }
 
 /// The request half of an exchange, borrowed from wherever it lives.
@@ -117,21 +113,68 @@ impl ContractSet {
                 text: (*text).to_owned(),
             })
             .collect();
-        schema_set::compile(files)
+        schema_set::compile(files, MetaCheck::HandWritten)
     }
 
     /// A contract read from a folder holding `manifest.json` and the schemas
-    /// it names (`--schemas DIR`).
+    /// it names, in it and its subfolders (`--schemas DIR`). Every file is
+    /// checked against the JSON Schema meta-schema.
     pub fn from_dir(dir: &Path) -> Result<Self, ContractError> {
-        schema_set::compile(schema_set::read_dir(dir)?)
+        schema_set::compile(schema_set::read_dir(dir)?, MetaCheck::Every)
     }
 
+    /// Every endpoint, in manifest order (the generated contract's order,
+    /// overlay entries in place of the ones they replace, added ones last).
     pub fn endpoints(&self) -> &[Endpoint] {
         &self.endpoints
     }
 
     pub fn endpoint(&self, id: &str) -> Option<&Endpoint> {
-        self.endpoints.iter().find(|endpoint| endpoint.id == id)
+        self.by_id.get(id).map(|&index| &self.endpoints[index])
+    }
+
+    /// Compiles every endpoint now rather than on first use; the first
+    /// schema that cannot be compiled, named, is the error.
+    pub fn compile_all(&self) -> Result<(), ContractError> {
+        for endpoint in &self.endpoints {
+            self.compiled(endpoint)
+                .map_err(|message| ContractError::Invalid {
+                    file: format!("endpoint {}", endpoint.id),
+                    message: message.to_owned(),
+                })?;
+        }
+        Ok(())
+    }
+
+    fn compiled<'s>(&'s self, endpoint: &'s Endpoint) -> Result<&'s Compiled, &'s str> {
+        endpoint
+            .compiled
+            .get_or_init(|| self.compiler.endpoint(&endpoint.rules))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The compiled endpoint, or a finding that says why it cannot be checked.
+    fn compiled_or_finding<'s>(
+        &'s self,
+        endpoint: &'s Endpoint,
+        side: Side,
+        findings: &mut Vec<Finding>,
+    ) -> Option<&'s Compiled> {
+        match self.compiled(endpoint) {
+            Ok(compiled) => Some(compiled),
+            Err(message) => {
+                findings.push(Finding {
+                    category: Category::Violation,
+                    side,
+                    part: Part::Body,
+                    pointer: String::new(),
+                    rule: "contract".into(),
+                    message: format!("the contract for {} cannot be used: {message}", endpoint.id),
+                });
+                None
+            }
+        }
     }
 
     /// The endpoint a request is for, or `None` when it is not under contract.
@@ -158,26 +201,26 @@ impl ContractSet {
     pub fn check_request(&self, endpoint: &Endpoint, request: RequestParts<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         let side = Side::Request;
-        let header_rules = if endpoint.has_request_body() {
-            &self.request_headers_with_body
-        } else {
-            &self.request_headers
+        let rules = &endpoint.rules;
+        // Content-Type describes content (RFC 9110 §8.3): it is required
+        // when a documented body is sent (a body sent where none is
+        // documented is reported once, as such).
+        let with_body = rules.body.is_some() && !matches!(request.body, Body::Empty);
+        self.headers
+            .check_request(request.headers, with_body, &mut findings);
+        let Some(compiled) = self.compiled_or_finding(endpoint, side, &mut findings) else {
+            return findings;
         };
+        let query = query::read(request.query.pairs(), &compiled.query_shape);
         validate(
-            header_rules,
-            &request.headers.to_json(),
-            side,
-            Part::Headers,
-            &mut findings,
-        );
-        validate(
-            &endpoint.query,
-            &request.query.to_json(),
+            &compiled.query,
+            &query,
             side,
             Part::Query,
+            &self.generated,
             &mut findings,
         );
-        match (&endpoint.request_body, request.body) {
+        match (&compiled.body, request.body) {
             (None, Body::Empty) => {}
             (None, _) => findings.push(Finding {
                 category: Category::Violation,
@@ -187,9 +230,17 @@ impl ContractSet {
                 rule: "no-body".into(),
                 message: format!("{} takes no request body, but one was sent", endpoint.id),
             }),
+            (Some(_), Body::Empty) if rules.body_optional => {}
             (Some(schema), body) => {
                 if let Some(json) = json_body(body, side, &mut findings) {
-                    validate(schema, json, side, Part::Body, &mut findings);
+                    validate(
+                        schema,
+                        json,
+                        side,
+                        Part::Body,
+                        &self.generated,
+                        &mut findings,
+                    );
                     self.check_path_params(endpoint, request.path, json, &mut findings);
                 }
             }
@@ -201,27 +252,122 @@ impl ContractSet {
     pub fn check_response(&self, endpoint: &Endpoint, response: ResponseParts<'_>) -> Vec<Finding> {
         let mut findings = Vec::new();
         let side = Side::Response;
-        validate(
-            &self.response_headers,
-            &response.headers.to_json(),
-            side,
-            Part::Headers,
-            &mut findings,
-        );
-        let Some(schema) = self.response_schema(endpoint, response.status, &mut findings) else {
+        let has_content = !matches!(response.body, Body::Empty);
+        self.headers
+            .check_response(response.headers, has_content, &mut findings);
+        let Some(compiled) = self.compiled_or_finding(endpoint, side, &mut findings) else {
             return findings;
         };
-        if let Some(json) = json_body(response.body, side, &mut findings) {
-            validate(schema, json, side, Part::Body, &mut findings);
+        match self.response_schema(endpoint, compiled, response.status, &mut findings) {
+            Documented::No => {}
+            Documented::NoBody => {
+                if has_content {
+                    findings.push(Finding {
+                        category: Category::Violation,
+                        side,
+                        part: Part::Body,
+                        pointer: String::new(),
+                        rule: "no-body".into(),
+                        message: format!(
+                            "{} answers {} with no body, but one was sent",
+                            endpoint.id, response.status
+                        ),
+                    });
+                }
+            }
+            Documented::Body(schema) => {
+                if let Some(json) = json_body(response.body, side, &mut findings) {
+                    validate(
+                        schema,
+                        json,
+                        side,
+                        Part::Body,
+                        &self.generated,
+                        &mut findings,
+                    );
+                    self.follow_jobs(endpoint, response.status, json, &mut findings);
+                }
+            }
         }
         findings
+    }
+
+    /// Notes a job a 202 answer starts; checks the payload of a finished
+    /// job's result against the schema of the call that started it: its job
+    /// schema when the call succeeded, its error schema when it failed.
+    fn follow_jobs(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        body: &Value,
+        findings: &mut Vec<Finding>,
+    ) {
+        if status == 202 && endpoint.rules.job.is_some() {
+            if let (Some(job_id), Some(&origin)) =
+                (jobs::started_job(body), self.by_id.get(&endpoint.id))
+            {
+                self.jobs.started(job_id, origin);
+            }
+            return;
+        }
+        if status / 100 != 2 {
+            return;
+        }
+        let Some((job_id, job_status, payload)) = jobs::job_result(body) else {
+            return;
+        };
+        let Some(origin) = self.jobs.finished(job_id) else {
+            return;
+        };
+        let origin = &self.endpoints[origin];
+        let Some(compiled) = self.compiled_or_finding(origin, Side::Response, findings) else {
+            return;
+        };
+        let schema = if job_status / 100 == 2 {
+            compiled.job.as_deref()
+        } else {
+            match compiled.response(job_status) {
+                Documented::Body(schema) => Some(schema),
+                Documented::No | Documented::NoBody => None,
+            }
+        };
+        let Some(schema) = schema else {
+            return;
+        };
+        let from = findings.len();
+        validate(
+            schema,
+            payload,
+            Side::Response,
+            Part::Body,
+            &self.generated,
+            findings,
+        );
+        for finding in &mut findings[from..] {
+            finding.pointer = format!("/data/attributes/payload{}", finding.pointer);
+            finding.message = format!(
+                "{} (the result of job {job_id}, which {} started)",
+                finding.message, origin.id
+            );
+        }
     }
 
     /// Checks a lone request body (`schema-check --request FILE`).
     pub fn check_request_body(&self, endpoint: &Endpoint, body: &Value) -> Vec<Finding> {
         let mut findings = Vec::new();
-        match &endpoint.request_body {
-            Some(schema) => validate(schema, body, Side::Request, Part::Body, &mut findings),
+        let Some(compiled) = self.compiled_or_finding(endpoint, Side::Request, &mut findings)
+        else {
+            return findings;
+        };
+        match &compiled.body {
+            Some(schema) => validate(
+                schema,
+                body,
+                Side::Request,
+                Part::Body,
+                &self.generated,
+                &mut findings,
+            ),
             None => findings.push(Finding {
                 category: Category::Violation,
                 side: Side::Request,
@@ -242,22 +388,45 @@ impl ContractSet {
         body: &Value,
     ) -> Vec<Finding> {
         let mut findings = Vec::new();
-        if let Some(schema) = self.response_schema(endpoint, status, &mut findings) {
-            validate(schema, body, Side::Response, Part::Body, &mut findings);
+        let Some(compiled) = self.compiled_or_finding(endpoint, Side::Response, &mut findings)
+        else {
+            return findings;
+        };
+        match self.response_schema(endpoint, compiled, status, &mut findings) {
+            Documented::Body(schema) => validate(
+                schema,
+                body,
+                Side::Response,
+                Part::Body,
+                &self.generated,
+                &mut findings,
+            ),
+            Documented::NoBody => findings.push(Finding {
+                category: Category::Violation,
+                side: Side::Response,
+                part: Part::Body,
+                pointer: String::new(),
+                rule: "no-body".into(),
+                message: format!("{} answers {status} with no body", endpoint.id),
+            }),
+            Documented::No => {}
         }
         findings
     }
 
-    fn response_schema<'s>(
-        &'s self,
-        endpoint: &'s Endpoint,
+    /// What the contract says about `status`; a status finding when it is
+    /// not documented, or is a 2xx the endpoint is not known to answer with.
+    fn response_schema<'c>(
+        &self,
+        endpoint: &Endpoint,
+        compiled: &'c Compiled,
         status: u16,
         findings: &mut Vec<Finding>,
-    ) -> Option<&'s Arc<Validator>> {
-        let class = usize::from(status / 100);
-        let schema = endpoint.responses.get(class).and_then(Option::as_ref);
-        let undocumented_success = class == 2 && !endpoint.success_statuses.contains(&status);
-        if schema.is_none() || undocumented_success {
+    ) -> Documented<'c> {
+        let documented = compiled.response(status);
+        let undocumented_success =
+            status / 100 == 2 && !endpoint.rules.success_statuses.contains(&status);
+        if matches!(documented, Documented::No) || undocumented_success {
             findings.push(Finding {
                 category: Category::Violation,
                 side: Side::Response,
@@ -270,7 +439,7 @@ impl ContractSet {
                 ),
             });
         }
-        schema
+        documented
     }
 
     fn check_path_params(
@@ -280,7 +449,7 @@ impl ContractSet {
         body: &Value,
         findings: &mut Vec<Finding>,
     ) {
-        for (segment, pointer) in &endpoint.path_params {
+        for (segment, pointer) in &endpoint.rules.path_params {
             let in_path = endpoint.path.segment(path, *segment);
             let in_body = body.pointer(pointer).and_then(Value::as_str);
             if let (Some(in_path), Some(in_body)) = (in_path, in_body)
@@ -315,64 +484,4 @@ fn json_body<'b>(body: &'b Body, side: Side, findings: &mut Vec<Finding>) -> Opt
         message: message.into(),
     });
     None
-}
-
-/// Runs one validator and turns its errors into findings. Undocumented
-/// properties in a response are drift; everywhere else they are violations.
-fn validate(
-    schema: &Validator,
-    instance: &Value,
-    side: Side,
-    part: Part,
-    findings: &mut Vec<Finding>,
-) {
-    if schema.is_valid(instance) {
-        return;
-    }
-    for error in schema.iter_errors(instance) {
-        let at = error.instance_path().as_str().to_owned();
-        let violation = |pointer: String, rule: &str, message: String| Finding {
-            category: Category::Violation,
-            side,
-            part,
-            pointer,
-            rule: rule.to_owned(),
-            message,
-        };
-        match error.kind() {
-            ValidationErrorKind::AdditionalProperties { unexpected } => {
-                for name in unexpected {
-                    let (category, message) = match side {
-                        Side::Response => (
-                            Category::Drift,
-                            format!("`{name}` is not in the documented contract (API drift?)"),
-                        ),
-                        Side::Request => {
-                            (Category::Violation, format!("`{name}` is not allowed here"))
-                        }
-                    };
-                    findings.push(Finding {
-                        category,
-                        side,
-                        part,
-                        pointer: format!("{at}/{}", pointer_token(name)),
-                        rule: "additionalProperties".into(),
-                        message,
-                    });
-                }
-            }
-            ValidationErrorKind::Required { property } => {
-                let name = property
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| property.to_string());
-                findings.push(violation(
-                    format!("{at}/{}", pointer_token(&name)),
-                    "required",
-                    format!("`{name}` is required but missing"),
-                ));
-            }
-            kind => findings.push(violation(at, kind.keyword(), error.to_string())),
-        }
-    }
 }

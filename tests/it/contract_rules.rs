@@ -511,7 +511,7 @@ fn error_envelope_is_checked_on_4xx() {
 
 #[test]
 fn paths_outside_the_contract_are_not_routed() {
-    assert!(contract().route("GET", "/items").is_none());
+    assert!(contract().route("GET", "/account").is_none());
     assert!(contract().route("PATCH", "/access_tokens/1").is_none());
     assert_eq!(
         contract()

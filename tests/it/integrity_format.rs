@@ -29,7 +29,7 @@ fn cassette_text(status: &str, request_headers: &str, response_headers: &str) ->
   "interactions": [
     {{
       "recorded_at": "2026-11-27T10:00:00Z",
-      "request": {{ "method": "GET", "path": "/site", "headers": {request_headers} }},
+      "request": {{ "method": "GET", "path": "/account", "headers": {request_headers} }},
       "response": {{ "status": {status}, "headers": {response_headers},
                     "body": {{ "text": "hello" }} }}
     }}
@@ -276,7 +276,7 @@ fn every_reader_accepts_the_same_well_formed_variants() {
             .unwrap()
             .block_on(raw_exchange(
                 replay.addr,
-                b"GET /site HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                b"GET /account HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
             ));
         let (exit, stderr) = replay.terminate();
         assert!(
@@ -392,7 +392,7 @@ async fn header_bytes_survive_record_and_replay_unchanged() {
     response.extend_from_slice(b"content-length: 5\r\nconnection: close\r\n\r\nhello");
     let upstream = RawUpstream::start(response).await;
 
-    let mut request = b"GET /site HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-client-note: r\xe9sum\xe9\r\n\r\n".to_vec();
+    let mut request = b"GET /account HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-client-note: r\xe9sum\xe9\r\n\r\n".to_vec();
     let proxy = ServerProcess::start(
         work.path(),
         &proxy_args(&upstream, "bytes.json"),
@@ -445,7 +445,7 @@ async fn header_bytes_survive_record_and_replay_unchanged() {
         .to_vec();
         args.extend(extra.map(String::from));
         let replay = ServerProcess::start(work.path(), &args, &work.path().join("replay.stderr"));
-        request = b"GET /site HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec();
+        request = b"GET /account HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec();
         let replayed = raw_exchange(replay.addr, &request).await;
         let (exit, stderr) = tokio::task::spawn_blocking(move || replay.terminate())
             .await

@@ -4,8 +4,14 @@
 mod cassette_format;
 /// Issue 13's messages: addresses, the proxy's start-up line, help texts.
 mod cli_messages;
+/// Issue 14: the whole CMA under contract at run time: overlay, statuses, queries, real traffic.
+mod contract_cma;
 /// Issue 14: the generated CMA contract (schemas/cma/) matches its generator and compiles.
 mod contract_generated;
+/// Issue 14: --list-endpoints, and the secret attribute list kept in step with the schemas.
+mod contract_listing;
+/// Issue 14: the 2022 real traffic, jobs from start to result, the example CMA cassette.
+mod contract_real_traffic;
 /// The contract's rules, checked through the library on real request shapes.
 mod contract_rules;
 /// README and docs/: every relative link resolves, no path outside the repository.

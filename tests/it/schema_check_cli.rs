@@ -125,7 +125,7 @@ fn junit_format_is_well_formed_with_one_testcase_per_interaction() {
     planted(dir.path(), "a-bad.json", plant_violation);
     planted(dir.path(), "b-off-contract.json", |c| {
         let mut extra = c.interactions[1].clone();
-        extra.request.path = "/items".into();
+        extra.request.path = "/account".into();
         c.interactions.push(extra);
     });
     let output = datovcr()
@@ -157,7 +157,11 @@ fn junit_format_is_well_formed_with_one_testcase_per_interaction() {
         .descendants()
         .filter(|n| n.has_tag_name("skipped"))
         .collect();
-    assert_eq!(skipped.len(), 1, "the /items request is not under contract");
+    assert_eq!(
+        skipped.len(),
+        1,
+        "the /account request is not under contract"
+    );
     assert_eq!(root.attribute("failures"), Some("1"));
 }
 
@@ -168,7 +172,7 @@ fn drift_and_off_contract_requests_do_not_fail_the_check() {
         c.interactions[2].response.body.as_json_mut().unwrap()["data"]["attributes"]["expires_at"] =
             json!(null);
         let mut extra = c.interactions[1].clone();
-        extra.request.path = "/site".into();
+        extra.request.path = "/account".into();
         c.interactions.push(extra);
     });
     let output = datovcr().arg("schema-check").arg(&path).assert().code(0);
@@ -178,7 +182,7 @@ fn drift_and_off_contract_requests_do_not_fail_the_check() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("#7 GET /site: not under contract"),
+        stdout.contains("#7 GET /account: not under contract"),
         "{stdout}"
     );
     assert!(
@@ -327,7 +331,7 @@ fn usage_io_and_parse_errors_exit_2_with_a_named_input() {
             broken.display()
         )))
         .stdout(predicates::str::contains(
-            "checked 7 interaction(s) in 2 file(s)",
+            "checked 12 interaction(s) in 3 file(s)",
         ));
 }
 
