@@ -222,82 +222,204 @@ where
 ///
 /// In a cassette it is an object: each key once, in order of first
 /// appearance, with a string value, or an array of strings when it repeats.
+/// A value whose decoded bytes are not UTF-8 (`?x=%FF`) is kept exactly, as
+/// `{"base64": "…"}` like a header value, and reads as ISO-8859-1 text in
+/// [`Query::pairs`]; [`Query::exact_pairs`] tells such values apart.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Query(Vec<(String, String)>);
+pub struct Query {
+    /// Names and values as text.
+    pairs: Vec<(String, String)>,
+    /// Per pair: the value's bytes when they are not UTF-8.
+    bytes: Vec<Option<Vec<u8>>>,
+}
 
 impl Query {
-    /// Decodes `a=1&b=2` (no leading `?`), percent-decoding names and values.
+    /// Decodes `a=1&b=2` (no leading `?`) as `application/x-www-form-urlencoded`
+    /// (`+` is a space), percent-decoding names and values; value bytes
+    /// that are not UTF-8 are kept exactly (names are read lossily).
     pub fn parse(raw: &str) -> Self {
-        Query(
-            form_urlencoded::parse(raw.as_bytes())
-                .map(|(name, value)| (name.into_owned(), value.into_owned()))
-                .collect(),
-        )
+        let mut query = Query::default();
+        for piece in raw.split('&').filter(|piece| !piece.is_empty()) {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let decode = |text: &str| -> Vec<u8> {
+                let spaced = text.replace('+', " ");
+                percent_encoding::percent_decode_str(&spaced).collect()
+            };
+            let name = String::from_utf8_lossy(&decode(name)).into_owned();
+            query.push(name, FieldValue::from_bytes(&decode(value)));
+        }
+        query
     }
 
+    fn push(&mut self, name: String, value: FieldValue) {
+        let bytes = (!value.is_text()).then(|| value.as_bytes().to_vec());
+        self.pairs.push((name, value.as_str().to_owned()));
+        self.bytes.push(bytes);
+    }
+
+    /// The pairs as text; a value that is not UTF-8 reads as ISO-8859-1.
     pub fn pairs(&self) -> &[(String, String)] {
-        &self.0
+        &self.pairs
     }
 
-    pub fn pairs_mut(&mut self) -> &mut [(String, String)] {
-        &mut self.0
+    /// The pairs with each value in a form equal exactly when the bytes
+    /// are: the text, or for bytes that are not UTF-8 a NUL (which no
+    /// decoded text value holds as its first character here, see below)
+    /// and the bytes in hex. For matching.
+    pub fn exact_pairs(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
+        self.pairs
+            .iter()
+            .zip(&self.bytes)
+            .map(|((name, text), bytes)| {
+                let value = match bytes {
+                    None if !text.starts_with('\0') => std::borrow::Cow::Borrowed(text.as_str()),
+                    // A text value that itself starts with NUL is escaped too,
+                    // so the two forms never meet.
+                    None => std::borrow::Cow::Owned(hex_form(text.as_bytes(), 't')),
+                    Some(bytes) => std::borrow::Cow::Owned(hex_form(bytes, 'b')),
+                };
+                (name.as_str(), value)
+            })
+    }
+
+    /// Edits each name and value as text, as the redactor does. A value
+    /// kept as bytes stays bytes where its edited text can still be
+    /// written as ISO-8859-1 ([`FieldValue::edit`]).
+    pub fn edit(&mut self, mut edit: impl FnMut(&mut String, &mut String)) {
+        for ((name, text), bytes) in self.pairs.iter_mut().zip(self.bytes.iter_mut()) {
+            let mut value = match bytes {
+                Some(raw) => FieldValue::from_bytes(raw),
+                None => FieldValue::from(text.as_str()),
+            };
+            value.edit(|value| edit(name, value));
+            *text = value.as_str().to_owned();
+            *bytes = (!value.is_text()).then(|| value.as_bytes().to_vec());
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs.is_empty()
     }
 
-    /// Encodes the pairs back into a query string, in their original order.
+    /// Encodes the pairs back into a query string, in their original
+    /// order, each value from its exact bytes.
     pub fn to_query_string(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(self.0.iter())
-            .finish()
+        let mut out = String::new();
+        for ((name, text), bytes) in self.pairs.iter().zip(&self.bytes) {
+            if !out.is_empty() {
+                out.push('&');
+            }
+            out.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+            out.push('=');
+            let value = bytes.as_deref().unwrap_or(text.as_bytes());
+            out.extend(form_urlencoded::byte_serialize(value));
+        }
+        out
     }
 
-    /// The cassette form, which is also what the query schemas check.
+    /// The values of the cassette form, each a string or `{"base64": …}`.
+    fn stored_values(&self) -> impl Iterator<Item = (&String, Value)> {
+        self.pairs
+            .iter()
+            .zip(&self.bytes)
+            .map(|((name, text), bytes)| {
+                let value = match bytes {
+                    Some(bytes) => {
+                        serde_json::to_value(FieldValue::from_bytes(bytes)).unwrap_or(Value::Null)
+                    }
+                    None => Value::String(text.clone()),
+                };
+                (name, value)
+            })
+    }
+
+    /// The query as the query schemas check it: every value as text.
     pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        for (name, value) in &self.0 {
-            match object.get_mut(name) {
-                None => {
-                    object.insert(name.clone(), Value::String(value.clone()));
-                }
-                Some(Value::Array(values)) => values.push(Value::String(value.clone())),
-                Some(first) => {
-                    let first = first.take();
-                    object.insert(
-                        name.clone(),
-                        Value::Array(vec![first, Value::String(value.clone())]),
-                    );
-                }
+        group(
+            self.pairs
+                .iter()
+                .map(|(name, value)| (name, Value::String(value.clone()))),
+        )
+    }
+}
+
+fn hex_form(bytes: &[u8], tag: char) -> String {
+    let mut form = String::from("\0");
+    form.push(tag);
+    for byte in bytes {
+        form.push_str(&format!("{byte:02x}"));
+    }
+    form
+}
+
+/// Each name once, in order of first appearance; a repeated name's values
+/// become an array.
+fn group<'a>(values: impl Iterator<Item = (&'a String, Value)>) -> Value {
+    let mut object = Map::new();
+    for (name, value) in values {
+        match object.get_mut(name) {
+            None => {
+                object.insert(name.clone(), value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => {
+                let first = first.take();
+                object.insert(name.clone(), Value::Array(vec![first, value]));
             }
         }
-        Value::Object(object)
     }
+    Value::Object(object)
 }
 
 impl Serialize for Query {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(serializer)
+        group(self.stored_values()).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Query {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let object = Map::<String, Value>::deserialize(deserializer)?;
-        let mut pairs = Vec::with_capacity(object.len());
+        let mut query = Query::default();
+        let value_of = |name: &str, value: Value| -> Result<FieldValue, D::Error> {
+            match value {
+                Value::String(text) => Ok(FieldValue::from(text)),
+                // Unlike a header value, a query value may hold any byte.
+                Value::Object(object) => match object.get("base64").and_then(Value::as_str) {
+                    Some(encoded) if object.len() == 1 => {
+                        use base64::Engine as _;
+                        base64::engine::general_purpose::STANDARD
+                            .decode(encoded)
+                            .map(|bytes| FieldValue::from_bytes(&bytes))
+                            .map_err(|err| {
+                                D::Error::custom(format!("query `{name}` base64: {err}"))
+                            })
+                    }
+                    _ => Err(D::Error::custom(format!(
+                        r#"query `{name}`: a value object has one field, "base64""#
+                    ))),
+                },
+                _ => Err(D::Error::custom(format!(
+                    "query `{name}`: values must be strings (or {{\"base64\": …}} for bytes)"
+                ))),
+            }
+        };
         for (name, value) in object {
             match value {
-                Value::String(value) => pairs.push((name, value)),
                 Value::Array(values) => {
                     for value in values {
-                        let Value::String(value) = value else {
+                        if value.is_array() {
                             return Err(D::Error::custom(format!(
                                 "query `{name}`: values must be strings"
                             )));
-                        };
-                        pairs.push((name.clone(), value));
+                        }
+                        let value = value_of(&name, value)?;
+                        query.push(name.clone(), value);
                     }
+                }
+                Value::String(_) | Value::Object(_) => {
+                    let value = value_of(&name, value)?;
+                    query.push(name, value);
                 }
                 _ => {
                     return Err(D::Error::custom(format!(
@@ -306,7 +428,7 @@ impl<'de> Deserialize<'de> for Query {
                 }
             }
         }
-        Ok(Query(pairs))
+        Ok(query)
     }
 }
 
@@ -321,6 +443,47 @@ mod tests {
         assert_eq!(json, serde_json::json!({"a": ["1", "2"], "b": "x y"}));
         let back: Query = serde_json::from_value(json).unwrap();
         assert_eq!(back.pairs().len(), 3);
+    }
+
+    #[test]
+    fn query_bytes_that_are_not_utf8_are_kept_exactly() {
+        let query = Query::parse("x=%FF&x=%fe&y=a+b&z=%C3%A9&w=%E9");
+        assert_eq!(query.pairs()[2], ("y".to_owned(), "a b".to_owned()));
+        let json = serde_json::to_value(&query).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"x": [{"base64": "/w=="}, {"base64": "/g=="}], "y": "a b",
+                               "z": "é", "w": {"base64": "6Q=="}})
+        );
+        let back: Query = serde_json::from_value(json).unwrap();
+        assert_eq!(back, query);
+        assert_eq!(back.to_query_string(), "x=%FF&x=%FE&y=a+b&z=%C3%A9&w=%E9");
+        // `é` as UTF-8 and as the byte E9 read alike but compare apart.
+        let exact: Vec<_> = query
+            .exact_pairs()
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        assert_ne!(exact[3], exact[4]);
+        assert_eq!(query.pairs()[3].1, query.pairs()[4].1);
+        // A text value spelled like the bytes form stays apart from it.
+        let lookalike = Query::parse("w=%00b");
+        let lookalike: Vec<_> = lookalike
+            .exact_pairs()
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        assert_ne!(lookalike[0], exact[4]);
+    }
+
+    #[test]
+    fn editing_a_query_keeps_untouched_bytes() {
+        let mut query = Query::parse("token=abc%FFdef&keep=%FE");
+        query.edit(|name, value| {
+            if name == "token" {
+                *value = "[REDACTED]".to_owned();
+            }
+        });
+        assert_eq!(query.pairs()[0].1, "[REDACTED]");
+        assert_eq!(query.to_query_string(), "token=%5BREDACTED%5D&keep=%FE");
     }
 
     #[test]

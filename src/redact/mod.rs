@@ -274,16 +274,16 @@ impl Redactor {
     }
 
     fn redact_query(&self, query: &mut Query, secrets: &mut Secrets) {
-        for (name, value) in query.pairs_mut() {
+        query.edit(|name, value| {
             if is_placeholder(value) {
-                continue;
+                return;
             }
             if self.is_secret_param(name) {
                 secrets.add(std::mem::replace(value, PLACEHOLDER.to_owned()));
             } else if let Some(spans) = url_secrets(value) {
                 *value = replace_found(value, spans, secrets);
             }
-        }
+        });
     }
 
     /// JSON by content, not by label: a text body that reads as JSON is

@@ -302,10 +302,10 @@ impl Scrubber {
 
     fn scrub_request(&self, request: &mut RecordedRequest) {
         self.scrub_string(&mut request.path);
-        for (name, value) in request.query.pairs_mut() {
+        request.query.edit(|name, value| {
             self.scrub_string(name);
             self.scrub_string(value);
-        }
+        });
         self.scrub_headers(&mut request.headers);
         self.scrub_body(&mut request.body);
     }

@@ -125,12 +125,9 @@ impl MatchRules {
             method: self.method.then(|| capitals(request.method)),
             path: self.path.then(|| normal_path(request.path)),
             query: self.query.then(|| {
-                let mut pairs: Vec<(&str, &str)> = request
-                    .query
-                    .pairs()
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), value.as_str()))
-                    .collect();
+                // By bytes: `%FF` and `%FE` are two values, though both
+                // are read as text one character each.
+                let mut pairs: Vec<(&str, Cow<'a, str>)> = request.query.exact_pairs().collect();
                 pairs.sort_unstable();
                 pairs
             }),
@@ -203,7 +200,7 @@ pub struct MatchParts<'a> {
     pub path: Option<Cow<'a, str>>,
     /// Decoded pairs, sorted: `b=2&a=1` is `a=1&b=2`, `a=2&a=1` is
     /// `a=1&a=2`; `a=1` is not `a=1&a=1`.
-    pub query: Option<Vec<(&'a str, &'a str)>>,
+    pub query: Option<Vec<(&'a str, Cow<'a, str>)>>,
     /// Each matched header in the rules' order, its values joined with ", "
     /// and trimmed (RFC 9110 §5.3: field lines combine that way); absent is "".
     pub headers: Vec<(&'a str, String)>,

@@ -255,11 +255,14 @@ fn scrubbed_differences(
 }
 
 /// The values of `name` among sorted pairs, so in sorted order.
-fn values_of<'p>(pairs: &'p [(&str, &'p str)], name: &'p str) -> impl Iterator<Item = &'p str> {
+fn values_of<'p>(
+    pairs: &'p [(&str, std::borrow::Cow<'p, str>)],
+    name: &'p str,
+) -> impl Iterator<Item = &'p str> {
     pairs
         .iter()
         .filter(move |(n, _)| *n == name)
-        .map(|(_, value)| *value)
+        .map(|(_, value)| value.as_ref())
 }
 
 /// Where two JSON values differ, as [`json_equal`] compares them: numbers

@@ -288,7 +288,6 @@ fn a_forwarded_answer_never_carries_datovcr_s_own_error_header() {
 /// Right: as for header values (`{"base64": …}`), query bytes survive
 /// recording, and replay serves each request the answer recorded for it.
 #[test]
-#[ignore = "issue 12 review: non-UTF-8 query bytes are recorded as U+FFFD and cross-match"]
 fn query_bytes_that_are_not_utf8_are_kept_and_matched_exactly() {
     let upstream = raw_upstream(|head, _| {
         let answer = target(head);
