@@ -54,7 +54,7 @@ mod replay_episodes;
 mod replay_misses;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
 mod replay_serving;
-/// Issue 12 review: confirmed defects, one ignored test each (they fail today).
+/// Issue 12 review: new variants of each item's kind, found by an adversarial review, now fixed.
 mod review_findings;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;

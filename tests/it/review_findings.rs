@@ -1,6 +1,6 @@
 //! Issue 12 review: defects found by trying new variants of each item's kind
-//! against the real binary. Every test here fails today and is ignored so the
-//! suite stays green; each names its issue 12 item.
+//! against the real binary. Each test failed when it was written and passes
+//! since its fix; each names its issue 12 item.
 //!
 //! Everything runs on loopback with ephemeral ports: a raw upstream (one
 //! scripted answer per path, written byte for byte) and raw client requests,
