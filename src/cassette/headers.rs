@@ -4,6 +4,7 @@ use super::field::{FieldValue, StoredValue, check_name};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Header names lowercased and sorted (a `BTreeMap`), each name with all of
@@ -62,9 +63,8 @@ impl Headers {
     }
 
     /// [`Headers::joined`] by bytes, for comparing: the values' bytes
-    /// joined with ", ", as text when they are UTF-8, else as a NUL (which
-    /// no value holds) and the bytes in hex. So `é` sent as UTF-8 and as
-    /// ISO-8859-1 are two values, as they are on the wire.
+    /// joined with ", ", in [`exact_text`] form. So `é` sent as UTF-8 and
+    /// as ISO-8859-1 are two values, as they are on the wire.
     pub fn joined_exact(&self, name: &str) -> String {
         let mut bytes = Vec::new();
         for (at, value) in self.get_all(name).iter().enumerate() {
@@ -73,16 +73,7 @@ impl Headers {
             }
             bytes.extend_from_slice(value.as_bytes());
         }
-        match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(err) => {
-                let mut exact = String::from("\0");
-                for byte in err.as_bytes() {
-                    exact.push_str(&format!("{byte:02x}"));
-                }
-                exact
-            }
-        }
+        exact_text(&bytes).into_owned()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[FieldValue])> {
@@ -262,23 +253,15 @@ impl Query {
         &self.pairs
     }
 
-    /// The pairs with each value in a form equal exactly when the bytes
-    /// are: the text, or for bytes that are not UTF-8 a NUL (which no
-    /// decoded text value holds as its first character here, see below)
-    /// and the bytes in hex. For matching.
-    pub fn exact_pairs(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
+    /// The pairs with each value's bytes in [`exact_text`] form, equal
+    /// exactly when the bytes are. For matching.
+    pub fn exact_pairs(&self) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
         self.pairs
             .iter()
             .zip(&self.bytes)
             .map(|((name, text), bytes)| {
-                let value = match bytes {
-                    None if !text.starts_with('\0') => std::borrow::Cow::Borrowed(text.as_str()),
-                    // A text value that itself starts with NUL is escaped too,
-                    // so the two forms never meet.
-                    None => std::borrow::Cow::Owned(hex_form(text.as_bytes(), 't')),
-                    Some(bytes) => std::borrow::Cow::Owned(hex_form(bytes, 'b')),
-                };
-                (name.as_str(), value)
+                let value = bytes.as_deref().unwrap_or(text.as_bytes());
+                (name.as_str(), exact_text(value))
             })
     }
 
@@ -343,13 +326,21 @@ impl Query {
     }
 }
 
-fn hex_form(bytes: &[u8], tag: char) -> String {
-    let mut form = String::from("\0");
-    form.push(tag);
-    for byte in bytes {
-        form.push_str(&format!("{byte:02x}"));
+/// Bytes as a string that is equal exactly when the bytes are: the text
+/// itself when they are UTF-8 and do not start with NUL, else a NUL and the
+/// bytes in hex (both cases encode the bytes, so no two byte strings meet).
+fn exact_text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.starts_with('\0') => Cow::Borrowed(text),
+        _ => {
+            let mut form = String::with_capacity(1 + 2 * bytes.len());
+            form.push('\0');
+            for byte in bytes {
+                form.push_str(&format!("{byte:02x}"));
+            }
+            Cow::Owned(form)
+        }
     }
-    form
 }
 
 /// Each name once, in order of first appearance; a repeated name's values
