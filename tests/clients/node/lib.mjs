@@ -132,3 +132,24 @@ export function main(body) {
     (error) => fail(`unexpected failure: ${describe(error)}`),
   );
 }
+
+/**
+ * The steps of a flow: `step(label, call)` awaits `call()`, records
+ * `{step: label, result}` in `steps` (`undefined` results print as absent) and
+ * returns the result; a throw becomes "step N (label) failed" with the cause.
+ */
+export function stepper() {
+  const steps = [];
+  const step = async (label, call) => {
+    let result;
+    try {
+      result = await call();
+    } catch (error) {
+      // check() and expectApiError exit on their own; anything else lands here.
+      throw new Error(`step ${steps.length + 1} (${label}) failed`, { cause: error });
+    }
+    steps.push({ step: label, result });
+    return result;
+  };
+  return { steps, step };
+}
