@@ -90,31 +90,67 @@ const FIELD_JOB_RESULTS: [usize; 2] = [2, 4];
 const FORK_RUNNING: usize = 17;
 const FORK_RESULT: usize = 18;
 
-/// The secrets of one run: the client's bearer, the webhook's custom
-/// header secret and basic password; the build trigger's token comes from
-/// the fake ([`FakeDato::issued_tokens`]).
+/// The secrets of one run: the client's bearer, the webhook's secret custom
+/// headers and basic password; the build trigger's token comes from the
+/// fake ([`FakeDato::issued_tokens`]).
 struct Secrets {
     bearer: String,
-    webhook_secret: String,
+    /// (header name, its secret, the header's value): each header secret by
+    /// another of the rules a header is read by, each with its own canary
+    /// (a shared one would be scrubbed everywhere once one rule caught it).
+    webhook_headers: Vec<(&'static str, String, String)>,
     webhook_password: String,
 }
 
 impl Secrets {
     fn new() -> Secrets {
+        let canary = |what: &str| format!("canarycma{what}{}", random_token());
+        let header = |name: &'static str, scheme: &str| {
+            let secret = canary(&name.to_ascii_lowercase().replace('-', ""));
+            (name, secret.clone(), format!("{scheme}{secret}"))
+        };
         Secrets {
-            bearer: format!("canarycmabearer{}", random_token()),
-            webhook_secret: format!("canarycmahook{}", random_token()),
-            webhook_password: format!("canarycmapass{}", random_token()),
+            bearer: canary("bearer"),
+            webhook_headers: vec![
+                // A credential header by name.
+                header("Authorization", "Bearer "),
+                // A name the name rule catches.
+                header("X-Webhook-Secret", ""),
+                // A word of a header name that marks credentials (`key`).
+                header("X-Access-Key", ""),
+                // A name that says nothing, a value spelled like a credential.
+                header("X-Forward-To", "Token "),
+            ],
+            webhook_password: canary("pass"),
         }
+    }
+
+    fn header_map(&self) -> Value {
+        self.webhook_headers
+            .iter()
+            .map(|(name, _, value)| (name.to_string(), json!(value)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     }
 
     fn env(&self, base_url: String) -> Vec<(&'static str, String)> {
         vec![
             ("DATOVCR_BASE_URL", base_url),
             ("DATOVCR_API_TOKEN", self.bearer.clone()),
-            ("DATOVCR_WEBHOOK_SECRET", self.webhook_secret.clone()),
+            ("DATOVCR_WEBHOOK_HEADERS", self.header_map().to_string()),
             ("DATOVCR_WEBHOOK_PASSWORD", self.webhook_password.clone()),
         ]
+    }
+
+    /// Every secret the run sends (the trigger's token aside).
+    fn sent(&self) -> Vec<String> {
+        let mut sent = vec![self.bearer.clone(), self.webhook_password.clone()];
+        sent.extend(
+            self.webhook_headers
+                .iter()
+                .map(|(_, secret, _)| secret.clone()),
+        );
+        sent
     }
 }
 
@@ -216,12 +252,15 @@ fn errors(report: &Value) -> Vec<(u64, String, String)> {
 fn unscrubbed(value: &mut Value, key: &str, secrets: &Secrets, trigger_token: &str) -> usize {
     match value {
         Value::String(text) if text.contains("REDACTED") => {
-            let secret = match key {
-                "authorization" => secrets.bearer.clone(),
-                "Authorization" => format!("Bearer {}", secrets.webhook_secret),
-                "X-Webhook-Secret" => secrets.webhook_secret.clone(),
-                "http_basic_password" => secrets.webhook_password.clone(),
-                "webhook_token" | "webhook_url" => trigger_token.to_owned(),
+            let header = secrets
+                .webhook_headers
+                .iter()
+                .find(|(name, ..)| *name == key);
+            let secret = match (key, header) {
+                ("authorization", _) => secrets.bearer.clone(),
+                (_, Some((_, _, value))) => value.clone(),
+                ("http_basic_password", _) => secrets.webhook_password.clone(),
+                ("webhook_token" | "webhook_url", _) => trigger_token.to_owned(),
                 _ => panic!("{key}: {text:?} is redacted, but holds none of the flow's secrets"),
             };
             let restored = text
@@ -369,14 +408,9 @@ async fn the_broad_cma_flow_records_through_the_proxy_and_replays_byte_for_byte(
         );
     }
     let sent = received[19].json();
-    assert_eq!(
-        sent["data"]["attributes"]["headers"],
-        json!({
-            "Authorization": format!("Bearer {}", secrets.webhook_secret),
-            "X-Webhook-Secret": secrets.webhook_secret,
-            "X-Source": "datovcr cma-flow"
-        })
-    );
+    let mut headers = secrets.header_map();
+    headers["X-Source"] = json!("datovcr cma-flow");
+    assert_eq!(sent["data"]["attributes"]["headers"], headers);
     assert_eq!(
         sent["data"]["attributes"]["http_basic_password"],
         secrets.webhook_password.as_str()
@@ -495,11 +529,7 @@ async fn the_broad_cma_flow_records_through_the_proxy_and_replays_byte_for_byte(
     );
 
     // No secret anywhere datovcr or the script wrote, in any encoding.
-    let mut canaries = vec![
-        secrets.bearer.clone(),
-        secrets.webhook_secret.clone(),
-        secrets.webhook_password.clone(),
-    ];
+    let mut canaries = secrets.sent();
     canaries.extend(issued);
     let mut search = LeakSearch::new(canaries.clone());
     search.add_dir(work.path());
@@ -527,12 +557,48 @@ async fn the_broad_cma_flow_records_through_the_proxy_and_replays_byte_for_byte(
         .into_iter()
         .map(|leak| leak.canary)
         .collect();
-    let expected: BTreeSet<String> = [
-        secrets.bearer.clone(),
-        secrets.webhook_secret.clone(),
-        secrets.webhook_password.clone(),
-        trigger_token,
-    ]
-    .into();
+    let mut expected: BTreeSet<String> = secrets.sent().into_iter().collect();
+    expected.insert(trigger_token);
     assert_eq!(found, expected);
+
+    // schema-check agrees: in the unscrubbed cassette it reports each of the
+    // webhook's secret headers, sent and echoed, without quoting one.
+    std::fs::write(broken.path().join("unscrubbed.json"), cassette.to_string()).unwrap();
+    let (code, report) = schema_check(broken.path(), "json", &["unscrubbed.json"]);
+    assert_eq!(code, 1, "{report}");
+    let mut quoted = LeakSearch::new(expected);
+    quoted.add_text(
+        "schema-check's report on the unscrubbed cassette",
+        report.as_bytes(),
+    );
+    quoted.assert_no_leaks("schema-check quoting a secret");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let leaks: BTreeSet<(u64, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["category"] == "leaked_secret")
+        .map(|finding| {
+            (
+                finding["interaction"].as_u64().unwrap(),
+                finding["side"].as_str().unwrap().to_owned(),
+                finding["pointer"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for (name, ..) in &secrets.webhook_headers {
+        let pointer = format!("/data/attributes/headers/{name}");
+        for (interaction, side) in [(19, "request"), (19, "response"), (20, "response")] {
+            assert!(
+                leaks.contains(&(interaction, side.to_owned(), pointer.clone())),
+                "no leak reported at #{interaction} {side} {pointer}: {leaks:#?}"
+            );
+        }
+    }
+    assert!(
+        !leaks
+            .iter()
+            .any(|(_, _, pointer)| pointer.ends_with("X-Source")),
+        "{leaks:#?}"
+    );
 }

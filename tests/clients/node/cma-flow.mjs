@@ -8,19 +8,21 @@
 // on anything unexpected.
 //
 //   DATOVCR_BASE_URL=http://127.0.0.1:8787 DATOVCR_API_TOKEN=… \
-//   DATOVCR_WEBHOOK_SECRET=… DATOVCR_WEBHOOK_PASSWORD=… node cma-flow.mjs
+//   DATOVCR_WEBHOOK_HEADERS='{"Authorization":"Bearer …"}' \
+//   DATOVCR_WEBHOOK_PASSWORD=… node cma-flow.mjs
 //
-// DATOVCR_WEBHOOK_SECRET goes into the webhook's `Authorization: Bearer …`
-// header and DATOVCR_WEBHOOK_PASSWORD is its HTTP basic password. Secrets
-// never print: the webhook's secret values and the build trigger's token
-// (and its webhook URL, which holds it) print as "[HIDDEN]". Optional:
+// DATOVCR_WEBHOOK_HEADERS is a JSON object of the webhook's secret custom
+// headers (an `X-Source` header that is not secret is added), and
+// DATOVCR_WEBHOOK_PASSWORD its HTTP basic password. Secrets never print: the
+// webhook's secret values and the build trigger's token (and its webhook
+// URL, which holds it) print as "[HIDDEN]". Optional:
 // DATOVCR_FLOW_NAME (default datovcr_flow), the model's api_key and the
 // forked environment's name stem. Against a real project it leaves the model,
 // its records and the forked environment behind: use a throwaway project.
 
 import { check, client as buildClient, clientVersion, env, main, stepper } from './lib.mjs';
 
-const webhookSecret = env('DATOVCR_WEBHOOK_SECRET');
+const secretHeaders = JSON.parse(env('DATOVCR_WEBHOOK_HEADERS'));
 const webhookPassword = env('DATOVCR_WEBHOOK_PASSWORD');
 const flowName = env('DATOVCR_FLOW_NAME', 'datovcr_flow');
 /** Records created; listed `PER_PAGE` at a time, so over several pages. */
@@ -129,12 +131,8 @@ main(async () => {
   check(fork.type === 'environment' && fork.id === sandbox, `the job's result is the fork: ${JSON.stringify(fork)}`);
   check(fork.meta.forked_from === 'main' && fork.meta.primary === false, 'the fork is a sandbox of main');
 
-  // A webhook with custom headers, two of them secret.
-  const headers = {
-    Authorization: `Bearer ${webhookSecret}`,
-    'X-Webhook-Secret': webhookSecret,
-    [PUBLIC_HEADER]: 'datovcr cma-flow',
-  };
+  // A webhook with custom headers, all but one of them secret.
+  const headers = { ...secretHeaders, [PUBLIC_HEADER]: 'datovcr cma-flow' };
   const webhook = await step('create webhook', async () => {
     const made = await client.webhooks.create({
       name: 'datovcr flow webhook',
@@ -145,8 +143,13 @@ main(async () => {
       http_basic_user: 'datovcr',
       http_basic_password: webhookPassword,
     });
-    checkSecret('the Authorization header', made.headers.Authorization, headers.Authorization);
-    checkSecret('the X-Webhook-Secret header', made.headers['X-Webhook-Secret'], webhookSecret);
+    check(
+      JSON.stringify(Object.keys(made.headers)) === JSON.stringify(Object.keys(headers)),
+      `the webhook keeps its headers: ${Object.keys(made.headers)}`,
+    );
+    for (const [name, value] of Object.entries(secretHeaders)) {
+      checkSecret(`the ${name} header`, made.headers[name], value);
+    }
     checkSecret('the HTTP basic password', made.http_basic_password, webhookPassword);
     return shownWebhook(made);
   });
