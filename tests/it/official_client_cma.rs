@@ -14,6 +14,7 @@
 use crate::support::canary::LeakSearch;
 use crate::support::node;
 use crate::support::process::ServerProcess;
+use crate::support::repo_path;
 use crate::support::upstream::{FakeDato, FakeDatoOptions, random_token};
 use assert_cmd::Command as BinCommand;
 use serde_json::{Value, json};
@@ -315,8 +316,20 @@ async fn the_broad_cma_flow_records_through_the_proxy_and_replays_byte_for_byte(
     assert_eq!(step_names(&recorded), FLOW_STEPS, "{recorded:#}");
     assert_eq!(
         recorded["client_version"],
-        node::pinned_client_version().as_str(),
+        node::pinned_version("@datocms/cma-client-node").as_str(),
         "node_modules holds another client version; run `npm ci --prefix tests/clients/node`"
+    );
+    // The client's endpoint code is the version the contract was generated from.
+    let contract: Value =
+        serde_json::from_slice(&std::fs::read(repo_path("schemas/cma/manifest.json")).unwrap())
+            .unwrap();
+    let contract_version = contract["sources"]["@datocms/cma-client"]
+        .as_str()
+        .expect("the manifest names the client it was generated from");
+    assert_eq!(recorded["core_version"], contract_version, "{recorded:#}");
+    assert_eq!(
+        node::pinned_version("@datocms/cma-client"),
+        contract_version
     );
     let calls = FLOW_ENDPOINTS.len();
     assert!(
@@ -404,7 +417,7 @@ async fn the_broad_cma_flow_records_through_the_proxy_and_replays_byte_for_byte(
         assert_eq!(request.bearer.as_deref(), Some(secrets.bearer.as_str()));
         assert_eq!(
             request.header("user-agent"),
-            Some("@datocms/cma-client v5.8.1")
+            Some(format!("@datocms/cma-client v{contract_version}").as_str())
         );
     }
     let sent = received[19].json();

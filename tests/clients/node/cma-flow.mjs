@@ -20,7 +20,7 @@
 // forked environment's name stem. Against a real project it leaves the model,
 // its records and the forked environment behind: use a throwaway project.
 
-import { check, client as buildClient, clientVersion, env, main, stepper } from './lib.mjs';
+import { check, client as buildClient, clientVersion, coreVersion, env, main, stepper } from './lib.mjs';
 
 const secretHeaders = JSON.parse(env('DATOVCR_WEBHOOK_HEADERS'));
 const webhookPassword = env('DATOVCR_WEBHOOK_PASSWORD');
@@ -179,5 +179,5 @@ main(async () => {
   check(listedTrigger?.build_status === 'pending', `the triggered build is pending: ${JSON.stringify(listedTrigger)}`);
   await step('delete build trigger', async () => shownTrigger(await client.buildTriggers.destroy(trigger.id)));
 
-  return { client: '@datocms/cma-client-node', client_version: clientVersion, steps };
+  return { client: '@datocms/cma-client-node', client_version: clientVersion, core_version: coreVersion, steps };
 });

@@ -11,6 +11,12 @@ const require = createRequire(import.meta.url);
 /** The installed version of the official client, e.g. "5.5.3". */
 export const clientVersion = require('@datocms/cma-client-node/package.json').version;
 
+/**
+ * The installed version of `@datocms/cma-client`, whose generated endpoint
+ * code the Node client re-exports (and whose version its user agent names).
+ */
+export const coreVersion = require('@datocms/cma-client/package.json').version;
+
 /** `name` from the environment, or `fallback`; fails when required and unset. */
 export function env(name, fallback) {
   const value = process.env[name];

@@ -29,13 +29,13 @@ pub fn node_dir() -> PathBuf {
     repo_path("tests/clients/node")
 }
 
-/// The exact `@datocms/cma-client-node` version `package.json` pins.
-pub fn pinned_client_version() -> String {
+/// The exact version of `package` that tests/clients/node/package.json pins.
+pub fn pinned_version(package: &str) -> String {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(node_dir().join("package.json")).unwrap()).unwrap();
-    manifest["dependencies"]["@datocms/cma-client-node"]
+    manifest["dependencies"][package]
         .as_str()
-        .expect("package.json pins @datocms/cma-client-node")
+        .unwrap_or_else(|| panic!("package.json pins {package}"))
         .to_owned()
 }
 
