@@ -12,11 +12,14 @@
 //! missing one fails the test with the fix, it never skips.
 
 use crate::support::canary::LeakSearch;
+use crate::support::client::send;
 use crate::support::node;
 use crate::support::process::ServerProcess;
+use crate::support::proxy::{api_headers, borrowed, client_for, start_proxy};
 use crate::support::repo_path;
 use crate::support::upstream::{FakeDato, FakeDatoOptions, random_token};
 use assert_cmd::Command as BinCommand;
+use http::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -614,4 +617,172 @@ async fn the_broad_cma_flow_records_through_the_proxy_and_replays_byte_for_byte(
             .any(|(_, _, pointer)| pointer.ends_with("X-Source")),
         "{leaks:#?}"
     );
+}
+
+/// The fake refuses what the API refuses, with the API's error envelope,
+/// and its every answer, refusals included, keeps the contract: the flow's
+/// clean `schema-check` is not a fake too lenient to be wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_cma_refuses_what_the_api_refuses_within_the_contract() {
+    let work = tempfile::tempdir().unwrap();
+    let fake = FakeDato::start(FakeDatoOptions::default().with_cma()).await;
+    let proxy = start_proxy(&fake, work.path(), |_| {}).await;
+    let client = client_for(&fake);
+    let bearer = random_token();
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let headers = api_headers(&bearer, body.is_some());
+        let url = format!("{}{path}", proxy.uri());
+        let client = client.clone();
+        async move {
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            send(&client, method, &url, &borrowed(&headers), body).await
+        }
+    };
+    let model = json!({"data": {"type": "item_type",
+        "attributes": {"name": "Post", "api_key": "post"}}});
+    let (status, _, body) = call(Method::POST, "/item-types", Some(model.clone())).await;
+    assert_eq!(status, 201);
+    let model_id = serde_json::from_slice::<Value>(&body).unwrap()["data"]["id"].clone();
+    let (status, _, body) = call(
+        Method::POST,
+        &format!("/item-types/{}/fields", model_id.as_str().unwrap()),
+        Some(json!({"data": {"type": "field",
+            "attributes": {"label": "Title", "field_type": "string", "api_key": "title"}}})),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let job_id = serde_json::from_slice::<Value>(&body).unwrap()["data"]["id"].clone();
+    let (status, _, _) = call(
+        Method::GET,
+        &format!("/job-results/{}", job_id.as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "a field's job is ready at the first poll");
+    let (status, _, body) = call(
+        Method::POST,
+        "/build-triggers",
+        Some(
+            json!({"data": {"type": "build_trigger", "attributes": {"name": "b",
+            "adapter": "custom", "adapter_settings": {}, "frontend_url": null,
+            "autotrigger_on_scheduled_publications": false}}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let trigger = serde_json::from_slice::<Value>(&body).unwrap()["data"]["id"].clone();
+    let (status, headers, body) = call(
+        Method::POST,
+        &format!("/build-triggers/{}/trigger", trigger.as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!((status.as_u16(), body.len()), (204, 0));
+    assert_eq!(headers.get("content-type"), None, "{headers:?}");
+
+    // Refusals: (method, path, body, status, code, the field it names).
+    let record = |attributes: Value| {
+        json!({"data": {"type": "item", "attributes": attributes,
+            "relationships": {"item_type": {"data": {"type": "item_type", "id": model_id}}}}})
+    };
+    let refusals: Vec<(Method, &str, Option<Value>, u16, &str, Value)> = vec![
+        (
+            Method::POST,
+            "/item-types",
+            Some(model),
+            422,
+            "INVALID_FIELD",
+            json!("api_key"),
+        ),
+        (
+            Method::POST,
+            "/items",
+            Some(record(json!({"nope": "x"}))),
+            422,
+            "INVALID_FIELD",
+            json!("nope"),
+        ),
+        (
+            Method::GET,
+            "/items?page%5Blimit%5D=501",
+            None,
+            422,
+            "INVALID_FIELD",
+            json!("page[limit]"),
+        ),
+        (
+            Method::PUT,
+            "/items/999/publish",
+            None,
+            404,
+            "NOT_FOUND",
+            Value::Null,
+        ),
+        (
+            Method::GET,
+            "/job-results/5e1f0b7a00000000000000ff",
+            None,
+            404,
+            "NOT_FOUND",
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/environments/main/fork",
+            Some(json!({"data": {"type": "environment", "id": "main"}})),
+            422,
+            "INVALID_FIELD",
+            json!("id"),
+        ),
+        (
+            Method::POST,
+            "/environments/nope/fork",
+            Some(json!({"data": {"type": "environment", "id": "x"}})),
+            404,
+            "NOT_FOUND",
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/build-triggers/999/trigger",
+            None,
+            404,
+            "NOT_FOUND",
+            Value::Null,
+        ),
+        (
+            Method::DELETE,
+            "/webhooks/999",
+            None,
+            404,
+            "NOT_FOUND",
+            Value::Null,
+        ),
+    ];
+    let refused = refusals.len();
+    for (method, path, body, status, code, field) in refusals {
+        let (got, _, answer) = call(method.clone(), path, body).await;
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        let error = &answer["data"][0]["attributes"];
+        assert_eq!(
+            (got.as_u16(), &error["code"], &error["details"]["field"]),
+            (status, &json!(code), &field),
+            "{method} {path}: {answer:#}"
+        );
+    }
+    // Nothing refused was stored: the list is still empty.
+    let (status, _, body) = call(Method::GET, "/items?page%5Blimit%5D=2", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"data": [], "meta": {"total_count": 0}})
+    );
+    proxy.shutdown().await;
+
+    let (code, report) = schema_check(work.path(), "json", &["cassette.json"]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["findings"], json!([]), "{report:#}");
+    assert_eq!(report["not_under_contract"], json!([]), "{report:#}");
+    assert_eq!(report["summary"]["interactions"], 6 + refused);
 }
