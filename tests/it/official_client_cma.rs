@@ -13,16 +13,17 @@
 
 use crate::support::canary::LeakSearch;
 use crate::support::client::send;
+use crate::support::cma_flow::{
+    Secrets, errors, job_payload, routed_endpoints, schema_check, step, step_names, unscrubbed,
+};
 use crate::support::node;
 use crate::support::process::ServerProcess;
 use crate::support::proxy::{api_headers, borrowed, client_for, start_proxy};
 use crate::support::repo_path;
 use crate::support::upstream::{FakeDato, FakeDatoOptions, random_token};
-use assert_cmd::Command as BinCommand;
 use http::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 /// One run of the flow: about thirty loopback requests, and the client's
@@ -94,70 +95,6 @@ const FIELD_JOB_RESULTS: [usize; 2] = [2, 4];
 const FORK_RUNNING: usize = 17;
 const FORK_RESULT: usize = 18;
 
-/// The secrets of one run: the client's bearer, the webhook's secret custom
-/// headers and basic password; the build trigger's token comes from the
-/// fake ([`FakeDato::issued_tokens`]).
-struct Secrets {
-    bearer: String,
-    /// (header name, its secret, the header's value): each header secret by
-    /// another of the rules a header is read by, each with its own canary
-    /// (a shared one would be scrubbed everywhere once one rule caught it).
-    webhook_headers: Vec<(&'static str, String, String)>,
-    webhook_password: String,
-}
-
-impl Secrets {
-    fn new() -> Secrets {
-        let canary = |what: &str| format!("canarycma{what}{}", random_token());
-        let header = |name: &'static str, scheme: &str| {
-            let secret = canary(&name.to_ascii_lowercase().replace('-', ""));
-            (name, secret.clone(), format!("{scheme}{secret}"))
-        };
-        Secrets {
-            bearer: canary("bearer"),
-            webhook_headers: vec![
-                // A credential header by name.
-                header("Authorization", "Bearer "),
-                // A name the name rule catches.
-                header("X-Webhook-Secret", ""),
-                // A word of a header name that marks credentials (`key`).
-                header("X-Access-Key", ""),
-                // A name that says nothing, a value spelled like a credential.
-                header("X-Forward-To", "Token "),
-            ],
-            webhook_password: canary("pass"),
-        }
-    }
-
-    fn header_map(&self) -> Value {
-        self.webhook_headers
-            .iter()
-            .map(|(name, _, value)| (name.to_string(), json!(value)))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
-
-    fn env(&self, base_url: String) -> Vec<(&'static str, String)> {
-        vec![
-            ("DATOVCR_BASE_URL", base_url),
-            ("DATOVCR_API_TOKEN", self.bearer.clone()),
-            ("DATOVCR_WEBHOOK_HEADERS", self.header_map().to_string()),
-            ("DATOVCR_WEBHOOK_PASSWORD", self.webhook_password.clone()),
-        ]
-    }
-
-    /// Every secret the run sends (the trigger's token aside).
-    fn sent(&self) -> Vec<String> {
-        let mut sent = vec![self.bearer.clone(), self.webhook_password.clone()];
-        sent.extend(
-            self.webhook_headers
-                .iter()
-                .map(|(_, secret, _)| secret.clone()),
-        );
-        sent
-    }
-}
-
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -171,119 +108,6 @@ async fn terminate(server: ServerProcess, what: &str) -> String {
         "{what} exited with {status}; stderr:\n{stderr}"
     );
     stderr
-}
-
-fn step_names(document: &Value) -> Vec<&str> {
-    document["steps"]
-        .as_array()
-        .expect("steps is an array")
-        .iter()
-        .map(|step| step["step"].as_str().expect("a step name"))
-        .collect()
-}
-
-fn step<'a>(document: &'a Value, name: &str) -> &'a Value {
-    document["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|step| step["step"] == name)
-        .map(|step| &step["result"])
-        .unwrap_or_else(|| panic!("no step {name:?} in {document:#}"))
-}
-
-/// `datovcr schema-check --format FORMAT <files>` in `dir`: exit code and stdout.
-fn schema_check(dir: &Path, format: &str, files: &[&str]) -> (i32, String) {
-    let output = BinCommand::cargo_bin("datovcr")
-        .unwrap()
-        .current_dir(dir)
-        .args(["schema-check", "--format", format])
-        .args(files)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
-
-/// The endpoint id of every interaction, as schema-check's JUnit report
-/// names its test cases: `#N METHOD PATH (endpoint)`.
-fn routed_endpoints(junit: &str) -> Vec<String> {
-    let document = roxmltree::Document::parse(junit).expect("schema-check writes XML");
-    document
-        .descendants()
-        .filter(|node| node.has_tag_name("testcase"))
-        .map(|case| {
-            let name = case.attribute("name").expect("a test case name");
-            name.rsplit_once(" (")
-                .and_then(|(_, id)| id.strip_suffix(')'))
-                .unwrap_or_else(|| panic!("not under contract: {name}"))
-                .to_owned()
-        })
-        .collect()
-}
-
-/// The `job_result` payload of interaction `index` of a cassette document.
-fn job_payload(cassette: &mut Value, index: usize) -> &mut Value {
-    &mut cassette["interactions"][index]["response"]["body"]["json"]["data"]["attributes"]["payload"]
-}
-
-/// The errors of a schema-check JSON report: (interaction, pointer, message).
-fn errors(report: &Value) -> Vec<(u64, String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .filter(|finding| finding["severity"] == "error")
-        .map(|finding| {
-            (
-                finding["interaction"]
-                    .as_u64()
-                    .expect("an interaction index"),
-                finding["pointer"].as_str().unwrap_or_default().to_owned(),
-                finding["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// The cassette as it would read had datovcr not scrubbed it: every
-/// placeholder put back to the secret that was there, by where it is. Fails
-/// on a placeholder no secret of the flow explains (an over-eager redaction)
-/// and returns how many were put back.
-fn unscrubbed(value: &mut Value, key: &str, secrets: &Secrets, trigger_token: &str) -> usize {
-    match value {
-        Value::String(text) if text.contains("REDACTED") => {
-            let header = secrets
-                .webhook_headers
-                .iter()
-                .find(|(name, ..)| *name == key);
-            let secret = match (key, header) {
-                ("authorization", _) => secrets.bearer.clone(),
-                (_, Some((_, _, value))) => value.clone(),
-                ("http_basic_password", _) => secrets.webhook_password.clone(),
-                ("webhook_token" | "webhook_url", _) => trigger_token.to_owned(),
-                _ => panic!("{key}: {text:?} is redacted, but holds none of the flow's secrets"),
-            };
-            let restored = text
-                .replace("%5BREDACTED%5D", &secret)
-                .replace("[REDACTED]", &secret);
-            *text = restored;
-            1
-        }
-        Value::Object(map) => map
-            .iter_mut()
-            .map(|(name, child)| unscrubbed(child, name, secrets, trigger_token))
-            .sum(),
-        // Header values are arrays under the header's name.
-        Value::Array(items) => items
-            .iter_mut()
-            .map(|item| unscrubbed(item, key, secrets, trigger_token))
-            .sum(),
-        _ => 0,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -680,96 +504,67 @@ async fn the_fake_cma_refuses_what_the_api_refuses_within_the_contract() {
     assert_eq!((status.as_u16(), body.len()), (204, 0));
     assert_eq!(headers.get("content-type"), None, "{headers:?}");
 
-    // Refusals: (method, path, body, status, code, the field it names).
-    let record = |attributes: Value| {
-        json!({"data": {"type": "item", "attributes": attributes,
-            "relationships": {"item_type": {"data": {"type": "item_type", "id": model_id}}}}})
+    // Refusals: the status, the error code and the field it names.
+    let refused = |method: Method, path: &'static str, body: Option<Value>| {
+        let answer = call(method, path, body);
+        async move {
+            let (status, _, answer) = answer.await;
+            let answer: Value = serde_json::from_slice(&answer).unwrap();
+            let error = &answer["data"][0]["attributes"];
+            (
+                status.as_u16(),
+                error["code"].clone(),
+                error["details"]["field"].clone(),
+            )
+        }
     };
-    let refusals: Vec<(Method, &str, Option<Value>, u16, &str, Value)> = vec![
+    let invalid = |field: &str| (422, json!("INVALID_FIELD"), json!(field));
+    let not_found = (404, json!("NOT_FOUND"), Value::Null);
+    let record = json!({"data": {"type": "item", "attributes": {"nope": "x"},
+        "relationships": {"item_type": {"data": {"type": "item_type", "id": model_id}}}}});
+    let fork = |id: &str| json!({"data": {"type": "environment", "id": id}});
+    let cases = [
         (
-            Method::POST,
-            "/item-types",
-            Some(model),
-            422,
-            "INVALID_FIELD",
-            json!("api_key"),
+            refused(Method::POST, "/item-types", Some(model)).await,
+            invalid("api_key"),
         ),
         (
-            Method::POST,
-            "/items",
-            Some(record(json!({"nope": "x"}))),
-            422,
-            "INVALID_FIELD",
-            json!("nope"),
+            refused(Method::POST, "/items", Some(record)).await,
+            invalid("nope"),
         ),
         (
-            Method::GET,
-            "/items?page%5Blimit%5D=501",
-            None,
-            422,
-            "INVALID_FIELD",
-            json!("page[limit]"),
+            refused(Method::GET, "/items?page%5Blimit%5D=501", None).await,
+            invalid("page[limit]"),
         ),
         (
-            Method::PUT,
-            "/items/999/publish",
-            None,
-            404,
-            "NOT_FOUND",
-            Value::Null,
+            refused(Method::PUT, "/items/999/publish", None).await,
+            not_found.clone(),
         ),
         (
-            Method::GET,
-            "/job-results/5e1f0b7a00000000000000ff",
-            None,
-            404,
-            "NOT_FOUND",
-            Value::Null,
+            refused(Method::GET, "/job-results/5e1f0b7a00000000000000ff", None).await,
+            not_found.clone(),
         ),
         (
-            Method::POST,
-            "/environments/main/fork",
-            Some(json!({"data": {"type": "environment", "id": "main"}})),
-            422,
-            "INVALID_FIELD",
-            json!("id"),
+            refused(Method::POST, "/environments/main/fork", Some(fork("main"))).await,
+            invalid("id"),
         ),
         (
-            Method::POST,
-            "/environments/nope/fork",
-            Some(json!({"data": {"type": "environment", "id": "x"}})),
-            404,
-            "NOT_FOUND",
-            Value::Null,
+            refused(Method::POST, "/environments/nope/fork", Some(fork("x"))).await,
+            not_found.clone(),
         ),
         (
-            Method::POST,
-            "/build-triggers/999/trigger",
-            None,
-            404,
-            "NOT_FOUND",
-            Value::Null,
+            refused(Method::POST, "/build-triggers/999/trigger", None).await,
+            not_found.clone(),
         ),
         (
-            Method::DELETE,
-            "/webhooks/999",
-            None,
-            404,
-            "NOT_FOUND",
-            Value::Null,
+            refused(Method::DELETE, "/webhooks/999", None).await,
+            not_found.clone(),
         ),
     ];
-    let refused = refusals.len();
-    for (method, path, body, status, code, field) in refusals {
-        let (got, _, answer) = call(method.clone(), path, body).await;
-        let answer: Value = serde_json::from_slice(&answer).unwrap();
-        let error = &answer["data"][0]["attributes"];
-        assert_eq!(
-            (got.as_u16(), &error["code"], &error["details"]["field"]),
-            (status, &json!(code), &field),
-            "{method} {path}: {answer:#}"
-        );
+    for (index, (got, expected)) in cases.iter().enumerate() {
+        assert_eq!(got, expected, "refusal #{index}");
     }
+    let refused = cases.len();
     // Nothing refused was stored: the list is still empty.
     let (status, _, body) = call(Method::GET, "/items?page%5Blimit%5D=2", None).await;
     assert_eq!(status, 200);
