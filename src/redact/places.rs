@@ -2,8 +2,10 @@
 //! changing anything: the redactor replaces what this finds, `schema-check`
 //! reports it, and log scrubbing collects it.
 
+use super::credentials::looks_like_credential;
 use super::rules::{
-    PUBLIC_TYPES, SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param,
+    PUBLIC_TYPES, SECRET_ID_TYPES, is_public_attribute, is_secret_header, is_secret_name,
+    is_secret_url_param,
 };
 use super::{URL_PLACEHOLDER, is_placeholder};
 use crate::contract::pointer_token;
@@ -64,6 +66,7 @@ fn replace_spans(text: &str, spans: impl Iterator<Item = Range<usize>>) -> Strin
 
 /// Every secret string in a JSON document: by attribute name (strings
 /// only, public attributes excepted), by resource type (a `session`'s id),
+/// by the header rules inside a map of HTTP headers ([`is_header_map`]),
 /// and URL-valued strings' credentials.
 pub fn json_places(value: &Value) -> Vec<JsonPlace> {
     let mut places = Vec::new();
@@ -155,12 +158,57 @@ fn walk_in(
                                 && !is_public_attribute(kind, key))));
                 pointer.push('/');
                 pointer.push_str(&pointer_token(key));
-                let child_public = public_fields || (own_fields_public && key == "attributes");
-                walk_in(child, kind, secret, child_public, pointer, places);
+                match child {
+                    Value::Object(headers) if !public_fields && is_header_map(key) => {
+                        walk_header_map(headers, kind, secret, pointer, places);
+                    }
+                    _ => {
+                        let child_public =
+                            public_fields || (own_fields_public && key == "attributes");
+                        walk_in(child, kind, secret, child_public, pointer, places);
+                    }
+                }
                 pointer.truncate(len);
             }
         }
         _ => {}
+    }
+}
+
+/// True for an attribute that maps HTTP header names to their values: a
+/// webhook's custom `headers`, a webhook call's `request_headers` and
+/// `response_headers`, an upload request's `request_headers` (5.8.1), and
+/// any other `headers` or `…_headers` object.
+fn is_header_map(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower == "headers" || lower.ends_with("_headers")
+}
+
+/// The entries of a map of HTTP headers are read as headers are on the
+/// wire, besides the name rule: a credential header's value
+/// (`X-Access-Key`, `X-Signature`, [`is_secret_header`]) and a value spelled
+/// like a credential under any name (`X-Forward-To: Token …`), challenges
+/// (`WWW-Authenticate: Bearer realm=…`) excepted, are secret.
+fn walk_header_map(
+    headers: &serde_json::Map<String, Value>,
+    resource_type: Option<&str>,
+    secret_key: bool,
+    pointer: &mut String,
+    places: &mut Vec<JsonPlace>,
+) {
+    let len = pointer.len();
+    for (name, value) in headers {
+        let challenge = name.to_ascii_lowercase().ends_with("-authenticate");
+        let spelled = |value: &Value| value.as_str().is_some_and(looks_like_credential);
+        let credential = is_secret_header(name)
+            || (!challenge
+                && (spelled(value) || value.as_array().is_some_and(|v| v.iter().any(spelled))));
+        let secret = !value.is_boolean()
+            && (secret_key || credential || (is_secret_name(name) && !is_linkage(value)));
+        pointer.push('/');
+        pointer.push_str(&pointer_token(name));
+        walk_in(value, resource_type, secret, false, pointer, places);
+        pointer.truncate(len);
     }
 }
 
@@ -356,6 +404,71 @@ mod tests {
                 "/included/0/meta/token",
             ]
         );
+    }
+
+    /// Issue 14's broad flow: a webhook's custom headers are HTTP headers,
+    /// and the header rules read them, not only the name rule.
+    #[test]
+    fn maps_of_http_headers_are_read_by_the_header_rules() {
+        let doc = json!({"data": [
+            {"type": "webhook", "id": "1", "attributes": {
+                "name": "hook",
+                "headers": {
+                    "Authorization": "Bearer a-1",
+                    "X-Webhook-Secret": "s-1",
+                    "X-Access-Key": "k-1",
+                    "X-Signature": "g-1",
+                    "X-Forward-To": "Token t-1",
+                    "Proxy-Authorization": "p-1",
+                    "X-Source": "datovcr",
+                    "X-Auth": "x-1",
+                    "X-Multi": ["plain", "Basic b-1"]
+                }}},
+            {"type": "webhook_call", "id": "2", "attributes": {
+                "request_headers": {"Accept": "*/*", "User-Agent": "DatoCMS (datocms.com)",
+                    "X-Hub-Signature-256": "sha256=h-1"},
+                "response_headers": {"WWW-Authenticate": "Bearer realm=\"hooks\"",
+                    "Set-Cookie": "sid=c-1; Path=/", "Content-Type": "text/plain",
+                    "Access-Control-Allow-Headers": "authorization"}}},
+            {"type": "upload_request", "id": "3", "attributes": {
+                "url": "https://s3.example/u?X-Amz-Signature=u-1",
+                "request_headers": {"Content-Type": "image/png", "x-amz-acl": "public-read"}}},
+            {"type": "item", "id": "4", "attributes": {
+                "headers": {"X-Access-Key": "a record's own field", "token": "public too"}}}
+        ]});
+        let found: Vec<(String, Vec<String>)> = json_places(&doc)
+            .into_iter()
+            .map(|p| {
+                (
+                    p.pointer,
+                    p.what.values().iter().map(|v| v.to_string()).collect(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, Vec<String>)> = [
+            ("/data/0/attributes/headers/Authorization", "Bearer a-1"),
+            ("/data/0/attributes/headers/X-Webhook-Secret", "s-1"),
+            ("/data/0/attributes/headers/X-Access-Key", "k-1"),
+            ("/data/0/attributes/headers/X-Signature", "g-1"),
+            ("/data/0/attributes/headers/X-Forward-To", "Token t-1"),
+            ("/data/0/attributes/headers/Proxy-Authorization", "p-1"),
+            ("/data/0/attributes/headers/X-Auth", "x-1"),
+            ("/data/0/attributes/headers/X-Multi/0", "plain"),
+            ("/data/0/attributes/headers/X-Multi/1", "Basic b-1"),
+            (
+                "/data/1/attributes/request_headers/X-Hub-Signature-256",
+                "sha256=h-1",
+            ),
+            (
+                "/data/1/attributes/response_headers/Set-Cookie",
+                "sid=c-1; Path=/",
+            ),
+            ("/data/2/attributes/url", "u-1"),
+        ]
+        .into_iter()
+        .map(|(pointer, value)| (pointer.to_owned(), vec![value.to_owned()]))
+        .collect();
+        assert_eq!(found, expected);
     }
 
     #[test]

@@ -36,6 +36,8 @@ mod integrity_replay;
 mod integrity_upstream;
 /// The official Node client (tests/clients/node) through proxy, replay and --enforce.
 mod official_client;
+/// Issue 14: the official client's broad CMA flow through proxy and replay, schema-checked, no canary leaks.
+mod official_client_cma;
 /// `datovcr proxy` as a binary: canary secrets, shutdown, option errors.
 mod proxy_cli;
 /// `datovcr proxy` forwarding: endpoints, header hygiene, prefixes, compression, contract.

@@ -11,6 +11,12 @@ const require = createRequire(import.meta.url);
 /** The installed version of the official client, e.g. "5.5.3". */
 export const clientVersion = require('@datocms/cma-client-node/package.json').version;
 
+/**
+ * The installed version of `@datocms/cma-client`, whose generated endpoint
+ * code the Node client re-exports (and whose version its user agent names).
+ */
+export const coreVersion = require('@datocms/cma-client/package.json').version;
+
 /** `name` from the environment, or `fallback`; fails when required and unset. */
 export function env(name, fallback) {
   const value = process.env[name];
@@ -131,4 +137,25 @@ export function main(body) {
     },
     (error) => fail(`unexpected failure: ${describe(error)}`),
   );
+}
+
+/**
+ * The steps of a flow: `step(label, call)` awaits `call()`, records
+ * `{step: label, result}` in `steps` (`undefined` results print as absent) and
+ * returns the result; a throw becomes "step N (label) failed" with the cause.
+ */
+export function stepper() {
+  const steps = [];
+  const step = async (label, call) => {
+    let result;
+    try {
+      result = await call();
+    } catch (error) {
+      // check() and expectApiError exit on their own; anything else lands here.
+      throw new Error(`step ${steps.length + 1} (${label}) failed`, { cause: error });
+    }
+    steps.push({ step: label, result });
+    return result;
+  };
+  return { steps, step };
 }

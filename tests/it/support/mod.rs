@@ -5,6 +5,8 @@
 
 pub mod canary;
 pub mod client;
+pub mod cma_flow;
+pub mod node;
 pub mod process;
 pub mod proxy;
 pub mod tls;

@@ -49,7 +49,14 @@
 //! goes stale in the client's pool. Dropped requests are counted
 //! ([`FakeDato::dropped_requests`]), not captured. [`FakeDatoOptions::hold_until`]
 //! holds every answer until a [`Gate`] opens.
+//!
+//! # The rest of the CMA
+//!
+//! [`FakeDatoOptions::with_cma`] adds models, fields, records, environment
+//! forks with their jobs, webhooks and build triggers, in memory behind the
+//! same bearer check and response headers (see the `cma` module's table).
 
+mod cma;
 mod conn;
 mod lifecycle;
 
@@ -150,6 +157,8 @@ pub struct FakeDatoOptions {
     pub hangup: Hangup,
     /// Every answer waits for this gate to open.
     pub hold: Option<Gate>,
+    /// Serve the CMA resources of the `cma` module besides access tokens.
+    pub cma: bool,
 }
 
 impl Default for FakeDatoOptions {
@@ -163,6 +172,7 @@ impl Default for FakeDatoOptions {
             answers_per_connection: None,
             hangup: Hangup::Close,
             hold: None,
+            cma: false,
         }
     }
 }
@@ -217,6 +227,15 @@ impl FakeDatoOptions {
     pub fn reset_after(mut self, answers: usize) -> Self {
         self.answers_per_connection = Some(answers);
         self.hangup = Hangup::Reset;
+        self
+    }
+
+    /// Also serves models, fields, records, environment forks and their
+    /// jobs, webhooks and build triggers (the `cma` module); without it those
+    /// paths are `INVALID_ENDPOINT`. Build-trigger `webhook_token`s come from
+    /// the token generator and are listed in [`FakeDato::issued_tokens`].
+    pub fn with_cma(mut self) -> Self {
+        self.cma = true;
         self
     }
 
@@ -434,6 +453,7 @@ struct State {
     options: FakeDatoOptions,
     keep_alive: KeepAlive,
     store: Mutex<Store>,
+    cma: Mutex<cma::Cma>,
     requests: Mutex<Vec<CapturedRequest>>,
     count: watch::Sender<usize>,
     request_seq: AtomicU64,
@@ -519,6 +539,7 @@ impl State {
             keep_alive: KeepAlive::new(options.answers_per_connection, options.hangup),
             options,
             store: Mutex::new(store),
+            cma: Mutex::new(cma::Cma::new()),
             requests: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
             request_seq: AtomicU64::new(0),
@@ -553,11 +574,20 @@ impl State {
             (&Method::PUT, ["access_tokens", id]) => self.update(id, body),
             (&Method::DELETE, ["access_tokens", id]) => self.destroy(id, query),
             (&Method::POST, ["access_tokens", id, "regenerate_token"]) => self.regenerate(id),
-            _ => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "INVALID_ENDPOINT",
-                json!({}),
-            )),
+            (method, segments) => {
+                let mut issue = || lock(&self.store).issue(&self.options.token_generator);
+                let served = self
+                    .options
+                    .cma
+                    .then(|| lock(&self.cma).route(method, segments, query, body, &mut issue));
+                served.flatten().unwrap_or_else(|| {
+                    Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "INVALID_ENDPOINT",
+                        json!({}),
+                    ))
+                })
+            }
         };
         result.unwrap_or_else(ApiError::into_reply)
     }
@@ -956,8 +986,11 @@ fn render(state: &State, reply: Reply, request_headers: &HeaderMap) -> Response<
     } else {
         "no-cache"
     };
+    // A 204 has no body and, from the API, no content type (2022 traffic).
+    if reply.status != StatusCode::NO_CONTENT {
+        builder = builder.header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+    }
     builder = builder
-        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
         .header(header::CACHE_CONTROL, cache_control)
         .header("x-api-version", "3")
         .header("x-ratelimit-limit", "60")
