@@ -116,7 +116,7 @@ pub fn rows(settings: &Settings, options: &Options, report: &mut Report) {
         helper::command(&["bare-proxy".into(), upstream.addr.to_string()]),
     );
     for &threads in &options.threads {
-        replay_rows(&lab, &bare, &cassette, threads, report);
+        replay_rows(&lab, &bare, &cassette, &templates, threads, report);
         proxy_rows(&lab, &upstream, &bare_proxy, threads, report);
     }
     startup_row(&lab, settings, report);
@@ -131,6 +131,7 @@ fn replay_rows(
     lab: &Lab,
     bare: &Server,
     cassette: &Path,
+    templates: &[RequestTemplate],
     threads: Option<usize>,
     report: &mut Report,
 ) {
@@ -151,6 +152,9 @@ fn replay_rows(
             threads,
         ),
     );
+    if let Err(difference) = same_answers(bare, &replay, templates) {
+        println!("  warning: replay and the bare server answer differently: {difference}");
+    }
     for connections in [32, 1] {
         let pairs = lab.compare(
             connections,
@@ -393,4 +397,63 @@ fn startup_row(lab: &Lab, settings: &Settings, report: &mut Report) {
         holds: None,
         details: json!({"bare_ms": bare_ms, "replay_ms": replay_ms}),
     });
+}
+
+/// Checks that `a` and `b` answer every request of the workload with the
+/// same status, headers (but `date`) and body bytes, so the comparison is
+/// between servers doing the same job.
+fn same_answers(a: &Server, b: &Server, templates: &[RequestTemplate]) -> Result<(), String> {
+    for request in templates {
+        let (left, right) = (fetch(a.addr, request)?, fetch(b.addr, request)?);
+        if left != right {
+            return Err(format!(
+                "{} {}: {left:?} vs {right:?}",
+                request.method, request.path
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One request over its own connection; the answer's status line, header
+/// lines but `date` (lowercased, sorted) and body.
+fn fetch(addr: std::net::SocketAddr, request: &RequestTemplate) -> Result<Vec<String>, String> {
+    use std::io::{Read as _, Write as _};
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nhost: {addr}\r\n",
+        request.method, request.path
+    );
+    for (name, value) in &request.headers {
+        if name != "connection" {
+            head.push_str(&format!(
+                "{name}: {}\r\n",
+                value.to_str().unwrap_or_default()
+            ));
+        }
+    }
+    head.push_str(&format!(
+        "connection: close\r\ncontent-length: {}\r\n\r\n",
+        request.body.len()
+    ));
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|err| err.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|err| err.to_string())?;
+    stream
+        .write_all(&[head.as_bytes(), &request.body].concat())
+        .map_err(|err| err.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|err| err.to_string())?;
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no end of head")?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default().to_owned();
+    let mut headers: Vec<String> = lines
+        .map(str::to_ascii_lowercase)
+        .filter(|line| !line.starts_with("date:"))
+        .collect();
+    headers.sort();
+    Ok([vec![status], headers, vec![body.to_owned()]].concat())
 }
