@@ -44,8 +44,11 @@ pub fn probe() -> Support {
 fn count_from(report: &str) -> Option<u64> {
     report
         .lines()
+        // `COUNT,UNIT,EVENT,...`; the event may carry a modifier (`instructions:u`).
         .find(|line| {
-            line.split(',').nth(2) == Some("instructions") || line.contains(",instructions")
+            line.split(',')
+                .nth(2)
+                .is_some_and(|event| event.starts_with("instructions"))
         })
         .and_then(|line| line.split(',').next())
         .and_then(|count| count.trim().parse().ok())

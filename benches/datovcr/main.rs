@@ -1,7 +1,7 @@
 //! datovcr's benchmark suite.
 //!
 //! ```text
-//! cargo bench --bench datovcr                    # full run, ~4 minutes
+//! cargo bench --bench datovcr                    # full run, ~4-5 minutes
 //! cargo bench --bench datovcr -- --quick         # smoke run, ~1 minute
 //! cargo bench --bench datovcr -- --only binary   # one group: binary, rss, micro, replay, scale, proxy
 //! cargo bench --bench datovcr -- --only binary --threads-matrix default,1,2
@@ -144,7 +144,9 @@ fn main() {
     let mut report = Report::new(settings.mode);
     for (name, group) in GROUPS {
         if options.only.as_deref().is_none_or(|only| only == *name) {
+            let group_started = std::time::Instant::now();
             group(&settings, &options, &mut report);
+            println!("  ({name}: {:.0} s)", group_started.elapsed().as_secs_f64());
         }
     }
     let suffixes: Vec<String> = options

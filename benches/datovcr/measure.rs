@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Sizes of the run: `--quick` is a smoke run (~30 s), the default a
-/// measurement (~3 min).
+/// Sizes of the run: `--quick` is a smoke run (~1 min), the default a
+/// measurement (~4-5 min on 2 cores).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub mode: &'static str,
@@ -40,17 +40,17 @@ impl Settings {
             throughput: Plan {
                 concurrency: 32,
                 requests: 40_000,
-                time_cap: Duration::from_millis(1500),
+                time_cap: Duration::from_millis(1000),
             },
             latency: Plan {
                 concurrency: 1,
                 requests: 4_000,
-                time_cap: Duration::from_millis(1000),
+                time_cap: Duration::from_millis(700),
             },
             micro_iterations: 20_000,
             large: 10_000,
             binary_run: Duration::from_millis(1000),
-            binary_warmup: Duration::from_millis(300),
+            binary_warmup: Duration::from_millis(200),
             startups: 11,
         }
     }
@@ -232,7 +232,7 @@ pub fn latency_row(
         what: what.to_owned(),
         baseline: format!("{base50:.0}/{base99:.0} us"),
         measured: format!("{t50:.0}/{t99:.0} us"),
-        figure: format!("+{over50:.0}/+{over99:.0} us"),
+        figure: format!("{over50:+.0}/{over99:+.0} us"),
         goal,
         holds,
         details: json!({
