@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Sizes of the run: `--quick` is a smoke run (~30 s), the default a
-/// measurement (~3 min).
+/// Sizes of the run: `--quick` is a smoke run (~1 min), the default a
+/// measurement (~4-5 min on 2 cores).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub mode: &'static str,
@@ -24,6 +24,12 @@ pub struct Settings {
     pub micro_iterations: usize,
     /// Interactions in the large cassette.
     pub large: usize,
+    /// One measured wrk run of a binary-level row.
+    pub binary_run: Duration,
+    /// The warm-up run each side of a binary-level row gets first.
+    pub binary_warmup: Duration,
+    /// Start-ups per side in the start-up row.
+    pub startups: usize,
 }
 
 impl Settings {
@@ -34,15 +40,18 @@ impl Settings {
             throughput: Plan {
                 concurrency: 32,
                 requests: 40_000,
-                time_cap: Duration::from_millis(1500),
+                time_cap: Duration::from_millis(1000),
             },
             latency: Plan {
                 concurrency: 1,
                 requests: 4_000,
-                time_cap: Duration::from_millis(1000),
+                time_cap: Duration::from_millis(700),
             },
             micro_iterations: 20_000,
             large: 10_000,
+            binary_run: Duration::from_millis(1000),
+            binary_warmup: Duration::from_millis(200),
+            startups: 11,
         }
     }
 
@@ -62,6 +71,9 @@ impl Settings {
             },
             micro_iterations: 2_000,
             large: 10_000,
+            binary_run: Duration::from_millis(300),
+            binary_warmup: Duration::from_millis(150),
+            startups: 5,
         }
     }
 }
@@ -167,7 +179,7 @@ pub fn throughput_row(
             .collect::<Vec<_>>(),
     );
     Row {
-        id,
+        id: id.to_owned(),
         what: what.to_owned(),
         baseline: rps(base_rps),
         measured: rps(target_rps),
@@ -216,11 +228,11 @@ pub fn latency_row(
     let t99 = median(&pairs.iter().map(|(_, t)| p(t, 99.0)).collect::<Vec<_>>());
     let holds = limits.map(|(max50, max99)| over50 <= max50 && max99.is_none_or(|m| over99 <= m));
     Row {
-        id,
+        id: id.to_owned(),
         what: what.to_owned(),
         baseline: format!("{base50:.0}/{base99:.0} us"),
         measured: format!("{t50:.0}/{t99:.0} us"),
-        figure: format!("+{over50:.0}/+{over99:.0} us"),
+        figure: format!("{over50:+.0}/{over99:+.0} us"),
         goal,
         holds,
         details: json!({

@@ -51,7 +51,7 @@ fn micro_row(
 ) -> Row {
     let (us, per_rep) = timing;
     Row {
-        id,
+        id: id.to_owned(),
         what: what.to_owned(),
         baseline: "-".into(),
         measured: format!("{us:.2} us"),

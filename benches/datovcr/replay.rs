@@ -188,7 +188,7 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
     let ms = median(&times);
     let bytes = std::fs::metadata(cassette).map_or(0, |m| m.len());
     Row {
-        id: "load_large_cassette",
+        id: "load_large_cassette".into(),
         what: format!(
             "load a {}-interaction cassette (replay start)",
             settings.large
@@ -233,7 +233,7 @@ pub fn peak_rss(settings: &Settings, report: &mut Report) {
     let (large_kib, large_start) = child_peak_rss(&loadgen, &large, &templates(&large_mix), plan);
     let startup_ms = large_start.as_secs_f64() * 1000.0;
     report.add(Row {
-        id: "replay_binary_startup_large",
+        id: "replay_binary_startup_large".into(),
         what: format!(
             "`datovcr replay` start-up, {} interactions (to `listening`)",
             settings.large
@@ -250,7 +250,7 @@ pub fn peak_rss(settings: &Settings, report: &mut Report) {
     });
     let mib = large_kib as f64 / 1024.0;
     report.add(Row {
-        id: "replay_peak_rss_large",
+        id: "replay_peak_rss_large".into(),
         what: format!(
             "peak RSS of `datovcr replay`, {} interactions",
             settings.large

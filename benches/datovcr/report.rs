@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 /// One line of the table.
 pub struct Row {
-    /// Stable identifier, for the JSON and for `--only`.
-    pub id: &'static str,
+    /// Stable identifier, for the JSON.
+    pub id: String,
     pub what: String,
     /// The baseline's figure, or `—` when the row has none.
     pub baseline: String,
@@ -24,15 +24,57 @@ pub struct Row {
 
 pub struct Report {
     pub mode: &'static str,
-    rows: Vec<Row>,
+    /// Where the rows added next belong: `micro-benchmark`, `binary`, `target`.
+    section: &'static str,
+    heading: String,
+    rows: Vec<(&'static str, Row)>,
+    /// Facts about the run worth keeping with it (`instructions`: why there
+    /// are no instruction counts).
+    notes: serde_json::Map<String, Value>,
 }
 
 impl Report {
     pub fn new(mode: &'static str) -> Report {
         Report {
             mode,
+            section: "micro-benchmark",
+            heading: String::new(),
             rows: Vec::new(),
+            notes: serde_json::Map::from_iter([(
+                "load_average_at_start".to_owned(),
+                Value::from(load_average()),
+            )]),
         }
+    }
+
+    /// Starts a section: a heading, and the section name every row added
+    /// from now on carries in the JSON.
+    /// A section already started is not started again: then it returns false.
+    pub fn section(&mut self, section: &'static str, heading: &str) -> bool {
+        if self.heading == heading {
+            return false;
+        }
+        self.section = section;
+        self.heading = heading.to_owned();
+        println!("\n{heading}");
+        true
+    }
+
+    /// Adds a row without printing it (its group printed it its own way).
+    pub fn record(&mut self, row: Row) {
+        self.rows.push((self.section, row));
+    }
+
+    pub fn note(&mut self, key: &str, text: &str) {
+        self.notes.insert(key.to_owned(), Value::from(text));
+    }
+
+    /// The row with `id`, if it was measured in this run.
+    pub fn find(&self, id: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .map(|(_, row)| row)
+            .find(|row| row.id == id)
     }
 
     /// Adds a row and prints it at once, so a long run shows progress.
@@ -46,7 +88,7 @@ impl Report {
             row.goal,
             verdict(row.holds)
         );
-        self.rows.push(row);
+        self.rows.push((self.section, row));
     }
 
     pub fn header() {
@@ -56,16 +98,27 @@ impl Report {
         );
     }
 
-    /// A summary line: how many goals hold.
+    /// Summary lines: how many goals hold, per section.
     pub fn print_summary(&self) {
-        let judged: Vec<bool> = self.rows.iter().filter_map(|row| row.holds).collect();
-        let held = judged.iter().filter(|holds| **holds).count();
-        println!("\n{held} of {} goal(s) hold", judged.len());
-        for row in self.rows.iter().filter(|row| row.holds == Some(false)) {
-            println!(
-                "  missed: {} ({} vs goal {})",
-                row.what, row.figure, row.goal
-            );
+        println!();
+        for section in ["target", "micro-benchmark"] {
+            let judged: Vec<&Row> = self
+                .rows
+                .iter()
+                .filter(|(s, row)| *s == section && row.holds.is_some())
+                .map(|(_, row)| row)
+                .collect();
+            if judged.is_empty() {
+                continue;
+            }
+            let held = judged.iter().filter(|row| row.holds == Some(true)).count();
+            println!("{held} of {} {section} goal(s) hold", judged.len());
+            for row in judged.iter().filter(|row| row.holds == Some(false)) {
+                println!(
+                    "  missed: {} ({} vs goal {})",
+                    row.what, row.figure, row.goal
+                );
+            }
         }
     }
 
@@ -74,8 +127,13 @@ impl Report {
             "command": "cargo bench --bench datovcr",
             "mode": self.mode,
             "machine": machine(),
-            "placement": "load generator pinned to core 0; servers under test pinned to core 1; each on a current-thread tokio runtime",
-            "rows": self.rows.iter().map(|row| json!({
+            "notes": self.notes,
+            "placement": {
+                "micro-benchmark": "in-process: load generator thread pinned to core 0; servers under test on current-thread tokio runtimes pinned to core 1",
+                "binary": "separate processes: wrk pinned to core 0, every server process pinned to core 1 (unless --no-pin)",
+            },
+            "rows": self.rows.iter().map(|(section, row)| json!({
+                "section": section,
                 "id": row.id,
                 "what": row.what,
                 "baseline": row.baseline,
@@ -107,6 +165,16 @@ fn verdict(holds: Option<bool>) -> &'static str {
         Some(false) => "NO",
         None => "",
     }
+}
+
+/// `/proc/loadavg`'s first three fields: other work competing for the cores.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Cores and CPU model, from `/proc/cpuinfo`.
