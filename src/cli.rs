@@ -9,6 +9,7 @@ use crate::replay::{Exhausted, MatchRules, MissPolicy, ReplayConfig};
 use crate::server::ConnectionLimits;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,9 @@ pub struct ReplayArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +203,9 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Everything that shapes what is written to a cassette: redaction and
@@ -261,6 +268,21 @@ impl RecordingArgs {
         config.fsync = self.fsync;
         config.fsync_interval = self.fsync_interval;
     }
+}
+
+/// How the server's work is spread over threads (see docs/performance.md,
+/// "Runtime", for the measurements behind the default).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RuntimeArgs {
+    /// Worker threads serving requests; 1 serves everything on one thread.
+    ///
+    /// The default, 1, was measured best on machines like CI runners, where
+    /// the client under test runs on the same few cores: a second worker
+    /// adds cross-thread wake-ups and takes CPU the client needs. Raise it
+    /// when datovcr serves many clients from a machine of its own. The
+    /// recorder's file writing runs on threads of its own either way.
+    #[arg(long, value_name = "N", env = "DATOVCR_THREADS", default_value_t = NonZeroUsize::MIN)]
+    pub threads: NonZeroUsize,
 }
 
 /// Every limit, with the defaults documented in docs/proxy.md.
@@ -494,16 +516,21 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::SchemaCheck(args) => schema_check(args),
-        Command::Proxy(args) => run_async(proxy(args)),
-        Command::Replay(args) => run_async(replay(args)),
+        Command::Proxy(args) => run_async(args.runtime, proxy(args)),
+        Command::Replay(args) => run_async(args.runtime, replay(args)),
     }
 }
 
-fn run_async(job: impl std::future::Future<Output = i32>) -> i32 {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+fn run_async(runtime: RuntimeArgs, job: impl std::future::Future<Output = i32>) -> i32 {
+    let mut builder = match runtime.threads.get() {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        workers => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(workers);
+            builder
+        }
+    };
+    match builder.enable_all().build() {
         Ok(runtime) => runtime.block_on(job),
         Err(err) => fail(&format!("cannot start the async runtime: {err}")),
     }

@@ -23,6 +23,7 @@ use crate::api_error::ApiError;
 use bytes::Bytes;
 pub use delivery::Undelivered;
 use delivery::{Link, Tracked, Watched};
+use futures_util::FutureExt as _;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -32,6 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -83,6 +85,15 @@ pub trait Handler: Send + Sync + 'static {
         &self,
         request: Request<Incoming>,
     ) -> impl Future<Output = Response<Full<Bytes>>> + Send;
+
+    /// Whether an exchange must outlive its client: true when handling may
+    /// act on something outside datovcr (an upstream). A handler that only
+    /// answers from memory returns false and runs inside the connection's
+    /// future, saving a task and a channel per request; a client that goes
+    /// away then takes nothing with it but its answer.
+    fn detaches(&self) -> bool {
+        true
+    }
 }
 
 /// Whether every in-flight exchange finished within the grace period.
@@ -200,7 +211,16 @@ fn service<H: Handler>(
             let Ok(permit) = in_flight.try_acquire_owned() else {
                 return Ok(link.track(overloaded(), head));
             };
-            Ok(link.track(detached(handler, request, permit).await, head))
+            let response = if handler.detaches() {
+                detached(handler, request, permit).await
+            } else {
+                let answer = AssertUnwindSafe(handler.handle(request))
+                    .catch_unwind()
+                    .await;
+                drop(permit);
+                answer.unwrap_or_else(|_| handler_failed())
+            };
+            Ok(link.track(response, head))
         }
     })
 }
@@ -224,14 +244,17 @@ async fn detached<H: Handler>(
     answered
         .await
         .map(delivery::Sealed::open)
-        .unwrap_or_else(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "DATOVCR_INTERNAL_ERROR",
-                "datovcr failed while handling this request (a bug: the log has the panic message)",
-            )
-            .into_response()
-        })
+        .unwrap_or_else(|_| handler_failed())
+}
+
+/// The answer when the handler panicked (the panic hook has printed why).
+fn handler_failed() -> Response<Full<Bytes>> {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "DATOVCR_INTERNAL_ERROR",
+        "datovcr failed while handling this request (a bug: the log has the panic message)",
+    )
+    .into_response()
 }
 
 fn overloaded() -> Response<Full<Bytes>> {

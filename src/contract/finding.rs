@@ -168,5 +168,23 @@ pub fn violations_summary(findings: &[Finding]) -> Option<String> {
 
 /// Escapes one reference token per RFC 6901.
 pub fn pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    let mut escaped = String::with_capacity(token.len());
+    push_pointer_token(&mut escaped, token);
+    escaped
+}
+
+/// Appends `token` to `pointer` escaped as [`pointer_token`] escapes it,
+/// without a temporary string: walks over every key of a body use it.
+pub fn push_pointer_token(pointer: &mut String, token: &str) {
+    if !token.contains(['~', '/']) {
+        pointer.push_str(token);
+        return;
+    }
+    for c in token.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
 }

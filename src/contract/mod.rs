@@ -22,7 +22,9 @@ mod tests;
 mod validate;
 
 pub use endpoint::Endpoint;
-pub use finding::{Category, Finding, Part, Severity, Side, pointer_token, violations_summary};
+pub use finding::{
+    Category, Finding, Part, Severity, Side, pointer_token, push_pointer_token, violations_summary,
+};
 pub use routing::{PathTemplate, Router};
 
 use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};

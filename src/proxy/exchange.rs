@@ -55,7 +55,7 @@ pub struct Proxy {
     /// For the one retry after a stale pooled connection: never pooled.
     fresh_client: UpstreamClient,
     pub(crate) recorder: Recorder,
-    redactor: Redactor,
+    redactor: Arc<Redactor>,
     pub(crate) stats: Arc<ProxyStats>,
 }
 
@@ -87,7 +87,7 @@ impl Proxy {
             }
         }
         Ok(Self {
-            redactor: Redactor::new(&config.redaction),
+            redactor: Arc::new(Redactor::new(&config.redaction)),
             recorder: Recorder::with_fsync_interval(
                 config.record_mode,
                 config.fsync,
@@ -153,6 +153,7 @@ impl Proxy {
             || report.error.is_some()
             || report.retried
         {
+            report.settle();
             log_exchange(method, path, &response, started, violations, &report);
         }
         let note = undelivered_note(method, path, response.status(), report);
@@ -342,6 +343,10 @@ impl Proxy {
             .findings
             .iter()
             .any(|f| f.is_error() && f.side == crate::contract::Side::Response);
+        if report.findings.iter().any(Finding::is_error) {
+            // The violations are told in a header or an error body.
+            report.settle();
+        }
         if self.config.enforcement.responses && response_violation {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
@@ -533,10 +538,8 @@ impl Proxy {
     ) -> Result<(), ApiError> {
         if self.recorder.mode() == RecordMode::None {
             // Nothing is written, but what the response issued (a new
-            // token, say) must still be kept out of the log line.
-            report
-                .secrets
-                .extend(self.redactor.secrets_in(&interaction));
+            // token, say) must still be kept out of anything said about it.
+            report.unscanned = Some((Arc::clone(&self.redactor), interaction));
             return Ok(());
         }
         let redacted = self.redactor.redact(interaction);

@@ -2,13 +2,15 @@
 //! printed if its response never reaches the client. Both pass through the
 //! exchange's secret scrubber.
 
+use crate::cassette::Interaction;
 use crate::contract::Finding;
-use crate::redact::Secrets;
+use crate::redact::{Redactor, Secrets};
 use crate::server::Undelivered;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What the log line reports about an exchange.
@@ -26,6 +28,21 @@ pub(super) struct Report {
     pub(super) keep_recorded: bool,
     /// That copy, redacted as written.
     pub(super) recorded_interaction: Option<crate::cassette::Interaction>,
+    /// `--record none`: the exchange whose secrets `secrets` does not hold
+    /// yet. Nothing is written, so they matter only if something is said
+    /// about the exchange, which [`Report::settle`] (or the undelivered
+    /// note) finds out first; most exchanges are never spoken of.
+    pub(super) unscanned: Option<(Arc<Redactor>, Interaction)>,
+}
+
+impl Report {
+    /// Adds the unscanned exchange's secrets to `secrets`. Call it before
+    /// anything about the exchange is said.
+    pub(super) fn settle(&mut self) {
+        if let Some((redactor, interaction)) = self.unscanned.take() {
+            self.secrets.extend(redactor.secrets_in(&interaction));
+        }
+    }
 }
 
 /// The line the server prints if `response` never reaches the client: the
@@ -42,8 +59,13 @@ pub(super) fn undelivered_note(
     let path = path.to_owned();
     let recorded_in = report.cassette.filter(|_| report.recorded);
     let failed = report.error.is_some();
-    let secrets = report.secrets;
+    let known = report.secrets;
+    let unscanned = report.unscanned;
     Undelivered::new(move || {
+        let mut secrets = known.clone();
+        if let Some((redactor, interaction)) = &unscanned {
+            secrets.extend(redactor.secrets_in(interaction));
+        }
         let outcome = match (&recorded_in, failed) {
             (Some(cassette), _) => format!("the exchange is recorded -> {}", cassette.display()),
             (None, true) => "datovcr's error answer was lost with it".to_owned(),

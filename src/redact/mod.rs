@@ -18,6 +18,7 @@ mod leaks;
 mod memory;
 pub mod places;
 pub mod rules;
+pub mod screen;
 mod secrets;
 #[cfg(test)]
 mod tests;
@@ -154,6 +155,11 @@ impl Redactor {
         self.redact_headers(&mut request.headers, secrets);
         self.redact_query(&mut request.query, secrets);
         self.redact_body(&mut request.body, secrets);
+    }
+
+    /// True unless JSON pointers are redacted in every body (`--redact-pointer`).
+    pub fn redacts_no_pointers(&self) -> bool {
+        self.pointers.is_empty()
     }
 
     /// True when the request's query or body holds a secret that a rule

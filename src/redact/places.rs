@@ -8,8 +8,9 @@ use super::rules::{
     is_secret_url_param,
 };
 use super::{URL_PLACEHOLDER, is_placeholder};
-use crate::contract::pointer_token;
+use crate::contract::push_pointer_token;
 use serde_json::Value;
+use std::fmt::Write as _;
 use std::ops::Range;
 
 /// A secret string at a JSON pointer.
@@ -124,7 +125,7 @@ fn walk_in(
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 pointer.push('/');
-                pointer.push_str(&index.to_string());
+                let _ = write!(pointer, "{index}");
                 walk_in(
                     item,
                     resource_type,
@@ -157,7 +158,7 @@ fn walk_in(
                                 && !public_fields
                                 && !is_public_attribute(kind, key))));
                 pointer.push('/');
-                pointer.push_str(&pointer_token(key));
+                push_pointer_token(pointer, key);
                 match child {
                     Value::Object(headers) if !public_fields && is_header_map(key) => {
                         walk_header_map(headers, kind, secret, pointer, places);
@@ -179,9 +180,11 @@ fn walk_in(
 /// webhook's custom `headers`, a webhook call's `request_headers` and
 /// `response_headers`, an upload request's `request_headers` (5.8.1), and
 /// any other `headers` or `…_headers` object.
-fn is_header_map(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    lower == "headers" || lower.ends_with("_headers")
+pub(super) fn is_header_map(key: &str) -> bool {
+    const SUFFIX: &str = "_headers";
+    key.eq_ignore_ascii_case("headers")
+        || (key.len() >= SUFFIX.len()
+            && key.as_bytes()[key.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX.as_bytes()))
 }
 
 /// The entries of a map of HTTP headers are read as headers are on the
@@ -206,7 +209,7 @@ fn walk_header_map(
         let secret = !value.is_boolean()
             && (secret_key || credential || (is_secret_name(name) && !is_linkage(value)));
         pointer.push('/');
-        pointer.push_str(&pointer_token(name));
+        push_pointer_token(pointer, name);
         walk_in(value, resource_type, secret, false, pointer, places);
         pointer.truncate(len);
     }

@@ -90,6 +90,11 @@ impl ReplayHandler {
 }
 
 impl Handler for ReplayHandler {
+    /// Only a forwarded miss acts outside datovcr.
+    fn detaches(&self) -> bool {
+        self.forwarder.is_some()
+    }
+
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         // The request as its secrets are collected from: everything said
@@ -114,6 +119,9 @@ impl Handler for ReplayHandler {
                     .answer(err.into());
             }
         };
+        if let Some(response) = self.serve_screened(&parts, &body, &received, all_headers) {
+            return response;
+        }
         let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -174,8 +182,8 @@ impl Handler for ReplayHandler {
         let exhausted = match outcome {
             Lookup::Hit { cassette, index } => {
                 let prepared = &cassette.responses[index];
-                let source = format!("{} #{index}", cassette.path.display());
-                return self.serve(&view, &parts.method, prepared, &source, &voice);
+                let source = || format!("{} #{index}", cassette.path.display());
+                return self.serve(&view, &parts.method, prepared, source, &voice);
             }
             Lookup::Exhausted(exhaustion) => Some(exhaustion),
             Lookup::Miss => None,
@@ -211,12 +219,14 @@ impl Handler for ReplayHandler {
         // A new episode recorded earlier in this run is served like any
         // recorded interaction.
         if let Some(episode) = self.episodes.lookup(&key, &scope) {
-            let source = format!(
-                "{} (new episode {})",
-                episode.cassette.display(),
-                episode.number
-            );
-            return self.serve(&view, &parts.method, &episode.response, &source, &voice);
+            let source = || {
+                format!(
+                    "{} (new episode {})",
+                    episode.cassette.display(),
+                    episode.number
+                )
+            };
+            return self.serve(&view, &parts.method, &episode.response, source, &voice);
         }
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         // The proxy's pipeline logs and answers this exchange, scrubbed by
@@ -239,6 +249,74 @@ impl Handler for ReplayHandler {
 }
 
 impl ReplayHandler {
+    /// The fast path for a plain JSON body: its key part is written
+    /// straight from the bytes ([`super::canonical`]), with no tree. It
+    /// answers a hit, or an exhausted sequence (whose lookup counted the
+    /// arrival); `None` hands the request to the slow path unchanged, as
+    /// when the body is not plain JSON, may hold a secret, or must be
+    /// checked (`--check`), forwarded, or explained in a miss.
+    fn serve_screened(
+        &self,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        received: &RecordedRequest,
+        all_headers: Option<&http::HeaderMap>,
+    ) -> Option<Response<Full<Bytes>>> {
+        let rules = &self.library.rules;
+        let eligible = self.contract.is_none()
+            && self.forwarder.is_none()
+            && rules.body
+            && rules.ignore_body_pointers.is_empty()
+            && self.finder.screens_bodies()
+            && !body.is_empty()
+            && !parts.headers.contains_key(header::CONTENT_ENCODING)
+            && parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .is_none_or(|value| value.to_str().is_ok_and(cassette::is_json_media_type));
+        if !eligible {
+            return None;
+        }
+        let body_key = super::canonical::screened_key(body)?;
+        // `received` has no body yet; the screen found nothing a secret
+        // search of the body would, so its head decides alone.
+        let std::borrow::Cow::Borrowed(request) = self.finder.recorded_form(received, all_headers)
+        else {
+            return None;
+        };
+        let selected = match parts.headers.get(cassette::CASSETTE_HEADER) {
+            None => None,
+            Some(name) => Some(
+                self.library
+                    .cassette_named(&String::from_utf8_lossy(name.as_bytes()))?,
+            ),
+        };
+        let view = RequestView {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers: &request.headers,
+            body: &request.body,
+        };
+        let mut parts_of = rules.parts(&view);
+        parts_of.body = None;
+        let mut key = parts_of.key();
+        key.push_str("BJ");
+        key.push_str(&body_key);
+        let voice = self.finder.voice_for(received, all_headers);
+        match self.library.lookup(&key, selected) {
+            Lookup::Hit { cassette, index } => {
+                let prepared = &cassette.responses[index];
+                let source = || format!("{} #{index}", cassette.path.display());
+                Some(self.serve(&view, &parts.method, prepared, source, &voice))
+            }
+            Lookup::Exhausted(exhaustion) => {
+                Some(self.miss(&view, selected, Some(exhaustion), &voice))
+            }
+            Lookup::Miss => None,
+        }
+    }
+
     /// Serves a recorded response (loaded, or a new episode) to a request
     /// that matched it; `source` names it in the log line.
     fn serve(
@@ -246,7 +324,7 @@ impl ReplayHandler {
         view: &RequestView<'_>,
         method: &http::Method,
         prepared: &PreparedResponse,
-        source: &str,
+        source: impl FnOnce() -> String,
         voice: &Voice<'_>,
     ) -> Response<Full<Bytes>> {
         self.stats.served.fetch_add(1, Ordering::Relaxed);
@@ -256,7 +334,8 @@ impl ReplayHandler {
             voice.mark_violations(&mut response, &findings);
         }
         if !self.config.quiet || !findings.is_empty() {
-            voice.say(&hit_line(view, prepared.status, source, &findings));
+            // Named only when said: a quiet hit formats nothing.
+            voice.say(&hit_line(view, prepared.status, &source(), &findings));
         }
         response
     }

@@ -381,7 +381,7 @@ pub fn canonical_json(out: &mut String, value: &Value) {
 
 /// A string as JSON writes it: quoted, with quotes, backslashes and
 /// control characters escaped, so where it ends is never in doubt.
-fn push_quoted(out: &mut String, text: &str) {
+pub(super) fn push_quoted(out: &mut String, text: &str) {
     out.push('"');
     if text.bytes().any(|b| b == b'"' || b == b'\\' || b < b' ') {
         for c in text.chars() {

@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod canonical;
 pub mod episodes;
 mod framing;
 mod handler;

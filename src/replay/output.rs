@@ -41,6 +41,12 @@ impl SecretFinder {
         }
     }
 
+    /// Whether a body that [`crate::redact::screen`] passes needs no
+    /// redaction: true unless `--redact-pointer`s apply to every body.
+    pub fn screens_bodies(&self) -> bool {
+        self.redactor.redacts_no_pointers()
+    }
+
     /// `request` as its recorded twin was written: every secret replaced as
     /// the recorder replaces it, so a request carrying a live password,
     /// `?access_token=` or a token repeated in its path matches the

@@ -33,23 +33,37 @@ async fn read_response(stream: &mut TcpStream) -> String {
     }
 }
 
-struct PanicsOnRequest;
+/// Panics on `/panic`; `detached` says whether it runs on a task of its
+/// own (the proxy's way) or inside the connection's future (replay's).
+struct PanicsOnRequest {
+    detached: bool,
+}
 
 impl Handler for PanicsOnRequest {
     async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         assert_ne!(request.uri().path(), "/panic", "a handler bug");
         Response::new(Full::new(Bytes::from_static(b"ok")))
     }
+
+    fn detaches(&self) -> bool {
+        self.detached
+    }
 }
 
 #[tokio::test]
 async fn a_panicking_handler_gets_its_client_a_500_and_the_connection_goes_on() {
+    for detached in [true, false] {
+        a_panic_is_answered(detached).await;
+    }
+}
+
+async fn a_panic_is_answered(detached: bool) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         listener,
-        Arc::new(PanicsOnRequest),
+        Arc::new(PanicsOnRequest { detached }),
         ConnectionLimits::default(),
         async {
             let _ = stopped.await;
@@ -61,7 +75,10 @@ async fn a_panicking_handler_gets_its_client_a_500_and_the_connection_goes_on() 
         .await
         .unwrap();
     let answer = read_response(&mut stream).await;
-    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 500"),
+        "detached {detached}: {answer}"
+    );
     assert!(answer.contains("DATOVCR_INTERNAL_ERROR"), "{answer}");
     stream
         .write_all(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")

@@ -1,0 +1,249 @@
+//! A JSON request body's part of the lookup key, written straight from its
+//! bytes.
+//!
+//! Replay matches a JSON body by its canonical text
+//! ([`super::matching::canonical_json`]: members sorted by name, numbers in
+//! normal form). Parsing a serde_json tree only to write that text, walking
+//! it once more for secrets and dropping it again took about half of
+//! replay's instructions per request (docs/performance.md, "Profile").
+//! [`screened_key`] writes the same text in one pass of serde_json's
+//! parser, and screens the body for anything the redaction could replace
+//! ([`crate::redact::screen`]). A body that fails the screen, nests deep, or
+//! is not JSON gives `None`, and the caller takes the slow path, which
+//! decides exactly; so this path only ever answers for a body whose
+//! recorded form is the body itself.
+
+use super::matching::push_quoted;
+use super::number;
+use crate::cassette::MAX_JSON_DEPTH;
+use crate::redact::screen;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+/// The name serde_json's `arbitrary_precision` feature gives the one member
+/// of the map it presents a number as (its `Value` reads numbers the same
+/// way). A test fails if a serde_json release changes it.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// The canonical text of the JSON document `bytes`, exactly as
+/// [`super::matching::canonical_json`] writes its parsed tree; `None` when
+/// `bytes` is not one JSON document, nests [`MAX_JSON_DEPTH`] levels or
+/// more, or may hold a secret.
+pub fn screened_key(bytes: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(bytes.len());
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    Writer {
+        out: &mut out,
+        depth: 0,
+    }
+    .deserialize(&mut reader)
+    .ok()?;
+    reader.end().ok()?;
+    Some(out)
+}
+
+/// Writes one JSON value's canonical text to `out`.
+struct Writer<'o> {
+    out: &'o mut String,
+    /// Arrays and objects around this value.
+    depth: usize,
+}
+
+/// Why a body left the fast path; never shown (the slow path takes over).
+fn refused<E: de::Error>() -> E {
+    E::custom("left to the slow path")
+}
+
+impl<'de> DeserializeSeed<'de> for Writer<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Writer<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        self.out.push_str(if value { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.out.push_str("null");
+        Ok(())
+    }
+
+    // With `arbitrary_precision`, serde_json hands numbers over as maps
+    // (below); these are here for completeness and keep exact integers.
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        number::write_canonical(&value.to_string(), self.out);
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        number::write_canonical(&value.to_string(), self.out);
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        // Its text is gone; the tree keeps it.
+        Err(refused())
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        if screen::text_may_hold_secret(text) {
+            return Err(refused());
+        }
+        push_quoted(self.out, text);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        let depth = self.depth + 1;
+        if depth >= MAX_JSON_DEPTH {
+            return Err(refused());
+        }
+        self.out.push('[');
+        let mut first = true;
+        while items
+            .next_element_seed(Item {
+                out: self.out,
+                depth,
+                comma: !first,
+            })?
+            .is_some()
+        {
+            first = false;
+        }
+        self.out.push(']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let Some(first) = members.next_key_seed(Name)? else {
+            self.out.push_str("{}");
+            return Ok(());
+        };
+        if first == NUMBER_TOKEN {
+            let text: Cow<'de, str> = members.next_value_seed(Name)?;
+            number::write_canonical(&text, self.out);
+            return Ok(());
+        }
+        let depth = self.depth + 1;
+        if depth >= MAX_JSON_DEPTH {
+            return Err(refused());
+        }
+        // Every member's text goes to one scratch string, in document
+        // order; the members are then written from it sorted by name.
+        let mut scratch = String::with_capacity(128);
+        let mut entries: Vec<(Cow<'de, str>, Range<usize>)> = Vec::with_capacity(8);
+        let mut name = Some(first);
+        while let Some(key) = name {
+            if screen::name_may_mark_secret(&key) {
+                return Err(refused());
+            }
+            let start = scratch.len();
+            members.next_value_seed(Writer {
+                out: &mut scratch,
+                depth,
+            })?;
+            entries.push((key, start..scratch.len()));
+            name = members.next_key_seed(Name)?;
+        }
+        // A stable sort keeps repeated names in document order; the tree
+        // keeps the last value of a repeated name, and so does this.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let resource_type = entries
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "type")
+            .and_then(|(_, text)| scratch[text.clone()].strip_prefix('"')?.strip_suffix('"'));
+        if resource_type.is_some_and(screen::type_has_secret_id)
+            && entries.iter().any(|(key, _)| key == "id")
+        {
+            return Err(refused());
+        }
+        self.out.reserve(scratch.len() + entries.len() * 8 + 2);
+        self.out.push('{');
+        let mut written = 0;
+        for (index, (key, text)) in entries.iter().enumerate() {
+            if entries.get(index + 1).is_some_and(|next| next.0 == *key) {
+                continue;
+            }
+            if written > 0 {
+                self.out.push(',');
+            }
+            push_quoted(self.out, key);
+            self.out.push(':');
+            self.out.push_str(&scratch[text.clone()]);
+            written += 1;
+        }
+        self.out.push('}');
+        Ok(())
+    }
+}
+
+/// An array item: its comma is written only once it is known to exist.
+struct Item<'o> {
+    out: &'o mut String,
+    depth: usize,
+    comma: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        if self.comma {
+            self.out.push(',');
+        }
+        Writer {
+            out: self.out,
+            depth: self.depth,
+        }
+        .deserialize(reader)
+    }
+}
+
+/// A member name (or a number's text), borrowed from the body when it
+/// holds no escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<Self::Value, D::Error> {
+        reader.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(text))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text))
+    }
+}
+
+#[cfg(test)]
+mod tests;
