@@ -102,6 +102,50 @@ pub fn rows(settings: &Settings, report: &mut Report) {
         validate,
     ));
 
+    // Routing: one request path per endpoint (its template with every
+    // parameter filled in), looked up over all the templates in turn.
+    let paths: Vec<(String, String)> = contract
+        .endpoints()
+        .iter()
+        .map(|endpoint| {
+            let path = endpoint
+                .path
+                .as_str()
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        "4a9Xf0"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            (endpoint.method.clone(), path)
+        })
+        .collect();
+    for (method, path) in &paths {
+        assert!(
+            contract.route(method, path).is_some(),
+            "{method} {path} routes"
+        );
+    }
+    let mut next = 0;
+    let (per_call, per_rep) = time_per_call(settings, || {
+        let (method, path) = &paths[next % paths.len()];
+        next += 1;
+        black_box(contract.route(black_box(method), black_box(path)));
+    });
+    report.add(micro_row(
+        "route_over_all_templates",
+        &format!(
+            "route one request over all {} endpoint templates",
+            paths.len()
+        ),
+        ("<= 1 us", Some(1.0)),
+        (per_call, per_rep),
+    ));
+
     let parse = time_per_call(settings, || {
         black_box(Body::from_bytes(
             black_box(&raw_body),
