@@ -60,6 +60,8 @@ mod replay_serving;
 mod review_findings;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
+/// Issue 14: maps of HTTP headers in bodies read by every header rule, --redact-header included.
+mod secrets_header_maps;
 /// Issue 11 through the proxy: labels, codings, spellings, encodings, log paths, names.
 mod secrets_proxy;
 /// Real DatoCMS traffic with canaries at its redacted places: proxy and schema-check.
