@@ -16,6 +16,8 @@ mod contract_real_traffic;
 mod contract_rules;
 /// README and docs/: every relative link resolves, no path outside the repository.
 mod docs_links;
+/// Issue 14: the fake CMA refuses what the API refuses, every answer within the contract.
+mod fake_cma;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
 /// Hardening: kill -9 while recording, two processes on one cassette.
