@@ -58,6 +58,8 @@ mod replay_episodes;
 mod replay_misses;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
 mod replay_serving;
+/// Issue 14 review: the whole-CMA contract attacked from outside, each break now fixed.
+mod review_cma_contract;
 /// Issue 12 review: new variants of each item's kind, found by an adversarial review, now fixed.
 mod review_findings;
 /// `datovcr schema-check` as a user runs it: the real binary.
