@@ -18,7 +18,7 @@ use std::time::Duration;
 #[command(
     name = "datovcr",
     version,
-    about = "Record/replay proxy and contract tester for the DatoCMS CMA (access tokens)"
+    about = "Record/replay proxy and contract tester for the DatoCMS Content Management API"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,7 +27,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check cassettes and single payloads against the access-token contract
+    /// Check cassettes and single payloads against the CMA contract (every endpoint of the official client 5.8.1)
     /// and search them for secrets that were not redacted.
     ///
     /// Exit status: 0 clean (drift warnings allowed), 1 violations or leaked

@@ -325,10 +325,29 @@ impl ContractSet {
         let Some(compiled) = self.compiled_or_finding(origin, Side::Response, findings) else {
             return;
         };
+        // The status the call really answered with must be one its responses
+        // document (any 2xx stands for the finished job: real results carry
+        // 201 for a fork that answers 202 directly); another (a 302, a 100)
+        // is a violation, not a payload left unchecked.
+        let documented = compiled.response(job_status);
+        if job_status / 100 != 2 && matches!(documented, Documented::No) {
+            findings.push(Finding {
+                category: Category::Violation,
+                side: Side::Response,
+                part: Part::Body,
+                pointer: "/data/attributes/status".into(),
+                rule: "status".into(),
+                message: format!(
+                    "status {job_status} is not one {} is documented to answer with (the result \
+                     of job {job_id})",
+                    origin.id
+                ),
+            });
+        }
         let schema = if job_status / 100 == 2 {
             compiled.job.as_deref()
         } else {
-            match compiled.response(job_status) {
+            match documented {
                 Documented::Body(schema) => Some(schema),
                 Documented::No | Documented::NoBody => None,
             }

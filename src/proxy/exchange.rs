@@ -736,7 +736,9 @@ fn contract_rejection(findings: &[Finding], secrets: &Secrets) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "DATOVCR_CONTRACT_VIOLATION",
-        format!("the request breaks the access-token contract in {count} place(s); it was not forwarded (--enforce)"),
+        format!(
+            "the request breaks the contract in {count} place(s); it was not forwarded (--enforce)"
+        ),
     )
     .with_detail("violations", violation_details(findings, secrets))
 }

@@ -14,6 +14,7 @@
 pub mod credentials;
 mod escapes;
 pub mod forms;
+pub mod header_values;
 mod leaks;
 mod memory;
 pub mod places;
@@ -69,7 +70,7 @@ pub struct RedactionRules {
 /// passing through here.
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    header_names: Vec<String>,
+    headers: header_values::HeaderRules,
     pointers: Vec<String>,
     query_params: Vec<String>,
     /// Secrets seen in earlier exchanges: a token issued by one exchange can
@@ -94,23 +95,12 @@ pub struct RedactedInteraction {
 
 impl Redactor {
     pub fn new(rules: &RedactionRules) -> Self {
-        let mut header_names: Vec<String> = rules
-            .headers
-            .iter()
-            .map(|name| name.to_ascii_lowercase())
-            .collect();
-        header_names.sort();
-        header_names.dedup();
         Self {
-            header_names,
+            headers: header_values::HeaderRules::new(&rules.headers),
             pointers: rules.pointers.clone(),
             query_params: rules.query_params.clone(),
             remembered: Arc::default(),
         }
-    }
-
-    fn is_credential_header(&self, name: &str) -> bool {
-        is_secret_header(name) || self.header_names.iter().any(|known| known == name)
     }
 
     fn is_secret_param(&self, name: &str) -> bool {
@@ -173,9 +163,14 @@ impl Redactor {
         query
             || match &request.body {
                 Body::Empty => false,
-                Body::Json(json) => !json_places(json).is_empty() || !self.pointers.is_empty(),
+                Body::Json(json) => {
+                    !json_places(json, &self.headers).is_empty() || !self.pointers.is_empty()
+                }
                 Body::Text(text) => match lenient_json(text) {
-                    Some(json) => !json_places(&json).is_empty() || !text_secrets(text).is_empty(),
+                    Some(json) => {
+                        !json_places(&json, &self.headers).is_empty()
+                            || !text_secrets(text).is_empty()
+                    }
                     None => true,
                 },
                 Body::Binary(bytes) => utf16_text(bytes).is_some(),
@@ -236,45 +231,17 @@ impl Redactor {
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
         for (name, values) in headers.iter_mut() {
-            let credential_name = self.is_credential_header(name);
+            let credential_name = self.headers.is_credential(name);
             for value in values.iter_mut() {
                 // Values that are not UTF-8 are searched as ISO-8859-1 text,
                 // one character per byte (see `FieldValue::edit`).
-                value.edit(|value| self.redact_header_value(name, credential_name, value, secrets));
-            }
-        }
-    }
-
-    fn redact_header_value(
-        &self,
-        name: &str,
-        credential_name: bool,
-        value: &mut String,
-        secrets: &mut Secrets,
-    ) {
-        if is_placeholder(value) {
-            return;
-        }
-        // A challenge (`WWW-Authenticate: Bearer realm=…`) is not a
-        // credential, though it is spelled like one.
-        let challenge = name.ends_with("-authenticate");
-        if credential_name || (!challenge && credentials::looks_like_credential(value)) {
-            let found = match name {
-                "cookie" => credentials::cookie_secrets(value, false),
-                "set-cookie" => credentials::cookie_secrets(value, true),
-                _ => credentials::authorization_secrets(value),
-            };
-            found.into_iter().for_each(|secret| secrets.add(secret));
-            *value = credentials::header_placeholder(value, PLACEHOLDER);
-        } else if value.contains(['?', '#', '=', ':']) {
-            // Free text, and a header that is itself a (possibly
-            // relative) URL: `Location: /oauth/cb?code=…`. A value
-            // with none of those characters holds neither.
-            let mut spans = text_secrets(value);
-            spans.extend(url_secrets(value).unwrap_or_default());
-            spans.extend(places::query_secrets(value));
-            if !spans.is_empty() {
-                *value = replace_found(value, spans, secrets);
+                value.edit(|value| {
+                    if let Some(found) = self.headers.secrets_in_value(name, credential_name, value)
+                    {
+                        found.secrets.into_iter().for_each(|s| secrets.add(s));
+                        *value = found.replaced;
+                    }
+                });
             }
         }
     }
@@ -364,7 +331,7 @@ impl Redactor {
 
     /// Redacts a JSON document; true when anything was replaced.
     fn redact_json(&self, json: &mut Value, secrets: &mut Secrets) -> bool {
-        let places = json_places(json);
+        let places = json_places(json, &self.headers);
         let mut changed = !places.is_empty();
         for place in places {
             for value in place.what.values() {
@@ -387,38 +354,16 @@ impl Redactor {
     }
 }
 
-/// `text` with each span replaced by [`URL_PLACEHOLDER`] (spans in URLs and
-/// forms) or [`PLACEHOLDER`] (values quoted in prose), the values added to
-/// `secrets`.
+/// `text` with each span replaced by its placeholder
+/// ([`header_values::replace_found`]), the values added to `secrets`.
 fn replace_found(
     text: &str,
-    mut spans: Vec<(std::ops::Range<usize>, String)>,
+    spans: Vec<(std::ops::Range<usize>, String)>,
     secrets: &mut Secrets,
 ) -> String {
-    spans.sort_by_key(|(range, _)| range.start);
-    // Two rules can find overlapping spans (a form field and a `name:
-    // value` in it): the union is replaced, never just the first.
-    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
-    for (range, value) in spans {
-        secrets.add(text[range.clone()].to_owned());
-        secrets.add(value);
-        match merged.last_mut() {
-            Some(last) if range.start < last.end => last.end = last.end.max(range.end),
-            _ => merged.push(range),
-        }
-    }
-    let first_url = text.find("://");
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for range in merged {
-        out.push_str(&text[last..range.start]);
-        let in_url =
-            first_url.is_some_and(|at| at < range.start) || text[..range.start].ends_with('=');
-        out.push_str(if in_url { URL_PLACEHOLDER } else { PLACEHOLDER });
-        last = range.end;
-    }
-    out.push_str(&text[last..]);
-    out
+    let found = header_values::replace_found(text, spans);
+    found.secrets.into_iter().for_each(|s| secrets.add(s));
+    found.replaced
 }
 
 /// Type-preserving replacement: strings become the placeholder, numbers 0,

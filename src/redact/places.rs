@@ -3,9 +3,9 @@
 //! reports it, and log scrubbing collects it.
 
 use super::credentials::looks_like_credential;
+use super::header_values::{HeaderRules, is_header_map};
 use super::rules::{
-    PUBLIC_TYPES, SECRET_ID_TYPES, is_public_attribute, is_secret_header, is_secret_name,
-    is_secret_url_param,
+    PUBLIC_TYPES, SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param,
 };
 use super::{URL_PLACEHOLDER, is_placeholder};
 use crate::contract::push_pointer_token;
@@ -30,6 +30,9 @@ pub enum Secret {
     Spans(Vec<(Range<usize>, String)>),
     /// A number under a secret name, as written.
     Number(String),
+    /// A header value in a map of HTTP headers, read by the header rules:
+    /// what it becomes, and the secrets it held.
+    Header(super::header_values::FoundInValue),
 }
 
 impl Secret {
@@ -37,6 +40,7 @@ impl Secret {
         match self {
             Secret::Whole(value) | Secret::Number(value) => vec![value],
             Secret::Spans(spans) => spans.iter().map(|(_, value)| value.as_str()).collect(),
+            Secret::Header(found) => found.secrets.iter().map(String::as_str).collect(),
         }
     }
 
@@ -46,6 +50,7 @@ impl Secret {
         match self {
             Secret::Whole(_) | Secret::Number(_) => placeholder.to_owned(),
             Secret::Spans(spans) => replace_spans(text, spans.iter().map(|(r, _)| r.clone())),
+            Secret::Header(found) => found.replaced.clone(),
         }
     }
 }
@@ -67,151 +72,154 @@ fn replace_spans(text: &str, spans: impl Iterator<Item = Range<usize>>) -> Strin
 
 /// Every secret string in a JSON document: by attribute name (strings
 /// only, public attributes excepted), by resource type (a `session`'s id),
-/// by the header rules inside a map of HTTP headers ([`is_header_map`]),
-/// and URL-valued strings' credentials.
-pub fn json_places(value: &Value) -> Vec<JsonPlace> {
-    let mut places = Vec::new();
-    walk(value, None, false, &mut String::new(), &mut places);
-    places
+/// by `headers` inside a map of HTTP headers ([`is_header_map`]), and
+/// URL-valued strings' credentials.
+pub fn json_places(value: &Value, headers: &HeaderRules) -> Vec<JsonPlace> {
+    let mut walk = Walk {
+        headers,
+        pointer: String::new(),
+        places: Vec::new(),
+    };
+    walk.value(value, None, false, false);
+    walk.places
 }
 
-fn walk(
-    value: &Value,
-    resource_type: Option<&str>,
-    secret_key: bool,
-    pointer: &mut String,
-    places: &mut Vec<JsonPlace>,
-) {
-    walk_in(value, resource_type, secret_key, false, pointer, places);
+struct Walk<'r> {
+    headers: &'r HeaderRules,
+    pointer: String,
+    places: Vec<JsonPlace>,
 }
 
-/// `public_fields`: inside the `attributes` of a resource whose field
-/// names are the project's own ([`PUBLIC_TYPES`]), where the name rule
-/// does not apply.
-fn walk_in(
-    value: &Value,
-    resource_type: Option<&str>,
-    secret_key: bool,
-    public_fields: bool,
-    pointer: &mut String,
-    places: &mut Vec<JsonPlace>,
-) {
-    let len = pointer.len();
-    match value {
-        Value::String(text) => {
-            if is_placeholder(text) {
-                return;
+impl Walk<'_> {
+    /// `public_fields`: inside the `attributes` of a resource whose field
+    /// names are the project's own ([`PUBLIC_TYPES`]), where the name rule
+    /// does not apply.
+    fn value(
+        &mut self,
+        value: &Value,
+        resource_type: Option<&str>,
+        secret_key: bool,
+        public_fields: bool,
+    ) {
+        let len = self.pointer.len();
+        match value {
+            Value::String(text) => {
+                if is_placeholder(text) {
+                    return;
+                }
+                let what = if secret_key {
+                    Secret::Whole(text.clone())
+                } else if let Some(spans) = url_secrets(text) {
+                    Secret::Spans(spans)
+                } else {
+                    return;
+                };
+                self.push(what);
             }
-            let what = if secret_key {
-                Secret::Whole(text.clone())
-            } else if let Some(spans) = url_secrets(text) {
-                Secret::Spans(spans)
-            } else {
-                return;
-            };
-            places.push(JsonPlace {
-                pointer: pointer.clone(),
-                what,
-            });
-        }
-        // A numeric credential (`"password": 12345678`) is a secret too;
-        // booleans and null never are.
-        Value::Number(number) if secret_key && number.as_f64() != Some(0.0) => {
-            places.push(JsonPlace {
-                pointer: pointer.clone(),
-                what: Secret::Number(number.to_string()),
-            });
-        }
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                pointer.push('/');
-                let _ = write!(pointer, "{index}");
-                walk_in(
-                    item,
-                    resource_type,
-                    secret_key,
-                    public_fields,
-                    pointer,
-                    places,
-                );
-                pointer.truncate(len);
+            // A numeric credential (`"password": 12345678`) is a secret too;
+            // booleans and null never are.
+            Value::Number(number) if secret_key && number.as_f64() != Some(0.0) => {
+                self.push(Secret::Number(number.to_string()));
             }
-        }
-        Value::Object(object) => {
-            let own_type = object.get("type").and_then(Value::as_str);
-            let kind = own_type.or(resource_type);
-            // A nested resource of another type has DatoCMS's own names.
-            let public_fields = public_fields && own_type.is_none_or(|t| PUBLIC_TYPES.contains(&t));
-            let own_fields_public = own_type.is_some_and(|t| PUBLIC_TYPES.contains(&t));
-            // A secret-named object (a JWK, `{"value": …}`) is secret
-            // throughout, except a JSON:API relationship or resource
-            // identifier, which only links to something.
-            let inherited = secret_key && !is_linkage(value);
-            for (key, child) in object {
-                let secret = inherited
-                    || (!child.is_boolean()
-                        && ((key == "id"
-                            && own_type.is_some_and(|t| {
-                                SECRET_ID_TYPES.iter().any(|s| s.eq_ignore_ascii_case(t))
-                            }))
-                            || (is_secret_name(key)
-                                && !public_fields
-                                && !is_public_attribute(kind, key))));
-                pointer.push('/');
-                push_pointer_token(pointer, key);
-                match child {
-                    Value::Object(headers) if !public_fields && is_header_map(key) => {
-                        walk_header_map(headers, kind, secret, pointer, places);
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.pointer.push('/');
+                    let _ = write!(self.pointer, "{index}");
+                    self.value(item, resource_type, secret_key, public_fields);
+                    self.pointer.truncate(len);
+                }
+            }
+            Value::Object(object) => {
+                let own_type = object.get("type").and_then(Value::as_str);
+                let kind = own_type.or(resource_type);
+                // A nested resource of another type has DatoCMS's own names.
+                let public_fields =
+                    public_fields && own_type.is_none_or(|t| PUBLIC_TYPES.contains(&t));
+                let own_fields_public = own_type.is_some_and(|t| PUBLIC_TYPES.contains(&t));
+                // A secret-named object (a JWK, `{"value": …}`) is secret
+                // throughout, except a JSON:API relationship or resource
+                // identifier, which only links to something.
+                let inherited = secret_key && !is_linkage(value);
+                for (key, child) in object {
+                    let secret = inherited
+                        || (!child.is_boolean()
+                            && ((key == "id"
+                                && own_type.is_some_and(|t| {
+                                    SECRET_ID_TYPES.iter().any(|s| s.eq_ignore_ascii_case(t))
+                                }))
+                                || (is_secret_name(key)
+                                    && !public_fields
+                                    && !is_public_attribute(kind, key))));
+                    self.pointer.push('/');
+                    push_pointer_token(&mut self.pointer, key);
+                    match child {
+                        Value::Object(headers) if !public_fields && is_header_map(key) => {
+                            self.header_map(headers, kind, secret);
+                        }
+                        _ => {
+                            let child_public =
+                                public_fields || (own_fields_public && key == "attributes");
+                            self.value(child, kind, secret, child_public);
+                        }
                     }
-                    _ => {
-                        let child_public =
-                            public_fields || (own_fields_public && key == "attributes");
-                        walk_in(child, kind, secret, child_public, pointer, places);
+                    self.pointer.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The entries of a map of HTTP headers are read as headers are on the
+    /// wire ([`HeaderRules::secrets_in_value`]): a credential header's value
+    /// (built in or `--redact-header`, in any case), a value spelled like a
+    /// credential under any name (`X-Forward-To: Token …`, one such value
+    /// of a list makes the whole header one), URL credentials in any other.
+    fn header_map(
+        &mut self,
+        headers: &serde_json::Map<String, Value>,
+        resource_type: Option<&str>,
+        secret_key: bool,
+    ) {
+        let len = self.pointer.len();
+        for (name, value) in headers {
+            let challenge = name.to_ascii_lowercase().ends_with("-authenticate");
+            let spelled = |value: &Value| value.as_str().is_some_and(looks_like_credential);
+            let credential = !value.is_boolean()
+                && (secret_key
+                    || self.headers.is_credential(name)
+                    || (!challenge
+                        && (spelled(value)
+                            || value.as_array().is_some_and(|v| v.iter().any(spelled)))));
+            self.pointer.push('/');
+            push_pointer_token(&mut self.pointer, name);
+            match value {
+                Value::String(text) => self.header_value(name, credential, text),
+                Value::Array(items) if items.iter().all(Value::is_string) => {
+                    for (index, item) in items.iter().enumerate() {
+                        let at = self.pointer.len();
+                        self.pointer.push('/');
+                        let _ = write!(self.pointer, "{index}");
+                        self.header_value(name, credential, item.as_str().unwrap_or_default());
+                        self.pointer.truncate(at);
                     }
                 }
-                pointer.truncate(len);
+                _ => self.value(value, resource_type, credential, false),
             }
+            self.pointer.truncate(len);
         }
-        _ => {}
     }
-}
 
-/// True for an attribute that maps HTTP header names to their values: a
-/// webhook's custom `headers`, a webhook call's `request_headers` and
-/// `response_headers`, an upload request's `request_headers` (5.8.1), and
-/// any other `headers` or `…_headers` object.
-pub(super) fn is_header_map(key: &str) -> bool {
-    const SUFFIX: &str = "_headers";
-    key.eq_ignore_ascii_case("headers")
-        || (key.len() >= SUFFIX.len()
-            && key.as_bytes()[key.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX.as_bytes()))
-}
+    fn header_value(&mut self, name: &str, credential: bool, text: &str) {
+        if let Some(found) = self.headers.secrets_in_value(name, credential, text) {
+            self.push(Secret::Header(found));
+        }
+    }
 
-/// The entries of a map of HTTP headers are read as headers are on the
-/// wire, besides the name rule: a credential header's value
-/// (`X-Access-Key`, `X-Signature`, [`is_secret_header`]) and a value spelled
-/// like a credential under any name (`X-Forward-To: Token …`), challenges
-/// (`WWW-Authenticate: Bearer realm=…`) excepted, are secret.
-fn walk_header_map(
-    headers: &serde_json::Map<String, Value>,
-    resource_type: Option<&str>,
-    secret_key: bool,
-    pointer: &mut String,
-    places: &mut Vec<JsonPlace>,
-) {
-    let len = pointer.len();
-    for (name, value) in headers {
-        let challenge = name.to_ascii_lowercase().ends_with("-authenticate");
-        let spelled = |value: &Value| value.as_str().is_some_and(looks_like_credential);
-        let credential = is_secret_header(name)
-            || (!challenge
-                && (spelled(value) || value.as_array().is_some_and(|v| v.iter().any(spelled))));
-        let secret = !value.is_boolean()
-            && (secret_key || credential || (is_secret_name(name) && !is_linkage(value)));
-        pointer.push('/');
-        push_pointer_token(pointer, name);
-        walk_in(value, resource_type, secret, false, pointer, places);
-        pointer.truncate(len);
+    fn push(&mut self, what: Secret) {
+        self.places.push(JsonPlace {
+            pointer: self.pointer.clone(),
+            what,
+        });
     }
 }
 
@@ -347,10 +355,14 @@ pub fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::PLACEHOLDER;
     use serde_json::json;
 
     fn pointers(value: &Value) -> Vec<String> {
-        json_places(value).into_iter().map(|p| p.pointer).collect()
+        json_places(value, &HeaderRules::default())
+            .into_iter()
+            .map(|p| p.pointer)
+            .collect()
     }
 
     #[test]
@@ -439,13 +451,12 @@ mod tests {
             {"type": "item", "id": "4", "attributes": {
                 "headers": {"X-Access-Key": "a record's own field", "token": "public too"}}}
         ]});
-        let found: Vec<(String, Vec<String>)> = json_places(&doc)
+        let found: Vec<(String, Vec<String>)> = json_places(&doc, &HeaderRules::default())
             .into_iter()
             .map(|p| {
-                (
-                    p.pointer,
-                    p.what.values().iter().map(|v| v.to_string()).collect(),
-                )
+                // The whole value first; a credential's parts after it.
+                let whole = p.what.values().first().map(|v| v.to_string());
+                (p.pointer, whole.into_iter().collect())
             })
             .collect();
         let expected: Vec<(String, Vec<String>)> = [
@@ -472,6 +483,38 @@ mod tests {
         .map(|(pointer, value)| (pointer.to_owned(), vec![value.to_owned()]))
         .collect();
         assert_eq!(found, expected);
+    }
+
+    /// Issue 14 loose end: `--redact-header NAME` reaches the maps of HTTP
+    /// headers in bodies as it reaches real headers: in any case, several
+    /// names, maps nested anywhere in the document.
+    #[test]
+    fn redact_header_names_reach_maps_of_http_headers() {
+        let doc = json!({"data": {"type": "webhook", "id": "1", "attributes": {
+            "headers": {"x-tenant-ref": "t-1", "X-Customer": "c-1", "X-Source": "datovcr"}}},
+            "included": [{"type": "webhook_call", "id": "2", "attributes": {
+                "request_headers": {"X-TENANT-REF": "t-2", "Accept": "*/*"},
+                "response_headers": {"X-Customer": ["c-2", "c-3"]}}}],
+            "meta": {"upload": {"REQUEST_HEADERS": {"X-Tenant-Ref": "t-3"}}}});
+        let rules = HeaderRules::new(&["X-Tenant-Ref".into(), "x-customer".into()]);
+        let found: Vec<(String, String)> = json_places(&doc, &rules)
+            .into_iter()
+            .map(|p| (p.pointer, p.what.apply("", PLACEHOLDER)))
+            .collect();
+        let expected = [
+            "/data/attributes/headers/x-tenant-ref",
+            "/data/attributes/headers/X-Customer",
+            "/included/0/attributes/request_headers/X-TENANT-REF",
+            "/included/0/attributes/response_headers/X-Customer/0",
+            "/included/0/attributes/response_headers/X-Customer/1",
+            "/meta/upload/REQUEST_HEADERS/X-Tenant-Ref",
+        ];
+        assert_eq!(
+            found,
+            expected.map(|p| (p.to_owned(), PLACEHOLDER.to_owned()))
+        );
+        // Without the rules, none of those names is a credential.
+        assert!(json_places(&doc, &HeaderRules::default()).is_empty());
     }
 
     #[test]

@@ -41,13 +41,15 @@ pub const CREDENTIAL_HEADERS: &[&str] = &[
 /// DatoCMS documents as public identifiers.
 ///
 /// `api_key` is the public identifier of a model (`item_type`), a field and
-/// a fieldset (`"blog_post"`): clients put it in paths and filters, so a
-/// placeholder there would wreck the cassette. An `X-Api-Key` header is
-/// still a secret: this list covers JSON:API attributes only.
+/// a workflow (`"blog_post"`): clients choose it when they create one, and
+/// put a model's or a field's in paths and filters, so a placeholder there
+/// would wreck the cassette. An `X-Api-Key` header is still a secret: this
+/// list covers JSON:API attributes only. Each entry must name an attribute
+/// the generated contract has (docs/contract.md, "Secret attributes").
 pub const PUBLIC_ATTRIBUTES: &[(&str, &str)] = &[
     ("item_type", "api_key"),
     ("field", "api_key"),
-    ("fieldset", "api_key"),
+    ("workflow", "api_key"),
 ];
 
 /// Attribute names the name rule would catch that are never credentials,
@@ -168,11 +170,12 @@ mod tests {
     }
 
     #[test]
-    fn api_key_is_public_on_models_fields_and_fieldsets_only() {
-        for kind in ["item_type", "field", "fieldset"] {
+    fn api_key_is_public_on_models_fields_and_workflows_only() {
+        for kind in ["item_type", "field", "workflow"] {
             assert!(is_public_attribute(Some(kind), "api_key"), "{kind}");
         }
         assert!(!is_public_attribute(Some("plugin"), "api_key"));
+        assert!(!is_public_attribute(Some("fieldset"), "api_key"));
         assert!(!is_public_attribute(None, "api_key"));
         assert!(!is_public_attribute(Some("item_type"), "token"));
         assert!(is_secret_header("X-Api-Key"));

@@ -9,7 +9,8 @@
 //! project's own field names, a JSON:API linkage), so it may send a clean
 //! body down the slow path, never a body with secrets down the fast one.
 
-use super::places::{is_header_map, url_secrets};
+use super::header_values::is_header_map;
+use super::places::url_secrets;
 use super::rules::{SECRET_ID_TYPES, is_secret_name};
 
 /// True if a member named `name` could hold a secret, or its value could.

@@ -423,12 +423,10 @@ fn adopt_cassette_redactions(config: &mut ReplayConfig, loaded: &[PathBuf]) {
         };
         let mut found_here: Vec<String> = Vec::new();
         for interaction in &cassette.interactions {
-            let recorded = [&interaction.request.headers, &interaction.response.headers];
-            for (name, values) in recorded.into_iter().flat_map(|headers| headers.iter()) {
-                if values.iter().any(|value| is_placeholder(value.as_str()))
-                    && !covered_header(&config.redaction, name)
-                    && headers.insert(name.to_owned())
-                {
+            // On the wire and in the maps of HTTP headers of its bodies.
+            for name in crate::redact::header_values::redacted_header_names(interaction) {
+                let name = name.to_ascii_lowercase();
+                if !covered_header(&config.redaction, &name) && headers.insert(name.clone()) {
                     found_here.push(format!("--redact-header {name}"));
                 }
             }

@@ -326,3 +326,23 @@ fn a_folder_walk_skips_tooling_folders_and_reads_without_the_recorders_words() {
         assert!(!text.contains(writer_words), "{text}");
     }
 }
+
+/// The contract covers the whole CMA; no help text says otherwise.
+#[test]
+fn help_texts_name_the_whole_cma_not_the_access_tokens_alone() {
+    for args in [
+        &["--help"][..],
+        &["schema-check", "--help"],
+        &["proxy", "--help"],
+        &["replay", "--help"],
+    ] {
+        let help = String::from_utf8(datovcr(args).stdout).unwrap();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(!help.is_empty(), "{args:?} printed nothing");
+        for stale in ["(access tokens)", "access-token contract"] {
+            assert!(!help.contains(stale), "{args:?} says {stale:?}:\n{help}");
+        }
+    }
+    let top = String::from_utf8(datovcr(&["--help"]).stdout).unwrap();
+    assert!(top.contains("Content Management API"), "{top}");
+}

@@ -351,3 +351,62 @@ fn the_secret_attribute_list_is_what_the_schemas_and_the_redaction_say() {
         "docs/contract.md, Secret attributes: one row per attribute, as the redaction treats it"
     );
 }
+
+/// Every exemption of the redaction's name rule names something the
+/// generated contract still has: a `(type, attribute)` of
+/// `PUBLIC_ATTRIBUTES` an attribute of that resource, a `PUBLIC_NAMES`
+/// entry a property somewhere, a `PUBLIC_TYPES` entry a resource type. An
+/// exemption the schemas no longer back (5.8.1's fieldset has no
+/// `api_key`) would exempt whatever the API puts under that name next.
+#[test]
+fn every_exemption_of_the_name_rule_names_what_the_schemas_have() {
+    use datovcr::redact::rules::{PUBLIC_ATTRIBUTES, PUBLIC_NAMES, PUBLIC_TYPES};
+    let attributes = resource_attributes();
+    let stale: Vec<String> = PUBLIC_ATTRIBUTES
+        .iter()
+        .filter(|(kind, name)| {
+            !attributes
+                .iter()
+                .any(|(k, path, _)| k == kind && path == name)
+        })
+        .map(|(kind, name)| format!("{kind}.{name}"))
+        .collect();
+    // Property names anywhere, and every `const` (resource types are).
+    let mut properties = std::collections::BTreeSet::new();
+    let mut consts = std::collections::BTreeSet::new();
+    for document in generated_documents().values() {
+        let mut stack = vec![document];
+        while let Some(value) = stack.pop() {
+            match value {
+                Value::Object(object) => {
+                    if let Some(Value::Object(named)) = object.get("properties") {
+                        properties.extend(named.keys().cloned());
+                    }
+                    if let Some(Value::String(constant)) = object.get("const") {
+                        consts.insert(constant.clone());
+                    }
+                    stack.extend(object.values());
+                }
+                Value::Array(items) => stack.extend(items),
+                _ => {}
+            }
+        }
+    }
+    let stale_names: Vec<&&str> = PUBLIC_NAMES
+        .iter()
+        .filter(|name| !properties.contains(**name))
+        .chain(PUBLIC_TYPES.iter().filter(|kind| !consts.contains(**kind)))
+        .collect();
+    assert_eq!(
+        (stale, stale_names),
+        (Vec::<String>::new(), Vec::<&&str>::new()),
+        "exemptions of the name rule that no generated schema backs (src/redact/rules.rs)"
+    );
+    // The check sees what it must: the live exemptions are found.
+    assert!(
+        attributes
+            .iter()
+            .any(|(k, path, _)| k == "item_type" && path == "api_key")
+    );
+    assert!(properties.contains("next_token") && consts.contains("item"));
+}

@@ -16,6 +16,8 @@ mod contract_real_traffic;
 mod contract_rules;
 /// README and docs/: every relative link resolves, no path outside the repository.
 mod docs_links;
+/// Issue 14: the fake CMA refuses what the API refuses, every answer within the contract.
+mod fake_cma;
 /// The fake DatoCMS upstream the proxy tests run against, checked on its own.
 mod fake_upstream;
 /// Hardening: kill -9 while recording, two processes on one cassette.
@@ -56,10 +58,14 @@ mod replay_episodes;
 mod replay_misses;
 /// `datovcr replay` through the library: fidelity, sequences, misses, matching.
 mod replay_serving;
+/// Issue 14 review: the whole-CMA contract attacked from outside, each break now fixed.
+mod review_cma_contract;
 /// Issue 12 review: new variants of each item's kind, found by an adversarial review, now fixed.
 mod review_findings;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
+/// Issue 14: maps of HTTP headers in bodies read by every header rule, --redact-header included.
+mod secrets_header_maps;
 /// Issue 11 through the proxy: labels, codings, spellings, encodings, log paths, names.
 mod secrets_proxy;
 /// Real DatoCMS traffic with canaries at its redacted places: proxy and schema-check.

@@ -7,16 +7,14 @@
 //! missing one fails the test with the fix, it never skips.
 
 use crate::support::client::send;
-use crate::support::process::{ServerProcess, kill};
+use crate::support::node::{self, NodeRun};
+use crate::support::process::ServerProcess;
 use crate::support::proxy::{api_headers, borrowed, client_for};
-use crate::support::repo_path;
 use crate::support::upstream::{FakeDato, FakeDatoOptions, random_token};
 use assert_cmd::Command as BinCommand;
 use http::Method;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// How long one run of a Node script may take (it makes about ten loopback
@@ -39,28 +37,8 @@ const FLOW_STEPS: [&str; 9] = [
 const FLOW_TOKEN_FIELDS: usize = 9;
 const PREFIX: &str = "/proxy-prefix";
 
-fn node_dir() -> PathBuf {
-    repo_path("tests/clients/node")
-}
-
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
-}
-
-/// The exact client version `package.json` pins.
-fn pinned_client_version() -> String {
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(node_dir().join("package.json")).unwrap()).unwrap();
-    manifest["dependencies"]["@datocms/cma-client-node"]
-        .as_str()
-        .expect("package.json pins @datocms/cma-client-node")
-        .to_owned()
-}
-
-struct NodeRun {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
 }
 
 /// How the script prints token secrets.
@@ -72,93 +50,25 @@ enum Tokens {
     Hidden,
 }
 
-/// Runs `node <script>` in tests/clients/node against `base_url`, killed
-/// after [`NODE_TIMEOUT`]. The optional `DATOVCR_*` settings are cleared so a
-/// developer's environment cannot change the flow.
-fn run_node(script: &str, base_url: &str, bearer: &str, tokens: Tokens) -> NodeRun {
-    let dir = node_dir();
-    let installed = dir.join("node_modules/@datocms/cma-client-node/package.json");
-    assert!(
-        installed.exists(),
-        "{} is missing: install the official client once with \
-         `npm ci --prefix tests/clients/node` (bash .ci/run does it)",
-        installed.display()
-    );
-    let spawned = Command::new("node")
-        .arg(dir.join(script))
-        .current_dir(&dir)
-        .env("DATOVCR_BASE_URL", base_url)
-        .env("DATOVCR_API_TOKEN", bearer)
-        .env(
-            "DATOVCR_SHOW_TOKENS",
-            if tokens == Tokens::Shown { "1" } else { "0" },
-        )
-        .env_remove("DATOVCR_REQUEST_TIMEOUT_MS")
-        .env_remove("DATOVCR_ROLE_ID")
-        .env_remove("DATOVCR_OTHER_ROLE_ID")
-        .env_remove("DATOVCR_DESTINATION_USER_TYPE")
-        .env_remove("DATOVCR_DESTINATION_USER_ID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let child = match spawned {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-            "`node` is not on PATH: these tests run the official DatoCMS client \
-             (tests/clients/node) and need Node.js 20 or newer"
-        ),
-        Err(error) => panic!("could not start node: {error}"),
-    };
-    let pid = child.id();
-    let (done_tx, done_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = done_tx.send(child.wait_with_output());
-    });
-    match done_rx.recv_timeout(NODE_TIMEOUT) {
-        Ok(output) => {
-            let output = output.expect("collect node's output");
-            NodeRun {
-                status: output.status,
-                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            }
-        }
-        Err(_) => {
-            let _ = kill(pid, libc::SIGKILL);
-            panic!("node {script} against {base_url} did not finish within {NODE_TIMEOUT:?}");
-        }
-    }
-}
-
-/// [`run_node`] off the async runtime, which must keep serving the fake.
+/// Runs `node <script>` against `base_url` with `bearer` through the one
+/// Node runner ([`node::run_async`]), killed after [`NODE_TIMEOUT`].
 async fn node(script: &'static str, base_url: String, bearer: &str, tokens: Tokens) -> NodeRun {
-    let bearer = bearer.to_owned();
-    match tokio::task::spawn_blocking(move || run_node(script, &base_url, &bearer, tokens)).await {
-        Ok(run) => run,
-        // Keeps run_node's message (node missing, not installed, timeout).
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
-    }
+    let shown = if tokens == Tokens::Shown { "1" } else { "0" };
+    let env = vec![
+        ("DATOVCR_BASE_URL", base_url),
+        ("DATOVCR_API_TOKEN", bearer.to_owned()),
+        ("DATOVCR_SHOW_TOKENS", shown.to_owned()),
+    ];
+    node::run_async(script, env, NODE_TIMEOUT).await
 }
 
-/// The script's JSON document; fails with its stderr unless it exited 0.
+/// The script's JSON document, from the pinned client; fails with its
+/// stderr unless it exited 0.
 fn succeeded(run: &NodeRun, what: &str) -> Value {
-    assert!(
-        run.status.success(),
-        "{what}: node exited with {}\nstderr:\n{}\nstdout:\n{}",
-        run.status,
-        run.stderr,
-        run.stdout
-    );
-    let document: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{what}: stdout is not one JSON document ({e}):\n{}",
-            run.stdout
-        )
-    });
+    let document = run.document(what);
     assert_eq!(
         document["client_version"],
-        pinned_client_version().as_str(),
+        node::pinned_version("@datocms/cma-client-node").as_str(),
         "{what}: node_modules holds another client version; run `npm ci --prefix tests/clients/node`"
     );
     document
