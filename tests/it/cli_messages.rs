@@ -346,3 +346,66 @@ fn help_texts_name_the_whole_cma_not_the_access_tokens_alone() {
     let top = String::from_utf8(datovcr(&["--help"]).stdout).unwrap();
     assert!(top.contains("Content Management API"), "{top}");
 }
+
+/// Threads in a running process, from `/proc` (Linux).
+fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("/proc lists the process's threads")
+        .count()
+}
+
+/// One request on a connection of its own; the status line.
+fn status_line(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: x\r\naccept: application/json\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn threads_are_one_by_default_and_any_positive_count_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = crate::support::repo_path("cassettes/access-tokens-docs.json")
+        .display()
+        .to_string();
+    let base = ["replay", "--cassette", &cassette, "--listen", "127.0.0.1:0"];
+    // (extra flags, environment, fewest and most threads the process may have)
+    let cases: [(&[&str], Option<&str>, usize, usize); 3] = [
+        (&[], None, 1, 1),
+        (&["--threads", "3"], None, 4, usize::MAX),
+        (&[], Some("2"), 3, usize::MAX),
+    ];
+    for (extra, env, fewest, most) in cases {
+        let args: Vec<String> = base.iter().chain(extra).map(|s| s.to_string()).collect();
+        let env: Vec<(&str, &str)> = env.map(|n| ("DATOVCR_THREADS", n)).into_iter().collect();
+        let server =
+            ServerProcess::start_with_env(dir.path(), &args, &env, &dir.path().join("stderr"));
+        assert_eq!(
+            status_line(server.addr, "/access_tokens"),
+            "HTTP/1.1 200 OK"
+        );
+        let threads = thread_count(server.pid());
+        assert!(
+            (fewest..=most).contains(&threads),
+            "{extra:?} {env:?}: {threads} threads"
+        );
+        let (status, log) = server.terminate();
+        assert!(status.success(), "{extra:?} {env:?}: {log}");
+    }
+    for bad in ["0", "x", "-1", "99999999999999999999999"] {
+        let flag = format!("--threads={bad}");
+        let output = datovcr(&["replay", &flag, "--listen", "127.0.0.1:0"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "--threads {bad}: {stderr}");
+        assert!(stderr.contains("--threads"), "--threads {bad}: {stderr}");
+    }
+}

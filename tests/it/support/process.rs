@@ -23,9 +23,20 @@ impl ServerProcess {
     /// Runs `datovcr <args>` (which must include `--listen 127.0.0.1:0`), in
     /// `dir`, and waits for `listening on http://ADDR`.
     pub fn start(dir: &Path, args: &[String], stderr_path: &Path) -> ServerProcess {
+        Self::start_with_env(dir, args, &[], stderr_path)
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables for the child.
+    pub fn start_with_env(
+        dir: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        stderr_path: &Path,
+    ) -> ServerProcess {
         let stderr = std::fs::File::create(stderr_path).expect("create the stderr file");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
