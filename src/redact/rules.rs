@@ -27,6 +27,9 @@ pub const SECRET_NAME_PARTS: &[&str] = &[
     "private-key",
 ];
 
+/// The length of the shortest [`SECRET_NAME_PARTS`] entry (a test keeps it so).
+const SHORTEST_SECRET_NAME_PART: usize = 5;
+
 /// Header names whose every value is a credential, whatever the name rule says.
 pub const CREDENTIAL_HEADERS: &[&str] = &[
     "authorization",
@@ -87,6 +90,11 @@ const URL_PARAM_WORDS: &[&str] = &["key", "sig", "auth", "apikey", "code"];
 /// Every JSON key and header name of every exchange is asked, so the parts
 /// are searched in one pass, without lowercasing a copy.
 pub fn is_secret_name(name: &str) -> bool {
+    // Most JSON:API names (`id`, `type`, `data`, `meta`) are too short to
+    // hold any part: answered without the automaton.
+    if name.len() < SHORTEST_SECRET_NAME_PART {
+        return false;
+    }
     static PARTS: std::sync::LazyLock<aho_corasick::AhoCorasick> = std::sync::LazyLock::new(|| {
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
@@ -235,5 +243,13 @@ mod tests {
         ] {
             assert!(!is_secret_url_param(name), "{name}");
         }
+    }
+
+    #[test]
+    fn the_shortcut_length_is_the_shortest_part() {
+        let shortest = SECRET_NAME_PARTS.iter().map(|part| part.len()).min();
+        assert_eq!(shortest, Some(SHORTEST_SECRET_NAME_PART));
+        assert!(is_secret_name("token") && is_secret_name("TOKEN"));
+        assert!(!is_secret_name("toke") && !is_secret_name("type"));
     }
 }

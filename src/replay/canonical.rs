@@ -106,6 +106,15 @@ impl<'de> Visitor<'de> for Writer<'_> {
         Ok(())
     }
 
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<(), E> {
+        if screen::text_may_hold_secret(text) {
+            return Err(refused());
+        }
+        // Borrowed from the body: no escape, quote or control character.
+        push_name(self.out, &Cow::Borrowed(text));
+        Ok(())
+    }
+
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
         let depth = self.depth + 1;
         if depth >= MAX_JSON_DEPTH {
@@ -141,53 +150,96 @@ impl<'de> Visitor<'de> for Writer<'_> {
         if depth >= MAX_JSON_DEPTH {
             return Err(refused());
         }
-        // Every member's text goes to one scratch string, in document
-        // order; the members are then written from it sorted by name.
-        let mut scratch = String::with_capacity(128);
-        let mut entries: Vec<(Cow<'de, str>, Range<usize>)> = Vec::with_capacity(8);
+        // Members are written in document order, straight to `out`; only
+        // an object whose names arrive out of order (or repeated) is
+        // rewritten, sorted, from a copy of its own text.
+        let object = self.out.len();
+        self.out.push('{');
+        let mut entries: Vec<Member<'de>> = Vec::with_capacity(8);
+        let mut in_order = true;
         let mut name = Some(first);
         while let Some(key) = name {
             if screen::name_may_mark_secret(&key) {
                 return Err(refused());
             }
-            let start = scratch.len();
+            if let Some(last) = entries.last() {
+                in_order &= last.name < key;
+                self.out.push(',');
+            }
+            let member = self.out.len();
+            push_name(self.out, &key);
+            self.out.push(':');
+            let value = self.out.len();
             members.next_value_seed(Writer {
-                out: &mut scratch,
+                out: &mut *self.out,
                 depth,
             })?;
-            entries.push((key, start..scratch.len()));
+            entries.push(Member {
+                name: key,
+                text: member..self.out.len(),
+                value,
+            });
             name = members.next_key_seed(Name)?;
         }
-        // A stable sort keeps repeated names in document order; the tree
-        // keeps the last value of a repeated name, and so does this.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let resource_type = entries
             .iter()
             .rev()
-            .find(|(key, _)| key == "type")
-            .and_then(|(_, text)| scratch[text.clone()].strip_prefix('"')?.strip_suffix('"'));
+            .find(|member| member.name == "type")
+            .and_then(|member| self.out[member.value..member.text.end].strip_prefix('"'))
+            .and_then(|text| text.strip_suffix('"'));
         if resource_type.is_some_and(screen::type_has_secret_id)
-            && entries.iter().any(|(key, _)| key == "id")
+            && entries.iter().any(|member| member.name == "id")
         {
             return Err(refused());
         }
-        self.out.reserve(scratch.len() + entries.len() * 8 + 2);
+        if in_order {
+            self.out.push('}');
+            return Ok(());
+        }
+        // A stable sort keeps repeated names in document order; the tree
+        // keeps the last value of a repeated name, and so does this.
+        let written = self.out.split_off(object);
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
         self.out.push('{');
-        let mut written = 0;
-        for (index, (key, text)) in entries.iter().enumerate() {
-            if entries.get(index + 1).is_some_and(|next| next.0 == *key) {
+        let mut first = true;
+        for (index, member) in entries.iter().enumerate() {
+            if entries
+                .get(index + 1)
+                .is_some_and(|next| next.name == member.name)
+            {
                 continue;
             }
-            if written > 0 {
+            if !first {
                 self.out.push(',');
             }
-            push_quoted(self.out, key);
-            self.out.push(':');
-            self.out.push_str(&scratch[text.clone()]);
-            written += 1;
+            first = false;
+            let text = member.text.start - object..member.text.end - object;
+            self.out.push_str(&written[text]);
         }
         self.out.push('}');
         Ok(())
+    }
+}
+
+/// One member of an object as written: its name, where its `"name":value`
+/// text lies in the output, and where the value starts.
+struct Member<'de> {
+    name: Cow<'de, str>,
+    text: Range<usize>,
+    value: usize,
+}
+
+/// A member name, quoted. A name borrowed from the body had no escape in
+/// it, and JSON strings hold no raw control characters, so it is written
+/// as it stands; an unescaped one is quoted as [`push_quoted`] quotes it.
+fn push_name(out: &mut String, name: &Cow<'_, str>) {
+    match name {
+        Cow::Borrowed(plain) => {
+            out.push('"');
+            out.push_str(plain);
+            out.push('"');
+        }
+        Cow::Owned(text) => push_quoted(out, text),
     }
 }
 
