@@ -110,8 +110,8 @@ impl<'de> Visitor<'de> for Writer<'_> {
         if screen::text_may_hold_secret(text) {
             return Err(refused());
         }
-        // Borrowed from the body: no escape, quote or control character.
-        push_name(self.out, &Cow::Borrowed(text));
+        // Borrowed from the body: it held no escape.
+        push_plain(self.out, text);
         Ok(())
     }
 
@@ -167,7 +167,10 @@ impl<'de> Visitor<'de> for Writer<'_> {
                 self.out.push(',');
             }
             let member = self.out.len();
-            push_name(self.out, &key);
+            match &key {
+                Cow::Borrowed(plain) => push_plain(self.out, plain),
+                Cow::Owned(text) => push_quoted(self.out, text),
+            }
             self.out.push(':');
             let value = self.out.len();
             members.next_value_seed(Writer {
@@ -229,18 +232,13 @@ struct Member<'de> {
     value: usize,
 }
 
-/// A member name, quoted. A name borrowed from the body had no escape in
-/// it, and JSON strings hold no raw control characters, so it is written
-/// as it stands; an unescaped one is quoted as [`push_quoted`] quotes it.
-fn push_name(out: &mut String, name: &Cow<'_, str>) {
-    match name {
-        Cow::Borrowed(plain) => {
-            out.push('"');
-            out.push_str(plain);
-            out.push('"');
-        }
-        Cow::Owned(text) => push_quoted(out, text),
-    }
+/// A string JSON held with no escape in it, quoted. JSON strings hold no
+/// raw quote, backslash or control character, so such a string is written
+/// as it stands; an unescaped one goes through [`push_quoted`].
+fn push_plain(out: &mut String, text: &str) {
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
 }
 
 /// An array item: its comma is written only once it is known to exist.
