@@ -88,3 +88,140 @@ async fn a_body_spelling_serde_json_private_names_matches_only_what_the_tree_mat
     }
     server.shutdown().await;
 }
+
+/// `--threads` and `DATOVCR_THREADS` outside 1..=1024 are refused before
+/// any runtime exists. A huge count used to panic in the runtime builder
+/// (an overflow) or start that many OS threads, or die when the OS refused
+/// one; 0 was refused with a type's jargon.
+#[test]
+fn a_thread_count_outside_its_range_is_a_usage_error_naming_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |flag: Option<&str>, env: Option<&str>| {
+        let mut command = assert_cmd::Command::cargo_bin("datovcr").unwrap();
+        command
+            .current_dir(dir.path())
+            .args([
+                "replay",
+                "--listen",
+                "127.0.0.1:0",
+                "--cassette",
+                "none.json",
+            ])
+            .env_remove("DATOVCR_THREADS")
+            .timeout(std::time::Duration::from_secs(20));
+        if let Some(flag) = flag {
+            command.args(["--threads", flag]);
+        }
+        if let Some(env) = env {
+            command.env("DATOVCR_THREADS", env);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for count in ["0", "1025", "65536", "4294967297", "18446744073709551615"] {
+        for (flag, env) in [(Some(count), None), (None, Some(count))] {
+            let (code, stderr) = run(flag, env);
+            assert_eq!(code, Some(2), "{flag:?} {env:?}: {stderr}");
+            assert!(stderr.contains("--threads"), "{stderr}");
+            // Every count that fits a number names the range it missed.
+            if count.len() < 19 {
+                assert!(stderr.contains("1..=1024"), "{stderr}");
+            }
+        }
+    }
+    let (code, stderr) = run(Some("two"), None);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--threads"), "{stderr}");
+}
+
+fn interactions_in(path: &Path) -> usize {
+    let text = std::fs::read(path).unwrap();
+    let cassette: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    cassette["interactions"].as_array().unwrap().len()
+}
+
+/// Every mode that runs a runtime, on one worker (the current-thread
+/// runtime) and on two: the proxy recording with each `--fsync`, replay
+/// forwarding and recording a miss; each stops on SIGINT and on SIGTERM
+/// with every exchange written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mode_records_and_stops_cleanly_on_one_worker_and_two() {
+    use crate::support::process::ServerProcess;
+    use crate::support::proxy::{api_headers, borrowed, client_for};
+    use crate::support::upstream::{FakeDato, FakeDatoOptions};
+    let upstream = FakeDato::start(FakeDatoOptions::default()).await;
+    let client = client_for(&upstream);
+    let headers = api_headers("bearer-abcdefgh", false);
+    let dir = tempfile::tempdir().unwrap();
+    let tls = [
+        "--upstream".to_owned(),
+        upstream.base_url(),
+        "--ca-file".to_owned(),
+        upstream.ca_file().display().to_string(),
+    ];
+    let mut runs = 0;
+    for threads in ["1", "2"] {
+        for (index, fsync) in ["before-response", "after-response", "periodic"]
+            .into_iter()
+            .enumerate()
+        {
+            let signal = [libc::SIGINT, libc::SIGTERM][(index + runs) % 2];
+            let cassette = dir.path().join(format!("proxy-{threads}-{fsync}.json"));
+            let mut args: Vec<String> = ["proxy", "--listen", "127.0.0.1:0", "--fsync", fsync]
+                .map(String::from)
+                .to_vec();
+            args.extend(tls.iter().cloned());
+            args.extend(["--cassette".to_owned(), cassette.display().to_string()]);
+            args.extend(["--threads".to_owned(), threads.to_owned()]);
+            let stderr = dir.path().join(format!("proxy-{threads}-{fsync}.stderr"));
+            let server = ServerProcess::start(dir.path(), &args, &stderr);
+            for _ in 0..3 {
+                let url = server.url("/access_tokens");
+                let (status, _, _) =
+                    send(&client, Method::GET, &url, &borrowed(&headers), "").await;
+                assert_eq!(status, 200);
+            }
+            let (exit, log) = tokio::task::spawn_blocking(move || server.stop_with(signal))
+                .await
+                .unwrap();
+            assert!(
+                exit.success(),
+                "{threads} {fsync} signal {signal}: {exit}\n{log}"
+            );
+            assert_eq!(interactions_in(&cassette), 3, "{threads} {fsync}: {log}");
+            runs += 1;
+        }
+
+        // Replay, its misses forwarded and recorded.
+        let cassette = dir.path().join(format!("replay-{threads}.json"));
+        std::fs::write(&cassette, Cassette::new().to_bytes()).unwrap();
+        let mut args: Vec<String> = ["replay", "--listen", "127.0.0.1:0", "--on-miss", "record"]
+            .map(String::from)
+            .to_vec();
+        args.extend(tls.iter().cloned());
+        args.extend(["--cassette".to_owned(), cassette.display().to_string()]);
+        args.extend(["--threads".to_owned(), threads.to_owned()]);
+        let stderr = dir.path().join(format!("replay-{threads}.stderr"));
+        let server = ServerProcess::start(dir.path(), &args, &stderr);
+        let url = server.url("/access_tokens");
+        for _ in 0..2 {
+            let (status, _, _) = send(&client, Method::GET, &url, &borrowed(&headers), "").await;
+            assert_eq!(status, 200);
+        }
+        let signal = if threads == "1" {
+            libc::SIGTERM
+        } else {
+            libc::SIGINT
+        };
+        let (exit, log) = tokio::task::spawn_blocking(move || server.stop_with(signal))
+            .await
+            .unwrap();
+        assert!(exit.success(), "replay {threads}: {exit}\n{log}");
+        assert!(log.contains("1 new"), "replay {threads}: {log}");
+        assert_eq!(interactions_in(&cassette), 1, "replay {threads}: {log}");
+    }
+    assert_eq!(upstream.request_count(), 6 * 3 + 2);
+}
