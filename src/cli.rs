@@ -9,7 +9,6 @@ use crate::replay::{Exhausted, MatchRules, MissPolicy, ReplayConfig};
 use crate::server::ConnectionLimits;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,9 +280,21 @@ pub struct RuntimeArgs {
     /// adds cross-thread wake-ups and takes CPU the client needs. Raise it
     /// when datovcr serves many clients from a machine of its own. The
     /// recorder's file writing runs on threads of its own either way.
-    #[arg(long, value_name = "N", env = "DATOVCR_THREADS", default_value_t = NonZeroUsize::MIN)]
-    pub threads: NonZeroUsize,
+    /// At most 1024.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "DATOVCR_THREADS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS)
+    )]
+    pub threads: u16,
 }
+
+/// The most `--threads` takes. The runtime starts every worker at once and
+/// panics (or overflows) when the OS refuses one, so a mistyped count must
+/// be refused before it gets there.
+const MAX_THREADS: i64 = 1024;
 
 /// Every limit, with the defaults documented in docs/proxy.md.
 #[derive(Debug, Args)]
@@ -522,7 +533,7 @@ pub fn run() -> i32 {
 }
 
 fn run_async(runtime: RuntimeArgs, job: impl std::future::Future<Output = i32>) -> i32 {
-    let mut builder = match runtime.threads.get() {
+    let mut builder = match usize::from(runtime.threads) {
         1 => tokio::runtime::Builder::new_current_thread(),
         workers => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -27,6 +27,12 @@ use std::ops::Range;
 /// way). A test fails if a serde_json release changes it.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// The name serde_json's `raw_value` feature gives the one member of the
+/// map it presents a raw value as. Its `Value` reads an object whose first
+/// member has this name as the JSON text of that member's string: a body
+/// can spell a whole different document that way.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 /// The canonical text of the JSON document `bytes`, exactly as
 /// [`super::matching::canonical_json`] writes its parsed tree; `None` when
 /// `bytes` is not one JSON document, nests [`MAX_JSON_DEPTH`] levels or
@@ -142,9 +148,19 @@ impl<'de> Visitor<'de> for Writer<'_> {
             return Ok(());
         };
         if first == NUMBER_TOKEN {
+            // A number, or a body's own object spelled like one, which the
+            // tree reads as a number only when its text is one: any other
+            // text would be written into the key as it stands.
             let text: Cow<'de, str> = members.next_value_seed(Name)?;
+            if !is_json_number(&text) {
+                return Err(refused());
+            }
             number::write_canonical(&text, self.out);
             return Ok(());
+        }
+        if first == RAW_VALUE_TOKEN {
+            // The tree reads the document this member's string spells.
+            return Err(refused());
         }
         let depth = self.depth + 1;
         if depth >= MAX_JSON_DEPTH {
@@ -239,6 +255,41 @@ fn push_plain(out: &mut String, text: &str) {
     out.push('"');
     out.push_str(text);
     out.push('"');
+}
+
+/// Whether `text` is one JSON number (RFC 8259 §6), as serde_json's
+/// `Number::from_str` accepts it: `-? (0 | [1-9][0-9]*) (. [0-9]+)?
+/// ([eE] [+-]? [0-9]+)?`, nothing around it.
+fn is_json_number(text: &str) -> bool {
+    fn digits(bytes: &[u8]) -> usize {
+        bytes.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let bytes = text.as_bytes();
+    let mut at = usize::from(bytes.first() == Some(&b'-'));
+    match bytes.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => at += digits(&bytes[at..]),
+        _ => return false,
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let frac = digits(&bytes[at + 1..]);
+        if frac == 0 {
+            return false;
+        }
+        at += 1 + frac;
+    }
+    if matches!(bytes.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(bytes.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let exponent = digits(&bytes[at..]);
+        if exponent == 0 {
+            return false;
+        }
+        at += exponent;
+    }
+    at == bytes.len()
 }
 
 /// An array item: its comma is written only once it is known to exist.

@@ -62,6 +62,8 @@ mod replay_serving;
 mod review_cma_contract;
 /// Issue 12 review: new variants of each item's kind, found by an adversarial review, now fixed.
 mod review_findings;
+/// Issue 15 review: the performance changes attacked from outside, each break now fixed.
+mod review_perf;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
 /// Issue 14: maps of HTTP headers in bodies read by every header rule, --redact-header included.

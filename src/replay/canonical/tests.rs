@@ -1,7 +1,7 @@
 //! The fast path must write exactly the text the tree path writes, and
 //! must never take a body whose recorded form differs from it.
 
-use super::screened_key;
+use super::{is_json_number, screened_key};
 use crate::redact::places::json_places;
 use crate::replay::matching::canonical_json;
 use proptest::prelude::*;
@@ -152,5 +152,72 @@ proptest! {
     fn repeated_names_keep_the_last_value(a in 0u32..5, b in 0u32..5, c in 0u32..5) {
         let body = format!(r#"{{"k":{a},"j":{b},"k":{c}}}"#);
         prop_assert_eq!(screened_key(body.as_bytes()), tree_key(body.as_bytes()));
+    }
+}
+
+/// A body may spell the names serde_json gives its private maps (a number,
+/// a raw value): the tree reads those as a number or as the document a
+/// string spells, so what passes here must be what the tree writes, and
+/// nothing the tree refuses may pass.
+#[test]
+fn bodies_spelling_serde_json_private_names_match_the_tree_or_go_slow() {
+    let number = |text: &str| format!(r#"{{"a":{{"$serde_json::private::Number":{text}}}}}"#);
+    let raw = |rest: &str| format!(r#"{{"$serde_json::private::RawValue":{rest}}}"#);
+    let mut bodies: Vec<String> = [
+        r#""1e0,\"b\":2e0""#,
+        r#""1e0,\"password\":\"[REDACTED]\"""#,
+        r#""01""#,
+        r#"" 1""#,
+        r#""1 ""#,
+        r#""+1""#,
+        r#""1.""#,
+        r#"".5""#,
+        r#""1e""#,
+        r#""-""#,
+        r#""""#,
+        r#""NaN""#,
+        r#""0x10""#,
+        r#""1""#,
+        r#""-0""#,
+        r#""1E+2""#,
+        r#""0.50e-3""#,
+        r#""\u0031""#,
+        "1",
+    ]
+    .iter()
+    .map(|text| number(text))
+    .collect();
+    bodies.extend(
+        [
+            r#""[]","a":1"#,
+            r#""{\"password\":\"x\"}""#,
+            r#""{\"a\":1}""#,
+            r#""1""#,
+            r#""nope""#,
+        ]
+        .iter()
+        .map(|rest| raw(rest)),
+    );
+    bodies.push(r#"{"a":1,"$serde_json::private::RawValue":"[]"}"#.to_owned());
+    bodies.push(r#"{"a":1,"$serde_json::private::Number":"x"}"#.to_owned());
+    for body in &bodies {
+        if let Some(fast) = screened_key(body.as_bytes()) {
+            assert_eq!(Some(fast), tree_key(body.as_bytes()), "{body}");
+        }
+    }
+    // The valid spellings still take the fast path.
+    assert_same(&number(r#""1E+2""#));
+    assert_same(r#"{"a":1,"$serde_json::private::RawValue":"[]"}"#);
+}
+
+proptest! {
+    /// The number check accepts exactly what the tree's number parse does.
+    #[test]
+    fn the_number_check_is_the_tree_s(text in "[-+0-9.eE x]{0,8}") {
+        prop_assert_eq!(
+            is_json_number(&text),
+            text.parse::<serde_json::Number>().is_ok(),
+            "{:?}", text
+        );
     }
 }
