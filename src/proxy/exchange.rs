@@ -1,25 +1,28 @@
 //! One proxied exchange: read and check the request, forward it, read and
 //! check the response, record it (redacted) and answer the client.
 
+use super::answers::{
+    client_response, contract_rejection, recording_refused, undecodable, violation_details,
+};
 use super::headers::{strip_hop_by_hop, strip_own, to_recorded};
 use super::report::{Report, log_exchange, undelivered_note};
 use super::upstream::{self, UpstreamClient};
 use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
-use crate::body_reader::{self, BodyError};
+use crate::body_reader::{self};
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
 use crate::content_coding;
-use crate::contract::{ContractSet, Finding, violations_summary};
+use crate::contract::{ContractSet, Finding};
 use crate::recorder::{RecordMode, Recorder};
-use crate::redact::{Redactor, Secrets};
+use crate::redact::Redactor;
 use crate::server::Handler;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, Uri, header, request, response};
+use http::{Request, Response, StatusCode, header, request, response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Response headers that tell the client what the contract check found.
@@ -49,11 +52,11 @@ fn not_recorded(method: &http::Method, status: StatusCode) -> &'static [&'static
 }
 
 pub struct Proxy {
-    config: ProxyConfig,
+    pub(super) config: ProxyConfig,
     contract: Arc<ContractSet>,
-    client: UpstreamClient,
+    pub(super) client: UpstreamClient,
     /// For the one retry after a stale pooled connection: never pooled.
-    fresh_client: UpstreamClient,
+    pub(super) fresh_client: UpstreamClient,
     pub(crate) recorder: Recorder,
     redactor: Arc<Redactor>,
     pub(crate) stats: Arc<ProxyStats>,
@@ -422,113 +425,6 @@ impl Proxy {
         })
     }
 
-    async fn forward(
-        &self,
-        parts: &request::Parts,
-        recorded: &RecordedRequest,
-        body: Bytes,
-        report: &mut Report,
-    ) -> Result<(response::Parts, Bytes), ApiError> {
-        let limits = &self.config.limits;
-        let upstream_name = self
-            .config
-            .upstream
-            .authority()
-            .map(|a| a.as_str())
-            .unwrap_or("the upstream");
-        let uri = self.upstream_uri(&recorded.path, parts.uri.query())?;
-        let mut headers = parts.headers.clone();
-        // hyper-util sets Host from the URI when it is absent.
-        headers.remove(header::HOST);
-        // The body is forwarded whole, so it is framed afresh by its real
-        // length: a Content-Length the client sent alongside chunked framing
-        // must never reach the upstream (request smuggling).
-        headers.remove(header::CONTENT_LENGTH);
-        // Identity keeps the recorded body readable without a decode step;
-        // a server that compresses anyway is decoded for the cassette.
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
-        let outgoing = || {
-            let mut outgoing = Request::new(Full::new(body.clone()));
-            *outgoing.method_mut() = parts.method.clone();
-            *outgoing.uri_mut() = uri.clone();
-            *outgoing.headers_mut() = headers.clone();
-            outgoing
-        };
-        let retried = AtomicBool::new(false);
-        let exchange = async {
-            match self.client.request(outgoing()).await {
-                // A safe method (GET, HEAD, OPTIONS, TRACE: RFC 9110 §9.2.1)
-                // that met a stale kept-alive connection is sent once more, on
-                // a new connection. Anything else may have changed the
-                // upstream's state and is never sent twice.
-                Err(err) if parts.method.is_safe() && upstream::is_stale_connection(&err) => {
-                    retried.store(true, Ordering::Relaxed);
-                    self.fresh_client.request(outgoing()).await
-                }
-                answer => answer,
-            }
-        };
-
-        let response = tokio::time::timeout(limits.upstream_response_timeout, exchange).await;
-        report.retried = retried.load(Ordering::Relaxed);
-        let response = match response {
-            Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "DATOVCR_UPSTREAM_TIMEOUT",
-                    format!(
-                        "{upstream_name} sent no response head within {:?} (--upstream-response-timeout)",
-                        limits.upstream_response_timeout
-                    ),
-                ));
-            }
-            Ok(Err(err)) => return Err(upstream::classify(&err, upstream_name)),
-            Ok(Ok(response)) => response,
-        };
-        let (mut response_parts, incoming) = response.into_parts();
-        let bytes = body_reader::read_limited(
-            incoming,
-            limits.max_upstream_body,
-            body_reader::BodyDeadlines {
-                idle: limits.upstream_body_idle_timeout,
-                total: limits.upstream_response_timeout,
-            },
-        )
-        .await
-        .map_err(|err| upstream_body_error(err, upstream_name))?;
-        strip_hop_by_hop(&mut response_parts.headers);
-        // `x-datovcr-*` is datovcr's own namespace: an upstream's must not
-        // make its answer look like one of datovcr's (a miss, a violation).
-        strip_own(&mut response_parts.headers);
-        Ok((response_parts, bytes))
-    }
-
-    fn upstream_uri(&self, path: &str, query: Option<&str>) -> Result<Uri, ApiError> {
-        let base = &self.config.upstream;
-        let base_path = base.path().trim_end_matches('/');
-        let path_and_query = match query {
-            Some(query) => format!("{base_path}{path}?{query}"),
-            None => format!("{base_path}{path}"),
-        };
-        let mut builder = Uri::builder().path_and_query(path_and_query);
-        if let Some(scheme) = base.scheme() {
-            builder = builder.scheme(scheme.clone());
-        }
-        if let Some(authority) = base.authority() {
-            builder = builder.authority(authority.clone());
-        }
-        builder.build().map_err(|err| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "DATOVCR_BAD_REQUEST",
-                format!("cannot forward this URI: {err}"),
-            )
-        })
-    }
-
     async fn record(
         &self,
         cassette: &std::path::Path,
@@ -569,22 +465,6 @@ impl Proxy {
     }
 }
 
-/// The answer when the recorder refuses a cassette before forwarding.
-fn recording_refused(err: &crate::recorder::RecordError, secrets: &Secrets) -> ApiError {
-    let status = if err.is_conflict() {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    // The exchange's log line carries the message.
-    let message = secrets.scrub(&err.to_string()).into_owned();
-    ApiError::new(
-        status,
-        err.code(),
-        format!("the request was not forwarded: {message}"),
-    )
-}
-
 async fn read_request_body(body: Incoming, limits: &super::Limits) -> Result<Bytes, ApiError> {
     let deadlines = body_reader::BodyDeadlines {
         idle: limits.body_idle_timeout,
@@ -593,33 +473,6 @@ async fn read_request_body(body: Incoming, limits: &super::Limits) -> Result<Byt
     body_reader::read_limited(body, limits.max_request_body, deadlines)
         .await
         .map_err(ApiError::from)
-}
-
-fn upstream_body_error(err: BodyError, upstream: &str) -> ApiError {
-    match err {
-        BodyError::TooLarge { limit } => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "DATOVCR_UPSTREAM_TOO_LARGE",
-            format!(
-                "{upstream} sent a body larger than {limit} bytes (--max-upstream-body); not recorded"
-            ),
-        ),
-        BodyError::IdleTimeout(after) | BodyError::TotalTimeout(after) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "DATOVCR_UPSTREAM_TIMEOUT",
-            format!(
-                "{upstream}'s response body stalled for {after:?} (--upstream-body-idle-timeout); not recorded"
-            ),
-        ),
-        BodyError::Failed(err) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "DATOVCR_UPSTREAM_RESET",
-            format!(
-                "{upstream}'s response body broke off: {}",
-                upstream::error_chain(&*err)
-            ),
-        ),
-    }
 }
 
 /// The response as the cassette holds it: every content coding removed
@@ -661,23 +514,6 @@ fn undecoded_response(
     }
 }
 
-/// The fail-closed answer for a response that cannot be decoded, and so
-/// cannot be proven free of secrets: nothing is written, nothing relayed.
-fn undecodable(
-    err: &content_coding::CodingError,
-    side: &str,
-    upstream_status: StatusCode,
-) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "DATOVCR_RECORDING_FAILED",
-        format!(
-            "the upstream answered {upstream_status}, but the {side} could not be recorded, so it is withheld: {err}"
-        ),
-    )
-    .with_detail("upstream_status", upstream_status.as_u16())
-}
-
 /// Every value of a header, as text. A value that is not text names no
 /// coding datovcr knows, so it stands as one (`\u{fffd}`) that is refused,
 /// rather than vanishing and leaving the body looking plain.
@@ -687,58 +523,4 @@ fn header_values(headers: &http::HeaderMap, name: header::HeaderName) -> Vec<&st
         .iter()
         .map(|value| value.to_str().unwrap_or("\u{fffd}"))
         .collect()
-}
-
-/// The upstream's response, byte for byte, plus the contract headers.
-fn client_response(
-    parts: response::Parts,
-    body: Bytes,
-    findings: &[Finding],
-    secrets: &Secrets,
-) -> Response<Full<Bytes>> {
-    let mut parts = parts;
-    // hyper writes the version it is given; the client spoke HTTP/1.1 to us
-    // whatever the upstream spoke.
-    parts.version = http::Version::HTTP_11;
-    let mut response = Response::from_parts(parts, Full::new(body));
-    let drift = findings.iter().filter(|f| !f.is_error()).count();
-    let headers = response.headers_mut();
-    if let Some(summary) = violations_summary(findings) {
-        let summary = secrets.scrub(&summary);
-        if let Ok(value) = HeaderValue::from_str(&summary) {
-            headers.insert(VIOLATIONS_HEADER, value);
-        }
-    }
-    if drift > 0 {
-        headers.insert(DRIFT_HEADER, HeaderValue::from(drift));
-    }
-    response
-}
-
-fn violation_details(findings: &[Finding], secrets: &Secrets) -> serde_json::Value {
-    findings
-        .iter()
-        .filter(|f| f.is_error())
-        .map(|f| {
-            serde_json::json!({
-                "side": f.side,
-                "part": f.part,
-                "pointer": f.pointer,
-                "rule": f.rule,
-                "message": secrets.scrub(&f.message),
-            })
-        })
-        .collect()
-}
-
-fn contract_rejection(findings: &[Finding], secrets: &Secrets) -> ApiError {
-    let count = findings.iter().filter(|f| f.is_error()).count();
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "DATOVCR_CONTRACT_VIOLATION",
-        format!(
-            "the request breaks the contract in {count} place(s); it was not forwarded (--enforce)"
-        ),
-    )
-    .with_detail("violations", violation_details(findings, secrets))
 }

@@ -6,7 +6,9 @@
 //! connection has been used (for telling a stale one); [`headers`] the
 //! header hygiene. The accept loop is the shared [`crate::server`].
 
+mod answers;
 mod exchange;
+mod forward;
 mod headers;
 mod report;
 mod reuse;
