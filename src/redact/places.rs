@@ -5,7 +5,7 @@
 use super::credentials::looks_like_credential;
 use super::header_values::{HeaderRules, is_header_map};
 use super::rules::{
-    PUBLIC_TYPES, SECRET_ID_TYPES, is_public_attribute, is_secret_name, is_secret_url_param,
+    PUBLIC_TYPES, is_public_attribute, is_secret_name, is_secret_url_param, type_has_secret_id,
 };
 use super::{URL_PLACEHOLDER, is_placeholder};
 use crate::contract::push_pointer_token;
@@ -143,10 +143,7 @@ impl Walk<'_> {
                 for (key, child) in object {
                     let secret = inherited
                         || (!child.is_boolean()
-                            && ((key == "id"
-                                && own_type.is_some_and(|t| {
-                                    SECRET_ID_TYPES.iter().any(|s| s.eq_ignore_ascii_case(t))
-                                }))
+                            && ((key == "id" && own_type.is_some_and(type_has_secret_id))
                                 || (is_secret_name(key)
                                     && !public_fields
                                     && !is_public_attribute(kind, key))));

@@ -71,6 +71,13 @@ pub const PUBLIC_TYPES: &[&str] = &["item"];
 /// `session` resource carries the session's bearer as its id.
 pub const SECRET_ID_TYPES: &[&str] = &["session"];
 
+/// True if an object of this `type` has a secret `id` ([`SECRET_ID_TYPES`]).
+pub fn type_has_secret_id(resource_type: &str) -> bool {
+    SECRET_ID_TYPES
+        .iter()
+        .any(|secret| secret.eq_ignore_ascii_case(resource_type))
+}
+
 /// Query parameter names (or parts of them) that carry credentials inside
 /// URL-valued strings: presigned storage URLs (`X-Amz-Signature`,
 /// `X-Amz-Credential`, `X-Amz-Security-Token`), `otpauth://…?secret=`,

@@ -11,7 +11,8 @@
 
 use super::header_values::is_header_map;
 use super::places::url_secrets;
-use super::rules::{SECRET_ID_TYPES, is_secret_name};
+use super::rules::is_secret_name;
+pub use super::rules::type_has_secret_id;
 
 /// True if a member named `name` could hold a secret, or its value could.
 pub fn name_may_mark_secret(name: &str) -> bool {
@@ -21,11 +22,4 @@ pub fn name_may_mark_secret(name: &str) -> bool {
 /// True if a string value could hold a secret wherever it stands.
 pub fn text_may_hold_secret(text: &str) -> bool {
     url_secrets(text).is_some()
-}
-
-/// True if an object of this `type` has a secret `id` (a session's).
-pub fn type_has_secret_id(resource_type: &str) -> bool {
-    SECRET_ID_TYPES
-        .iter()
-        .any(|secret| secret.eq_ignore_ascii_case(resource_type))
 }

@@ -110,7 +110,8 @@ fn a_thread_count_outside_its_range_is_a_usage_error_naming_the_range() {
             .env_remove("DATOVCR_THREADS")
             .timeout(std::time::Duration::from_secs(20));
         if let Some(flag) = flag {
-            command.args(["--threads", flag]);
+            // `=` so that `-1` is read as the option's value, not a flag.
+            command.arg(format!("--threads={flag}"));
         }
         if let Some(env) = env {
             command.env("DATOVCR_THREADS", env);
@@ -132,9 +133,12 @@ fn a_thread_count_outside_its_range_is_a_usage_error_naming_the_range() {
             }
         }
     }
-    let (code, stderr) = run(Some("two"), None);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--threads"), "{stderr}");
+    // Not a count at all.
+    for text in ["two", "x", "-1"] {
+        let (code, stderr) = run(Some(text), None);
+        assert_eq!(code, Some(2), "{text}: {stderr}");
+        assert!(stderr.contains("--threads"), "{text}: {stderr}");
+    }
 }
 
 fn interactions_in(path: &Path) -> usize {
