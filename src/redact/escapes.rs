@@ -30,39 +30,45 @@ pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
         views.push(Cow::Owned(qp));
     }
     let rounds = views.len();
-    if haystack.contains(&b'+') {
-        let spaced: Vec<u8> = views[..rounds]
-            .iter()
-            .flat_map(|view| {
-                view.iter()
-                    .map(|&b| if b == b'+' { b' ' } else { b })
-                    .chain([0])
-            })
-            .collect();
+    let total: usize = views.iter().map(|view| view.len() + 1).sum();
+    if memchr::memchr(b'+', haystack).is_some() {
+        // Each view with `+` read as a space, NUL after each.
+        let mut spaced = Vec::with_capacity(total);
+        for view in &views[..rounds] {
+            let from = spaced.len();
+            spaced.extend_from_slice(view);
+            spaced.push(0);
+            for at in memchr::memchr_iter(b'+', &view[..]) {
+                spaced[from + at] = b' ';
+            }
+        }
         views.push(Cow::Owned(spaced));
     }
-    if haystack.iter().any(|b| matches!(b, b'\n' | b'\r'))
+    if memchr::memchr2(b'\n', b'\r', haystack).is_some()
         || memchr::memmem::find(haystack, b"\\n").is_some()
     {
-        let joined: Vec<u8> = views[..rounds]
-            .iter()
-            .flat_map(|view| {
-                let mut out = Vec::with_capacity(view.len() + 1);
-                let mut at = 0;
-                while at < view.len() {
-                    match view[at] {
-                        b'\r' | b'\n' => at += 1,
-                        b'\\' if matches!(view.get(at + 1), Some(b'n' | b'r')) => at += 2,
-                        byte => {
-                            out.push(byte);
-                            at += 1;
-                        }
-                    }
+        // Each view without line breaks (raw, or escaped as `\n`, `\r`),
+        // NUL after each.
+        let mut joined = Vec::with_capacity(total);
+        for view in &views[..rounds] {
+            let mut at = 0;
+            for stop in memchr::memchr3_iter(b'\r', b'\n', b'\\', &view[..]) {
+                if stop < at {
+                    continue;
                 }
-                out.push(0);
-                out
-            })
-            .collect();
+                joined.extend_from_slice(&view[at..stop]);
+                at = match view[stop] {
+                    b'\\' if matches!(view.get(stop + 1), Some(b'n' | b'r')) => stop + 2,
+                    b'\\' => {
+                        joined.push(b'\\');
+                        stop + 1
+                    }
+                    _ => stop + 1,
+                };
+            }
+            joined.extend_from_slice(&view[at..]);
+            joined.push(0);
+        }
         views.push(Cow::Owned(joined));
     }
     views
@@ -72,14 +78,27 @@ pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
 /// (`%`, `\\`, `&`, `=`), a `+` or a line break. Most strings hold none,
 /// and are searched as they stand.
 pub(super) fn may_be_escaped(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'=' | b'+' | b'\n' | b'\r'))
+    memchr::memchr3(b'%', b'\\', b'&', bytes).is_some()
+        || memchr::memchr2(b'=', b'+', bytes).is_some()
+        || memchr::memchr2(b'\n', b'\r', bytes).is_some()
+}
+
+/// True at an `=XX` escape of quoted-printable (upper-case hex).
+fn qp_escape_at(bytes: &[u8], at: usize) -> bool {
+    matches!(
+        (bytes.get(at + 1), bytes.get(at + 2)),
+        (Some(&hi), Some(&lo)) if hex_digit(hi).is_some()
+            && hex_digit(lo).is_some()
+            && (hi.is_ascii_uppercase() || hi.is_ascii_digit())
+    )
 }
 
 /// Quoted-printable (`=3D`, soft line breaks `=\r\n`) decoded; `None`
 /// when there is no `=XX` escape.
 fn quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
+    if !memchr::memchr_iter(b'=', bytes).any(|at| qp_escape_at(bytes, at)) {
+        return None;
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let (mut at, mut changed) = (0, false);
     while at < bytes.len() {
@@ -227,17 +246,28 @@ fn html_reference(rest: &[u8]) -> Option<(char, usize)> {
 /// Spans where `needle` occurs with any of its characters escaped.
 pub(super) fn escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> {
     let mut found = Vec::new();
-    let mut start = 0;
-    while start < bytes.len() {
-        let first = bytes[start];
-        if (first.to_ascii_lowercase() == needle[0] || matches!(first, b'%' | b'\\' | b'&' | b'+'))
-            && let Some(end) = match_at(bytes, start, needle)
-        {
-            found.push(start..end);
-            start = end;
+    // A match starts with the needle's first byte (either case) or with an
+    // escape: only those positions are tried, found by memchr, in order.
+    let first = needle[0];
+    let mut starts: Vec<usize> = memchr::memchr3_iter(b'%', b'\\', b'&', bytes)
+        .chain(memchr::memchr_iter(b'+', bytes))
+        .chain(memchr::memchr2_iter(
+            first.to_ascii_lowercase(),
+            first.to_ascii_uppercase(),
+            bytes,
+        ))
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut next = 0;
+    for start in starts {
+        if start < next {
             continue;
         }
-        start += 1;
+        if let Some(end) = match_at(bytes, start, needle) {
+            found.push(start..end);
+            next = end;
+        }
     }
     found
 }
@@ -268,9 +298,7 @@ fn match_at(bytes: &[u8], start: usize, needle: &[u8]) -> Option<usize> {
 
 /// Every escape decoded once; `None` when there was none.
 fn unescape_all(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !bytes.iter().any(|b| matches!(b, b'%' | b'\\' | b'&')) {
-        return None;
-    }
+    memchr::memchr3(b'%', b'\\', b'&', bytes)?;
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
     let mut changed = false;
@@ -281,4 +309,188 @@ fn unescape_all(bytes: &[u8]) -> Option<Vec<u8>> {
         at += len;
     }
     changed.then_some(out)
+}
+
+/// The searches above were once plain byte loops; these tests keep those
+/// loops as the reference and check, on random input rich in escape
+/// characters, that the memchr-driven versions give the same bytes.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference_views(haystack: &[u8]) -> Vec<Vec<u8>> {
+        let mut views: Vec<Vec<u8>> = vec![haystack.to_vec()];
+        if !haystack
+            .iter()
+            .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'=' | b'+' | b'\n' | b'\r'))
+        {
+            return views;
+        }
+        for _ in 0..NESTED_ROUNDS {
+            match unescape_all(views.last().expect("one")) {
+                Some(next) => views.push(next),
+                None => break,
+            }
+        }
+        if let Some(qp) = reference_quoted_printable(haystack) {
+            views.push(qp);
+        }
+        let rounds = views.len();
+        if haystack.contains(&b'+') {
+            let spaced = views[..rounds]
+                .iter()
+                .flat_map(|view| {
+                    view.iter()
+                        .map(|&b| if b == b'+' { b' ' } else { b })
+                        .chain([0])
+                })
+                .collect();
+            views.push(spaced);
+        }
+        if haystack.iter().any(|b| matches!(b, b'\n' | b'\r'))
+            || memchr::memmem::find(haystack, b"\\n").is_some()
+        {
+            let joined = views[..rounds]
+                .iter()
+                .flat_map(|view| {
+                    let mut out = Vec::new();
+                    let mut at = 0;
+                    while at < view.len() {
+                        match view[at] {
+                            b'\r' | b'\n' => at += 1,
+                            b'\\' if matches!(view.get(at + 1), Some(b'n' | b'r')) => at += 2,
+                            byte => {
+                                out.push(byte);
+                                at += 1;
+                            }
+                        }
+                    }
+                    out.push(0);
+                    out
+                })
+                .collect();
+            views.push(joined);
+        }
+        views
+    }
+
+    fn reference_quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let (mut at, mut changed) = (0, false);
+        while at < bytes.len() {
+            if bytes[at] == b'=' {
+                if let (Some(&hi), Some(&lo)) = (bytes.get(at + 1), bytes.get(at + 2))
+                    && let (Some(hi), Some(lo)) = (hex_digit(hi), hex_digit(lo))
+                    && (bytes[at + 1].is_ascii_uppercase() || bytes[at + 1].is_ascii_digit())
+                {
+                    out.push(hi << 4 | lo);
+                    at += 3;
+                    changed = true;
+                    continue;
+                }
+                if bytes.get(at + 1) == Some(&b'\n') {
+                    at += 2;
+                    continue;
+                }
+                if bytes.get(at + 1..at + 3) == Some(b"\r\n") {
+                    at += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[at]);
+            at += 1;
+        }
+        changed.then_some(out)
+    }
+
+    fn reference_escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> {
+        let mut found = Vec::new();
+        let mut start = 0;
+        while start < bytes.len() {
+            let first = bytes[start];
+            if (first.to_ascii_lowercase() == needle[0]
+                || matches!(first, b'%' | b'\\' | b'&' | b'+'))
+                && let Some(end) = match_at(bytes, start, needle)
+            {
+                found.push(start..end);
+                start = end;
+                continue;
+            }
+            start += 1;
+        }
+        found
+    }
+
+    /// Bytes that escapes are made of, a few letters, NUL and non-ASCII.
+    fn escape_rich() -> impl Strategy<Value = Vec<u8>> {
+        let pieces = prop::sample::select(vec![
+            &b"%"[..],
+            b"\\",
+            b"&",
+            b"=",
+            b"+",
+            b"\n",
+            b"\r",
+            b"\\n",
+            b"\\r",
+            b"%2B",
+            b"%2b",
+            b"%5C",
+            b"%25",
+            b"=3D",
+            b"=3d",
+            b"=\r\n",
+            b"=\n",
+            b"\\u0041",
+            b"\\u00e9",
+            b"&#65;",
+            b"&#x41;",
+            b"&amp;",
+            b"&lt;",
+            b";",
+            b"#",
+            b"a",
+            b"A",
+            b"b",
+            b"B",
+            b"n",
+            b"r",
+            b"u",
+            b"x",
+            b"4",
+            b"1",
+            b"0",
+            b"F",
+            b"\0",
+            "é".as_bytes(),
+            b"\xff",
+            b" ",
+            b"sec",
+            b"SEC",
+        ]);
+        prop::collection::vec(pieces, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn views_are_the_byte_loops_views(haystack in escape_rich()) {
+            let views: Vec<Vec<u8>> = views(&haystack).into_iter().map(Cow::into_owned).collect();
+            prop_assert_eq!(views, reference_views(&haystack));
+        }
+
+        #[test]
+        fn escaped_matches_are_the_byte_loops_matches(
+            haystack in escape_rich(),
+            needle in prop::sample::select(vec!["sec", "a", "ab", "a+b", "a b", "\\", "%", "é", "\u{0}a", "&a"]),
+        ) {
+            let needle = needle.as_bytes();
+            prop_assert_eq!(
+                escaped_matches(&haystack, needle),
+                reference_escaped_matches(&haystack, needle)
+            );
+        }
+    }
 }

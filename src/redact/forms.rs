@@ -233,12 +233,19 @@ impl Needles {
     /// each view (raw, unescaped, `+` as space, line breaks removed) is
     /// scanned once for all of them.
     pub fn occurring(&self, haystack: &[u8]) -> Vec<usize> {
+        self.occurring_in_views(&views(haystack))
+    }
+
+    /// [`Needles::occurring`] over views already made (`escapes::views` of
+    /// one haystack), for a caller that searches them for more than this.
+    pub(super) fn occurring_in_views<V: AsRef<[u8]>>(&self, views: &[V]) -> Vec<usize> {
         let mut found = vec![false; self.texts.len()];
-        for view in views(haystack) {
+        for view in views {
+            let view = view.as_ref();
             // UTF-16 in every view too: a text body holding UTF-16 is
             // stored with its NULs JSON-escaped (`\u0000`).
             for set in [PLAIN, BASE64, UTF16] {
-                for (_, owner) in self.hits(set, &view) {
+                for (_, owner) in self.hits(set, view) {
                     found[owner] = true;
                 }
             }

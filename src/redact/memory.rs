@@ -110,14 +110,19 @@ impl Memory {
 
     /// The remembered secrets that occur in `haystack`, in any form.
     pub(super) fn found_in(&self, haystack: &[u8]) -> Vec<String> {
-        if self.index.is_empty() {
+        self.found_in_views(&super::escapes::views(haystack))
+    }
+
+    /// [`Memory::found_in`] over the views `escapes::views` made of one
+    /// haystack (the haystack itself first).
+    pub(super) fn found_in_views<V: AsRef<[u8]>>(&self, views: &[V]) -> Vec<String> {
+        if self.index.is_empty() || views.is_empty() {
             return Vec::new();
         }
         let mut ids: Vec<u64> = Vec::new();
-        let views = super::escapes::views(haystack);
         // One lowercased view finds an echo that changed the case.
-        let lowered = haystack.to_ascii_lowercase();
-        for view in views.iter().map(|view| &**view).chain([lowered.as_slice()]) {
+        let lowered = views[0].as_ref().to_ascii_lowercase();
+        for view in views.iter().map(AsRef::as_ref).chain([lowered.as_slice()]) {
             for at in 0..view.len().saturating_sub(KEY_LEN - 1) {
                 if self.pairs[pair(&view[at..])] == 0 {
                     continue;

@@ -22,6 +22,8 @@ pub mod rules;
 pub mod screen;
 mod secrets;
 #[cfg(test)]
+mod shortcut_tests;
+#[cfg(test)]
 mod tests;
 pub mod text;
 
@@ -91,6 +93,43 @@ impl Default for Redactor {
 pub struct RedactedInteraction {
     interaction: Interaction,
     secrets: Secrets,
+    /// The interaction serialized and its views (`escapes::views`), made
+    /// for the search of remembered secrets when that search found none,
+    /// so nothing changed afterwards: [`RedactedInteraction::to_journal_line`]
+    /// checks these bytes rather than serializing and unescaping again.
+    serialized: Option<Serialized>,
+}
+
+/// A serialized interaction and its unescaped views past the first (the
+/// bytes themselves).
+#[derive(Clone)]
+struct Serialized {
+    bytes: Vec<u8>,
+    more_views: Vec<Vec<u8>>,
+}
+
+/// Never prints the bytes: they are checked for secrets only when written.
+impl std::fmt::Debug for Serialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Serialized({} bytes)", self.bytes.len())
+    }
+}
+
+impl Serialized {
+    fn new(bytes: Vec<u8>) -> Serialized {
+        let more_views = escapes::views(&bytes)
+            .into_iter()
+            .skip(1)
+            .map(std::borrow::Cow::into_owned)
+            .collect();
+        Serialized { bytes, more_views }
+    }
+
+    fn views(&self) -> Vec<&[u8]> {
+        std::iter::once(self.bytes.as_slice())
+            .chain(self.more_views.iter().map(Vec::as_slice))
+            .collect()
+    }
 }
 
 impl Redactor {
@@ -114,10 +153,11 @@ impl Redactor {
         let mut secrets = Secrets::default();
         self.replace_named(&mut interaction, &mut secrets);
         secrets.scrub_interaction(&mut interaction);
-        self.scrub_remembered(&mut interaction, &mut secrets);
+        let serialized = self.scrub_remembered(&mut interaction, &mut secrets);
         RedactedInteraction {
             interaction,
             secrets,
+            serialized,
         }
     }
 
@@ -208,13 +248,19 @@ impl Redactor {
     }
 
     /// Remembers this exchange's secrets, and scrubs any remembered one that
-    /// still occurs.
-    fn scrub_remembered(&self, interaction: &mut Interaction, secrets: &mut Secrets) {
+    /// still occurs. Returns the interaction serialized, with its views,
+    /// when it did not change here.
+    fn scrub_remembered(
+        &self,
+        interaction: &mut Interaction,
+        secrets: &mut Secrets,
+    ) -> Option<Serialized> {
+        let serialized = Serialized::new(
+            serde_json::to_vec(&*interaction).expect("cassette types always serialize"),
+        );
         let mut memory = self.memory();
-        let serialized =
-            serde_json::to_vec(&*interaction).expect("cassette types always serialize");
         let mut found = Secrets::default();
-        for secret in memory.found_in(&serialized) {
+        for secret in memory.found_in_views(&serialized.views()) {
             if !secrets.contains(&secret) {
                 found.add(secret);
             }
@@ -223,10 +269,12 @@ impl Redactor {
             memory.remember(secret);
         }
         drop(memory);
-        if !found.is_empty() {
-            found.scrub_interaction(interaction);
-            secrets.extend(found);
+        if found.is_empty() {
+            return Some(serialized);
         }
+        found.scrub_interaction(interaction);
+        secrets.extend(found);
+        None
     }
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
@@ -471,9 +519,20 @@ impl RedactedInteraction {
                     .check_binary(bytes, &format!("binary {side} body"))?;
             }
         }
-        let mut line =
-            serde_json::to_vec(&self.interaction).expect("cassette types always serialize");
-        self.secrets.check_absent(&line, "serialized interaction")?;
+        const WHAT: &str = "serialized interaction";
+        let mut line = match &self.serialized {
+            Some(serialized) => {
+                self.secrets
+                    .check_absent_in_views(&serialized.bytes, &serialized.views(), WHAT)?;
+                serialized.bytes.clone()
+            }
+            None => {
+                let line =
+                    serde_json::to_vec(&self.interaction).expect("cassette types always serialize");
+                self.secrets.check_absent(&line, WHAT)?;
+                line
+            }
+        };
         line.push(b'\n');
         Ok(line)
     }

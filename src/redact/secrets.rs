@@ -36,7 +36,7 @@ impl std::fmt::Debug for Secrets {
 }
 
 /// A secret survived redaction; nothing was written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error(
     "refusing to record: a secret seen in this exchange would still be in the written bytes \
      ({where_found}); nothing was written. Add a --redact-pointer or --redact-header rule for it"
@@ -148,9 +148,16 @@ impl Secrets {
 
     pub(super) fn scrub_interaction(&self, interaction: &mut Interaction) {
         let scrubber = self.scrubber();
-        if scrubber.needles.is_empty() {
+        if scrubber.needles.is_empty() || !scrubber.may_occur_in(&texts_of(interaction)) {
             return;
         }
+        self.scrub_each_text(interaction);
+    }
+
+    /// [`Secrets::scrub_interaction`] without the one search that usually
+    /// shows there is nothing to scrub: every text searched on its own.
+    pub(super) fn scrub_each_text(&self, interaction: &mut Interaction) {
+        let scrubber = self.scrubber();
         scrubber.scrub_request(&mut interaction.request);
         scrubber.scrub_headers(&mut interaction.response.headers);
         scrubber.scrub_body(&mut interaction.response.body);
@@ -170,6 +177,27 @@ impl Secrets {
                 where_found: what.to_owned(),
             });
         }
+        self.check_compressed_runs(bytes, what)
+    }
+
+    /// [`Secrets::check_absent`] with the views of `bytes`
+    /// (`escapes::views(bytes)`) already made.
+    pub(super) fn check_absent_in_views<V: AsRef<[u8]>>(
+        &self,
+        bytes: &[u8],
+        views: &[V],
+        what: &str,
+    ) -> Result<(), LeakError> {
+        let needles = &self.scrubber().needles;
+        if !needles.is_empty() && !needles.occurring_in_views(views).is_empty() {
+            return Err(LeakError {
+                where_found: what.to_owned(),
+            });
+        }
+        self.check_compressed_runs(bytes, what)
+    }
+
+    fn check_compressed_runs(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
         // A compressed payload carried as base64 inside a string (a trace
         // field, a data: URL): decoded, inflated and searched too.
         for run in compressed_base64_runs(bytes) {
@@ -285,7 +313,67 @@ pub(super) struct Scrubber {
     needles: Needles,
 }
 
+/// Every text [`Scrubber::scrub_request`], `scrub_headers` and `scrub_body`
+/// search one by one (the path, query names and values, header values as
+/// [`crate::cassette::FieldValue::as_str`] reads them, JSON member names
+/// and strings, a text body), joined by NUL bytes.
+///
+/// Searched once, it answers for all of them: every escape the views undo
+/// (`%XX`, `\\`-escapes, `&…;` references, `=XX`, line breaks) is a local
+/// pattern that a NUL never completes, so each view of the joined text holds
+/// each text's own view between NULs, and a secret found in one text is
+/// found in the joined one. The converse need not hold (a match across a
+/// NUL): then the texts are searched one by one, as before.
+pub(super) fn texts_of(interaction: &Interaction) -> String {
+    fn json(value: &Value, out: &mut String) {
+        match value {
+            Value::String(text) => push(out, text),
+            Value::Array(items) => items.iter().for_each(|item| json(item, out)),
+            Value::Object(object) => object.iter().for_each(|(key, child)| {
+                push(out, key);
+                json(child, out);
+            }),
+            _ => {}
+        }
+    }
+    fn push(out: &mut String, text: &str) {
+        out.push_str(text);
+        out.push('\0');
+    }
+    fn headers(headers: &Headers, out: &mut String) {
+        for (_, values) in headers.iter() {
+            values.iter().for_each(|value| push(out, value.as_str()));
+        }
+    }
+    fn body(body: &Body, out: &mut String) {
+        match body {
+            Body::Json(value) => json(value, out),
+            Body::Text(text) => push(out, text),
+            Body::Empty | Body::Binary(_) => {}
+        }
+    }
+    let mut out = String::with_capacity(1024);
+    let request = &interaction.request;
+    push(&mut out, &request.path);
+    for (name, value) in request.query.pairs() {
+        push(&mut out, name);
+        push(&mut out, value);
+    }
+    headers(&request.headers, &mut out);
+    body(&request.body, &mut out);
+    headers(&interaction.response.headers, &mut out);
+    body(&interaction.response.body, &mut out);
+    out
+}
+
 impl Scrubber {
+    /// False only when no text [`texts_of`] joined can hold a secret:
+    /// the whole search [`Scrubber::scrub`] makes per text, made once.
+    pub(super) fn may_occur_in(&self, joined: &str) -> bool {
+        !self.needles.find_spans(joined).is_empty()
+            || !self.needles.occurring(joined.as_bytes()).is_empty()
+    }
+
     pub(super) fn occurs_in_bytes(&self, bytes: &[u8]) -> bool {
         !self.needles.is_empty() && self.needles.bytes_contain_any(bytes)
     }
