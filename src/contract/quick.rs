@@ -173,3 +173,7 @@ fn pointer_str<'l>(root: &'l Light<'_>, pointer: &str) -> Result<Option<&'l str>
     }
     Ok(at.as_str())
 }
+
+#[cfg(test)]
+#[path = "quick_tests.rs"]
+mod tests;
