@@ -13,8 +13,10 @@ mod endpoint;
 mod finding;
 mod headers;
 mod jobs;
+mod light;
 mod manifest;
 mod query;
+mod quick;
 mod routing;
 mod schema_set;
 #[cfg(test)]
@@ -25,6 +27,7 @@ pub use endpoint::Endpoint;
 pub use finding::{
     Category, Finding, Part, Severity, Side, pointer_token, push_pointer_token, violations_summary,
 };
+pub use quick::{WireRequest, WireResponse};
 pub use routing::{PathTemplate, Router};
 
 use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};

@@ -9,10 +9,12 @@
 
 use super::endpoint::{Compiled, Endpoint, Rules, SchemaRef};
 use super::headers::HeaderRules;
+use super::light::LightJson;
 use super::manifest::{self, EndpointSpec, Manifest, Merged, StatusKey};
 use super::query::QueryShape;
 use super::validate::Generated;
 use super::{ContractError, ContractSet, PathTemplate, Router};
+use jsonschema::json::Json;
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -235,6 +237,7 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
     let compiler = Compiler {
         registry,
         cache: Mutex::default(),
+        light_cache: Mutex::default(),
     };
     let invalid_header = |schema: &SchemaRef| {
         let schema = schema.clone();
@@ -255,6 +258,10 @@ pub fn compile(files: Vec<SchemaFile>, meta: MetaCheck) -> Result<ContractSet, C
             .map_err(invalid_header(&response))?,
         request_sentences: compiler.header_sentences(&[&request, &request_with_body]),
         response_sentences: compiler.header_sentences(&[&response]),
+        light: super::headers::LightRules::new(
+            &compiler,
+            [&request, &request_with_body, &response],
+        ),
     };
     let by_id = endpoints
         .iter()
@@ -367,6 +374,28 @@ pub(super) struct Compiler {
     registry: Registry<'static>,
     /// By absolute URI: the error envelope is shared by every endpoint.
     cache: Mutex<HashMap<String, Arc<Validator>>>,
+    light_cache: Mutex<HashMap<String, Arc<Validator<LightJson>>>>,
+}
+
+type Cache<F> = Mutex<HashMap<String, Arc<Validator<F>>>>;
+
+/// The validator of `schema` from `cache`, built (once) if it is not there.
+fn cached_or_built<F: Json>(
+    cache: &Cache<F>,
+    schema: &SchemaRef,
+    build: impl FnOnce() -> Result<Validator<F>, String>,
+) -> Result<Arc<Validator<F>>, String> {
+    let lock = || {
+        cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(found) = lock().get(&schema.uri) {
+        return Ok(found.clone());
+    }
+    let built = Arc::new(build()?);
+    lock().insert(schema.uri.clone(), built.clone());
+    Ok(built)
 }
 
 impl std::fmt::Debug for Compiler {
@@ -377,35 +406,27 @@ impl std::fmt::Debug for Compiler {
 
 impl Compiler {
     pub fn validator(&self, schema: &SchemaRef) -> Result<Arc<Validator>, String> {
-        if let Some(found) = self.cached(&schema.uri) {
-            return Ok(found);
-        }
-        let options = jsonschema::options()
+        cached_or_built(&self.cache, schema, || self.build(schema))
+    }
+
+    /// The same validator, built for [`Light`](super::light::Light) trees.
+    pub fn light_validator(&self, schema: &SchemaRef) -> Result<Arc<Validator<LightJson>>, String> {
+        cached_or_built(&self.light_cache, schema, || self.build(schema))
+    }
+
+    fn build<F: Json>(&self, schema: &SchemaRef) -> Result<Validator<F>, String> {
+        let options = jsonschema::options_for::<F>()
             .with_draft(Draft::Draft202012)
             .with_registry(&self.registry)
             .offline();
-        let built = if schema.uri.contains('#') {
+        if schema.uri.contains('#') {
             options.build(&json!({ "$ref": schema.uri }))
         } else {
             // A whole file is compiled as itself, as it always was.
             let contents = self.lookup(&schema.uri)?;
             options.build(contents)
         }
-        .map_err(|err| format!("cannot be compiled: {err}"))?;
-        let built = Arc::new(built);
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(schema.uri.clone(), built.clone());
-        Ok(built)
-    }
-
-    fn cached(&self, uri: &str) -> Option<Arc<Validator>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(uri)
-            .cloned()
+        .map_err(|err| format!("cannot be compiled: {err}"))
     }
 
     fn lookup(&self, uri: &str) -> Result<&Value, String> {
@@ -457,16 +478,7 @@ impl Compiler {
     fn header_sentences(&self, schemas: &[&SchemaRef]) -> HashMap<String, String> {
         let mut sentences = HashMap::new();
         for schema in schemas {
-            let Ok(base) = jsonschema::uri::from_str(&schema.uri) else {
-                continue;
-            };
-            let resolver = self.registry.resolver(base);
-            let Ok(resolved) = resolver.lookup(&schema.uri) else {
-                continue;
-            };
-            let mut next = Some(resolved.into_inner());
-            let mut hops = 0;
-            while let Some((contents, resolver, _)) = next.take() {
+            for contents in self.header_documents(schema).0 {
                 let properties = contents.get("properties").and_then(Value::as_object);
                 for (name, property) in properties.into_iter().flatten() {
                     if let Some(sentence) = property.get("description").and_then(Value::as_str) {
@@ -475,15 +487,30 @@ impl Compiler {
                             .or_insert_with(|| sentence.to_owned());
                     }
                 }
-                hops += 1;
-                if hops < MAX_HOPS
-                    && let Some(reference) = contents.get("$ref").and_then(Value::as_str)
-                    && let Ok(parent) = resolver.lookup(reference)
-                {
-                    next = Some(parent.into_inner());
-                }
             }
         }
         sentences
+    }
+
+    /// A header schema and each document its root `$ref` extends, in that
+    /// order, at most [`MAX_HOPS`] of them; and whether that is all of them
+    /// (false when a document or a root `$ref` does not resolve, or the
+    /// chain is longer).
+    pub fn header_documents(&self, schema: &SchemaRef) -> (Vec<&Value>, bool) {
+        let mut documents = Vec::new();
+        let Ok(base) = jsonschema::uri::from_str(&schema.uri) else {
+            return (documents, false);
+        };
+        let mut next = self.registry.resolver(base).lookup(&schema.uri).ok();
+        while let Some((contents, resolver, _)) = next.take().map(|found| found.into_inner()) {
+            documents.push(contents);
+            let Some(reference) = contents.get("$ref").and_then(Value::as_str) else {
+                return (documents, true);
+            };
+            if documents.len() < MAX_HOPS {
+                next = resolver.lookup(reference).ok();
+            }
+        }
+        (documents, false)
     }
 }

@@ -4,20 +4,20 @@
 use super::answers::{
     client_response, contract_rejection, recording_refused, undecodable, violation_details,
 };
+use super::arrived::{ArrivedRequest, ArrivedResponse, NOT_RECORDED, Unbuilt};
 use super::headers::{strip_hop_by_hop, strip_own, to_recorded};
 use super::report::{Report, log_exchange, undelivered_note};
 use super::upstream::{self, UpstreamClient};
 use super::{ProxyConfig, ProxyStats, strip_path_prefix};
 use crate::api_error::ApiError;
 use crate::body_reader::{self};
-use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
-use crate::content_coding;
+use crate::cassette::{self, Body, Interaction, Query, RecordedRequest};
 use crate::contract::{ContractSet, Finding};
 use crate::recorder::{RecordMode, Recorder};
 use crate::redact::Redactor;
 use crate::server::Handler;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, header, request, response};
+use http::{Request, Response, StatusCode, request};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use std::path::PathBuf;
@@ -28,28 +28,6 @@ use std::time::Instant;
 /// Response headers that tell the client what the contract check found.
 pub const VIOLATIONS_HEADER: &str = "x-datovcr-violations";
 pub const DRIFT_HEADER: &str = "x-datovcr-drift";
-
-/// Headers that describe the bytes on the wire rather than the message; the
-/// cassette holds decoded bodies, so they are not recorded.
-const NOT_RECORDED: &[&str] = &["host", "content-length"];
-
-/// What is not recorded of a response to `method` with `status`. A response
-/// to HEAD, and a 304, have no body, and their `Content-Length` is the
-/// length of the representation a GET would have been sent (RFC 9110 §8.6,
-/// §9.3.2, §15.4.5): part of the message, so it is kept. A 204 (and a 1xx,
-/// which hyper's client never hands over) must not carry one at all
-/// (RFC 9110 §8.6), so one sent anyway is neither forwarded (hyper drops
-/// it) nor recorded.
-fn not_recorded(method: &http::Method, status: StatusCode) -> &'static [&'static str] {
-    let describes_representation = status != StatusCode::NO_CONTENT
-        && !status.is_informational()
-        && (method == http::Method::HEAD || status == StatusCode::NOT_MODIFIED);
-    if describes_representation {
-        &["host"]
-    } else {
-        NOT_RECORDED
-    }
-}
 
 pub struct Proxy {
     pub(super) config: ProxyConfig,
@@ -239,19 +217,34 @@ impl Proxy {
         let named = parts.headers.get(cassette::CASSETTE_HEADER).cloned();
         strip_hop_by_hop(&mut parts.headers);
         strip_own(&mut parts.headers);
-        let recorded_request = match self.recorded_request(&parts, &body) {
-            Ok(recorded) => recorded,
+        let path = strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path());
+        let request = match ArrivedRequest::new(
+            &parts,
+            path.to_owned(),
+            &body,
+            limits.max_request_body,
+            self.recorder.mode() == RecordMode::None,
+        ) {
+            Ok(request) => request,
             Err(err) => {
                 self.learn_head(report, &parts);
-                return Err(err);
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "DATOVCR_UNDECODABLE_BODY",
+                    format!("the request was not forwarded: {err}"),
+                ));
             }
         };
+        // With --record none a clean exchange is never put in the cassette
+        // form: the quick check vouches for it, and what is said about it
+        // later builds the form then (`Report::settle`).
+        let quick = self.recorder.mode() == RecordMode::None;
         // The head's secrets are known already. The body's are collected
         // only when something is said about the request before the whole
         // exchange is redacted (a refusal, an upstream failure); on the way
         // to a recording the redactor finds them all at once.
         if let Some(name) = named {
-            self.learn_request(report, &recorded_request);
+            self.learn_request(report, request.form());
             if report
                 .secrets
                 .occur_in(&String::from_utf8_lossy(name.as_bytes()))
@@ -268,30 +261,28 @@ impl Proxy {
                 ));
             }
         }
-        let endpoint = self
-            .contract
-            .route(&recorded_request.method, &recorded_request.path);
-        if let Some(endpoint) = endpoint {
-            report.findings = self
-                .contract
-                .check_request(endpoint, (&recorded_request).into());
+        let endpoint = self.contract.route(request.method.as_str(), &request.path);
+        if let Some(endpoint) = endpoint
+            && !(quick && self.contract.request_is_clean(endpoint, request.wire()))
+        {
+            report.findings = self.contract.check_request(endpoint, request.form().into());
         }
         if self.config.enforcement.requests && report.findings.iter().any(Finding::is_error) {
-            self.learn_request(report, &recorded_request);
+            self.learn_request(report, request.form());
             return Err(contract_rejection(&report.findings, &report.secrets));
         }
 
         // Never forwarded unless it can be recorded: the upstream must not
         // act on an exchange the cassette could not hold.
         if let Err(err) = self.recorder.prepare(&cassette).await {
-            self.learn_request(report, &recorded_request);
+            self.learn_request(report, request.form());
             return Err(recording_refused(&err, &report.secrets));
         }
         let (response_parts, response_body) =
-            match self.forward(&parts, &recorded_request, body, report).await {
+            match self.forward(&parts, &request.path, body, report).await {
                 Ok(forwarded) => forwarded,
                 Err(err) => {
-                    self.learn_request(report, &recorded_request);
+                    self.learn_request(report, request.form());
                     return Err(err);
                 }
             };
@@ -300,7 +291,7 @@ impl Proxy {
         if self.recorder.mode() != RecordMode::None
             && let Err(rule) = cassette::check_status(response_parts.status.as_u16())
         {
-            self.learn_request(report, &recorded_request);
+            self.learn_request(report, request.form());
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "DATOVCR_UPSTREAM_PROTOCOL",
@@ -311,36 +302,38 @@ impl Proxy {
             )
             .with_detail("upstream_status", response_parts.status.as_u16()));
         }
-        let recorded_response = match recorded_response(
+        let response = match ArrivedResponse::new(
             &parts.method,
             &response_parts,
             &response_body,
             limits.max_upstream_body,
         ) {
-            Ok(recorded) => recorded,
+            Ok(response) => response,
             Err(err) if self.recorder.mode() == RecordMode::None => {
                 report.error = Some(format!("not decoded: {err}"));
-                undecoded_response(&parts.method, &response_parts, &response_body)
+                ArrivedResponse::undecoded(&parts.method, &response_parts, &response_body)
             }
             Err(err) => {
-                self.learn_request(report, &recorded_request);
+                self.learn_request(report, request.form());
                 return Err(undecodable(&err, "response", response_parts.status));
             }
         };
-        if let Some(endpoint) = endpoint {
+        if let Some(endpoint) = endpoint
+            && !(quick && self.contract.response_is_clean(endpoint, response.wire()))
+        {
             let response_findings = self
                 .contract
-                .check_response(endpoint, (&recorded_response).into());
+                .check_response(endpoint, response.form().into());
             report.findings.extend(response_findings);
         }
 
-        let interaction = Interaction {
-            recorded_at: cassette::now_rfc3339(),
-            request: recorded_request,
-            response: recorded_response,
-        };
-        self.record(&cassette, interaction, response_parts.status, report)
-            .await?;
+        self.record(
+            &cassette,
+            Unbuilt { request, response },
+            response_parts.status,
+            report,
+        )
+        .await?;
 
         let response_violation = report
             .findings
@@ -382,62 +375,24 @@ impl Proxy {
         })
     }
 
-    /// The request as the cassette holds it: its body decoded from every
-    /// content coding, so it can be checked and searched for secrets. A
-    /// body that cannot be decoded is refused (415) before it is forwarded
-    /// when recording, since it could not be recorded safely.
-    fn recorded_request(
-        &self,
-        parts: &request::Parts,
-        body: &Bytes,
-    ) -> Result<RecordedRequest, ApiError> {
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let mut skip = NOT_RECORDED.to_vec();
-        let codings = header_values(&parts.headers, header::CONTENT_ENCODING);
-        let limit = self.config.limits.max_request_body;
-        let stored = match content_coding::decode(&codings, body, limit) {
-            Ok(decoded) if decoded.changed => {
-                skip.push("content-encoding");
-                Body::from_bytes(&decoded.bytes, content_type)
-            }
-            Ok(_) => Body::from_bytes(body, content_type),
-            Err(_) if self.recorder.mode() == RecordMode::None => {
-                Body::from_bytes(body, content_type)
-            }
-            Err(err) => {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "DATOVCR_UNDECODABLE_BODY",
-                    format!("the request was not forwarded: {err}"),
-                ));
-            }
-        };
-        Ok(RecordedRequest {
-            method: parts.method.as_str().to_owned(),
-            path: strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path())
-                .to_owned(),
-            query: Query::parse(parts.uri.query().unwrap_or_default()),
-            headers: to_recorded(&parts.headers, &skip),
-            body: stored,
-        })
-    }
-
     async fn record(
         &self,
         cassette: &std::path::Path,
-        interaction: Interaction,
+        exchange: Unbuilt,
         upstream_status: StatusCode,
         report: &mut Report,
     ) -> Result<(), ApiError> {
         if self.recorder.mode() == RecordMode::None {
             // Nothing is written, but what the response issued (a new
             // token, say) must still be kept out of anything said about it.
-            report.unscanned = Some((Arc::clone(&self.redactor), interaction));
+            report.unscanned = Some((Arc::clone(&self.redactor), exchange));
             return Ok(());
         }
+        let interaction = Interaction {
+            recorded_at: cassette::now_rfc3339(),
+            request: exchange.request.into_form(),
+            response: exchange.response.into_form(),
+        };
         let redacted = self.redactor.redact(interaction);
         report.secrets.extend(redacted.secrets().clone());
         let appended = self.recorder.append(cassette, &redacted).await;
@@ -473,54 +428,4 @@ async fn read_request_body(body: Incoming, limits: &super::Limits) -> Result<Byt
     body_reader::read_limited(body, limits.max_request_body, deadlines)
         .await
         .map_err(ApiError::from)
-}
-
-/// The response as the cassette holds it: every content coding removed
-/// (declared or found by magic), so it can be checked and redacted.
-fn recorded_response(
-    method: &http::Method,
-    parts: &response::Parts,
-    body: &Bytes,
-    limit: usize,
-) -> Result<RecordedResponse, content_coding::CodingError> {
-    let mut skip = not_recorded(method, parts.status).to_vec();
-    let codings = header_values(&parts.headers, header::CONTENT_ENCODING);
-    let decoded = content_coding::decode(&codings, body, limit)?;
-    if decoded.changed {
-        skip.push("content-encoding");
-    }
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    Ok(RecordedResponse {
-        status: parts.status.as_u16(),
-        headers: to_recorded(&parts.headers, &skip),
-        body: Body::from_bytes(&decoded.bytes, content_type),
-    })
-}
-
-/// `--record none` only: a response whose body could not be decoded is
-/// still checked (as the bytes it is) and relayed.
-fn undecoded_response(
-    method: &http::Method,
-    parts: &response::Parts,
-    body: &Bytes,
-) -> RecordedResponse {
-    RecordedResponse {
-        status: parts.status.as_u16(),
-        headers: to_recorded(&parts.headers, not_recorded(method, parts.status)),
-        body: Body::from_bytes(body, None),
-    }
-}
-
-/// Every value of a header, as text. A value that is not text names no
-/// coding datovcr knows, so it stands as one (`\u{fffd}`) that is refused,
-/// rather than vanishing and leaving the body looking plain.
-fn header_values(headers: &http::HeaderMap, name: header::HeaderName) -> Vec<&str> {
-    headers
-        .get_all(name)
-        .iter()
-        .map(|value| value.to_str().unwrap_or("\u{fffd}"))
-        .collect()
 }

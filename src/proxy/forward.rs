@@ -9,7 +9,6 @@ use super::report::Report;
 use super::upstream;
 use crate::api_error::ApiError;
 use crate::body_reader;
-use crate::cassette::RecordedRequest;
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, Uri, header, request, response};
 use http_body_util::Full;
@@ -19,7 +18,7 @@ impl Proxy {
     pub(super) async fn forward(
         &self,
         parts: &request::Parts,
-        recorded: &RecordedRequest,
+        path: &str,
         body: Bytes,
         report: &mut Report,
     ) -> Result<(response::Parts, Bytes), ApiError> {
@@ -30,7 +29,7 @@ impl Proxy {
             .authority()
             .map(|a| a.as_str())
             .unwrap_or("the upstream");
-        let uri = self.upstream_uri(&recorded.path, parts.uri.query())?;
+        let uri = self.upstream_uri(path, parts.uri.query())?;
         let mut headers = parts.headers.clone();
         // hyper-util sets Host from the URI when it is absent.
         headers.remove(header::HOST);

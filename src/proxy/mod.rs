@@ -7,6 +7,7 @@
 //! header hygiene. The accept loop is the shared [`crate::server`].
 
 mod answers;
+mod arrived;
 mod exchange;
 mod forward;
 mod headers;

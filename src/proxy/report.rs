@@ -2,7 +2,7 @@
 //! printed if its response never reaches the client. Both pass through the
 //! exchange's secret scrubber.
 
-use crate::cassette::Interaction;
+use super::arrived::Unbuilt;
 use crate::contract::Finding;
 use crate::redact::{Redactor, Secrets};
 use crate::server::Undelivered;
@@ -32,7 +32,7 @@ pub(super) struct Report {
     /// yet. Nothing is written, so they matter only if something is said
     /// about the exchange, which [`Report::settle`] (or the undelivered
     /// note) finds out first; most exchanges are never spoken of.
-    pub(super) unscanned: Option<(Arc<Redactor>, Interaction)>,
+    pub(super) unscanned: Option<(Arc<Redactor>, Unbuilt)>,
 }
 
 impl Report {
@@ -40,7 +40,8 @@ impl Report {
     /// anything about the exchange is said.
     pub(super) fn settle(&mut self) {
         if let Some((redactor, interaction)) = self.unscanned.take() {
-            self.secrets.extend(redactor.secrets_in(&interaction));
+            self.secrets
+                .extend(redactor.secrets_in(&interaction.interaction()));
         }
     }
 }
@@ -64,7 +65,7 @@ pub(super) fn undelivered_note(
     Undelivered::new(move || {
         let mut secrets = known.clone();
         if let Some((redactor, interaction)) = &unscanned {
-            secrets.extend(redactor.secrets_in(interaction));
+            secrets.extend(redactor.secrets_in(&interaction.interaction()));
         }
         let outcome = match (&recorded_in, failed) {
             (Some(cassette), _) => format!("the exchange is recorded -> {}", cassette.display()),

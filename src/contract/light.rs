@@ -1,0 +1,465 @@
+//! A light JSON tree for checks that only need a yes: strings borrowed from
+//! the received bytes, members in a `Vec`, no hashing.
+//!
+//! `serde_json::Value` (ordered maps, each member name hashed and owned)
+//! costs the proxy more than the validation itself. [`Light`] is read by
+//! serde_json's own parser, so it accepts exactly the documents
+//! `Value` does, and holds what `Value` would: a repeated member keeps its
+//! first place and its last value, numbers are `serde_json::Number`s
+//! (`arbitrary_precision`), and an object whose first member is serde_json's
+//! private number token reads as that number, as it does for `Value`.
+//! jsonschema validates it through its [`Json`] trait, with validators
+//! compiled from the same schemas ([`super::schema_set::Compiler`]).
+
+use jsonschema::JsonType;
+use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Number, Value};
+use std::borrow::Cow;
+use std::fmt;
+
+/// The representation jsonschema validates [`Light`] trees through.
+pub(super) struct LightJson;
+
+/// One JSON value, its strings borrowed from the text where they hold no
+/// escape.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) enum Light<'s> {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'s, str>),
+    Array(Vec<Light<'s>>),
+    /// Members in document order, names unique.
+    Object(Vec<(Cow<'s, str>, Light<'s>)>),
+}
+
+/// serde_json's private name for a number read as a map
+/// (`arbitrary_precision`); `Value` takes any object that starts with it
+/// for a number, and so does [`Light`].
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'s> Light<'s> {
+    /// Parses `bytes` as one JSON document, as `serde_json::from_slice`
+    /// parses a `Value`. `None` when serde_json refuses it, or when it nests
+    /// deeper than `max_depth` arrays and objects (the cassette format keeps
+    /// such a body as text; see [`crate::cassette::MAX_JSON_DEPTH`]).
+    pub fn parse(bytes: &'s [u8], max_depth: usize) -> Option<Light<'s>> {
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let (value, depth) = Seed.deserialize(&mut deserializer).ok()?;
+        deserializer.end().ok()?;
+        (depth <= max_depth).then_some(value)
+    }
+
+    /// The member `name` of an object.
+    pub fn get(&self, name: &str) -> Option<&Light<'s>> {
+        match self {
+            Light::Object(members) => members
+                .iter()
+                .find(|(member, _)| member == name)
+                .map(|(_, value)| value),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Light::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The same value as a `serde_json::Value`.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Light::Null => Value::Null,
+            Light::Bool(flag) => Value::Bool(*flag),
+            Light::Number(number) => Value::Number(number.clone()),
+            Light::String(text) => Value::String(text.clone().into_owned()),
+            Light::Array(items) => Value::Array(items.iter().map(Light::to_value).collect()),
+            Light::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(name, value)| (name.clone().into_owned(), value.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Reads one value and how many arrays and objects it nests.
+struct Seed;
+
+impl<'de> DeserializeSeed<'de> for Seed {
+    type Value = (Light<'de>, usize);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+/// A member name, borrowed where it holds no escape.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(text))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text))
+    }
+}
+
+impl<'de> Visitor<'de> for Seed {
+    type Value = (Light<'de>, usize);
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, flag: bool) -> Result<Self::Value, E> {
+        Ok((Light::Bool(flag), 0))
+    }
+
+    fn visit_i64<E: de::Error>(self, number: i64) -> Result<Self::Value, E> {
+        Ok((Light::Number(number.into()), 0))
+    }
+
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+        Ok((Light::Number(number.into()), 0))
+    }
+
+    fn visit_f64<E: de::Error>(self, number: f64) -> Result<Self::Value, E> {
+        Ok((
+            Number::from_f64(number).map_or(Light::Null, Light::Number),
+            0,
+        ))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok((Light::Null, 0))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok((Light::String(Cow::Borrowed(text)), 0))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok((Light::String(Cow::Owned(text.to_owned())), 0))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok((Light::String(Cow::Owned(text)), 0))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        let mut deepest = 0;
+        while let Some((item, depth)) = seq.next_element_seed(Seed)? {
+            deepest = deepest.max(depth);
+            items.push(item);
+        }
+        Ok((Light::Array(items), deepest + 1))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some(first) = map.next_key_seed(Name)? else {
+            return Ok((Light::Object(Vec::new()), 1));
+        };
+        if first == NUMBER_TOKEN {
+            // As `Value` reads it: the number's text, then the map ends.
+            let text: String = map.next_value()?;
+            let number = text.parse::<Number>().map_err(de::Error::custom)?;
+            return Ok((Light::Number(number), 0));
+        }
+        let mut members: Vec<(Cow<'de, str>, Light<'de>)> = Vec::new();
+        let mut deepest = 0;
+        let mut name = Some(first);
+        while let Some(key) = name {
+            let (value, depth) = map.next_value_seed(Seed)?;
+            deepest = deepest.max(depth);
+            // A repeated name keeps its first place and takes the last
+            // value, as an ordered map's insert does.
+            match members.iter_mut().find(|(member, _)| *member == key) {
+                Some((_, slot)) => *slot = value,
+                None => members.push((key, value)),
+            }
+            name = map.next_key_seed(Name)?;
+        }
+        Ok((Light::Object(members), deepest + 1))
+    }
+}
+
+impl Json for LightJson {
+    type Node<'a> = &'a Light<'a>;
+    type PreparedKey = String;
+    type StringBuffer = Light<'static>;
+
+    fn prepare_key(key: &str) -> String {
+        key.to_owned()
+    }
+
+    fn with_string_node<T>(
+        buffer: &mut Light<'static>,
+        string: &str,
+        f: impl FnOnce(Self::Node<'_>) -> T,
+    ) -> T {
+        *buffer = Light::String(Cow::Owned(string.to_owned()));
+        f(buffer)
+    }
+}
+
+impl<'a> Node<'a, LightJson> for &'a Light<'a> {
+    type Object = &'a [(Cow<'a, str>, Light<'a>)];
+    type Array = &'a [Light<'a>];
+    type Number = &'a Number;
+
+    fn as_object(&self) -> Option<Self::Object> {
+        match self {
+            Light::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<Self::Array> {
+        match self {
+            Light::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    fn as_string(&self) -> Option<Cow<'a, str>> {
+        match self {
+            Light::String(text) => Some(Cow::Borrowed(text)),
+            _ => None,
+        }
+    }
+
+    fn as_number(&self) -> Option<&'a Number> {
+        match self {
+            Light::Number(number) => Some(number),
+            _ => None,
+        }
+    }
+
+    fn as_boolean(&self) -> Option<bool> {
+        match self {
+            Light::Bool(flag) => Some(*flag),
+            _ => None,
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self, Light::Null)
+    }
+
+    fn json_type(&self) -> JsonType {
+        match self {
+            Light::Null => JsonType::Null,
+            Light::Bool(_) => JsonType::Boolean,
+            Light::Number(_) => JsonType::Number,
+            Light::String(_) => JsonType::String,
+            Light::Array(_) => JsonType::Array,
+            Light::Object(_) => JsonType::Object,
+        }
+    }
+
+    fn equals_value(&self, expected: &Value) -> bool {
+        match (self, expected) {
+            (Light::String(text), Value::String(other)) => text == other,
+            (Light::String(_), _) => false,
+            _ => cmp::equal(&Light::to_value(self), expected),
+        }
+    }
+
+    fn to_value(&self) -> Cow<'a, Value> {
+        Cow::Owned(Light::to_value(self))
+    }
+
+    fn identity(&self) -> Option<NodeIdentity> {
+        Some(NodeIdentity::new(
+            std::ptr::from_ref::<Light<'a>>(*self) as usize
+        ))
+    }
+}
+
+impl<'a> Object<'a, LightJson> for &'a [(Cow<'a, str>, Light<'a>)] {
+    type Node = &'a Light<'a>;
+    type MemberName = &'a str;
+    type MembersIter = Members<'a>;
+
+    fn len(&self) -> usize {
+        <[_]>::len(self)
+    }
+
+    fn get(&self, key: &String) -> Option<&'a Light<'a>> {
+        self.iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
+    }
+
+    fn members(&self) -> Members<'a> {
+        Members(self.iter())
+    }
+}
+
+pub(super) struct Members<'a>(std::slice::Iter<'a, (Cow<'a, str>, Light<'a>)>);
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a str, &'a Light<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(name, value)| (&**name, value))
+    }
+}
+
+impl<'a> Array<'a, LightJson> for &'a [Light<'a>] {
+    type Node = &'a Light<'a>;
+    type ElementsIter = std::slice::Iter<'a, Light<'a>>;
+
+    fn len(&self) -> usize {
+        <[_]>::len(self)
+    }
+
+    fn elements(&self) -> Self::ElementsIter {
+        self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every document reads as the `Value` serde_json makes of it, and is
+    /// refused where serde_json refuses it.
+    #[test]
+    fn a_light_tree_holds_what_serde_json_makes_of_the_same_bytes() {
+        let documents: &[&[u8]] = &[
+            b"{}",
+            b"[]",
+            b"null",
+            b"  true ",
+            b"12",
+            b"-0.5e3",
+            b"123456789012345678901234567890",
+            br#"{"a":1,"b":[1,2.5,"x",null,false],"c":{"d":"\u00e9\n"}}"#,
+            br#"{"a":1,"b":2,"a":3}"#,
+            br#"{"na\"me":"va\\lue","\u0041":"A"}"#,
+            br#"{"$serde_json::private::Number":"12"}"#,
+            br#"{"x":{"$serde_json::private::Number":"1e400"}}"#,
+            br#"{"$serde_json::private::Number":"nope"}"#,
+            br#"{"$serde_json::private::Number":"1","b":2}"#,
+            br#"{"b":1,"$serde_json::private::Number":"1"}"#,
+            b"{\"a\":1,}",
+            b"[1,2",
+            b"{\"a\":1} x",
+            b"\"\xff\"",
+            br#""\ud800""#,
+            b"",
+            b"  ",
+            "{\"é\":\"ü\"}".as_bytes(),
+            b"[[[[[[]]]]]]",
+        ];
+        for bytes in documents {
+            let expected = serde_json::from_slice::<Value>(bytes).ok();
+            let light = Light::parse(bytes, 100).map(|light| light.to_value());
+            assert_eq!(light, expected, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects_and_the_limit_is_kept() {
+        assert!(Light::parse(b"1", 0).is_some());
+        assert!(Light::parse(b"[]", 0).is_none());
+        assert!(Light::parse(b"[{}]", 2).is_some());
+        assert!(Light::parse(b"[{}]", 1).is_none());
+        assert!(Light::parse(br#"{"a":[1,{"b":[]}],"c":2}"#, 4).is_some());
+        assert!(Light::parse(br#"{"a":[1,{"b":[]}],"c":2}"#, 3).is_none());
+        let deep = format!("{}{}", "[".repeat(101), "]".repeat(101));
+        assert!(Light::parse(deep.as_bytes(), 100).is_none());
+        let at_limit = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(Light::parse(at_limit.as_bytes(), 100).is_some());
+    }
+
+    #[test]
+    fn validators_built_for_light_trees_agree_with_value_validators() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "required": ["data"],
+            "additionalProperties": false,
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "item"},
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "n": {"type": "integer", "minimum": 1, "maximum": 10},
+                        "tags": {"type": "array", "uniqueItems": true, "items": {"type": "string"}},
+                        "kind": {"enum": ["a", "b", 3]},
+                        "obj": {"const": {"x": [1, 2]}},
+                        "name": {"type": "string", "minLength": 2, "maxLength": 3},
+                        "map": {"propertyNames": {"pattern": "^[a-z]+$"}}
+                    }
+                }
+            }
+        });
+        let slow = jsonschema::options().build(&schema).expect("schema");
+        let fast = jsonschema::options_for::<LightJson>()
+            .build(&schema)
+            .expect("schema");
+        let documents = [
+            r#"{"data":{}}"#,
+            r#"{}"#,
+            r#"{"data":{},"x":1}"#,
+            r#"{"data":{"type":"item","id":"12"}}"#,
+            r#"{"data":{"type":"items"}}"#,
+            r#"{"data":{"id":"1a"}}"#,
+            r#"{"data":{"n":1}}"#,
+            r#"{"data":{"n":1.0}}"#,
+            r#"{"data":{"n":10.5}}"#,
+            r#"{"data":{"n":0}}"#,
+            r#"{"data":{"n":"1"}}"#,
+            r#"{"data":{"tags":["a","b"]}}"#,
+            r#"{"data":{"tags":["a","a"]}}"#,
+            r#"{"data":{"kind":"a"}}"#,
+            r#"{"data":{"kind":3.0}}"#,
+            r#"{"data":{"kind":"c"}}"#,
+            r#"{"data":{"obj":{"x":[1,2]}}}"#,
+            r#"{"data":{"obj":{"x":[1.0,2]}}}"#,
+            r#"{"data":{"obj":{"x":[2,1]}}}"#,
+            r#"{"data":{"name":"éé"}}"#,
+            r#"{"data":{"name":"é"}}"#,
+            r#"{"data":{"name":"éééé"}}"#,
+            r#"{"data":{"map":{"ab":1}}}"#,
+            r#"{"data":{"map":{"Ab":1}}}"#,
+            r#"{"data":{"n":1},"data":{"n":0}}"#,
+            r#"{"data":{"n":0},"data":{"n":1}}"#,
+            r#"[]"#,
+        ];
+        for text in documents {
+            let value: Value = serde_json::from_str(text).expect("json");
+            let light = Light::parse(text.as_bytes(), 100).expect("light");
+            assert_eq!(fast.is_valid(&light), slow.is_valid(&value), "{text}");
+        }
+    }
+}
