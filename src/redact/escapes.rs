@@ -15,6 +15,15 @@ const NESTED_ROUNDS: usize = 4;
 /// four), all of them with `+` read as a space, and with line breaks
 /// removed (MIME base64 wraps at 76 columns; quoted-printable soft breaks).
 pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    views_with(haystack, true)
+}
+
+/// [`views`], with the `+`-as-space view only when `spaces`: a search
+/// whose patterns hold no space byte finds nothing there that the other
+/// views do not show (a `+` read as a space can only complete a pattern
+/// with a space), except across the NUL between two views, which is no
+/// occurrence in the message.
+pub fn views_with(haystack: &[u8], spaces: bool) -> Vec<Cow<'_, [u8]>> {
     let mut views: Vec<Cow<'_, [u8]>> = vec![Cow::Borrowed(haystack)];
     if !may_be_escaped(haystack) {
         return views;
@@ -31,7 +40,7 @@ pub fn views(haystack: &[u8]) -> Vec<Cow<'_, [u8]>> {
     }
     let rounds = views.len();
     let total: usize = views.iter().map(|view| view.len() + 1).sum();
-    if memchr::memchr(b'+', haystack).is_some() {
+    if spaces && memchr::memchr(b'+', haystack).is_some() {
         // Each view with `+` read as a space, NUL after each.
         let mut spaced = Vec::with_capacity(total);
         for view in &views[..rounds] {

@@ -8,7 +8,7 @@
 //! nested (`%255C` …): a string whose repeatedly decoded form still holds
 //! a secret is replaced whole, because no span of it can be proven clean.
 
-use super::escapes::{escaped_matches, may_be_escaped, views};
+use super::escapes::{escaped_matches, may_be_escaped, views_with};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -81,6 +81,9 @@ pub struct Needles {
     /// of the secret it shows.
     sets: [Vec<(memchr::memmem::Finder<'static>, usize)>; 3],
     automata: std::sync::Arc<std::sync::OnceLock<[Option<AhoCorasick>; 3]>>,
+    /// True when a pattern holds a space byte: only then is the `+`-as-space
+    /// view searched ([`views_with`]).
+    spaces: bool,
 }
 
 const PLAIN: usize = 0;
@@ -118,7 +121,12 @@ impl Needles {
                 sets[UTF16].push((finder(form), owner));
             }
         }
+        let spaces = sets
+            .iter()
+            .flatten()
+            .any(|(pattern, _)| pattern.needle().contains(&b' '));
         Needles {
+            spaces,
             lowered: texts
                 .iter()
                 .map(|t| t.to_ascii_lowercase().into_bytes())
@@ -207,21 +215,32 @@ impl Needles {
                 .into_iter()
                 .map(|(range, _)| widen_base64(bytes, range)),
         );
-        let escaped = bytes
-            .iter()
-            .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'+'));
+        spans.extend(self.escaped_spans(bytes));
+        merge(spans)
+    }
+
+    /// The spans where a secret occurs with its characters escaped one by
+    /// one (not merged).
+    fn escaped_spans(&self, bytes: &[u8]) -> Vec<Range<usize>> {
+        let mut spans = Vec::new();
+        let escaped = memchr::memchr3(b'%', b'\\', b'&', bytes).is_some()
+            || memchr::memchr(b'+', bytes).is_some();
         if escaped && self.texts.len() <= PER_SECRET_ESCAPE_SEARCH {
             for needle in &self.lowered {
                 spans.extend(escaped_matches(bytes, needle));
             }
         }
-        merge(spans)
+        spans
     }
 
     /// True when a secret occurs in `haystack` in any form, nested escapes
-    /// included.
+    /// included: [`Needles::find_spans`] or [`Needles::occurring`] finds
+    /// one. (`find_spans`' raw and base64 hits are hits of `occurring` in
+    /// its first view, the haystack itself, so only its escaped spans are
+    /// searched for apart.)
     pub fn contains_any(&self, haystack: &str) -> bool {
-        !self.find_spans(haystack).is_empty() || !self.occurring(haystack.as_bytes()).is_empty()
+        !self.escaped_spans(haystack.as_bytes()).is_empty()
+            || !self.occurring(haystack.as_bytes()).is_empty()
     }
 
     /// [`Needles::contains_any`] for bytes that may not be UTF-8.
@@ -233,7 +252,12 @@ impl Needles {
     /// each view (raw, unescaped, `+` as space, line breaks removed) is
     /// scanned once for all of them.
     pub fn occurring(&self, haystack: &[u8]) -> Vec<usize> {
-        self.occurring_in_views(&views(haystack))
+        self.occurring_in_views(&views_with(haystack, self.spaces))
+    }
+
+    /// True when a pattern holds a space byte (see [`views_with`]).
+    pub(super) fn spaces(&self) -> bool {
+        self.spaces
     }
 
     /// [`Needles::occurring`] over views already made (`escapes::views` of

@@ -30,7 +30,9 @@ pub(super) struct Memory {
     known: HashSet<String, foldhash::fast::RandomState>,
     /// How many indexed forms start with each pair of bytes: a scan skips
     /// a position whose first two bytes start none, without hashing.
-    pairs: Vec<u32>,
+    pairs: Box<[u32; 1 << 16]>,
+    /// How many indexed forms hold a space byte (see [`Memory::spaces`]).
+    spaced_forms: usize,
 }
 
 /// Never prints the secrets.
@@ -47,13 +49,14 @@ impl Default for Memory {
             next_id: 0,
             index: HashMap::default(),
             known: HashSet::default(),
-            pairs: vec![0; 1 << 16],
+            pairs: Box::new([0; 1 << 16]),
+            spaced_forms: 0,
         }
     }
 }
 
 fn pair(bytes: &[u8]) -> usize {
-    usize::from(bytes[0]) << 8 | usize::from(bytes[1])
+    usize::from(u16::from_be_bytes([bytes[0], bytes[1]]))
 }
 
 impl Memory {
@@ -77,6 +80,7 @@ impl Memory {
                         let keep = *id != old;
                         if !keep {
                             self.pairs[pair(form)] -= 1;
+                            self.spaced_forms -= usize::from(form.contains(&b' '));
                         }
                         keep
                     });
@@ -98,6 +102,7 @@ impl Memory {
                 let key = key(&form);
                 keys.push(key);
                 self.pairs[pair(&form)] += 1;
+                self.spaced_forms += usize::from(form.contains(&b' '));
                 self.index
                     .entry(key)
                     .or_default()
@@ -110,7 +115,13 @@ impl Memory {
 
     /// The remembered secrets that occur in `haystack`, in any form.
     pub(super) fn found_in(&self, haystack: &[u8]) -> Vec<String> {
-        self.found_in_views(&super::escapes::views(haystack))
+        self.found_in_views(&super::escapes::views_with(haystack, self.spaces()))
+    }
+
+    /// True when a remembered form holds a space byte: only then must the
+    /// `+`-as-space view be searched (`escapes::views_with`).
+    pub(super) fn spaces(&self) -> bool {
+        self.spaced_forms > 0
     }
 
     /// [`Memory::found_in`] over the views `escapes::views` made of one
@@ -123,8 +134,14 @@ impl Memory {
         // One lowercased view finds an echo that changed the case.
         let lowered = views[0].as_ref().to_ascii_lowercase();
         for view in views.iter().map(AsRef::as_ref).chain([lowered.as_slice()]) {
-            for at in 0..view.len().saturating_sub(KEY_LEN - 1) {
-                if self.pairs[pair(&view[at..])] == 0 {
+            let Some(last) = view.len().checked_sub(KEY_LEN) else {
+                continue;
+            };
+            // Every position a form could start at, as its first two bytes:
+            // most are skipped on one table read.
+            let starts = view[..=last].iter().zip(&view[1..=last + 1]);
+            for (at, (&first, &second)) in starts.enumerate() {
+                if self.pairs[usize::from(u16::from_be_bytes([first, second]))] == 0 {
                     continue;
                 }
                 if let Some(forms) = self.index.get(&key(&view[at..])) {

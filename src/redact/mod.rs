@@ -116,8 +116,9 @@ impl std::fmt::Debug for Serialized {
 }
 
 impl Serialized {
-    fn new(bytes: Vec<u8>) -> Serialized {
-        let more_views = escapes::views(&bytes)
+    /// `bytes` and their views, the `+`-as-space one when `spaces`.
+    fn new(bytes: Vec<u8>, spaces: bool) -> Serialized {
+        let more_views = escapes::views_with(&bytes, spaces)
             .into_iter()
             .skip(1)
             .map(std::borrow::Cow::into_owned)
@@ -255,10 +256,11 @@ impl Redactor {
         interaction: &mut Interaction,
         secrets: &mut Secrets,
     ) -> Option<Serialized> {
-        let serialized = Serialized::new(
-            serde_json::to_vec(&*interaction).expect("cassette types always serialize"),
-        );
+        let bytes = serde_json::to_vec(&*interaction).expect("cassette types always serialize");
         let mut memory = self.memory();
+        // The views serve this search and the line's final check.
+        let spaces = memory.spaces() || secrets.searches_spaces();
+        let serialized = Serialized::new(bytes, spaces);
         let mut found = Secrets::default();
         for secret in memory.found_in_views(&serialized.views()) {
             if !secrets.contains(&secret) {
@@ -283,13 +285,13 @@ impl Redactor {
             for value in values.iter_mut() {
                 // Values that are not UTF-8 are searched as ISO-8859-1 text,
                 // one character per byte (see `FieldValue::edit`).
-                value.edit(|value| {
-                    if let Some(found) = self.headers.secrets_in_value(name, credential_name, value)
-                    {
-                        found.secrets.into_iter().for_each(|s| secrets.add(s));
-                        *value = found.replaced;
-                    }
-                });
+                if let Some(found) =
+                    self.headers
+                        .secrets_in_value(name, credential_name, value.as_str())
+                {
+                    found.secrets.into_iter().for_each(|s| secrets.add(s));
+                    value.edit(|value| *value = found.replaced);
+                }
             }
         }
     }

@@ -170,6 +170,12 @@ impl Secrets {
         }
     }
 
+    /// True when a form of a searchable secret holds a space byte, so the
+    /// `+`-as-space view must be searched (`escapes::views_with`).
+    pub(super) fn searches_spaces(&self) -> bool {
+        self.scrubber().needles.spaces()
+    }
+
     /// Fails when any searchable secret occurs in `bytes` in any form.
     pub fn check_absent(&self, bytes: &[u8], what: &str) -> Result<(), LeakError> {
         if self.scrubber().occurs_in_bytes(bytes) {
@@ -370,8 +376,7 @@ impl Scrubber {
     /// False only when no text [`texts_of`] joined can hold a secret:
     /// the whole search [`Scrubber::scrub`] makes per text, made once.
     pub(super) fn may_occur_in(&self, joined: &str) -> bool {
-        !self.needles.find_spans(joined).is_empty()
-            || !self.needles.occurring(joined.as_bytes()).is_empty()
+        self.needles.contains_any(joined)
     }
 
     pub(super) fn occurs_in_bytes(&self, bytes: &[u8]) -> bool {
@@ -400,9 +405,11 @@ impl Scrubber {
 
     fn scrub_headers(&self, headers: &mut Headers) {
         for (_, values) in headers.iter_mut() {
-            values
-                .iter_mut()
-                .for_each(|value| value.edit(|text| self.scrub_string(text)));
+            for value in values.iter_mut() {
+                if let Cow::Owned(clean) = self.scrub(value.as_str()) {
+                    value.edit(|text| *text = clean);
+                }
+            }
         }
     }
 

@@ -236,7 +236,7 @@ fn a_leak_left_in_the_serialized_bytes_is_refused_either_way() {
     let with_views = RedactedInteraction {
         interaction: exchange.clone(),
         secrets: secrets.clone(),
-        serialized: Some(Serialized::new(bytes)),
+        serialized: Some(Serialized::new(bytes, true)),
     };
     let afresh = RedactedInteraction {
         interaction: exchange,
@@ -251,4 +251,66 @@ fn a_leak_left_in_the_serialized_bytes_is_refused_either_way() {
     };
     assert_eq!(refused(&with_views), refused(&afresh));
     assert!(refused(&with_views).contains("serialized interaction"));
+}
+
+/// Text with `+`, escapes and spelled secrets, and no NUL (the byte that
+/// separates the views of the `+`-as-space view).
+fn plus_rich(secrets: Vec<String>) -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "+", "++", "%2B", "%20", " ", "\\u002b", "&#43;", "a", "=", "\n", "é",
+    ]);
+    prop::collection::vec((pieces, any::<u8>(), any::<bool>()), 0..8).prop_map(move |parts| {
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(at, (piece, how, with_secret))| {
+                let secret = &secrets[at % secrets.len()];
+                if with_secret {
+                    format!("{piece}{}", spelled(secret, how).replace('\0', ""))
+                } else {
+                    piece.to_owned()
+                }
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// The `+`-as-space view is searched only for patterns that hold a
+    /// space; without one, every other view finds the same secrets.
+    #[test]
+    fn without_a_space_in_any_form_the_plus_as_space_view_adds_nothing(
+        (list, text) in prop::collection::vec("[a-zA-Z0-9+%&\\\\=_-]{8,16}", 1..3)
+            .prop_flat_map(|list| (Just(list.clone()), plus_rich(list))),
+    ) {
+        let needles = forms::Needles::new(&list);
+        prop_assert!(!needles.spaces());
+        let every_view = escapes::views(text.as_bytes());
+        prop_assert_eq!(
+            needles.occurring(text.as_bytes()),
+            needles.occurring_in_views(&every_view)
+        );
+        let mut memory = memory::Memory::default();
+        list.iter().for_each(|secret| memory.remember(secret));
+        prop_assert!(!memory.spaces());
+        prop_assert_eq!(
+            memory.found_in(text.as_bytes()),
+            memory.found_in_views(&every_view)
+        );
+    }
+}
+
+#[test]
+fn a_secret_with_a_space_is_found_through_a_plus() {
+    let needles = forms::Needles::new(&["pass word 2026"]);
+    assert!(needles.spaces());
+    assert_eq!(needles.occurring(b"q=pass+word+2026"), vec![0]);
+    let mut memory = memory::Memory::default();
+    memory.remember("pass word 2026");
+    assert!(memory.spaces());
+    assert_eq!(memory.found_in(b"q=pass+word+2026"), vec!["pass word 2026"]);
+    // A character whose UTF-16 form holds the space byte (U+20AC, `€`).
+    assert!(forms::Needles::new(&["price€€€€"]).spaces());
 }
