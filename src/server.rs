@@ -235,8 +235,11 @@ async fn detached<H: Handler>(
     permit: OwnedSemaphorePermit,
 ) -> Response<Full<Bytes>> {
     let (answer, answered) = oneshot::channel();
+    // The handler's future is large (a whole exchange's state); boxed, the
+    // task and its wrappers move a pointer rather than copying it at each
+    // step (memmove was ~6 % of the proxy's CPU).
     tokio::spawn(async move {
-        let response = handler.handle(request).await;
+        let response = Box::pin(handler.handle(request)).await;
         // Dropped unopened, here or in the channel, if the client is gone.
         let _ = answer.send(delivery::Sealed::new(response));
         drop(permit);

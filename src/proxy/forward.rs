@@ -65,7 +65,9 @@ impl Proxy {
             }
         };
 
-        let response = tokio::time::timeout(limits.upstream_response_timeout, exchange).await;
+        // Boxed: the client's future is large, and `Timeout` would move it.
+        let response =
+            tokio::time::timeout(limits.upstream_response_timeout, Box::pin(exchange)).await;
         report.retried = retried.load(Ordering::Relaxed);
         let response = match response {
             Err(_) => {
