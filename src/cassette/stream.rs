@@ -4,13 +4,18 @@
 //! every interaction before anything uses them: for a 10,000-interaction
 //! cassette that is the file (~20 MiB) plus every parsed body at once.
 //! Replay only needs each interaction long enough to index it and prepare
-//! its response, so [`for_each_interaction`] reads the file in chunks, cuts
-//! out each element of `interactions` with a small scanner (strings,
-//! escapes and nesting depth; no parsing), parses that element alone from a
-//! slice (serde_json's fast path) and hands it over. What is left of the
-//! file once the elements are cut out (the "skeleton": `version`, the
-//! brackets, `{}` per element) is parsed at the end with the same rules as a
-//! cassette, so the top level is checked as strictly as before.
+//! its response, so [`for_each_interaction`] reads the file in chunks and
+//! parses each element of `interactions` alone, from a slice of the chunk
+//! (serde_json's fast path), and hands it over. A small scanner (strings,
+//! escapes and nesting depth; no parsing) walks the file between elements.
+//! At an element's `{` serde_json reads the element where it lies and says
+//! where it ended, so the scanner skips it; only an element serde_json does
+//! not finish there (one running past the chunk, or one it refuses) is
+//! walked by the scanner, cut out and parsed alone, as before. What is
+//! left of the file once the elements are taken out (the "skeleton":
+//! `version`, the brackets, `{}` per element) is parsed at the end with the
+//! same rules as a cassette, so the top level is checked as strictly as
+//! before.
 //!
 //! [`for_each_wire_interaction`] is the same walk for replay: each element
 //! is read as a [`WireInteraction`] (response body compacted from its
@@ -52,9 +57,12 @@ fn for_each_interaction_with<E>(
     links: Links,
     each: &mut dyn FnMut(Interaction) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
-    let streamed = stream(path, links, &mut |element| {
-        let interaction = serde_json::from_slice(element).map_err(|_| Refusal::Unreadable)?;
-        each(interaction).map_err(Refusal::Failed)
+    let streamed = stream(path, links, &mut |bytes, cut| {
+        let Some((interaction, used)) = read_one::<Interaction>(bytes, cut) else {
+            return refused(cut);
+        };
+        each(interaction).map_err(Refusal::Failed)?;
+        Ok(Some(used))
     })?;
     match streamed {
         Streamed::Done(outcome) => Ok(outcome),
@@ -82,16 +90,21 @@ pub fn for_each_wire_interaction<E>(
     path: &Path,
     each: &mut dyn FnMut(WireInteraction<'_>) -> Result<(), E>,
 ) -> Result<Result<(), E>, CassetteError> {
-    let streamed = stream(path, Links::Follow, &mut |element| {
-        let interaction = match serde_json::from_slice::<WireInteraction>(element) {
-            Ok(interaction) => interaction,
+    let streamed = stream(path, Links::Follow, &mut |bytes, cut| {
+        let (interaction, used) = match (read_one::<WireInteraction>(bytes, cut), cut) {
+            (Some(read), _) => read,
+            // Not whole in this chunk, or refused: the scanner cuts it out.
+            (None, Cut::Leading) => return Ok(None),
             // A body compacting cannot vouch for, or a broken element: the
             // full rules decide, and the parsed interaction is converted.
-            Err(_) => serde_json::from_slice::<Interaction>(element)
-                .map_err(|_| Refusal::Unreadable)?
-                .into(),
+            (None, Cut::Whole) => {
+                let interaction = serde_json::from_slice::<Interaction>(bytes)
+                    .map_err(|_| Refusal::Unreadable)?;
+                (interaction.into(), bytes.len())
+            }
         };
-        each(interaction).map_err(Refusal::Failed)
+        each(interaction).map_err(Refusal::Failed)?;
+        Ok(Some(used))
     })?;
     match streamed {
         Streamed::Done(outcome) => Ok(outcome),
@@ -111,8 +124,50 @@ enum Refusal<E> {
     Failed(E),
 }
 
-/// Reads one element's bytes and hands the interaction over.
-type ReadElement<'r, E> = dyn FnMut(&[u8]) -> Result<(), Refusal<E>> + 'r;
+/// Which bytes an element reader is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Exactly one element, cut out by the scanner.
+    Whole,
+    /// The rest of the chunk from an element's `{`: the element may end
+    /// anywhere in it, or run past it.
+    Leading,
+}
+
+/// Reads one element from the start of `bytes`, and how many bytes it
+/// took; `None` when serde_json refuses it or (for [`Cut::Leading`]) it is
+/// not whole in `bytes`.
+fn read_one<'de, T: Deserialize<'de>>(bytes: &'de [u8], cut: Cut) -> Option<(T, usize)> {
+    match cut {
+        Cut::Whole => serde_json::from_slice(bytes)
+            .ok()
+            .map(|value| (value, bytes.len())),
+        Cut::Leading => {
+            // The stream reader stops right after the element's `}` and
+            // says where that was; any error (the chunk ending inside the
+            // element among them) leaves it to the scanner.
+            let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
+            let value = stream.next()?.ok()?;
+            Some((value, stream.byte_offset()))
+        }
+    }
+}
+
+/// A [`read_one`] that found nothing: for a leading slice, the scanner takes
+/// over; for a whole element, the slow reader words the error.
+fn refused<E>(cut: Cut) -> Result<Option<usize>, Refusal<E>> {
+    match cut {
+        Cut::Leading => Ok(None),
+        Cut::Whole => Err(Refusal::Unreadable),
+    }
+}
+
+/// Reads one element and hands the interaction over: `Some(bytes used)`,
+/// or `None` when a [`Cut::Leading`] slice is left to the scanner.
+type ReadElement<'r, E> = dyn FnMut(&[u8], Cut) -> Result<Option<usize>, Refusal<E>> + 'r;
+
+/// The scanner's view of [`ReadElement`]: `Err(())` stops the scan.
+type Element<'r> = dyn FnMut(&[u8], Cut) -> Result<Option<usize>, ()> + 'r;
 
 enum Streamed<E> {
     /// Every element was read (and the caller's outcome is this).
@@ -139,10 +194,11 @@ fn stream<E>(
     super::check_size(path, size.len())?;
     let mut delivered = 0usize;
     let mut failure = None;
-    let scanned = scan(file, &mut |element| match read(element) {
-        Ok(()) => {
+    let scanned = scan(file, &mut |element, cut| match read(element, cut) {
+        Ok(None) => Ok(None),
+        Ok(Some(used)) => {
             delivered += 1;
-            Ok(())
+            Ok(Some(used))
         }
         Err(Refusal::Unreadable) => Err(()),
         Err(Refusal::Failed(err)) => {
@@ -165,7 +221,7 @@ fn stream<E>(
 
 /// Reads `file` chunk by chunk and calls `element` with each interaction's
 /// bytes; `Ok(Err(()))` when the scanner or `element` gave up.
-fn scan(mut file: std::fs::File, element: &mut dyn FnMut(&[u8]) -> Stop) -> std::io::Result<Stop> {
+fn scan(mut file: std::fs::File, element: &mut Element<'_>) -> std::io::Result<Stop> {
     let mut splitter = Splitter::default();
     let mut chunk = vec![0u8; CHUNK];
     loop {
@@ -288,8 +344,10 @@ struct Splitter {
 type Stop = Result<(), ()>;
 
 impl Splitter {
-    /// Scans `chunk`, calling `element` for every complete interaction.
-    fn feed(&mut self, chunk: &[u8], element: &mut dyn FnMut(&[u8]) -> Stop) -> Stop {
+    /// Scans `chunk`, calling `element` for every interaction: first with
+    /// the chunk from its `{` on ([`Cut::Leading`]), then, if that did not
+    /// read it, with exactly its bytes once scanned ([`Cut::Whole`]).
+    fn feed(&mut self, chunk: &[u8], element: &mut Element<'_>) -> Stop {
         let mut start = 0; // Start of the bytes not yet copied out.
         let mut index = 0;
         while index < chunk.len() {
@@ -310,8 +368,14 @@ impl Splitter {
                 }
                 b'{' if self.in_interactions && self.depth == 2 => {
                     self.copy_out(&chunk[start..index]);
-                    start = index;
                     self.skeleton.extend_from_slice(b"{}");
+                    if let Some(used) = element(&chunk[index..], Cut::Leading)? {
+                        // Read in place: go on after its `}`, still at depth 2.
+                        index += used;
+                        start = index;
+                        continue;
+                    }
+                    start = index;
                     self.in_element = true;
                     self.depth += 1;
                 }
@@ -329,7 +393,7 @@ impl Splitter {
                         start = index + 1;
                         self.in_element = false;
                         let complete = std::mem::take(&mut self.element);
-                        element(&complete)?;
+                        element(&complete, Cut::Whole)?;
                         self.element = complete;
                         self.element.clear();
                     } else if self.in_interactions && self.depth == 1 {
@@ -508,38 +572,52 @@ mod tests {
         assert_eq!(collect(&docs()).unwrap(), full.interactions);
     }
 
-    #[test]
-    fn chunk_boundaries_anywhere_give_the_same_elements() {
-        let bytes = std::fs::read(docs()).unwrap();
-        let expected: Vec<Vec<u8>> = {
-            let mut whole = Splitter::default();
-            let mut found = Vec::new();
-            whole
-                .feed(&bytes, &mut |element| {
-                    found.push(element.to_vec());
-                    Ok(())
+    /// Every element's bytes, as the splitter hands them over from `pieces`:
+    /// read in place where `in_place` lets serde_json find its end, else
+    /// cut out by the scanner.
+    fn split<'p>(pieces: impl Iterator<Item = &'p [u8]>, in_place: bool) -> Vec<Vec<u8>> {
+        let mut splitter = Splitter::default();
+        let mut found = Vec::new();
+        for piece in pieces {
+            splitter
+                .feed(piece, &mut |bytes, cut| match cut {
+                    Cut::Whole => {
+                        found.push(bytes.to_vec());
+                        Ok(Some(bytes.len()))
+                    }
+                    Cut::Leading if !in_place => Ok(None),
+                    Cut::Leading => Ok(read_one::<IgnoredAny>(bytes, cut).map(|(_, used)| {
+                        found.push(bytes[..used].to_vec());
+                        used
+                    })),
                 })
                 .unwrap();
-            whole.finish().unwrap();
-            found
-        };
-        assert_eq!(
-            expected.len(),
-            Cassette::load(&docs()).unwrap().interactions.len()
-        );
-        for size in [1, 2, 3, 7, 64, 1000] {
-            let mut splitter = Splitter::default();
-            let mut found = Vec::new();
-            for piece in bytes.chunks(size) {
-                splitter
-                    .feed(piece, &mut |element| {
-                        found.push(element.to_vec());
-                        Ok(())
-                    })
-                    .unwrap();
+        }
+        splitter.finish().unwrap();
+        found
+    }
+
+    #[test]
+    fn chunk_boundaries_anywhere_give_the_same_elements() {
+        let dir = tempfile::tempdir().unwrap();
+        let varied = dir.path().join("varied.json");
+        std::fs::write(&varied, varied_cassette()).unwrap();
+        for path in [docs(), varied] {
+            let bytes = std::fs::read(&path).unwrap();
+            let expected = split(std::iter::once(&bytes[..]), false);
+            assert_eq!(
+                expected.len(),
+                Cassette::load(&path).unwrap().interactions.len()
+            );
+            for size in [1, 2, 3, 7, 64, 1000, 4096, bytes.len()] {
+                for in_place in [false, true] {
+                    assert_eq!(
+                        split(bytes.chunks(size), in_place),
+                        expected,
+                        "chunks of {size}, in place: {in_place}"
+                    );
+                }
             }
-            splitter.finish().unwrap();
-            assert_eq!(found, expected, "chunks of {size}");
         }
     }
 
