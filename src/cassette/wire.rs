@@ -5,11 +5,13 @@
 //! [`WireInteraction`] reads a JSON response body as raw text and turns it
 //! straight into the compact bytes that would be served
 //! ([`compact_json`](super::compact::compact_json)), instead of building a
-//! `Value` tree first and serializing it again. A `headers` object is
-//! kept as its text when it is as datovcr writes it ([`fields`]); response
-//! headers become `HeaderValue`s from there, and matching takes only the
-//! few request headers it compares ([`WireRequest::headers_named`]). The rest of the request is read as
-//! in [`RecordedRequest`]: matching looks at all of it.
+//! `Value` tree first and serializing it again; a request body is read
+//! the same way (matching writes a JSON body's key from the compact bytes).
+//! A `headers` object as datovcr writes it is read in one pass over its
+//! text ([`fields`]); response headers become `HeaderValue`s from there,
+//! and matching takes only the few request headers it compares
+//! ([`WireRequest::headers_named`]). The rest of the request is read as in
+//! [`RecordedRequest`]: matching looks at all of it.
 //!
 //! The rules are those of [`Interaction`] (unknown fields, `recorded_at`,
 //! one of `json`/`text`/`base64`, statuses), so a cassette is accepted or
@@ -54,8 +56,10 @@ pub struct WireRequest<'a> {
     /// Sorted by name, as in [`Headers`].
     #[serde(default, borrow)]
     headers: HeaderFields<'a>,
-    #[serde(default)]
-    pub body: Body,
+    /// In wire form, as a response body: matching writes a JSON body's
+    /// key from its compact bytes, and a miss explanation parses them.
+    #[serde(default, borrow)]
+    pub body: WireBody<'a>,
 }
 
 /// A recorded response, headers borrowed and the body in wire form.
@@ -97,6 +101,7 @@ impl WireInteraction<'_> {
             recorded_at: Cow::Owned(self.recorded_at.into_owned()),
             request: WireRequest {
                 headers: self.request.headers.into_owned(),
+                body: self.request.body.into_owned(),
                 ..self.request
             },
             response: WireResponse {
@@ -196,7 +201,7 @@ impl From<RecordedRequest> for WireRequest<'static> {
             method: request.method,
             path: request.path,
             query: request.query,
-            body: request.body,
+            body: request.body.into(),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! same objects and give the same fields.
 
 use super::Text;
+use crate::cassette::compact::whitespace_end;
 use crate::cassette::field::{FieldValue, StoredValue};
 use crate::cassette::headers::{Headers, read_header_object};
 use serde::de::Error as _;
@@ -161,13 +162,7 @@ pub(super) fn plain_pairs(text: &str) -> Option<Vec<(&str, &str)>> {
     if memchr::memchr(b'\\', bytes).is_some() {
         return None;
     }
-    // serde_json read the text: outside strings, any byte up to a space is
-    // JSON whitespace.
-    let skip_whitespace = |at: &mut usize| {
-        while bytes.get(*at).is_some_and(|&byte| byte <= b' ') {
-            *at += 1;
-        }
-    };
+    let skip_whitespace = |at: &mut usize| *at = whitespace_end(bytes, *at);
     let take = |at: &mut usize, expected: u8| -> Option<()> {
         skip_whitespace(at);
         (*bytes.get(*at)? == expected).then(|| *at += 1)
@@ -195,14 +190,16 @@ pub(super) fn plain_pairs(text: &str) -> Option<Vec<(&str, &str)>> {
         loop {
             take(&mut at, b'"')?;
             let start = at;
-            loop {
-                match *bytes.get(at)? {
-                    b'"' => break,
-                    byte if byte < b' ' || byte == 0x7f => return None,
-                    _ => at += 1,
-                }
+            at += memchr::memchr(b'"', &bytes[at..])?;
+            let value = text.get(start..at)?;
+            // No early exit: the compiler checks many bytes at a time.
+            let sendable = value
+                .bytes()
+                .fold(true, |all, byte| all & (byte >= b' ') & (byte != 0x7f));
+            if !sendable {
+                return None;
             }
-            pairs.push((name, text.get(start..at)?));
+            pairs.push((name, value));
             at += 1;
             skip_whitespace(&mut at);
             match *bytes.get(at)? {
