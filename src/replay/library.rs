@@ -260,6 +260,10 @@ pub struct LibraryBuilder {
     /// (`HeaderName` and `HeaderValue` clones share their bytes).
     names: HashSet<Known<HeaderName>, FastHash>,
     values: HashSet<Known<HeaderValue>, FastHash>,
+    /// The headers of the response prepared last, in order: the next one
+    /// nearly always has the same names in the same places, and most of
+    /// the same values, which are then taken without hashing.
+    previous: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl LibraryBuilder {
@@ -272,6 +276,7 @@ impl LibraryBuilder {
             exhausted,
             names: HashSet::default(),
             values: HashSet::default(),
+            previous: Vec::new(),
         }
     }
 
@@ -405,7 +410,34 @@ impl LibraryBuilder {
     }
 
     fn prepare(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
-        PreparedResponse::prepare(recorded, |name, value| self.intern(name, value))
+        let mut position = 0;
+        PreparedResponse::prepare(recorded, |name, value| {
+            let cached = self
+                .previous
+                .get(position)
+                .and_then(|(known, known_value)| {
+                    let same_value = known_value.as_bytes() == value;
+                    (known.as_str() == name)
+                        .then(|| (known.clone(), same_value.then(|| known_value.clone())))
+                });
+            let header = match cached {
+                // The very header before: nothing to remember.
+                Some((known, Some(known_value))) => (known, known_value),
+                Some((known, None)) => {
+                    let value = self.intern_value(name, value)?;
+                    self.previous[position].1 = value.clone();
+                    (known, value)
+                }
+                None => {
+                    let header = self.intern(name, value)?;
+                    self.previous.truncate(position);
+                    self.previous.push(header.clone());
+                    header
+                }
+            };
+            position += 1;
+            Ok(header)
+        })
     }
 
     /// Parses a header; a name or value seen before is shared rather than
@@ -422,7 +454,12 @@ impl LibraryBuilder {
                     .map_err(|_| format!("`{name}` is not a valid header name"))?,
             ),
         };
-        let header_value = match self.values.get(value) {
+        Ok((header_name, self.intern_value(name, value)?))
+    }
+
+    /// [`LibraryBuilder::intern`] for a value alone; `name` words the error.
+    fn intern_value(&mut self, name: &str, value: &[u8]) -> Result<HeaderValue, String> {
+        Ok(match self.values.get(value) {
             Some(Known(known)) => known.clone(),
             None => shared(
                 &mut self.values,
@@ -433,8 +470,7 @@ impl LibraryBuilder {
                     )
                 })?,
             ),
-        };
-        Ok((header_name, header_value))
+        })
     }
 }
 
@@ -540,6 +576,60 @@ mod tests {
             let recorded = response.recorded().headers;
             assert_eq!(recorded.get_all("content-length"), ["3"]);
             assert_eq!(recorded.get_all("x-datovcr-error"), ["DATOVCR_NO_MATCH"]);
+        }
+    }
+
+    /// Each response gets exactly its own headers, however the one before
+    /// differed (a value, a name, the order, the count), and equal values
+    /// share one allocation wherever they stand.
+    #[test]
+    fn headers_taken_from_the_response_before_are_only_the_equal_ones() {
+        let mut cassette = docs();
+        let template = cassette.interactions[0].clone();
+        let lists: [&[(&str, &str)]; 6] = [
+            &[("a", "1"), ("b", "2"), ("c", "3")],
+            &[("a", "1"), ("b", "2"), ("c", "3")],
+            &[("a", "1"), ("b", "changed"), ("c", "3")],
+            &[("a", "3"), ("c", "1")],
+            &[("b", "2"), ("c", "3"), ("d", "1"), ("e", "2")],
+            &[],
+        ];
+        cassette.interactions = lists
+            .iter()
+            .map(|list| {
+                let mut interaction = template.clone();
+                interaction.response.headers = Headers::new();
+                for (name, value) in *list {
+                    interaction.response.headers.append(name, *value);
+                }
+                interaction
+            })
+            .collect();
+        let library = Library::build(
+            vec![(PathBuf::from("docs.json"), cassette)],
+            MatchRules::default(),
+            Exhausted::default(),
+        )
+        .unwrap();
+        let responses = &library.cassettes[0].responses;
+        let mut first_seen: HashMap<&[u8], *const u8> = HashMap::new();
+        for (response, list) in responses.iter().zip(lists) {
+            let sent: Vec<(&str, &[u8])> = response
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
+                .collect();
+            let recorded: Vec<(&str, &[u8])> = list
+                .iter()
+                .map(|(name, value)| (*name, value.as_bytes()))
+                .collect();
+            assert_eq!(sent, recorded);
+            for (_, value) in response.headers.iter() {
+                let at = *first_seen
+                    .entry(value.as_bytes())
+                    .or_insert(value.as_bytes().as_ptr());
+                assert_eq!(at, value.as_bytes().as_ptr(), "{value:?} shared");
+            }
         }
     }
 
