@@ -46,9 +46,7 @@ pub fn compact_json(text: &str, out: &mut Vec<u8>) -> Option<()> {
         match bytes[index] {
             b' ' | b'\n' | b'\r' | b'\t' => {
                 out.extend_from_slice(&bytes[copied..index]);
-                while index < bytes.len() && matches!(bytes[index], b' ' | b'\n' | b'\r' | b'\t') {
-                    index += 1;
-                }
+                index = whitespace_end(bytes, index);
                 copied = index;
                 continue;
             }
@@ -95,6 +93,31 @@ pub fn compact_json(text: &str, out: &mut Vec<u8>) -> Option<()> {
     }
     out.extend_from_slice(&bytes[copied..]);
     Some(())
+}
+
+/// The index of the first byte from `at` on that is not JSON whitespace.
+pub(super) fn whitespace_end(bytes: &[u8], mut at: usize) -> usize {
+    const SPACES: u64 = u64::from_le_bytes(*b"        ");
+    loop {
+        match bytes.get(at) {
+            // Pretty-printed indentation: up to eight spaces at a time.
+            Some(b' ') => match bytes.get(at..at + 8) {
+                Some(word) => {
+                    let word = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+                    // The first byte is a space: at least 8 zero bits.
+                    let others = word ^ SPACES;
+                    at += if others == 0 {
+                        8
+                    } else {
+                        others.trailing_zeros() as usize / 8
+                    };
+                }
+                None => at += 1,
+            },
+            Some(b'\n' | b'\r' | b'\t') => at += 1,
+            _ => return at,
+        }
+    }
 }
 
 /// The index just past the closing quote of the string whose contents start
@@ -187,6 +210,32 @@ mod tests {
         assert_eq!(compacted(&deep), Some(deep.clone().into_bytes()));
         let deeper = format!("[{deep}]");
         assert_eq!(compacted(&deeper), None);
+    }
+
+    #[test]
+    fn whitespace_ends_at_the_first_other_byte() {
+        for text in [
+            "",
+            "a",
+            " ",
+            "\n",
+            "        ",
+            "         x",
+            " \t\r\n  \n            \"",
+            "   \u{a0}",
+        ] {
+            for start in 0..=text.len() {
+                let expected = text.as_bytes()[start..]
+                    .iter()
+                    .position(|byte| !matches!(byte, b' ' | b'\n' | b'\r' | b'\t'))
+                    .map_or(text.len(), |offset| start + offset);
+                assert_eq!(
+                    whitespace_end(text.as_bytes(), start),
+                    expected,
+                    "{text:?} from {start}"
+                );
+            }
+        }
     }
 
     #[test]

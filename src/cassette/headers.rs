@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 /// Header names lowercased and sorted (a `BTreeMap`), each name with all of
 /// its values in the order they were received. Sorting makes re-recording the
@@ -197,10 +198,13 @@ where
             while let Some(name) = map.next_key::<N>()? {
                 check_name(name.as_str()).map_err(A::Error::custom)?;
                 let values: Vec<V> = map.next_value()?;
-                lists
-                    .entry(name.into_lowercase())
-                    .or_default()
-                    .extend(values);
+                match lists.entry(name.into_lowercase()) {
+                    // A name given once (nearly always): its list as read.
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(values);
+                    }
+                    Entry::Occupied(mut occupied) => occupied.get_mut().extend(values),
+                }
             }
             Ok(lists)
         }

@@ -5,11 +5,13 @@
 //! [`WireInteraction`] reads a JSON response body as raw text and turns it
 //! straight into the compact bytes that would be served
 //! ([`compact_json`](super::compact::compact_json)), instead of building a
-//! `Value` tree first and serializing it again. Response headers stay
-//! borrowed strings until they become `HeaderValue`s. Request headers
-//! stay borrowed too: matching keeps only the few it compares
-//! ([`WireRequest::headers_named`]). The rest of the request is read as
-//! in [`RecordedRequest`]: matching looks at all of it.
+//! `Value` tree first and serializing it again; a request body is read
+//! the same way (matching writes a JSON body's key from the compact bytes).
+//! A `headers` object as datovcr writes it is read in one pass over its
+//! text ([`fields`]); response headers become `HeaderValue`s from there,
+//! and matching takes only the few request headers it compares
+//! ([`WireRequest::headers_named`]). The rest of the request is read as in
+//! [`RecordedRequest`]: matching looks at all of it.
 //!
 //! The rules are those of [`Interaction`] (unknown fields, `recorded_at`,
 //! one of `json`/`text`/`base64`, statuses), so a cassette is accepted or
@@ -18,17 +20,18 @@
 //! [`Interaction`] and converts it (`From<Interaction>`), which also words
 //! any real error.
 
+mod fields;
+
 use super::compact::compact_json;
-use super::field::{FieldValue, StoredValue};
-use super::headers::{FieldName, read_header_object};
+use super::headers::FieldName;
 use super::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use fields::HeaderFields;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::borrow::{Borrow, Cow};
-use std::collections::BTreeMap;
 
 /// One recorded exchange, its response as replay serves it.
 #[derive(Debug, PartialEq, Deserialize)]
@@ -51,19 +54,12 @@ pub struct WireRequest<'a> {
     #[serde(default)]
     pub query: Query,
     /// Sorted by name, as in [`Headers`].
-    #[serde(default, borrow, deserialize_with = "header_lists")]
-    headers: HeaderLists<'a>,
-    #[serde(default)]
-    pub body: Body,
-}
-
-/// Header names, each with its values, as a cassette lists them.
-type HeaderLists<'a> = BTreeMap<Text<'a>, Vec<StoredValue<'a>>>;
-
-fn header_lists<'de: 'a, 'a, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<HeaderLists<'a>, D::Error> {
-    read_header_object(deserializer)
+    #[serde(default, borrow)]
+    headers: HeaderFields<'a>,
+    /// In wire form, as a response body: matching writes a JSON body's
+    /// key from its compact bytes, and a miss explanation parses them.
+    #[serde(default, borrow)]
+    pub body: WireBody<'a>,
 }
 
 /// A recorded response, headers borrowed and the body in wire form.
@@ -74,8 +70,8 @@ pub struct WireResponse<'a> {
     pub status: u16,
     /// Sorted by name, like [`Headers`](super::Headers), and read by the
     /// same rules.
-    #[serde(default, borrow, deserialize_with = "header_lists")]
-    headers: HeaderLists<'a>,
+    #[serde(default, borrow)]
+    headers: HeaderFields<'a>,
     #[serde(default, borrow)]
     pub body: WireBody<'a>,
 }
@@ -104,12 +100,13 @@ impl WireInteraction<'_> {
         WireInteraction {
             recorded_at: Cow::Owned(self.recorded_at.into_owned()),
             request: WireRequest {
-                headers: lists_into_owned(self.request.headers),
+                headers: self.request.headers.into_owned(),
+                body: self.request.body.into_owned(),
                 ..self.request
             },
             response: WireResponse {
                 status: self.response.status,
-                headers: lists_into_owned(self.response.headers),
+                headers: self.response.headers.into_owned(),
                 body: self.response.body.into_owned(),
             },
         }
@@ -120,18 +117,7 @@ impl WireRequest<'_> {
     /// The headers among `names`, as [`Headers::get_all`] finds them: all
     /// that matching compares, and all a miss explanation shows.
     pub fn headers_named(&self, names: &[String]) -> Headers {
-        let mut headers = Headers::new();
-        for name in names {
-            if let Some(values) = self.headers.get(name.to_ascii_lowercase().as_str())
-                && !values.is_empty()
-            {
-                headers.set(
-                    name,
-                    values.iter().map(|value| FieldValue::from(value.clone())),
-                );
-            }
-        }
-        headers
+        self.headers.named(names)
     }
 }
 
@@ -155,29 +141,6 @@ impl FieldName for Text<'_> {
     }
 }
 
-fn lists_into_owned(lists: HeaderLists<'_>) -> HeaderLists<'static> {
-    lists
-        .into_iter()
-        .map(|(name, values)| {
-            (
-                name.into_owned(),
-                values.into_iter().map(StoredValue::into_owned).collect(),
-            )
-        })
-        .collect()
-}
-
-/// The cassette's header lists, owned.
-fn lists_of(headers: &Headers) -> HeaderLists<'static> {
-    headers
-        .iter()
-        .map(|(name, values)| {
-            let values = values.iter().map(StoredValue::from).collect();
-            (Text(Cow::Owned(name.to_owned())), values)
-        })
-        .collect()
-}
-
 impl Text<'_> {
     fn into_owned(self) -> Text<'static> {
         Text(Cow::Owned(self.0.into_owned()))
@@ -188,11 +151,7 @@ impl WireResponse<'_> {
     /// Every header value with its name, names in order; values as the
     /// bytes to send (not always UTF-8: see [`super::FieldValue`]).
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().flat_map(|(name, values)| {
-            values
-                .iter()
-                .map(move |value| (name.0.as_ref(), value.as_bytes()))
-        })
+        self.headers.pairs()
     }
 }
 
@@ -229,7 +188,7 @@ impl From<RecordedResponse> for WireResponse<'static> {
     fn from(response: RecordedResponse) -> Self {
         WireResponse {
             status: response.status,
-            headers: lists_of(&response.headers),
+            headers: HeaderFields::of(&response.headers),
             body: response.body.into(),
         }
     }
@@ -238,11 +197,11 @@ impl From<RecordedResponse> for WireResponse<'static> {
 impl From<RecordedRequest> for WireRequest<'static> {
     fn from(request: RecordedRequest) -> Self {
         WireRequest {
-            headers: lists_of(&request.headers),
+            headers: HeaderFields::of(&request.headers),
             method: request.method,
             path: request.path,
             query: request.query,
-            body: request.body,
+            body: request.body.into(),
         }
     }
 }

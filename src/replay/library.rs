@@ -15,18 +15,22 @@
 //! ([`PreparedResponse::recorded`]). Interactions can be added one at a time
 //! ([`LibraryBuilder`]), so a cassette never has to be held whole.
 
+use super::canonical;
 use super::matching::{MatchRules, RequestView};
 use super::response::BodyKind;
 pub use super::response::PreparedResponse;
 use super::summary::Unused;
-use crate::cassette::{Body, Cassette, Headers, Query, WireInteraction, WireRequest, WireResponse};
-use http::{HeaderName, HeaderValue};
-use std::borrow::Borrow;
+use crate::cassette::{
+    Body, Cassette, Headers, Query, WireBody, WireInteraction, WireRequest, WireResponse,
+};
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+mod interning;
+
+use interning::Interner;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A recorded request as miss explanations need it: the headers cut down to
@@ -46,8 +50,8 @@ impl StoredRequest {
     /// `headers`: those of `request` that the rules name.
     fn new(request: WireRequest<'_>, headers: Headers) -> StoredRequest {
         StoredRequest {
-            body_kind: BodyKind::of(&request.body),
-            body: request.body.to_bytes().into(),
+            body_kind: BodyKind::of_wire(&request.body),
+            body: request.body.bytes().into(),
             method: request.method,
             path: request.path,
             query: request.query,
@@ -151,7 +155,7 @@ struct Recorded {
 /// foldhash rather than std's SipHash: hashing the 10,000 keys of a large
 /// cassette was 6 % of loading it, and it is on every lookup too. The keys
 /// come from the cassettes, and foldhash is still seeded per process.
-type FastHash = foldhash::fast::RandomState;
+pub(super) type FastHash = foldhash::fast::RandomState;
 
 type Index = HashMap<String, Recorded, FastHash>;
 
@@ -253,10 +257,8 @@ pub struct LibraryBuilder {
     by_name: HashMap<String, usize>,
     rules: MatchRules,
     exhausted: Exhausted,
-    /// Header names and values seen so far: equal ones share one allocation
-    /// (`HeaderName` and `HeaderValue` clones share their bytes).
-    names: HashSet<Known<HeaderName>, FastHash>,
-    values: HashSet<Known<HeaderValue>, FastHash>,
+    /// Response headers seen so far, so that equal ones share their bytes.
+    headers: Interner,
 }
 
 impl LibraryBuilder {
@@ -267,8 +269,7 @@ impl LibraryBuilder {
             by_name: HashMap::new(),
             rules,
             exhausted,
-            names: HashSet::default(),
-            values: HashSet::default(),
+            headers: Interner::default(),
         }
     }
 
@@ -308,13 +309,7 @@ impl LibraryBuilder {
         let request = interaction.request;
         // The key reads only these, so they are all it needs.
         let headers = request.headers_named(&self.rules.headers);
-        let key = self.rules.key(&RequestView {
-            method: &request.method,
-            path: &request.path,
-            query: &request.query,
-            headers: &headers,
-            body: &request.body,
-        });
+        let key = self.key(&request, &headers);
         let entry = (cassette_index, index);
         match self.index.entry(key) {
             Entry::Vacant(vacant) => {
@@ -366,82 +361,54 @@ impl LibraryBuilder {
         }
     }
 
+    /// The lookup key of a recorded request, `headers` its matched ones. A
+    /// JSON body's part is written straight from its compact bytes
+    /// ([`canonical::screened_key`], as replay does for a request it
+    /// receives), which gives the text the parsed tree would; a body that
+    /// path declines (one it screens out, one nested deep), a body with
+    /// ignored pointers and any other body are parsed back into the
+    /// [`Body`] the rules read.
+    fn key(&self, request: &WireRequest<'_>, headers: &Headers) -> String {
+        let rules = &self.rules;
+        let fast = match &request.body {
+            WireBody::Json(bytes) if rules.body && rules.ignore_body_pointers.is_empty() => {
+                canonical::screened_key(bytes)
+            }
+            _ => None,
+        };
+        let parsed;
+        let body = if fast.is_some() || !rules.body {
+            // Not read: the key's body part is written below, or left out.
+            &Body::Empty
+        } else {
+            parsed = BodyKind::of_wire(&request.body).body(request.body.bytes());
+            &parsed
+        };
+        let mut parts = rules.parts(&RequestView {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers,
+            body,
+        });
+        let Some(body_key) = fast else {
+            return parts.key();
+        };
+        // As the handler's fast path (`handler/screened.rs`) writes it.
+        parts.body = None;
+        let mut key = parts.key();
+        key.push_str("BJ");
+        key.push_str(&body_key);
+        key
+    }
+
     fn prepare(&mut self, recorded: WireResponse<'_>) -> Result<PreparedResponse, String> {
-        PreparedResponse::prepare(recorded, |name, value| self.intern(name, value))
-    }
-
-    /// Parses a header; a name or value seen before is shared rather than
-    /// stored again (content types, rate limits and cache headers repeat in
-    /// every interaction).
-    fn intern(&mut self, name: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), String> {
-        // Looked up by their text first: most are known, and then nothing
-        // is parsed or allocated.
-        let header_name = match self.names.get(name.as_bytes()) {
-            Some(Known(known)) => known.clone(),
-            None => shared(
-                &mut self.names,
-                HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("`{name}` is not a valid header name"))?,
-            ),
-        };
-        let header_value = match self.values.get(value) {
-            Some(Known(known)) => known.clone(),
-            None => shared(
-                &mut self.values,
-                HeaderValue::from_bytes(value).map_err(|_| {
-                    format!(
-                        "header `{name}` has a value that cannot be sent: {:?}",
-                        String::from_utf8_lossy(value)
-                    )
-                })?,
-            ),
-        };
-        Ok((header_name, header_value))
-    }
-}
-
-/// The copy of `item` already in `seen`, or `item` after remembering it.
-fn shared<T>(seen: &mut HashSet<Known<T>, FastHash>, item: T) -> T
-where
-    T: Clone,
-    Known<T>: Eq + Hash,
-{
-    let item = Known(item);
-    match seen.get(&item) {
-        Some(known) => known.0.clone(),
-        None => {
-            seen.insert(item.clone());
-            item.0
-        }
-    }
-}
-
-/// A header name or value in an interning set, which can be found by its
-/// bytes (hashed and compared as a byte slice) before one is built.
-#[derive(Clone, PartialEq, Eq)]
-struct Known<T>(T);
-
-impl Hash for Known<HeaderName> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.as_str().as_bytes().hash(state);
-    }
-}
-
-impl Borrow<[u8]> for Known<HeaderName> {
-    fn borrow(&self) -> &[u8] {
-        self.0.as_str().as_bytes()
-    }
-}
-
-impl Hash for Known<HeaderValue> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.as_bytes().hash(state);
-    }
-}
-
-impl Borrow<[u8]> for Known<HeaderValue> {
-    fn borrow(&self) -> &[u8] {
-        self.0.as_bytes()
+        let mut position = 0;
+        PreparedResponse::prepare(recorded, |name, value| {
+            let header = self.headers.header(position, name, value);
+            position += 1;
+            header
+        })
     }
 }
 
@@ -449,156 +416,4 @@ impl Borrow<[u8]> for Known<HeaderValue> {
 pub type SharedLibrary = Arc<Library>;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cassette::Cassette;
-    use std::path::Path;
-
-    fn docs() -> Cassette {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes/access-tokens-docs.json");
-        Cassette::load(&path).unwrap()
-    }
-
-    #[test]
-    fn equal_headers_share_their_bytes_and_names_are_lowercased() {
-        let mut cassette = docs();
-        for interaction in &mut cassette.interactions[..2] {
-            let headers = &mut interaction.response.headers;
-            *headers = Headers::new();
-            headers.append("x-shared", "same value");
-            headers.append("content-length", "3");
-            headers.append("x-datovcr-error", "DATOVCR_NO_MATCH");
-        }
-        // Recorded by hand with a capital: still a valid name, sent lowercase.
-        cassette.interactions[1].response.headers = serde_json::from_value(
-            serde_json::json!({"X-Shared": ["same value"], "Content-Length": ["3"],
-                               "X-Datovcr-Error": ["DATOVCR_NO_MATCH"]}),
-        )
-        .unwrap();
-        let library = Library::build(
-            vec![(PathBuf::from("docs.json"), cassette)],
-            MatchRules::default(),
-            Exhausted::default(),
-        )
-        .unwrap();
-        let responses = &library.cassettes[0].responses;
-        let [(first_name, first), (second_name, second)] =
-            [&responses[0], &responses[1]].map(|response| {
-                assert_eq!(
-                    response.headers.len(),
-                    1,
-                    "framing headers and datovcr's own are not sent"
-                );
-                response.headers[0].clone()
-            });
-        assert_eq!(
-            (first_name.as_str(), second_name.as_str()),
-            ("x-shared", "x-shared")
-        );
-        assert_eq!(first, "same value");
-        assert_eq!(first.as_bytes().as_ptr(), second.as_bytes().as_ptr());
-        // `--check` sees them, as recorded.
-        for response in &responses[..2] {
-            let recorded = response.recorded().headers;
-            assert_eq!(recorded.get_all("content-length"), ["3"]);
-            assert_eq!(recorded.get_all("x-datovcr-error"), ["DATOVCR_NO_MATCH"]);
-        }
-    }
-
-    /// Requests varied in every part a key reads, as recorded by hand too.
-    fn varied_requests() -> Cassette {
-        let mut cassette = docs();
-        let template = cassette.interactions[0].clone();
-        let requests = [
-            r#"{"method": "get", "path": "/items/", "query": {"b": "2", "a": ["1", "0"]},
-                "headers": {"X-Environment": ["sandbox"], "x-custom": ["a", " b "]}}"#,
-            r#"{"method": "GET", "path": "/items", "query": {"a": ["0", "1"], "b": "2"},
-                "headers": {"x-environment": ["sandbox"], "authorization": ["Bearer x"]}}"#,
-            r#"{"method": "POST", "path": "/items", "headers": {"x-environment": ["main", "sandbox"]},
-                "body": {"json": {"data": {"type": "item", "attributes": {"name": "a\u00e9\"",
-                "n": 1.10}, "id": "1"}, "meta": [1E5, {"z": null, "a": []}]}}}"#,
-            r#"{"method": "POST", "path": "/items",
-                "body": {"json": {"meta": [1E5, {"a": [], "z": null}], "data": {"id": "1",
-                "type": "item", "attributes": {"n": 1.10, "name": "other"}}}}}"#,
-            r#"{"method": "PUT", "path": "/items/1", "body": {"text": "plain é"}}"#,
-            r#"{"method": "PUT", "path": "/items/1", "body": {"base64": "/wD+"}}"#,
-            r#"{"method": "DELETE", "path": "/"}"#,
-        ];
-        cassette.interactions = requests
-            .into_iter()
-            .map(|request| {
-                let mut interaction = template.clone();
-                interaction.request = serde_json::from_str(request).unwrap();
-                interaction
-            })
-            .collect();
-        cassette
-    }
-
-    #[test]
-    fn index_keys_are_the_keys_of_the_recorded_requests() {
-        let cassette = varied_requests();
-        let mut ignoring = MatchRules::default();
-        ignoring.headers.push("X-Custom".into());
-        ignoring.ignore_body_pointers = vec!["/data/attributes/name".into(), "/meta/0".into()];
-        for rules in [
-            MatchRules::default(),
-            ignoring,
-            MatchRules::parse("method,path").unwrap(),
-            MatchRules::parse("body,header:x-custom").unwrap(),
-        ] {
-            // The key as computed from the whole recorded request.
-            let mut expected: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-            for (index, interaction) in cassette.interactions.iter().enumerate() {
-                let request = &interaction.request;
-                let key = rules.key(&RequestView {
-                    method: &request.method,
-                    path: &request.path,
-                    query: &request.query,
-                    headers: &request.headers,
-                    body: &request.body,
-                });
-                expected.entry(key).or_default().push((0, index));
-            }
-            let library = Library::build(
-                vec![(PathBuf::from("varied.json"), cassette.clone())],
-                rules.clone(),
-                Exhausted::default(),
-            )
-            .unwrap();
-            let indexed: HashMap<String, Vec<(usize, usize)>> = library
-                .index
-                .iter()
-                .map(|(key, recorded)| (key.clone(), recorded.all.entries.clone()))
-                .collect();
-            assert_eq!(indexed, expected, "{rules:?}");
-            for (index, stored) in library.cassettes[0].requests.iter().enumerate() {
-                let recorded = &cassette.interactions[index].request;
-                assert_eq!(stored.body(), recorded.body);
-                for name in &rules.headers {
-                    assert_eq!(stored.headers.get_all(name), recorded.headers.get_all(name));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_header_value_that_cannot_be_sent_names_the_interaction() {
-        let mut cassette = docs();
-        cassette.interactions[1]
-            .response
-            .headers
-            .append("x-bad", "line\nbreak");
-        let err = Library::build(
-            vec![(PathBuf::from("docs.json"), cassette)],
-            MatchRules::default(),
-            Exhausted::default(),
-        )
-        .unwrap_err();
-        assert!(err.contains("interaction #1"), "{err}");
-        assert!(
-            err.contains("header `x-bad` has a value that cannot be sent"),
-            "{err}"
-        );
-    }
-}
+mod tests;

@@ -157,16 +157,7 @@ impl PreparedResponse {
 }
 
 impl BodyKind {
-    pub(super) fn of(body: &Body) -> BodyKind {
-        match body {
-            Body::Empty => BodyKind::Empty,
-            Body::Json(_) => BodyKind::Json,
-            Body::Text(_) => BodyKind::Text,
-            Body::Binary(_) => BodyKind::Binary,
-        }
-    }
-
-    fn of_wire(body: &WireBody<'_>) -> BodyKind {
+    pub(super) fn of_wire(body: &WireBody<'_>) -> BodyKind {
         match body {
             WireBody::Empty => BodyKind::Empty,
             WireBody::Json(_) => BodyKind::Json,
