@@ -7,6 +7,9 @@
 //! - [`RedactedInteraction::to_journal_line`] checks the bytes and views
 //!   made for the search of remembered secrets; it must answer exactly as
 //!   serializing again and [`Secrets::check_absent`] do.
+//! - Both, with the `+`-as-space view skipped and the memory's pair scan,
+//!   against a reference of the pipeline as it was before them
+//!   ([`Before`]): the same exchange written, or refused, either way.
 
 use super::secrets::texts_of;
 use super::*;
@@ -313,4 +316,237 @@ fn a_secret_with_a_space_is_found_through_a_plus() {
     assert_eq!(memory.found_in(b"q=pass+word+2026"), vec!["pass word 2026"]);
     // A character whose UTF-16 form holds the space byte (U+20AC, `€`).
     assert!(forms::Needles::new(&["price€€€€"]).spaces());
+}
+
+/// The redactor as it was before the shortcuts: every text scrubbed on
+/// its own, remembered secrets searched in every view (`+` as space
+/// included) by a plain substring search, the line serialized again and
+/// checked in every view.
+struct Before {
+    rules: Redactor,
+    remembered: Vec<String>,
+}
+
+impl Before {
+    fn redact(&mut self, mut interaction: Interaction) -> (Interaction, Result<Vec<u8>, String>) {
+        let mut secrets = Secrets::default();
+        self.rules.replace_named(&mut interaction, &mut secrets);
+        secrets.scrub_each_text(&mut interaction);
+        let bytes = serde_json::to_vec(&interaction).unwrap();
+        let views = escapes::views(&bytes);
+        let lowered = bytes.to_ascii_lowercase();
+        let mut found = Secrets::default();
+        for secret in &self.remembered {
+            let mut all = forms::forms(secret);
+            all.push(secret.to_ascii_lowercase().into_bytes());
+            let hit = all.iter().filter(|f| f.len() >= 8).any(|form| {
+                views
+                    .iter()
+                    .map(AsRef::as_ref)
+                    .chain([lowered.as_slice()])
+                    .any(|view| memchr::memmem::find(view, form).is_some())
+            });
+            if hit && !secrets.contains(secret) {
+                found.add(secret.clone());
+            }
+        }
+        for secret in secrets.searchable() {
+            if !self.remembered.iter().any(|known| known == secret) {
+                self.remembered.push(secret.to_owned());
+            }
+        }
+        if !found.is_empty() {
+            found.scrub_each_text(&mut interaction);
+            secrets.extend(found);
+        }
+        let line = (|| -> Result<Vec<u8>, String> {
+            for body in [&interaction.request.body, &interaction.response.body] {
+                if let Body::Binary(bytes) = body {
+                    secrets
+                        .check_binary(bytes, "b")
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            let line = serde_json::to_vec(&interaction).unwrap();
+            let needles = forms::Needles::new(&secrets.searchable());
+            if !needles.is_empty()
+                && !needles
+                    .occurring_in_views(&escapes::views(&line))
+                    .is_empty()
+            {
+                return Err("leak".into());
+            }
+            secrets
+                .check_absent(&line, "c")
+                .map_err(|e| e.to_string())?;
+            Ok([line.as_slice(), b"\n"].concat())
+        })();
+        (interaction, line)
+    }
+}
+
+/// A secret with the bytes escapes act on, NUL, a space, `"`, and
+/// characters whose UTF-16 holds the space byte (`€`, `Ġ`).
+fn wide_secret() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9+ %&\\\\é€Ġ=_\"/;#\u{0}-]{8,20}"
+}
+
+/// Noise rich in escapes cut short (`%2`, `\\u00`, `&amp`), which a
+/// neighbouring text could complete if the joined search let it.
+fn wide_noise() -> impl Strategy<Value = String> {
+    let pieces = prop::sample::select(vec![
+        "",
+        "%",
+        "%2",
+        "%5",
+        "5C",
+        "2B",
+        "\\",
+        "\\u",
+        "\\u00",
+        "u0041",
+        "&",
+        "&#",
+        "&#x",
+        "65;",
+        ";",
+        "=",
+        "=3",
+        "D",
+        "+",
+        "\n",
+        "\r",
+        "\\n",
+        "&amp",
+        "amp;",
+        "%2B",
+        "=3D",
+        "\0",
+        "é",
+        "€",
+        " ",
+        "x",
+        "\"",
+        "\u{1}",
+        "H4sI",
+        "KLUv",
+        "==",
+        "abc",
+        "application/vnd.api+json",
+    ]);
+    prop::collection::vec(pieces, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+/// An exchange whose secrets are found by rule (a bearer token, a
+/// named array: past 64 secrets with `many`), the texts in every place,
+/// a header value that is not UTF-8 when `raw`, a body past 4096 bytes
+/// when `pad` is.
+fn wide_interaction(secrets: &[String], texts: &[String], pad: usize, raw: bool) -> Interaction {
+    let at = |n: usize| texts[n % texts.len()].clone();
+    let mut request_headers: Headers = [("x-note", at(3).as_str()), ("accept", "application/json")]
+        .into_iter()
+        .collect();
+    request_headers.set("authorization", [format!("Bearer {}", secrets[0])]);
+    if raw {
+        let mut bytes = at(10).into_bytes();
+        bytes.push(0xE9);
+        bytes.extend_from_slice(at(11).as_bytes());
+        request_headers.append("x-raw", crate::cassette::FieldValue::from_bytes(&bytes));
+    }
+    let tokens: Vec<serde_json::Value> = secrets.iter().skip(1).map(|s| json!(s)).collect();
+    let query = Query::parse(&format!(
+        "q={}&{}=1",
+        url_escape(&at(1)),
+        url_escape(&at(2))
+    ));
+    Interaction {
+        recorded_at: "2026-11-30T00:00:00Z".into(),
+        request: RecordedRequest {
+            method: "POST".into(),
+            path: format!("/items/{}", url_escape(&at(0))),
+            query,
+            headers: request_headers,
+            body: Body::Json(
+                json!({"data": {"attributes": {at(4): at(5), "list": [at(6)], "api_tokens": tokens}}}),
+            ),
+        },
+        response: RecordedResponse {
+            status: 200,
+            headers: [("x-echo", at(7).as_str())].into_iter().collect(),
+            body: if texts[9 % texts.len()].len().is_multiple_of(2) {
+                Body::Text(format!("{}{}", "p".repeat(pad), at(8)))
+            } else {
+                Body::Json(
+                    json!({"message": format!("{}{}", "p".repeat(pad), at(8)), "meta": {"n": 1, at(9): null}}),
+                )
+            },
+        },
+    }
+}
+
+/// Secrets and twelve texts, the secrets spelled into one text or cut
+/// across two neighbouring ones.
+fn wide_exchange() -> impl Strategy<Value = (Vec<String>, Vec<String>)> {
+    prop::collection::vec(wide_secret(), 1..4).prop_flat_map(|secrets| {
+        (
+            Just(secrets),
+            prop::collection::vec(wide_noise(), 12),
+            prop::collection::vec((0..12usize, 0..3usize, any::<u8>(), 0..3u8), 1..4),
+        )
+            .prop_map(|(secrets, mut texts, places)| {
+                for (slot, which, how, split) in places {
+                    let secret = &secrets[which % secrets.len()];
+                    let spelled = spelled(secret, how);
+                    if split == 0 && spelled.len() > 2 {
+                        // Straddling two texts.
+                        let mut cut = spelled.len() / 2;
+                        while !spelled.is_char_boundary(cut) {
+                            cut += 1;
+                        }
+                        texts[slot] = format!("{}{}", texts[slot], &spelled[..cut]);
+                        let next = (slot + 1) % texts.len();
+                        texts[next] = format!("{}{}", &spelled[cut..], texts[next]);
+                    } else {
+                        texts[slot] = format!("{}{}", texts[slot], spelled);
+                    }
+                }
+                (secrets, texts)
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Two exchanges, the second quoting a secret of the first: each is
+    /// left, and written or refused, exactly as before the shortcuts.
+    #[test]
+    fn the_redactor_answers_as_it_did_without_the_shortcuts(
+        first in wide_exchange(),
+        second in wide_exchange(),
+        pad in prop::sample::select(vec![0usize, 0, 5000]),
+        many in prop::sample::select(vec![0usize, 0, 70]),
+        raw in any::<bool>(),
+        quote_earlier in any::<u8>(),
+    ) {
+        let now = Redactor::default();
+        let mut before = Before { rules: Redactor::default(), remembered: Vec::new() };
+        let (secrets1, texts1) = first;
+        let mut secrets1 = secrets1;
+        for n in 0..many { secrets1.push(format!("many-secret-{n:04}-x")); }
+        let one = wide_interaction(&secrets1, &texts1, pad, raw);
+        let a = now.redact(one.clone());
+        let b = before.redact(one);
+        prop_assert_eq!(a.interaction(), &b.0);
+        prop_assert_eq!(a.to_journal_line().map_err(|e| e.to_string()).is_ok(), b.1.is_ok());
+        let (secrets2, mut texts2) = second;
+        let earlier = &secrets1[usize::from(quote_earlier) % secrets1.len()];
+        let slot = usize::from(quote_earlier) % texts2.len();
+        texts2[slot] = format!("{}{}", texts2[slot], spelled(earlier, quote_earlier / 3));
+        let two = wide_interaction(&secrets2, &texts2, pad, raw);
+        let a = now.redact(two.clone());
+        let b = before.redact(two);
+        prop_assert_eq!(a.interaction(), &b.0);
+        prop_assert_eq!(a.to_journal_line().map_err(|e| e.to_string()).is_ok(), b.1.is_ok());
+    }
 }
