@@ -7,7 +7,11 @@
 //! `Value` does, and holds what `Value` would: a repeated member keeps its
 //! first place and its last value, numbers are `serde_json::Number`s
 //! (`arbitrary_precision`), and an object whose first member is serde_json's
-//! private number token reads as that number, as it does for `Value`.
+//! private number token reads as that number, as it does for `Value`. An
+//! object whose first member is its private raw-value token (`raw_value`)
+//! is refused: `Value` parses that member's string as a document of its own
+//! (`{"$serde_json::private::RawValue":"5"}` is `5`), and the callers
+//! leave whatever is refused here to the full check.
 //! jsonschema validates it through its [`Json`] trait, with validators
 //! compiled from the same schemas ([`super::schema_set::Compiler`]).
 
@@ -40,11 +44,17 @@ pub(super) enum Light<'s> {
 /// for a number, and so does [`Light`].
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// serde_json's private name for a raw value (`raw_value`): `Value` reads
+/// an object that starts with it as the document its string holds.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 impl<'s> Light<'s> {
     /// Parses `bytes` as one JSON document, as `serde_json::from_slice`
-    /// parses a `Value`. `None` when serde_json refuses it, or when it nests
+    /// parses a `Value`. `None` when serde_json refuses it, when it nests
     /// deeper than `max_depth` arrays and objects (the cassette format keeps
-    /// such a body as text; see [`crate::cassette::MAX_JSON_DEPTH`]).
+    /// such a body as text; see [`crate::cassette::MAX_JSON_DEPTH`]), or
+    /// when an object starts with serde_json's raw-value token, which
+    /// `Value` reads as another document.
     pub fn parse(bytes: &'s [u8], max_depth: usize) -> Option<Light<'s>> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let (value, depth) = Seed.deserialize(&mut deserializer).ok()?;
@@ -191,6 +201,9 @@ impl<'de> Visitor<'de> for Seed {
             let text: String = map.next_value()?;
             let number = text.parse::<Number>().map_err(de::Error::custom)?;
             return Ok((Light::Number(number), 0));
+        }
+        if first == RAW_VALUE_TOKEN {
+            return Err(de::Error::custom("serde_json's raw-value token"));
         }
         let mut members: Vec<(Cow<'de, str>, Light<'de>)> = Vec::new();
         let mut deepest = 0;
@@ -385,6 +398,33 @@ mod tests {
             let light = Light::parse(bytes, 100).map(|light| light.to_value());
             assert_eq!(light, expected, "{}", String::from_utf8_lossy(bytes));
         }
+    }
+
+    /// `Value` reads such an object as the document its string holds (or
+    /// refuses the body); the light tree leaves it to the full check. As a
+    /// later member the name is an ordinary one, for both.
+    #[test]
+    fn an_object_starting_with_serde_json_raw_value_token_is_refused() {
+        let raw: &[&[u8]] = &[
+            br#"{"$serde_json::private::RawValue":"5"}"#,
+            br#"{"a":{"$serde_json::private::RawValue":"{}"}}"#,
+            br#"[{"$serde_json::private::RawValue":"nope"}]"#,
+            br#"{"\u0024serde_json::private::RawValue":"[]"}"#,
+        ];
+        for bytes in raw {
+            assert!(
+                Light::parse(bytes, 100).is_none(),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let later = br#"{"a":1,"$serde_json::private::RawValue":"5"}"#;
+        let expected = serde_json::from_slice::<Value>(later).ok();
+        assert_eq!(
+            Light::parse(later, 100).map(|light| light.to_value()),
+            expected
+        );
+        assert!(expected.is_some());
     }
 
     #[test]
