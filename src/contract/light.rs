@@ -20,6 +20,7 @@ use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// The representation jsonschema validates [`Light`] trees through.
@@ -97,6 +98,12 @@ impl<'s> Light<'s> {
         }
     }
 }
+
+/// Members an object is scanned for a repeated name before it is indexed.
+const SCAN_LIMIT: usize = 16;
+
+/// Member name to its place, for objects wider than [`SCAN_LIMIT`].
+type NameIndex<'de> = HashMap<Cow<'de, str>, usize, foldhash::fast::RandomState>;
 
 /// Reads one value and how many arrays and objects it nests.
 struct Seed;
@@ -206,6 +213,10 @@ impl<'de> Visitor<'de> for Seed {
             return Err(de::Error::custom("serde_json's raw-value token"));
         }
         let mut members: Vec<(Cow<'de, str>, Light<'de>)> = Vec::new();
+        // Past `SCAN_LIMIT` members a repeated name is found through an
+        // index: scanning made a wide object quadratic (40,000 members took
+        // seconds where `Value` takes milliseconds).
+        let mut index: Option<NameIndex<'de>> = None;
         let mut deepest = 0;
         let mut name = Some(first);
         while let Some(key) = name {
@@ -213,9 +224,27 @@ impl<'de> Visitor<'de> for Seed {
             deepest = deepest.max(depth);
             // A repeated name keeps its first place and takes the last
             // value, as an ordered map's insert does.
-            match members.iter_mut().find(|(member, _)| *member == key) {
-                Some((_, slot)) => *slot = value,
-                None => members.push((key, value)),
+            let found = match &index {
+                Some(index) => index.get(&key).copied(),
+                None => members.iter().position(|(member, _)| *member == key),
+            };
+            match found {
+                Some(at) => members[at].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.clone(), members.len());
+                    }
+                    members.push((key, value));
+                    if index.is_none() && members.len() > SCAN_LIMIT {
+                        index = Some(
+                            members
+                                .iter()
+                                .enumerate()
+                                .map(|(at, (member, _))| (member.clone(), at))
+                                .collect(),
+                        );
+                    }
+                }
             }
             name = map.next_key_seed(Name)?;
         }
@@ -425,6 +454,37 @@ mod tests {
             expected
         );
         assert!(expected.is_some());
+    }
+
+    /// Past the scan limit a repeated name is found through the index: the
+    /// first place, the last value, as `Value` holds it, on either side of
+    /// the limit and across it.
+    #[test]
+    fn a_wide_object_with_repeated_names_reads_as_value_reads_it() {
+        for width in [SCAN_LIMIT - 1, SCAN_LIMIT, SCAN_LIMIT + 1, 3 * SCAN_LIMIT] {
+            for repeated in [0, SCAN_LIMIT - 1, SCAN_LIMIT, width - 1] {
+                let mut members: Vec<String> =
+                    (0..width).map(|at| format!("\"m{at}\":{at}")).collect();
+                members.push(format!("\"m{repeated}\":\"last\""));
+                members.push(format!("\"m\\u00{:02x}\":true", u32::from(b'0')));
+                members.push("\"m0\":[1]".to_owned());
+                let text = format!("{{{}}}", members.join(","));
+                let expected: Value = serde_json::from_str(&text).expect("json");
+                let light = Light::parse(text.as_bytes(), 100).expect("light");
+                assert_eq!(light.to_value(), expected, "{text}");
+                let names: Vec<&str> = match &light {
+                    Light::Object(members) => members.iter().map(|(name, _)| &**name).collect(),
+                    _ => panic!("an object"),
+                };
+                let expected_names: Vec<&str> = expected
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(names, expected_names, "{text}");
+            }
+        }
     }
 
     #[test]
