@@ -1,10 +1,11 @@
 //! A light JSON tree for checks that only need a yes: strings borrowed from
-//! the received bytes, members in a `Vec`, no hashing.
+//! the received bytes, members in a `Vec`, names hashed only while reading
+//! an object wider than 16 members (to find a repeated one).
 //!
 //! `serde_json::Value` (ordered maps, each member name hashed and owned)
 //! costs the proxy more than the validation itself. [`Light`] is read by
-//! serde_json's own parser, so it accepts exactly the documents
-//! `Value` does, and holds what `Value` would: a repeated member keeps its
+//! serde_json's own parser, so it accepts the documents `Value` does
+//! (less the raw-value objects below), and holds what `Value` would: a repeated member keeps its
 //! first place and its last value, numbers are `serde_json::Number`s
 //! (`arbitrary_precision`), and an object whose first member is serde_json's
 //! private number token reads as that number, as it does for `Value`. An
