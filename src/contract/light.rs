@@ -1,13 +1,18 @@
 //! A light JSON tree for checks that only need a yes: strings borrowed from
-//! the received bytes, members in a `Vec`, no hashing.
+//! the received bytes, members in a `Vec`, names hashed only while reading
+//! an object wider than 16 members (to find a repeated one).
 //!
 //! `serde_json::Value` (ordered maps, each member name hashed and owned)
 //! costs the proxy more than the validation itself. [`Light`] is read by
-//! serde_json's own parser, so it accepts exactly the documents
-//! `Value` does, and holds what `Value` would: a repeated member keeps its
+//! serde_json's own parser, so it accepts the documents `Value` does
+//! (less the raw-value objects below), and holds what `Value` would: a repeated member keeps its
 //! first place and its last value, numbers are `serde_json::Number`s
 //! (`arbitrary_precision`), and an object whose first member is serde_json's
-//! private number token reads as that number, as it does for `Value`.
+//! private number token reads as that number, as it does for `Value`. An
+//! object whose first member is its private raw-value token (`raw_value`)
+//! is refused: `Value` parses that member's string as a document of its own
+//! (`{"$serde_json::private::RawValue":"5"}` is `5`), and the callers
+//! leave whatever is refused here to the full check.
 //! jsonschema validates it through its [`Json`] trait, with validators
 //! compiled from the same schemas ([`super::schema_set::Compiler`]).
 
@@ -16,6 +21,7 @@ use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 /// The representation jsonschema validates [`Light`] trees through.
@@ -40,11 +46,17 @@ pub(super) enum Light<'s> {
 /// for a number, and so does [`Light`].
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
+/// serde_json's private name for a raw value (`raw_value`): `Value` reads
+/// an object that starts with it as the document its string holds.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 impl<'s> Light<'s> {
     /// Parses `bytes` as one JSON document, as `serde_json::from_slice`
-    /// parses a `Value`. `None` when serde_json refuses it, or when it nests
+    /// parses a `Value`. `None` when serde_json refuses it, when it nests
     /// deeper than `max_depth` arrays and objects (the cassette format keeps
-    /// such a body as text; see [`crate::cassette::MAX_JSON_DEPTH`]).
+    /// such a body as text; see [`crate::cassette::MAX_JSON_DEPTH`]), or
+    /// when an object starts with serde_json's raw-value token, which
+    /// `Value` reads as another document.
     pub fn parse(bytes: &'s [u8], max_depth: usize) -> Option<Light<'s>> {
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let (value, depth) = Seed.deserialize(&mut deserializer).ok()?;
@@ -87,6 +99,12 @@ impl<'s> Light<'s> {
         }
     }
 }
+
+/// Members an object is scanned for a repeated name before it is indexed.
+const SCAN_LIMIT: usize = 16;
+
+/// Member name to its place, for objects wider than [`SCAN_LIMIT`].
+type NameIndex<'de> = HashMap<Cow<'de, str>, usize, foldhash::fast::RandomState>;
 
 /// Reads one value and how many arrays and objects it nests.
 struct Seed;
@@ -192,7 +210,14 @@ impl<'de> Visitor<'de> for Seed {
             let number = text.parse::<Number>().map_err(de::Error::custom)?;
             return Ok((Light::Number(number), 0));
         }
+        if first == RAW_VALUE_TOKEN {
+            return Err(de::Error::custom("serde_json's raw-value token"));
+        }
         let mut members: Vec<(Cow<'de, str>, Light<'de>)> = Vec::new();
+        // Past `SCAN_LIMIT` members a repeated name is found through an
+        // index: scanning made a wide object quadratic (40,000 members took
+        // seconds where `Value` takes milliseconds).
+        let mut index: Option<NameIndex<'de>> = None;
         let mut deepest = 0;
         let mut name = Some(first);
         while let Some(key) = name {
@@ -200,9 +225,27 @@ impl<'de> Visitor<'de> for Seed {
             deepest = deepest.max(depth);
             // A repeated name keeps its first place and takes the last
             // value, as an ordered map's insert does.
-            match members.iter_mut().find(|(member, _)| *member == key) {
-                Some((_, slot)) => *slot = value,
-                None => members.push((key, value)),
+            let found = match &index {
+                Some(index) => index.get(&key).copied(),
+                None => members.iter().position(|(member, _)| *member == key),
+            };
+            match found {
+                Some(at) => members[at].1 = value,
+                None => {
+                    if let Some(index) = &mut index {
+                        index.insert(key.clone(), members.len());
+                    }
+                    members.push((key, value));
+                    if index.is_none() && members.len() > SCAN_LIMIT {
+                        index = Some(
+                            members
+                                .iter()
+                                .enumerate()
+                                .map(|(at, (member, _))| (member.clone(), at))
+                                .collect(),
+                        );
+                    }
+                }
             }
             name = map.next_key_seed(Name)?;
         }
@@ -384,6 +427,64 @@ mod tests {
             let expected = serde_json::from_slice::<Value>(bytes).ok();
             let light = Light::parse(bytes, 100).map(|light| light.to_value());
             assert_eq!(light, expected, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    /// `Value` reads such an object as the document its string holds (or
+    /// refuses the body); the light tree leaves it to the full check. As a
+    /// later member the name is an ordinary one, for both.
+    #[test]
+    fn an_object_starting_with_serde_json_raw_value_token_is_refused() {
+        let raw: &[&[u8]] = &[
+            br#"{"$serde_json::private::RawValue":"5"}"#,
+            br#"{"a":{"$serde_json::private::RawValue":"{}"}}"#,
+            br#"[{"$serde_json::private::RawValue":"nope"}]"#,
+            br#"{"\u0024serde_json::private::RawValue":"[]"}"#,
+        ];
+        for bytes in raw {
+            assert!(
+                Light::parse(bytes, 100).is_none(),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        let later = br#"{"a":1,"$serde_json::private::RawValue":"5"}"#;
+        let expected = serde_json::from_slice::<Value>(later).ok();
+        assert_eq!(
+            Light::parse(later, 100).map(|light| light.to_value()),
+            expected
+        );
+        assert!(expected.is_some());
+    }
+
+    /// Past the scan limit a repeated name is found through the index: the
+    /// first place, the last value, as `Value` holds it, on either side of
+    /// the limit and across it.
+    #[test]
+    fn a_wide_object_with_repeated_names_reads_as_value_reads_it() {
+        for width in [SCAN_LIMIT - 1, SCAN_LIMIT, SCAN_LIMIT + 1, 3 * SCAN_LIMIT] {
+            for repeated in [0, SCAN_LIMIT - 1, SCAN_LIMIT, width - 1] {
+                let mut members: Vec<String> =
+                    (0..width).map(|at| format!("\"m{at}\":{at}")).collect();
+                members.push(format!("\"m{repeated}\":\"last\""));
+                members.push(format!("\"m\\u00{:02x}\":true", u32::from(b'0')));
+                members.push("\"m0\":[1]".to_owned());
+                let text = format!("{{{}}}", members.join(","));
+                let expected: Value = serde_json::from_str(&text).expect("json");
+                let light = Light::parse(text.as_bytes(), 100).expect("light");
+                assert_eq!(light.to_value(), expected, "{text}");
+                let names: Vec<&str> = match &light {
+                    Light::Object(members) => members.iter().map(|(name, _)| &**name).collect(),
+                    _ => panic!("an object"),
+                };
+                let expected_names: Vec<&str> = expected
+                    .as_object()
+                    .expect("object")
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(names, expected_names, "{text}");
+            }
         }
     }
 

@@ -64,6 +64,8 @@ mod review_cma_contract;
 mod review_findings;
 /// Issue 15 review: the performance changes attacked from outside, each break now fixed.
 mod review_perf;
+/// Review of `proxy --record none`'s quick check: each exchange through both proxies, each break now fixed.
+mod review_quick_check;
 /// `datovcr schema-check` as a user runs it: the real binary.
 mod schema_check_cli;
 /// Issue 14: maps of HTTP headers in bodies read by every header rule, --redact-header included.
