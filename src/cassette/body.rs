@@ -55,6 +55,7 @@ impl Body {
         if may_be_json
             && let Ok(value) = serde_json::from_slice::<Value>(bytes)
             && check_depth(&value).is_ok()
+            && !names_serde_json_private(bytes)
         {
             return Body::Json(value);
         }
@@ -207,9 +208,74 @@ impl<'de> Deserialize<'de> for Body {
     }
 }
 
+/// True when `bytes` name one of serde_json's private tokens
+/// (`$serde_json::private::Number`, `…::RawValue`), escapes undone.
+/// serde_json reads an object whose first member is so named as the number
+/// or the document it names, not as the object that was sent, so such a
+/// body is kept as text, byte for byte. Conservative: the name anywhere (a
+/// string value too) is enough.
+fn names_serde_json_private(bytes: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"$serde_json::private::";
+    if memchr::memchr(b'\\', bytes).is_none() {
+        return memchr::memmem::find(bytes, PREFIX).is_some();
+    }
+    // Outside strings JSON holds no backslash: undoing every escape leaves
+    // each decoded name in one piece.
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match (bytes[at], bytes.get(at + 1)) {
+            (b'\\', Some(b'u')) => {
+                let code = bytes
+                    .get(at + 2..at + 6)
+                    .and_then(|hex| std::str::from_utf8(hex).ok())
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+                let ch = code.and_then(char::from_u32).unwrap_or('\u{fffd}');
+                decoded.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                at += 6;
+            }
+            (b'\\', Some(&escaped)) => {
+                decoded.push(escaped);
+                at += 2;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    memchr::memmem::find(&decoded, PREFIX).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_naming_serde_json_private_tokens_is_kept_byte_for_byte() {
+        for body in [
+            r#"{"a":{"$serde_json::private::RawValue":"5"}}"#,
+            r#"{"a":{"$serde_json::private::Number":"1.50"}}"#,
+            r#"{"data":{"attributes":{"\u0024serde_json::private::RawValue":"[1]"}}}"#,
+            r#"{"x":[{"$serde_js\u006fn::private::Number":"7"}]}"#,
+            r#"[{"$serde_json::private::RawValue":"{\"b\":2}","c":1}]"#,
+            r#"{"note":"$serde_json::private::Number"}"#,
+        ] {
+            let kept = Body::from_bytes(body.as_bytes(), Some("application/json"));
+            assert_eq!(kept, Body::Text(body.to_owned()), "{body}");
+            assert_eq!(kept.to_bytes().as_ref(), body.as_bytes());
+        }
+        // Lookalikes stay JSON.
+        for body in [
+            r#"{"$serde_json::public::Number":"1"}"#,
+            r#"{"serde_json::private::Number":"1","a":"\u0041"}"#,
+        ] {
+            assert!(
+                matches!(Body::from_bytes(body.as_bytes(), None), Body::Json(_)),
+                "{body}"
+            );
+        }
+    }
 
     #[test]
     fn json_is_recognised_by_content_type_or_its_absence() {
