@@ -64,6 +64,7 @@ pub mod check;
 pub mod cli;
 pub mod content_coding;
 pub mod contract;
+mod json_name;
 pub mod proxy;
 pub mod recorder;
 pub mod redact;

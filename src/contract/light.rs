@@ -16,6 +16,7 @@
 //! jsonschema validates it through its [`Json`] trait, with validators
 //! compiled from the same schemas ([`super::schema_set::Compiler`]).
 
+use crate::json_name::JsonName;
 use jsonschema::JsonType;
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -117,37 +118,6 @@ impl<'de> DeserializeSeed<'de> for Seed {
     }
 }
 
-/// A member name, borrowed where it holds no escape.
-struct Name;
-
-impl<'de> DeserializeSeed<'de> for Name {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Name {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a member name")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(text))
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(text.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(text))
-    }
-}
-
 impl<'de> Visitor<'de> for Seed {
     type Value = (Light<'de>, usize);
 
@@ -201,7 +171,7 @@ impl<'de> Visitor<'de> for Seed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Some(first) = map.next_key_seed(Name)? else {
+        let Some(first) = map.next_key_seed(JsonName)? else {
             return Ok((Light::Object(Vec::new()), 1));
         };
         if first == NUMBER_TOKEN {
@@ -247,7 +217,7 @@ impl<'de> Visitor<'de> for Seed {
                     }
                 }
             }
-            name = map.next_key_seed(Name)?;
+            name = map.next_key_seed(JsonName)?;
         }
         Ok((Light::Object(members), deepest + 1))
     }

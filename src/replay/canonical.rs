@@ -16,6 +16,7 @@
 use super::matching::push_quoted;
 use super::number;
 use crate::cassette::MAX_JSON_DEPTH;
+use crate::json_name::JsonName;
 use crate::redact::screen;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
@@ -143,7 +144,7 @@ impl<'de> Visitor<'de> for Writer<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
-        let Some(first) = members.next_key_seed(Name)? else {
+        let Some(first) = members.next_key_seed(JsonName)? else {
             self.out.push_str("{}");
             return Ok(());
         };
@@ -151,7 +152,7 @@ impl<'de> Visitor<'de> for Writer<'_> {
             // A number, or a body's own object spelled like one, which the
             // tree reads as a number only when its text is one: any other
             // text would be written into the key as it stands.
-            let text: Cow<'de, str> = members.next_value_seed(Name)?;
+            let text: Cow<'de, str> = members.next_value_seed(JsonName)?;
             if !is_json_number(&text) {
                 return Err(refused());
             }
@@ -198,7 +199,7 @@ impl<'de> Visitor<'de> for Writer<'_> {
                 text: member..self.out.len(),
                 value,
             });
-            name = members.next_key_seed(Name)?;
+            name = members.next_key_seed(JsonName)?;
         }
         let resource_type = entries
             .iter()
@@ -311,38 +312,6 @@ impl<'de> DeserializeSeed<'de> for Item<'_> {
             depth: self.depth,
         }
         .deserialize(reader)
-    }
-}
-
-/// A member name (or a number's text), borrowed from the body when it
-/// holds no escapes.
-struct Name;
-
-impl<'de> DeserializeSeed<'de> for Name {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, reader: D) -> Result<Self::Value, D::Error> {
-        reader.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Name {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(text))
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(text.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(text))
     }
 }
 
