@@ -92,4 +92,30 @@ mod tests {
         let names: Vec<_> = headers.keys().map(|n| n.as_str()).collect();
         assert_eq!(names, ["accept"]);
     }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_stripped_and_others_are_kept() {
+        for hop in &HOP_BY_HOP {
+            let mut headers = HeaderMap::new();
+            headers.insert("accept", HeaderValue::from_static("application/json"));
+            headers.append(hop, HeaderValue::from_static("x-listed"));
+            headers.insert("x-listed", HeaderValue::from_static("1"));
+            strip_hop_by_hop(&mut headers);
+            let names: Vec<_> = headers.keys().map(|n| n.as_str()).collect();
+            let listed_too = hop == header::CONNECTION;
+            let kept: &[&str] = if listed_too {
+                &["accept"]
+            } else {
+                &["accept", "x-listed"]
+            };
+            assert_eq!(names, kept, "{hop}");
+        }
+        // None present: nothing changes, a repeated value included.
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let before = headers.clone();
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers, before);
+    }
 }
