@@ -23,6 +23,11 @@ pub fn command(args: &[String]) -> Command {
 
 /// Runs the helper named by the arguments after [`SUBCOMMAND`]; never returns.
 pub fn main(args: &[String]) -> ! {
+    if let [kind, count] = args
+        && kind == "load"
+    {
+        load(count.parse().expect("load N: a count of interactions"));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -37,7 +42,9 @@ pub fn main(args: &[String]) -> ! {
                 crate::bare_proxy::start(upstream).await
             }
             _ => {
-                eprintln!("usage: {SUBCOMMAND} static | {SUBCOMMAND} bare-proxy ADDR");
+                eprintln!(
+                    "usage: {SUBCOMMAND} static | {SUBCOMMAND} bare-proxy ADDR | {SUBCOMMAND} load N"
+                );
                 std::process::exit(2);
             }
         };
@@ -48,4 +55,50 @@ pub fn main(args: &[String]) -> ! {
         std::future::pending::<()>().await;
     });
     unreachable!("the helper serves until it is signalled")
+}
+
+/// `__serve load N`: writes the loading row's cassette of `n` interactions
+/// (`workload::distinct_mix`) to a temporary folder, then does what the row
+/// compares: [`skim_floor`] (read the file, serde_json skims it) and
+/// [`replay_start`] (replay loads it and serves). Under `valgrind
+/// --tool=callgrind` (`benches/load-instructions.sh`) each is one
+/// function's inclusive count.
+fn load(n: usize) -> ! {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("large.json");
+    workload::write_cassette(&path, &workload::distinct_mix(n));
+    skim_floor(&path);
+    replay_start(&path);
+    std::process::exit(0)
+}
+
+/// The loading row's floor: read the file and let serde_json skim it.
+#[inline(never)]
+fn skim_floor(path: &std::path::Path) {
+    let bytes = std::fs::read(path).expect("reads the cassette");
+    serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).expect("JSON");
+}
+
+/// The loading row's target: `replay::start` on the file, to a serving
+/// handle, then stopped.
+#[inline(never)]
+fn replay_start(path: &std::path::Path) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let config = datovcr::replay::ReplayConfig {
+            cassettes: vec![path.to_owned()],
+            quiet: true,
+            ..Default::default()
+        };
+        let handle = datovcr::replay::start(config, None, listener)
+            .await
+            .expect("replay starts");
+        drop(handle);
+    });
 }
