@@ -115,7 +115,7 @@ impl Redactor {
         RedactedInteraction {
             interaction,
             secrets,
-            serialized,
+            serialized: std::sync::Mutex::new(serialized),
         }
     }
 

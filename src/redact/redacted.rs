@@ -7,20 +7,33 @@ use crate::cassette::{Body, Interaction};
 
 /// An interaction whose secrets were replaced, with the secrets remembered
 /// so the serialized bytes can be checked once more before writing.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RedactedInteraction {
     pub(super) interaction: Interaction,
     pub(super) secrets: Secrets,
     /// The interaction serialized and its views (`escapes::views`), made
     /// for the search of remembered secrets when that search found none,
-    /// so nothing changed afterwards: [`RedactedInteraction::to_journal_line`]
-    /// checks these bytes rather than serializing and unescaping again.
-    pub(super) serialized: Option<Serialized>,
+    /// so nothing changed afterwards: the first
+    /// [`RedactedInteraction::to_journal_line`] checks these bytes rather
+    /// than serializing and unescaping again, and takes them, so they are
+    /// not held (several times a large body's size) while the line waits
+    /// for its fsync.
+    pub(super) serialized: std::sync::Mutex<Option<Serialized>>,
+}
+
+/// A clone serializes afresh when asked for its line.
+impl Clone for RedactedInteraction {
+    fn clone(&self) -> Self {
+        RedactedInteraction {
+            interaction: self.interaction.clone(),
+            secrets: self.secrets.clone(),
+            serialized: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 /// A serialized interaction and its unescaped views past the first (the
 /// bytes themselves).
-#[derive(Clone)]
 pub(super) struct Serialized {
     bytes: Vec<u8>,
     more_views: Vec<Vec<u8>>,
@@ -75,11 +88,16 @@ impl RedactedInteraction {
             }
         }
         const WHAT: &str = "serialized interaction";
-        let mut line = match &self.serialized {
+        let made = self
+            .serialized
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let mut line = match made {
             Some(serialized) => {
                 self.secrets
                     .check_absent_in_views(&serialized.bytes, &serialized.views(), WHAT)?;
-                serialized.bytes.clone()
+                serialized.bytes
             }
             None => {
                 let line =
