@@ -197,6 +197,16 @@ pub(super) struct Unbuilt {
 }
 
 impl Unbuilt {
+    /// The exchange in its cassette form, its parts moved rather than
+    /// copied.
+    pub fn into_interaction(self) -> Interaction {
+        Interaction {
+            recorded_at: cassette::now_rfc3339(),
+            request: self.request.into_form(),
+            response: self.response.into_form(),
+        }
+    }
+
     pub fn interaction(&self) -> Interaction {
         Interaction {
             recorded_at: cassette::now_rfc3339(),

@@ -39,9 +39,9 @@ impl Report {
     /// Adds the unscanned exchange's secrets to `secrets`. Call it before
     /// anything about the exchange is said.
     pub(super) fn settle(&mut self) {
-        if let Some((redactor, interaction)) = self.unscanned.take() {
+        if let Some((redactor, exchange)) = self.unscanned.take() {
             self.secrets
-                .extend(redactor.secrets_in(&interaction.interaction()));
+                .extend(redactor.secrets_in_owned(exchange.into_interaction()));
         }
     }
 }

@@ -179,8 +179,15 @@ impl Redactor {
     /// them, without remembering them: for reports about an exchange that is
     /// not being recorded (`schema-check`, `--record none`).
     pub fn secrets_in(&self, interaction: &Interaction) -> Secrets {
+        self.secrets_in_owned(interaction.clone())
+    }
+
+    /// [`Redactor::secrets_in`] for an interaction the caller has no more
+    /// use for: the search replaces what it finds in place, so no copy is
+    /// made.
+    pub fn secrets_in_owned(&self, mut interaction: Interaction) -> Secrets {
         let mut secrets = Secrets::default();
-        self.replace_named(&mut interaction.clone(), &mut secrets);
+        self.replace_named(&mut interaction, &mut secrets);
         secrets
     }
 
