@@ -49,7 +49,12 @@ impl Default for Memory {
             next_id: 0,
             index: HashMap::default(),
             known: HashSet::default(),
-            pairs: Box::new([0; 1 << 16]),
+            // Allocated zeroed, not written: the table's pages cost no
+            // memory until a secret is remembered (replay never does).
+            pairs: vec![0; 1 << 16]
+                .into_boxed_slice()
+                .try_into()
+                .expect("the table's length"),
             spaced_forms: 0,
         }
     }
