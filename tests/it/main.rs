@@ -62,6 +62,8 @@ mod replay_serving;
 mod review_cma_contract;
 /// Issue 12 review: new variants of each item's kind, found by an adversarial review, now fixed.
 mod review_findings;
+/// Cassette loading review: cassettes the faster loading read otherwise than the whole-file reader, now fixed.
+mod review_loading;
 /// Issue 15 review: the performance changes attacked from outside, each break now fixed.
 mod review_perf;
 /// Review of `proxy --record none`'s quick check: each exchange through both proxies, each break now fixed.
