@@ -108,6 +108,11 @@ fn quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
     if !memchr::memchr_iter(b'=', bytes).any(|at| qp_escape_at(bytes, at)) {
         return None;
     }
+    decode_quoted_printable(bytes)
+}
+
+/// The decoding [`quoted_printable`] does once it has seen an `=XX`.
+fn decode_quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len());
     let (mut at, mut changed) = (0, false);
     while at < bytes.len() {
@@ -384,33 +389,10 @@ mod tests {
         views
     }
 
+    /// The decoding with no look for an `=XX` first: it tells by itself
+    /// whether anything changed.
     fn reference_quoted_printable(bytes: &[u8]) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        let (mut at, mut changed) = (0, false);
-        while at < bytes.len() {
-            if bytes[at] == b'=' {
-                if let (Some(&hi), Some(&lo)) = (bytes.get(at + 1), bytes.get(at + 2))
-                    && let (Some(hi), Some(lo)) = (hex_digit(hi), hex_digit(lo))
-                    && (bytes[at + 1].is_ascii_uppercase() || bytes[at + 1].is_ascii_digit())
-                {
-                    out.push(hi << 4 | lo);
-                    at += 3;
-                    changed = true;
-                    continue;
-                }
-                if bytes.get(at + 1) == Some(&b'\n') {
-                    at += 2;
-                    continue;
-                }
-                if bytes.get(at + 1..at + 3) == Some(b"\r\n") {
-                    at += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[at]);
-            at += 1;
-        }
-        changed.then_some(out)
+        decode_quoted_printable(bytes)
     }
 
     fn reference_escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> {

@@ -95,12 +95,18 @@ fn noise() -> impl Strategy<Value = String> {
 }
 
 fn interaction(texts: &[String]) -> Interaction {
+    padded_interaction(texts, 0)
+}
+
+/// [`interaction`] with `pad` bytes before the response's message.
+fn padded_interaction(texts: &[String], pad: usize) -> Interaction {
     let at = |n: usize| texts[n % texts.len()].clone();
     let query = Query::parse(&format!(
         "q={}&{}=1",
         url_escape(&at(1)),
         url_escape(&at(2))
     ));
+    let message = format!("{}{}", "p".repeat(pad), at(8));
     Interaction {
         recorded_at: "2026-11-30T00:00:00Z".into(),
         request: RecordedRequest {
@@ -116,9 +122,9 @@ fn interaction(texts: &[String]) -> Interaction {
             status: 200,
             headers: [("x-echo", at(7).as_str())].into_iter().collect(),
             body: if texts[9 % texts.len()].len().is_multiple_of(2) {
-                Body::Text(at(8))
+                Body::Text(message)
             } else {
-                Body::Json(json!({"message": at(8), "meta": {"n": 1, at(9): null}}))
+                Body::Json(json!({"message": message, "meta": {"n": 1, at(9): null}}))
             },
         },
     }
@@ -451,9 +457,8 @@ fn wide_noise() -> impl Strategy<Value = String> {
 /// when `pad` is.
 fn wide_interaction(secrets: &[String], texts: &[String], pad: usize, raw: bool) -> Interaction {
     let at = |n: usize| texts[n % texts.len()].clone();
-    let mut request_headers: Headers = [("x-note", at(3).as_str()), ("accept", "application/json")]
-        .into_iter()
-        .collect();
+    let mut exchange = padded_interaction(texts, pad);
+    let request_headers = &mut exchange.request.headers;
     request_headers.set("authorization", [format!("Bearer {}", secrets[0])]);
     if raw {
         let mut bytes = at(10).into_bytes();
@@ -462,34 +467,12 @@ fn wide_interaction(secrets: &[String], texts: &[String], pad: usize, raw: bool)
         request_headers.append("x-raw", crate::cassette::FieldValue::from_bytes(&bytes));
     }
     let tokens: Vec<serde_json::Value> = secrets.iter().skip(1).map(|s| json!(s)).collect();
-    let query = Query::parse(&format!(
-        "q={}&{}=1",
-        url_escape(&at(1)),
-        url_escape(&at(2))
-    ));
-    Interaction {
-        recorded_at: "2026-11-30T00:00:00Z".into(),
-        request: RecordedRequest {
-            method: "POST".into(),
-            path: format!("/items/{}", url_escape(&at(0))),
-            query,
-            headers: request_headers,
-            body: Body::Json(
-                json!({"data": {"attributes": {at(4): at(5), "list": [at(6)], "api_tokens": tokens}}}),
-            ),
-        },
-        response: RecordedResponse {
-            status: 200,
-            headers: [("x-echo", at(7).as_str())].into_iter().collect(),
-            body: if texts[9 % texts.len()].len().is_multiple_of(2) {
-                Body::Text(format!("{}{}", "p".repeat(pad), at(8)))
-            } else {
-                Body::Json(
-                    json!({"message": format!("{}{}", "p".repeat(pad), at(8)), "meta": {"n": 1, at(9): null}}),
-                )
-            },
-        },
+    if let Body::Json(body) = &mut exchange.request.body
+        && let Some(serde_json::Value::Object(attributes)) = body.pointer_mut("/data/attributes")
+    {
+        attributes.insert("api_tokens".into(), json!(tokens));
     }
+    exchange
 }
 
 /// Secrets and twelve texts, the secrets spelled into one text or cut
