@@ -274,10 +274,13 @@ impl Proxy {
 
         // Never forwarded unless it can be recorded: the upstream must not
         // act on an exchange the cassette could not hold.
-        if let Err(err) = self.recorder.prepare(&cassette).await {
-            self.learn_request(report, request.form());
-            return Err(recording_refused(&err, &report.secrets));
-        }
+        let ticket = match self.recorder.prepare(&cassette).await {
+            Ok(ticket) => ticket,
+            Err(err) => {
+                self.learn_request(report, request.form());
+                return Err(recording_refused(&err, &report.secrets));
+            }
+        };
         let (response_parts, response_body) =
             match self.forward(&parts, &request.path, body, report).await {
                 Ok(forwarded) => forwarded,
@@ -329,6 +332,7 @@ impl Proxy {
 
         self.record(
             &cassette,
+            ticket,
             Unbuilt { request, response },
             response_parts.status,
             report,
@@ -378,6 +382,7 @@ impl Proxy {
     async fn record(
         &self,
         cassette: &std::path::Path,
+        ticket: crate::recorder::Ticket,
         exchange: Unbuilt,
         upstream_status: StatusCode,
         report: &mut Report,
@@ -395,7 +400,10 @@ impl Proxy {
         };
         let redacted = self.redactor.redact(interaction);
         report.secrets.extend(redacted.secrets().clone());
-        let appended = self.recorder.append(cassette, &redacted).await;
+        let appended = self
+            .recorder
+            .append_prepared(cassette, &redacted, ticket)
+            .await;
         report.recorded = appended.is_ok();
         if report.recorded && report.keep_recorded {
             report.recorded_interaction = Some(redacted.interaction().clone());

@@ -97,6 +97,7 @@
 //! under the lock belong to a writer that died (temp files are only written
 //! under the lock), so they are removed.
 
+mod arrivals;
 mod compact;
 mod durable;
 mod error;
@@ -109,6 +110,7 @@ mod disk_tests;
 #[cfg(test)]
 mod tests;
 
+pub use arrivals::{COMMIT_DELAY, Ticket};
 pub use compact::{has_pending_entries, load_with_journal, lock_for_reading, recover, recover_dir};
 pub(crate) use error::IoContext;
 pub use error::RecordError;
@@ -120,7 +122,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::oneshot;
-use writer::{Job, WriterHandle};
+use writer::{Job, SyncPolicy, WriterHandle};
 
 /// What the proxy does with the exchanges it forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -140,7 +142,8 @@ pub enum RecordMode {
 pub enum Fsync {
     /// The exchange is fsynced before the client gets its response: an
     /// acknowledged exchange survives a power loss. Costs one fsync of
-    /// latency per exchange (shared by exchanges that arrive together).
+    /// latency per exchange, shared by the exchanges in flight together
+    /// (a batch waits up to 1 ms for them).
     #[default]
     BeforeResponse,
     /// The exchange is written to the journal before the response and
@@ -188,9 +191,7 @@ pub(crate) struct Counters {
 
 struct Inner {
     mode: RecordMode,
-    fsync: Fsync,
-    /// Used by [`Fsync::Periodic`].
-    fsync_interval: std::time::Duration,
+    policy: SyncPolicy,
     counters: Counters,
     state: Mutex<State>,
 }
@@ -241,15 +242,44 @@ impl Recorder {
         fsync: Fsync,
         interval: std::time::Duration,
     ) -> Self {
+        Self::with_policy(
+            mode,
+            SyncPolicy {
+                fsync,
+                interval,
+                commit_delay: COMMIT_DELAY,
+            },
+        )
+    }
+
+    fn with_policy(mode: RecordMode, policy: SyncPolicy) -> Self {
         Self {
             inner: Arc::new(Inner {
                 mode,
-                fsync,
-                fsync_interval: interval,
+                policy,
                 counters: Counters::default(),
                 state: Mutex::new(State::default()),
             }),
         }
+    }
+
+    /// As [`Recorder::with_fsync`], with a commit delay of `commit_delay`
+    /// rather than [`COMMIT_DELAY`]: tests give it one no test outlives, so
+    /// that only the exchanges in flight can end a batch's wait.
+    #[cfg(test)]
+    pub(crate) fn with_commit_delay(
+        mode: RecordMode,
+        fsync: Fsync,
+        commit_delay: std::time::Duration,
+    ) -> Self {
+        Self::with_policy(
+            mode,
+            SyncPolicy {
+                fsync,
+                interval: DEFAULT_FSYNC_INTERVAL,
+                commit_delay,
+            },
+        )
     }
 
     pub fn mode(&self) -> RecordMode {
@@ -290,7 +320,23 @@ impl Recorder {
         cassette: &Path,
         interaction: &RedactedInteraction,
     ) -> Result<(), RecordError> {
-        match self.submit(cassette, interaction)? {
+        self.append_prepared(cassette, interaction, Ticket::none())
+            .await
+    }
+
+    /// [`Recorder::append`] for an exchange [`Recorder::prepare`] counted:
+    /// its `ticket` is dropped once the exchange is queued, which may end a
+    /// batch's wait for it.
+    pub async fn append_prepared(
+        &self,
+        cassette: &Path,
+        interaction: &RedactedInteraction,
+        ticket: Ticket,
+    ) -> Result<(), RecordError> {
+        let submitted = self.submit(cassette, interaction);
+        // Queued (or refused): a batch waiting for this exchange can go.
+        drop(ticket);
+        match submitted? {
             Some(pending) => pending.durable().await,
             None => Ok(()),
         }
@@ -346,22 +392,29 @@ impl Recorder {
     ///
     /// The same checks run again before the first write, so a cassette
     /// that changes in between is still caught.
-    pub async fn prepare(&self, cassette: &Path) -> Result<(), RecordError> {
+    ///
+    /// The returned [`Ticket`] counts the exchange as on its way to the
+    /// cassette: a durable batch may wait for it ([`COMMIT_DELAY`]). Hand
+    /// it to [`Recorder::append`], or drop it as soon as the exchange will
+    /// not be recorded.
+    pub async fn prepare(&self, cassette: &Path) -> Result<Ticket, RecordError> {
         if self.inner.mode == RecordMode::None {
-            return Ok(());
+            return Ok(Ticket::none());
         }
         let key = writer_key(cassette)?;
-        let opener = {
+        let (opener, ticket) = {
             let mut state = self.state();
-            match self.writer_for(&mut state, cassette, key)?.opener() {
-                Some(opener) => opener,
-                None => return Ok(()),
-            }
+            let writer = self.writer_for(&mut state, cassette, key)?;
+            (writer.opener(), writer.ticket())
+        };
+        let Some(opener) = opener else {
+            return Ok(ticket);
         };
         let cassette = cassette.to_owned();
         tokio::task::spawn_blocking(move || opener.open())
             .await
-            .unwrap_or(Err(RecordError::WriterGone { cassette }))
+            .unwrap_or(Err(RecordError::WriterGone { cassette }))?;
+        Ok(ticket)
     }
 
     /// The writer thread of `cassette`, started if needed.
@@ -380,12 +433,8 @@ impl Recorder {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let reset = self.inner.mode == RecordMode::All;
-                let handle = WriterHandle::spawn(
-                    cassette,
-                    reset,
-                    (self.inner.fsync, self.inner.fsync_interval),
-                    &self.inner.counters,
-                )?;
+                let handle =
+                    WriterHandle::spawn(cassette, reset, self.inner.policy, &self.inner.counters)?;
                 entry.insert(handle)
             }
         })

@@ -11,6 +11,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
+mod commit_delay;
 mod lock_files;
 
 const BEARER: &str = "bearer-secret-0123456789";

@@ -12,6 +12,7 @@
 //! survives datovcr dying) and a second thread, the syncer, fsyncs it off
 //! the reply path: right away, or once per interval.
 
+use super::arrivals::{Arrivals, Ticket};
 use super::compact::{check_unlocked, open_locked, recover_locked, reset_locked};
 use super::durable::{KeptLock, Session, sync_folder};
 use super::journal::{FileId, OpenJournal};
@@ -25,6 +26,17 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// When a writer's batches are fsynced.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyncPolicy {
+    pub fsync: Fsync,
+    /// [`Fsync::Periodic`]'s longest wait for an fsync.
+    pub interval: Duration,
+    /// How long an fsync may wait for exchanges on their way
+    /// ([`super::arrivals::COMMIT_DELAY`]).
+    pub commit_delay: Duration,
+}
 
 /// One serialized exchange and whom to tell once it is durable.
 pub(crate) struct Job {
@@ -42,6 +54,10 @@ pub(crate) struct WriterHandle {
     /// Whether appends may be written on the caller's thread: only when no
     /// fsync stands between the write and the response.
     inline: bool,
+    /// Exchanges on their way, which the fsync of a batch waits for
+    /// ([`super::arrivals`]); `None` with [`Fsync::Periodic`], whose
+    /// fsyncs are paced by the interval.
+    arrivals: Option<Arc<Arrivals>>,
     /// Set once the cassette was opened (and reset, in `--record all`):
     /// [`WriterHandle::opener`] then has nothing to do.
     ready: Arc<AtomicBool>,
@@ -55,15 +71,33 @@ impl WriterHandle {
     pub fn spawn(
         cassette: &Path,
         reset: bool,
-        (fsync, fsync_interval): (Fsync, Duration),
+        policy: SyncPolicy,
         counters: &Counters,
     ) -> Result<WriterHandle, RecordError> {
+        let SyncPolicy {
+            fsync,
+            interval: fsync_interval,
+            commit_delay,
+        } = policy;
         let (sender, receiver) = mpsc::channel();
+        let arrivals = Arc::new(Arrivals::default());
         let syncer = match fsync {
             Fsync::BeforeResponse => None,
-            Fsync::AfterResponse => Some(Syncer::spawn(cassette, None, counters)?),
-            Fsync::Periodic => Some(Syncer::spawn(cassette, Some(fsync_interval), counters)?),
+            Fsync::AfterResponse => Some(Syncer::spawn(
+                cassette,
+                Pace::Delayed(Arc::clone(&arrivals), commit_delay),
+                counters,
+            )?),
+            Fsync::Periodic => Some(Syncer::spawn(
+                cassette,
+                Pace::Interval(fsync_interval),
+                counters,
+            )?),
         };
+        if let Some(syncer) = &syncer {
+            arrivals.set_waiter(syncer.thread.thread().clone());
+        }
+        let batch_waits = fsync == Fsync::BeforeResponse;
         let ready = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             paths: CassettePaths::new(cassette)?,
@@ -82,15 +116,23 @@ impl WriterHandle {
         };
         let writer = Arc::new(Mutex::new(writer));
         let thread_writer = Arc::clone(&writer);
+        let thread_arrivals = batch_waits.then(|| Arc::clone(&arrivals));
         let thread = std::thread::Builder::new()
             .name("datovcr-recorder".into())
-            .spawn(move || run(&thread_writer, &receiver))
+            .spawn(move || {
+                let arrivals = thread_arrivals.as_deref().map(|a| (a, commit_delay));
+                run(&thread_writer, &receiver, arrivals)
+            })
             .ctx(cassette, || "start the writer thread".into())?;
+        if batch_waits {
+            arrivals.set_waiter(thread.thread().clone());
+        }
         Ok(WriterHandle {
             cassette: cassette.to_owned(),
             sender,
             writer,
             inline: fsync != Fsync::BeforeResponse,
+            arrivals: (fsync != Fsync::Periodic).then_some(arrivals),
             ready,
             inline_writes: Arc::clone(&counters.inline_writes),
             thread,
@@ -112,6 +154,14 @@ impl WriterHandle {
         let written = writer.try_commit_now(line)?;
         self.inline_writes.fetch_add(1, Ordering::Relaxed);
         Some(written)
+    }
+
+    /// Counts an exchange bound for this cassette until the ticket is
+    /// dropped, once its line is queued.
+    pub fn ticket(&self) -> Ticket {
+        self.arrivals
+            .as_ref()
+            .map_or_else(Ticket::none, Arrivals::ticket)
     }
 
     pub fn cassette(&self) -> &Path {
@@ -199,10 +249,17 @@ struct Writer {
 /// The writer thread: runs batches until every sender is gone and the
 /// queue is empty; returns how many exchanges were appended, and whether
 /// the cassette was ever opened.
-fn run(writer: &Mutex<Writer>, receiver: &mpsc::Receiver<Job>) -> (usize, bool) {
+fn run(
+    writer: &Mutex<Writer>,
+    receiver: &mpsc::Receiver<Job>,
+    arrivals: Option<(&Arrivals, Duration)>,
+) -> (usize, bool) {
     let lock = || writer.lock().unwrap_or_else(PoisonError::into_inner);
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
+        if let Some((arrivals, delay)) = arrivals {
+            arrivals.wait(delay, || jobs.extend(receiver.try_iter()));
+        }
         let mut writer = lock();
         let result = writer.commit(&mut jobs, receiver);
         let cassette = writer.paths.cassette.clone();
@@ -418,6 +475,15 @@ struct Syncer {
     thread: JoinHandle<()>,
 }
 
+/// When the syncer fsyncs what is dirty.
+enum Pace {
+    /// [`Fsync::AfterResponse`]: as soon as something is dirty, once the
+    /// exchanges on their way were written or the commit delay passed.
+    Delayed(Arc<Arrivals>, Duration),
+    /// [`Fsync::Periodic`]: at most once per interval.
+    Interval(Duration),
+}
+
 /// Journals written since their last fsync.
 #[derive(Default)]
 struct Dirty {
@@ -426,19 +492,14 @@ struct Dirty {
 }
 
 impl Syncer {
-    /// `interval`: `None` syncs as soon as something is dirty.
-    fn spawn(
-        cassette: &Path,
-        interval: Option<Duration>,
-        counters: &Counters,
-    ) -> Result<Syncer, RecordError> {
+    fn spawn(cassette: &Path, pace: Pace, counters: &Counters) -> Result<Syncer, RecordError> {
         let shared = Arc::new((Mutex::new(Dirty::default()), Condvar::new()));
         let name = cassette.display().to_string();
         let thread_shared = Arc::clone(&shared);
         let fsyncs = Arc::clone(&counters.background_fsyncs);
         let thread = std::thread::Builder::new()
             .name("datovcr-fsync".into())
-            .spawn(move || sync_loop(&thread_shared, interval, &name, &fsyncs))
+            .spawn(move || sync_loop(&thread_shared, &pace, &name, &fsyncs))
             .ctx(cassette, || "start the fsync thread".into())?;
         Ok(Syncer { shared, thread })
     }
@@ -466,27 +527,27 @@ impl Syncer {
     }
 }
 
-fn sync_loop(
-    shared: &(Mutex<Dirty>, Condvar),
-    interval: Option<Duration>,
-    name: &str,
-    fsyncs: &AtomicU64,
-) {
+fn sync_loop(shared: &(Mutex<Dirty>, Condvar), pace: &Pace, name: &str, fsyncs: &AtomicU64) {
     let (lock, wake) = shared;
     loop {
         let (files, closing) = {
             let mut dirty = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            match interval {
-                None => {
+            match pace {
+                Pace::Delayed(arrivals, delay) => {
                     while dirty.files.is_empty() && !dirty.closing {
                         dirty = wake.wait(dirty).unwrap_or_else(PoisonError::into_inner);
                     }
+                    if !dirty.closing {
+                        drop(dirty);
+                        arrivals.wait(*delay, || {});
+                        dirty = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    }
                 }
-                Some(interval) => {
+                Pace::Interval(interval) => {
                     // Marking a file dirty wakes this wait early; sleep the
                     // rest of the interval so fsyncs stay at most one per
                     // interval whatever the traffic.
-                    let deadline = Instant::now() + interval;
+                    let deadline = Instant::now() + *interval;
                     while !dirty.closing {
                         let now = Instant::now();
                         if now >= deadline {

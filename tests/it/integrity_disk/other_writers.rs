@@ -166,11 +166,12 @@ async fn record_all_is_refused_while_another_recorder_in_the_same_process_holds_
     );
     assert_eq!(recorded_paths(&cassette), ["/kept"]);
     keeper.close().await.unwrap();
-    resetter.prepare(&cassette).await.unwrap();
+    let ticket = resetter.prepare(&cassette).await.unwrap();
     resetter
-        .append(
+        .append_prepared(
             &cassette,
             &Redactor::default().redact(recorded_get("/reset")),
+            ticket,
         )
         .await
         .unwrap();
