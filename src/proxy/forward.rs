@@ -43,25 +43,27 @@ impl Proxy {
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
-        let outgoing = || {
+        // Kept for the one retry only where a retry can happen.
+        let spare = parts.method.is_safe().then(|| headers.clone());
+        let outgoing = |headers| {
             let mut outgoing = Request::new(Full::new(body.clone()));
             *outgoing.method_mut() = parts.method.clone();
             *outgoing.uri_mut() = uri.clone();
-            *outgoing.headers_mut() = headers.clone();
+            *outgoing.headers_mut() = headers;
             outgoing
         };
         let retried = AtomicBool::new(false);
         let exchange = async {
-            match self.client.request(outgoing()).await {
+            match (self.client.request(outgoing(headers)).await, spare) {
                 // A safe method (GET, HEAD, OPTIONS, TRACE: RFC 9110 §9.2.1)
                 // that met a stale kept-alive connection is sent once more, on
                 // a new connection. Anything else may have changed the
                 // upstream's state and is never sent twice.
-                Err(err) if parts.method.is_safe() && upstream::is_stale_connection(&err) => {
+                (Err(err), Some(headers)) if upstream::is_stale_connection(&err) => {
                     retried.store(true, Ordering::Relaxed);
-                    self.fresh_client.request(outgoing()).await
+                    self.fresh_client.request(outgoing(headers)).await
                 }
-                answer => answer,
+                (answer, _) => answer,
             }
         };
 
