@@ -395,7 +395,7 @@ impl Recorder {
     ///
     /// The returned [`Ticket`] counts the exchange as on its way to the
     /// cassette: a durable batch may wait for it ([`COMMIT_DELAY`]). Hand
-    /// it to [`Recorder::append`], or drop it as soon as the exchange will
+    /// it to [`Recorder::append_prepared`], or drop it as soon as the exchange will
     /// not be recorded.
     pub async fn prepare(&self, cassette: &Path) -> Result<Ticket, RecordError> {
         if self.inner.mode == RecordMode::None {

@@ -13,6 +13,13 @@ const HOUR: Duration = Duration::from_secs(3600);
 /// delay, and fails the test.
 const NO_WAIT: Duration = Duration::from_secs(60);
 
+/// How often the tests that show batching repeat their scenario. Without
+/// the wait each round batches as asserted only when the writer thread
+/// happens to be scheduled late (about one round in three, measured with
+/// the wait removed); every round passing then is a chance of well under
+/// one in a thousand, so these tests fail without the commit delay.
+const ROUNDS: usize = 8;
+
 /// `future`'s output, or a failure naming what hung.
 async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(NO_WAIT, future)
@@ -22,36 +29,43 @@ async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> 
 
 #[tokio::test]
 async fn a_durable_batch_waits_for_every_exchange_in_flight() {
-    let (_dir, cassette) = setup();
-    let recorder = Recorder::with_commit_delay(RecordMode::New, Fsync::BeforeResponse, HOUR);
-    // Three exchanges forwarded together: all three are on their way
-    // before the first one is queued.
-    let mut tickets = Vec::new();
-    for _ in 0..3 {
-        tickets.push(recorder.prepare(&cassette).await.expect("prepare"));
-    }
-    let mut appends = tokio::task::JoinSet::new();
-    for (i, ticket) in tickets.into_iter().enumerate() {
-        let (recorder, cassette) = (recorder.clone(), cassette.clone());
-        appends.spawn(async move {
-            recorder
-                .append_prepared(&cassette, &exchange(&token_path(i)), ticket)
-                .await
-        });
-        // Each exchange is queued, and the first one's batch begun, before
-        // the next arrives: without the wait the first would be fsynced
-        // alone.
-        tokio::task::yield_now().await;
-    }
-    within("the three appends", async {
-        while let Some(appended) = appends.join_next().await {
-            appended.expect("task").expect("durable");
+    for round in 0..ROUNDS {
+        let (_dir, cassette) = setup();
+        let recorder = Recorder::with_commit_delay(RecordMode::New, Fsync::BeforeResponse, HOUR);
+        // Three exchanges forwarded together: all three are on their way
+        // before the first one is queued.
+        let mut tickets = Vec::new();
+        for _ in 0..3 {
+            tickets.push(recorder.prepare(&cassette).await.expect("prepare"));
         }
-    })
-    .await;
-    assert_eq!(recorder.batches_written(), 1, "one fsync for the three");
-    recorder.close().await.expect("close");
-    assert_distinct(&recorded_paths(&cassette), 3);
+        let mut appends = tokio::task::JoinSet::new();
+        for (i, ticket) in tickets.into_iter().enumerate() {
+            let (recorder, cassette) = (recorder.clone(), cassette.clone());
+            appends.spawn(async move {
+                recorder
+                    .append_prepared(&cassette, &exchange(&token_path(i)), ticket)
+                    .await
+            });
+            // Each exchange is queued, and the first one's batch begun,
+            // before the next arrives: without the wait the first would
+            // be fsynced alone.
+            tokio::task::yield_now().await;
+        }
+        within("the three appends", async {
+            while let Some(appended) = appends.join_next().await {
+                appended.expect("task").expect("durable");
+            }
+        })
+        .await;
+        assert_eq!(
+            recorder.batches_written(),
+            1,
+            "round {round}: one fsync for the three"
+        );
+        recorder.close().await.expect("close");
+        // The wait gathers; it does not reorder.
+        assert_eq!(recorded_paths(&cassette), names(0..3), "round {round}");
+    }
 }
 
 #[tokio::test]
@@ -101,20 +115,26 @@ async fn an_exchange_that_ends_unrecorded_releases_the_batch() {
 
 #[tokio::test]
 async fn after_response_fsyncs_once_the_exchanges_in_flight_are_written() {
-    let (_dir, cassette) = setup();
-    let recorder = Recorder::with_commit_delay(RecordMode::New, Fsync::AfterResponse, HOUR);
-    let mut tickets = Vec::new();
-    for _ in 0..3 {
-        tickets.push(recorder.prepare(&cassette).await.expect("prepare"));
+    for round in 0..ROUNDS {
+        let (_dir, cassette) = setup();
+        let recorder = Recorder::with_commit_delay(RecordMode::New, Fsync::AfterResponse, HOUR);
+        let mut tickets = Vec::new();
+        for _ in 0..3 {
+            tickets.push(recorder.prepare(&cassette).await.expect("prepare"));
+        }
+        for (i, ticket) in tickets.into_iter().enumerate() {
+            // Answered once written: the fsync follows off the reply path.
+            recorder
+                .append_prepared(&cassette, &exchange(&token_path(i)), ticket)
+                .await
+                .expect("written");
+        }
+        within("close", recorder.close()).await.expect("close");
+        assert_eq!(
+            recorder.background_fsyncs(),
+            1,
+            "round {round}: one fsync for the three"
+        );
+        assert_eq!(recorded_paths(&cassette), names(0..3), "round {round}");
     }
-    for (i, ticket) in tickets.into_iter().enumerate() {
-        // Answered once written: the fsync follows off the reply path.
-        recorder
-            .append_prepared(&cassette, &exchange(&token_path(i)), ticket)
-            .await
-            .expect("written");
-    }
-    within("close", recorder.close()).await.expect("close");
-    assert_eq!(recorder.background_fsyncs(), 1, "one fsync for the three");
-    assert_distinct(&recorded_paths(&cassette), 3);
 }
