@@ -12,7 +12,7 @@
 //! survives datovcr dying) and a second thread, the syncer, fsyncs it off
 //! the reply path: right away, or once per interval.
 
-use super::arrivals::{Arrivals, Ticket};
+use super::arrivals::{Arrivals, CommitDelay, Ticket};
 use super::compact::{check_unlocked, open_locked, recover_locked, reset_locked};
 use super::durable::{KeptLock, Session, sync_folder};
 use super::journal::{FileId, OpenJournal};
@@ -120,7 +120,9 @@ impl WriterHandle {
         let thread = std::thread::Builder::new()
             .name("datovcr-recorder".into())
             .spawn(move || {
-                let arrivals = thread_arrivals.as_deref().map(|a| (a, commit_delay));
+                let arrivals = thread_arrivals
+                    .as_deref()
+                    .map(|a| (a, CommitDelay::new(commit_delay)));
                 run(&thread_writer, &receiver, arrivals)
             })
             .ctx(cassette, || "start the writer thread".into())?;
@@ -252,13 +254,13 @@ struct Writer {
 fn run(
     writer: &Mutex<Writer>,
     receiver: &mpsc::Receiver<Job>,
-    arrivals: Option<(&Arrivals, Duration)>,
+    mut arrivals: Option<(&Arrivals, CommitDelay)>,
 ) -> (usize, bool) {
     let lock = || writer.lock().unwrap_or_else(PoisonError::into_inner);
     while let Ok(first) = receiver.recv() {
         let mut jobs = vec![first];
-        if let Some((arrivals, delay)) = arrivals {
-            arrivals.wait(delay, || jobs.extend(receiver.try_iter()));
+        if let Some((arrivals, delay)) = &mut arrivals {
+            delay.wait(arrivals, || jobs.extend(receiver.try_iter()));
         }
         let mut writer = lock();
         let result = writer.commit(&mut jobs, receiver);
@@ -529,17 +531,23 @@ impl Syncer {
 
 fn sync_loop(shared: &(Mutex<Dirty>, Condvar), pace: &Pace, name: &str, fsyncs: &AtomicU64) {
     let (lock, wake) = shared;
+    let mut commit_delay = match pace {
+        Pace::Delayed(_, delay) => Some(CommitDelay::new(*delay)),
+        Pace::Interval(_) => None,
+    };
     loop {
         let (files, closing) = {
             let mut dirty = lock.lock().unwrap_or_else(PoisonError::into_inner);
             match pace {
-                Pace::Delayed(arrivals, delay) => {
+                Pace::Delayed(arrivals, _) => {
                     while dirty.files.is_empty() && !dirty.closing {
                         dirty = wake.wait(dirty).unwrap_or_else(PoisonError::into_inner);
                     }
                     if !dirty.closing {
                         drop(dirty);
-                        arrivals.wait(*delay, || {});
+                        if let Some(delay) = &mut commit_delay {
+                            delay.wait(arrivals, || {});
+                        }
                         dirty = lock.lock().unwrap_or_else(PoisonError::into_inner);
                     }
                 }
