@@ -103,6 +103,7 @@ mod durable;
 mod error;
 mod journal;
 mod paths;
+mod syncer;
 mod writer;
 
 #[cfg(test)]
