@@ -373,7 +373,7 @@ fn display_pointer(pointer: &str) -> &str {
 pub(super) struct Compiler {
     registry: Registry<'static>,
     /// By absolute URI: the error envelope is shared by every endpoint.
-    cache: Mutex<HashMap<String, Arc<Validator>, foldhash::fast::RandomState>>,
+    cache: Cache<jsonschema::json::SerdeJson>,
     light_cache: Cache<LightJson>,
 }
 

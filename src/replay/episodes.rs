@@ -187,14 +187,7 @@ impl Episodes {
         cassette: &Path,
         scope: &Scope,
     ) -> Result<(), String> {
-        let request = &recorded.request;
-        let key = rules.key(&RequestView {
-            method: &request.method,
-            path: &request.path,
-            query: &request.query,
-            headers: &request.headers,
-            body: &request.body,
-        });
+        let key = rules.key(&RequestView::from(&recorded.request));
         let response = PreparedResponse::prepare(recorded.response.into(), parse_header)?;
         let mut overlay = self.lock();
         let number = {

@@ -14,7 +14,7 @@
 //! exactly when the keys differ.
 
 use super::number;
-use crate::cassette::{Body, Headers, Query};
+use crate::cassette::{Body, Headers, Query, RecordedRequest};
 use crate::redact::RedactionRules;
 use crate::redact::rules::is_secret_header;
 use base64::Engine as _;
@@ -57,6 +57,19 @@ pub struct RequestView<'a> {
     pub query: &'a Query,
     pub headers: &'a Headers,
     pub body: &'a Body,
+}
+
+impl<'a> From<&'a RecordedRequest> for RequestView<'a> {
+    /// A recorded request as matching sees it, every part as recorded.
+    fn from(request: &'a RecordedRequest) -> Self {
+        RequestView {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers: &request.headers,
+            body: &request.body,
+        }
+    }
 }
 
 impl MatchRules {

@@ -27,17 +27,22 @@ async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> 
         .unwrap_or_else(|_| panic!("{what}: still waiting after {NO_WAIT:?}"))
 }
 
+/// `n` exchanges forwarded together, none queued yet: their tickets.
+async fn forwarded(recorder: &Recorder, cassette: &Path, n: usize) -> Vec<Ticket> {
+    let mut tickets = Vec::with_capacity(n);
+    for _ in 0..n {
+        tickets.push(recorder.prepare(cassette).await.expect("prepare"));
+    }
+    tickets
+}
+
 #[tokio::test]
 async fn a_durable_batch_waits_for_every_exchange_in_flight() {
     for round in 0..ROUNDS {
         let (_dir, cassette) = setup();
         let recorder = Recorder::with_commit_delay(RecordMode::New, Fsync::BeforeResponse, HOUR);
-        // Three exchanges forwarded together: all three are on their way
-        // before the first one is queued.
-        let mut tickets = Vec::new();
-        for _ in 0..3 {
-            tickets.push(recorder.prepare(&cassette).await.expect("prepare"));
-        }
+        // All three are on their way before the first one is queued.
+        let tickets = forwarded(&recorder, &cassette, 3).await;
         let mut appends = tokio::task::JoinSet::new();
         for (i, ticket) in tickets.into_iter().enumerate() {
             let (recorder, cassette) = (recorder.clone(), cassette.clone());
@@ -118,10 +123,7 @@ async fn after_response_fsyncs_once_the_exchanges_in_flight_are_written() {
     for round in 0..ROUNDS {
         let (_dir, cassette) = setup();
         let recorder = Recorder::with_commit_delay(RecordMode::New, Fsync::AfterResponse, HOUR);
-        let mut tickets = Vec::new();
-        for _ in 0..3 {
-            tickets.push(recorder.prepare(&cassette).await.expect("prepare"));
-        }
+        let tickets = forwarded(&recorder, &cassette, 3).await;
         for (i, ticket) in tickets.into_iter().enumerate() {
             // Answered once written: the fsync follows off the reply path.
             recorder

@@ -7,6 +7,15 @@ fn docs() -> Cassette {
     Cassette::load(&path).unwrap()
 }
 
+/// A library of `cassette` alone, as `docs.json`, with the default rules.
+fn build(cassette: Cassette) -> Result<Library, String> {
+    Library::build(
+        vec![(PathBuf::from("docs.json"), cassette)],
+        MatchRules::default(),
+        Exhausted::default(),
+    )
+}
+
 #[test]
 fn equal_headers_share_their_bytes_and_names_are_lowercased() {
     let mut cassette = docs();
@@ -23,12 +32,7 @@ fn equal_headers_share_their_bytes_and_names_are_lowercased() {
                            "X-Datovcr-Error": ["DATOVCR_NO_MATCH"]}),
     )
     .unwrap();
-    let library = Library::build(
-        vec![(PathBuf::from("docs.json"), cassette)],
-        MatchRules::default(),
-        Exhausted::default(),
-    )
-    .unwrap();
+    let library = build(cassette).unwrap();
     let responses = &library.cassettes[0].responses;
     let [(first_name, first), (second_name, second)] =
         [&responses[0], &responses[1]].map(|response| {
@@ -79,12 +83,7 @@ fn headers_taken_from_the_response_before_are_only_the_equal_ones() {
             interaction
         })
         .collect();
-    let library = Library::build(
-        vec![(PathBuf::from("docs.json"), cassette)],
-        MatchRules::default(),
-        Exhausted::default(),
-    )
-    .unwrap();
+    let library = build(cassette).unwrap();
     let responses = &library.cassettes[0].responses;
     let mut first_seen: HashMap<&[u8], *const u8> = HashMap::new();
     for (response, list) in responses.iter().zip(lists) {
@@ -187,14 +186,7 @@ fn index_keys_are_the_keys_of_the_recorded_requests() {
         // The key as computed from the whole recorded request.
         let mut expected: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
         for (index, interaction) in cassette.interactions.iter().enumerate() {
-            let request = &interaction.request;
-            let key = rules.key(&RequestView {
-                method: &request.method,
-                path: &request.path,
-                query: &request.query,
-                headers: &request.headers,
-                body: &request.body,
-            });
+            let key = rules.key(&RequestView::from(&interaction.request));
             expected.entry(key).or_default().push((0, index));
         }
         let built = Library::build(
@@ -228,12 +220,7 @@ fn a_header_value_that_cannot_be_sent_names_the_interaction() {
         .response
         .headers
         .append("x-bad", "line\nbreak");
-    let err = Library::build(
-        vec![(PathBuf::from("docs.json"), cassette)],
-        MatchRules::default(),
-        Exhausted::default(),
-    )
-    .unwrap_err();
+    let err = build(cassette).unwrap_err();
     assert!(err.contains("interaction #1"), "{err}");
     assert!(
         err.contains("header `x-bad` has a value that cannot be sent"),
