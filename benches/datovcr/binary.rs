@@ -119,6 +119,7 @@ pub fn rows(settings: &Settings, options: &Options, report: &mut Report) {
         replay_rows(&lab, &bare, &cassette, &templates, threads, report);
         proxy_rows(&lab, &upstream, &bare_proxy, threads, report);
     }
+    plain_rows(&lab, &upstream, &bare_proxy, report);
     startup_row(&lab, settings, report);
     peers::rows(&lab, &bare, &upstream, &bare_proxy, report);
     if let Support::Unavailable(why) = &lab.perf {
@@ -252,6 +253,49 @@ fn proxy_rows(
             "  {:<58} {} acknowledged (2xx), {} in the cassettes after shutdown, {} lost",
             "", ledger.acknowledged, ledger.recorded, ledger.lost
         );
+    }
+}
+
+/// The proxy rows' jobs done plainly ([`crate::plain_proxy`]) against the
+/// bare forwarding proxy: what validating, and recording in each sync mode,
+/// cost any proxy that does them with these crates, before datovcr's own
+/// guarantees. The target rows compare datovcr against these.
+fn plain_rows(lab: &Lab, upstream: &Server, bare_proxy: &Server, report: &mut Report) {
+    let upstream = upstream.addr.to_string();
+    let recording = lab.path().join("plain-recording.jsonl");
+    let recording = recording.to_str().expect("a UTF-8 temp path");
+    let jobs: [(&str, &str, Vec<&str>); 3] = [
+        ("validate", "plain validating proxy", vec!["validate"]),
+        (
+            "periodic",
+            "plain recording proxy, sync every second",
+            vec!["record", recording, "periodic"],
+        ),
+        (
+            "durable",
+            "plain recording proxy, sync before each answer",
+            vec!["record", recording, "durable"],
+        ),
+    ];
+    for (id, what, job) in jobs {
+        let mut args = vec!["plain-proxy".to_owned(), upstream.clone()];
+        args.extend(job.iter().map(|arg| (*arg).to_owned()));
+        let plain = start(lab, &format!("plain-{id}"), helper::command(&args));
+        let pairs = lab.compare(
+            32,
+            &mut |load| lab.measure(bare_proxy, load),
+            &mut |load| lab.measure(&plain, load),
+        );
+        external::report(
+            report,
+            format!("plain_proxy_{id}_c32"),
+            format!("{what}, c=32"),
+            "bare forwarding proxy",
+            &pairs,
+            json!({"stderr_lines": plain.stderr().lines().count()}),
+        );
+        let _ = plain.stop();
+        let _ = std::fs::remove_file(recording);
     }
 }
 

@@ -2,7 +2,9 @@
 //! itself as `<bench> __serve static` (the bare hyper server that answers
 //! every request of the workload with prepared bytes, also the proxy rows'
 //! fake upstream) or `<bench> __serve bare-proxy ADDR` (the bare hyper
-//! forwarding proxy in front of ADDR). Each runs on a current-thread tokio
+//! forwarding proxy in front of ADDR) or `<bench> __serve plain-proxy ADDR
+//! JOB…` (the same proxy doing a row's job plainly, [`crate::plain_proxy`]).
+//! Each runs on a current-thread tokio
 //! runtime, the least a hyper server needs, prints `listening on
 //! http://ADDR` as `datovcr` does, and runs until it is signalled.
 
@@ -14,7 +16,8 @@ use std::process::Command;
 /// The first argument that selects a helper instead of the bench.
 pub const SUBCOMMAND: &str = "__serve";
 
-/// The command that starts helper `args` (`["static"]`, `["bare-proxy", ADDR]`).
+/// The command that starts helper `args` (`["static"]`, `["bare-proxy", ADDR]`,
+/// `["plain-proxy", ADDR, "validate"]`).
 pub fn command(args: &[String]) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("the bench's own path"));
     command.arg(SUBCOMMAND).args(args);
@@ -41,12 +44,12 @@ pub fn main(args: &[String]) -> ! {
                 let upstream: SocketAddr = upstream.parse().expect("bare-proxy ADDR");
                 crate::bare_proxy::start(upstream).await
             }
-            _ => {
-                eprintln!(
-                    "usage: {SUBCOMMAND} static | {SUBCOMMAND} bare-proxy ADDR | {SUBCOMMAND} load N"
-                );
-                std::process::exit(2);
+            [kind, upstream, job @ ..] if kind == "plain-proxy" => {
+                let upstream: SocketAddr = upstream.parse().expect("plain-proxy ADDR");
+                let job = crate::plain_proxy::Job::parse(job).unwrap_or_else(|| usage());
+                crate::plain_proxy::start(upstream, job).await
             }
+            _ => usage(),
         };
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on http://{addr}").expect("stdout");
@@ -55,6 +58,14 @@ pub fn main(args: &[String]) -> ! {
         std::future::pending::<()>().await;
     });
     unreachable!("the helper serves until it is signalled")
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: {SUBCOMMAND} static | {SUBCOMMAND} bare-proxy ADDR | {SUBCOMMAND} plain-proxy ADDR \
+         (validate | record FILE periodic|durable) | {SUBCOMMAND} load N"
+    );
+    std::process::exit(2);
 }
 
 /// `__serve load N`: writes the loading row's cassette of `n` interactions

@@ -141,6 +141,7 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
     // core right before each load, shows how fast the machine was.
     let mut floor = Vec::new();
     let mut times = Vec::new();
+    let mut plain = Vec::new();
     for _ in 0..settings.reps {
         floor.push(server.run({
             let cassette = cassette.to_owned();
@@ -152,8 +153,23 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
             }
         }));
         times.push(start_replay(server, cassette).1.as_secs_f64() * 1000.0);
+        // The plain loader: the whole file parsed into one `Value` it keeps
+        // (dropped after the clock stops), as a tool without datovcr's
+        // loader would hold a cassette.
+        plain.push(server.run({
+            let cassette = cassette.to_owned();
+            async move {
+                let started = Instant::now();
+                let bytes = std::fs::read(&cassette).expect("reads");
+                let kept = serde_json::from_slice::<serde_json::Value>(&bytes).expect("JSON");
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                drop(std::hint::black_box(kept));
+                ms
+            }
+        }));
     }
     let ratios: Vec<f64> = times.iter().zip(&floor).map(|(t, f)| t / f).collect();
+    let plain_ratios: Vec<f64> = plain.iter().zip(&floor).map(|(p, f)| p / f).collect();
     // Milliseconds per call of `read`, once per repetition.
     let timed = |read: &dyn Fn()| -> Vec<f64> {
         (0..settings.reps)
@@ -203,6 +219,9 @@ fn load_row(settings: &Settings, server: &RuntimeThread, cassette: &Path) -> Row
             "read_and_skim_ms": floor,
             "start_vs_read_and_skim": ratios,
             "start_vs_read_and_skim_median": median(&ratios),
+            "plain_value_ms": plain,
+            "plain_value_vs_read_and_skim": plain_ratios,
+            "plain_value_vs_read_and_skim_median": median(&plain_ratios),
             "parse_only_ms": parse,
             "stream_parse_only_ms": stream,
             "wire_stream_parse_only_ms": wire,
