@@ -281,11 +281,9 @@ fn plain_rows(lab: &Lab, upstream: &Server, bare_proxy: &Server, report: &mut Re
         let mut args = vec!["plain-proxy".to_owned(), upstream.clone()];
         args.extend(job.iter().map(|arg| (*arg).to_owned()));
         let plain = start(lab, &format!("plain-{id}"), helper::command(&args));
-        let pairs = lab.compare(
-            32,
-            &mut |load| lab.measure(bare_proxy, load),
-            &mut |load| lab.measure(&plain, load),
-        );
+        let pairs = lab.compare(32, &mut |load| lab.measure(bare_proxy, load), &mut |load| {
+            lab.measure(&plain, load)
+        });
         external::report(
             report,
             format!("plain_proxy_{id}_c32"),

@@ -98,7 +98,9 @@ pub async fn start(upstream: SocketAddr, job: Job) -> SocketAddr {
         .expect("bind the plain proxy");
     let addr = listener.local_addr().expect("a bound address");
     let contract = ContractSet::embedded().expect("the built-in contract");
-    contract.compile_all().expect("the built-in contract compiles");
+    contract
+        .compile_all()
+        .expect("the built-in contract compiles");
     let writer = match job {
         Job::Validate => None,
         Job::Record(file, sync) => {
@@ -184,7 +186,9 @@ async fn forward(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let endpoint = plain.contract.route(parts.method.as_str(), parts.uri.path());
+    let endpoint = plain
+        .contract
+        .route(parts.method.as_str(), parts.uri.path());
     let request_json = parse(&body);
     let mut findings = 0;
     if let (Some(endpoint), Some(json)) = (endpoint, &request_json) {
@@ -224,9 +228,7 @@ async fn forward(
             .check_response_body(endpoint, parts.status.as_u16(), json)
             .len();
     }
-    plain
-        .findings
-        .fetch_add(findings as u64, Ordering::Relaxed);
+    plain.findings.fetch_add(findings as u64, Ordering::Relaxed);
     if let (Some((writer, sync)), Some(request)) = (&plain.writer, recorded_request) {
         let exchange = json!({
             "request": request,

@@ -60,13 +60,17 @@ impl HeaderRules {
         if is_placeholder(value) {
             return None;
         }
-        let name = name.to_ascii_lowercase();
-        let challenge = name.ends_with("-authenticate");
+        const CHALLENGE: &str = "-authenticate";
+        let challenge = name.len() >= CHALLENGE.len()
+            && name.as_bytes()[name.len() - CHALLENGE.len()..]
+                .eq_ignore_ascii_case(CHALLENGE.as_bytes());
         if credential || (!challenge && looks_like_credential(value)) {
-            let secrets = match name.as_str() {
-                "cookie" => credentials::cookie_secrets(value, false),
-                "set-cookie" => credentials::cookie_secrets(value, true),
-                _ => credentials::authorization_secrets(value),
+            let secrets = if name.eq_ignore_ascii_case("cookie") {
+                credentials::cookie_secrets(value, false)
+            } else if name.eq_ignore_ascii_case("set-cookie") {
+                credentials::cookie_secrets(value, true)
+            } else {
+                credentials::authorization_secrets(value)
             };
             return Some(FoundInValue {
                 replaced: credentials::header_placeholder(value, PLACEHOLDER),

@@ -125,15 +125,22 @@ pub const PUBLIC_HEADER_PREFIXES: &[&str] = &["access-control-"];
 /// every name the name rule catches (`x-api-key`, `x-session-id`,
 /// `x-csrf-token` …) except [`PUBLIC_HEADER_PREFIXES`].
 pub fn is_secret_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let word = |words: &[&str]| lower.split(['-', '_']).any(|part| words.contains(&part));
+    // Asked for every header of every exchange: compared without case, in
+    // place, rather than on a lowercased copy.
+    let word = || {
+        name.split(['-', '_'])
+            .any(|part| HEADER_WORDS.iter().any(|w| w.eq_ignore_ascii_case(part)))
+    };
+    let public = || {
+        PUBLIC_HEADER_PREFIXES.iter().any(|prefix| {
+            name.get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        })
+    };
     CREDENTIAL_HEADERS
         .iter()
         .any(|known| known.eq_ignore_ascii_case(name))
-        || ((is_secret_name(name) || word(HEADER_WORDS))
-            && !PUBLIC_HEADER_PREFIXES
-                .iter()
-                .any(|prefix| name.to_ascii_lowercase().starts_with(prefix)))
+        || ((is_secret_name(name) || word()) && !public())
 }
 
 /// True for a query parameter that carries a credential, in the request's
