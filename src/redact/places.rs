@@ -237,6 +237,11 @@ fn is_linkage(value: &Value) -> bool {
 /// fragment parameters that [`is_secret_url_param`] names. `None` when the
 /// string is not a URL or holds no credential.
 pub fn url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
+    // Asked of every string of every body: most hold no scheme, query or
+    // fragment and do not start with an authority, and so hold no URL.
+    if memchr::memchr3(b':', b'?', b'#', text.as_bytes()).is_none() && !text.starts_with("//") {
+        return None;
+    }
     // A relative reference (`/oauth/cb?code=…`, `cb?code=…`, `?code=…`,
     // `//cdn.example/x?key=…`) carries parameters too.
     let scheme_end = match text.find(':') {
@@ -546,5 +551,25 @@ mod tests {
             None,
             "placeholders are not secrets"
         );
+    }
+
+    #[test]
+    fn strings_without_a_scheme_query_fragment_or_authority_answer_at_once_and_the_rest_are_read() {
+        for plain in [
+            "",
+            "Read-only API token",
+            "access_token",
+            "a/b/c",
+            "user@example.com",
+        ] {
+            assert_eq!(url_secrets(plain), None, "{plain}");
+        }
+        // The early answer must not skip an authority's userinfo, which
+        // needs none of `:`, `?` or `#`.
+        let found = url_secrets("//u1@cdn.example/x").unwrap_or_default();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1, "u1");
+        assert_eq!(url_secrets("mailto:u@x?secret=s1").unwrap()[0].1, "s1");
+        assert_eq!(url_secrets("p#token=t1").unwrap()[0].1, "t1");
     }
 }
