@@ -9,6 +9,7 @@
 //! a secret is replaced whole, because no span of it can be proven clean.
 
 use super::escapes::{escaped_matches, may_be_escaped, views_with};
+use super::prefilter::Prefilter;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -81,6 +82,9 @@ pub struct Needles {
     /// of the secret it shows.
     sets: [Vec<(memchr::memmem::Finder<'static>, usize)>; 3],
     automata: std::sync::Arc<std::sync::OnceLock<[Option<AhoCorasick>; 3]>>,
+    /// Every pattern of every set in one pass: clears the views that hold
+    /// none, which on a redacted line is nearly all of them.
+    prefilter: Prefilter,
     /// True when a pattern holds a space byte: only then is the `+`-as-space
     /// view searched ([`views_with`]).
     spaces: bool,
@@ -125,8 +129,10 @@ impl Needles {
             .iter()
             .flatten()
             .any(|(pattern, _)| pattern.needle().contains(&b' '));
+        let prefilter = Prefilter::new(sets.iter().flatten().map(|(pattern, _)| pattern.needle()));
         Needles {
             spaces,
+            prefilter,
             lowered: texts
                 .iter()
                 .map(|t| t.to_ascii_lowercase().into_bytes())
@@ -266,6 +272,9 @@ impl Needles {
         let mut found = vec![false; self.texts.len()];
         for view in views {
             let view = view.as_ref();
+            if !self.prefilter.may_occur(view) {
+                continue;
+            }
             // UTF-16 in every view too: a text body holding UTF-16 is
             // stored with its NULs JSON-escaped (`\u0000`).
             for set in [PLAIN, BASE64, UTF16] {

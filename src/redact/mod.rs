@@ -18,6 +18,7 @@ pub mod header_values;
 mod leaks;
 mod memory;
 pub mod places;
+mod prefilter;
 mod redacted;
 pub mod rules;
 pub mod screen;
