@@ -215,9 +215,12 @@ impl<'de> Deserialize<'de> for Body {
 /// body is kept as text, byte for byte. Conservative: the name anywhere (a
 /// string value too) is enough.
 fn names_serde_json_private(bytes: &[u8]) -> bool {
-    const PREFIX: &[u8] = b"$serde_json::private::";
+    // Every JSON body of every recorded exchange is searched: the searcher
+    // is built once.
+    static PREFIX: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"$serde_json::private::"));
     if memchr::memchr(b'\\', bytes).is_none() {
-        return memchr::memmem::find(bytes, PREFIX).is_some();
+        return PREFIX.find(bytes).is_some();
     }
     // Outside strings JSON holds no backslash: undoing every escape leaves
     // each decoded name in one piece.
@@ -244,7 +247,7 @@ fn names_serde_json_private(bytes: &[u8]) -> bool {
             }
         }
     }
-    memchr::memmem::find(&decoded, PREFIX).is_some()
+    PREFIX.find(&decoded).is_some()
 }
 
 #[cfg(test)]

@@ -244,3 +244,36 @@ async fn an_interaction_the_readers_would_refuse_for_its_head_is_never_written()
     }
     recorder.close().await.unwrap();
 }
+
+/// A relative cassette path is resolved once and then remembered: its
+/// spellings, relative and absolute, keep reaching the one writer, in
+/// order, however many exchanges go through the remembered answer.
+#[tokio::test]
+async fn a_relative_cassette_path_and_its_absolute_spelling_share_one_writer() {
+    let cwd = std::env::current_dir().expect("a working directory");
+    let dir = tempfile::tempdir_in(&cwd).expect("a folder under the working directory");
+    let relative = dir
+        .path()
+        .strip_prefix(&cwd)
+        .expect("under the working directory")
+        .join("rel.json");
+    assert!(relative.is_relative());
+    let absolute = dir.path().join("rel.json");
+    let recorder = Recorder::with_fsync(RecordMode::New, Fsync::Periodic);
+    let paths: Vec<String> = (0..6).map(|i| format!("/access_tokens/{i}")).collect();
+    for (i, path) in paths.iter().enumerate() {
+        let cassette = if i % 3 == 2 { &absolute } else { &relative };
+        let exchange = Redactor::default().redact(interaction(path, Body::Empty));
+        recorder.append(cassette, &exchange).await.expect("append");
+    }
+    let summaries = recorder.close().await.expect("close");
+    assert_eq!(summaries.len(), 1, "one writer: {summaries:?}");
+    assert_eq!(summaries[0].interactions, 6);
+    let recorded: Vec<String> = Cassette::load(&absolute)
+        .expect("loads")
+        .interactions
+        .into_iter()
+        .map(|interaction| interaction.request.path)
+        .collect();
+    assert_eq!(recorded, paths);
+}

@@ -118,7 +118,7 @@ pub use error::RecordError;
 pub use paths::pending_entries_of;
 
 use crate::redact::RedactedInteraction;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -202,6 +202,10 @@ struct State {
     closed: bool,
     /// One writer per cassette, keyed by absolute path.
     writers: BTreeMap<PathBuf, WriterHandle>,
+    /// Relative cassette paths already made absolute. Resolving one reads
+    /// the working directory (`getcwd`), twice per exchange before this;
+    /// datovcr never changes its working directory, so the answer holds.
+    resolved: HashMap<PathBuf, PathBuf>,
 }
 
 /// An exchange handed to the recorder; resolves once it is on disk.
@@ -368,7 +372,7 @@ impl Recorder {
                 cassette: cassette.to_owned(),
                 source,
             })?;
-        let key = writer_key(cassette)?;
+        let key = self.writer_key(cassette)?;
         let mut state = self.state();
         let writer = self.writer_for(&mut state, cassette, key)?;
         // Under the recorder's lock, so `close` cannot interleave.
@@ -402,7 +406,7 @@ impl Recorder {
         if self.inner.mode == RecordMode::None {
             return Ok(Ticket::none());
         }
-        let key = writer_key(cassette)?;
+        let key = self.writer_key(cassette)?;
         let (opener, ticket) = {
             let mut state = self.state();
             let writer = self.writer_for(&mut state, cassette, key)?;
@@ -416,6 +420,24 @@ impl Recorder {
             .await
             .unwrap_or(Err(RecordError::WriterGone { cassette }))?;
         Ok(ticket)
+    }
+
+    /// The key of `cassette`'s writer: its absolute path, computed outside
+    /// the state lock the first time a relative path is seen.
+    fn writer_key(&self, cassette: &Path) -> Result<PathBuf, RecordError> {
+        if cassette.is_absolute() {
+            return writer_key(cassette);
+        }
+        if let Some(key) = self.state().resolved.get(cassette) {
+            return Ok(key.clone());
+        }
+        let key = writer_key(cassette)?;
+        let mut state = self.state();
+        // Bounded: cassette names a client chooses per request are many.
+        if state.resolved.len() < RESOLVED_PATHS {
+            state.resolved.insert(cassette.to_owned(), key.clone());
+        }
+        Ok(key)
     }
 
     /// The writer thread of `cassette`, started if needed.
@@ -483,6 +505,9 @@ impl Recorder {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// How many relative cassette paths [`Recorder`] keeps resolved.
+const RESOLVED_PATHS: usize = 1024;
 
 /// Writers are keyed by absolute path (computed outside the state lock).
 fn writer_key(cassette: &Path) -> Result<PathBuf, RecordError> {
