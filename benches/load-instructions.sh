@@ -14,7 +14,8 @@ set -euo pipefail
 count=${1:-10000}
 here=$(cd "$(dirname "$0")" && pwd)
 bench=$(cd "$here/.." && cargo bench --no-run --bench datovcr --message-format=json 2>/dev/null |
-  grep -o '"executable":"[^"]*"' | tail -1 | sed 's/"executable":"//; s/"$//')
+  grep '"kind":\["bench"\]' | grep -o '"executable":"[^"]*"' | tail -1 | sed 's/"executable":"//; s/"$//')
+[ -x "$bench" ] || { echo "the bench binary was not found (cargo bench --no-run)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$work/load.cg" "$bench" __serve load "$count" 2>"$work/log" ||
