@@ -89,8 +89,24 @@ fn number(details: &Value, key: &str) -> Option<f64> {
     details.get(key).and_then(Value::as_f64)
 }
 
-/// The figure, printed, and whether the target holds.
+/// Requests a comparison row's runs (both sides) did not answer below 400:
+/// their CPU counts in the per-request figures while their work was not
+/// done, so a ratio over them says nothing. 0 for rows without requests.
+fn failed(details: &Value) -> u64 {
+    details.get("failed").and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// The figure, printed, and whether the target holds: never over runs
+/// with failed requests.
 fn judge(target: &Target, row: &Row) -> Option<(String, String, String, bool)> {
+    let (base, measured, figure, holds) = judge_figure(target, row)?;
+    match failed(&row.details) {
+        0 => Some((base, measured, figure, holds)),
+        count => Some((base, measured, format!("{figure}, {count} failed"), false)),
+    }
+}
+
+fn judge_figure(target: &Target, row: &Row) -> Option<(String, String, String, bool)> {
     let d = &row.details;
     let (base, measured) = (row.baseline.clone(), row.measured.clone());
     Some(match target.figure {
@@ -294,12 +310,20 @@ fn plain_rows(report: &Report) -> Vec<Row> {
             let plain = report.find(plain)?;
             let ours_figure = number(&ours.details, our_key)?;
             let plain_figure = number(&plain.details, plain_key)?;
+            // A side that answered errors (a plain proxy that could not do
+            // its job answers 500) did less than the job: no comparison.
+            let (ours_failed, plain_failed) = (failed(&ours.details), failed(&plain.details));
+            let figure = if ours_failed + plain_failed > 0 {
+                format!("not compared: {ours_failed} | {plain_failed} failed")
+            } else {
+                format!("{:.2}x", ours_figure / plain_figure)
+            };
             Some(Row {
                 id: format!("plain_{}", ours.id),
                 what: (*what).to_owned(),
                 baseline: format!("{ours_figure:.2}x"),
                 measured: format!("{plain_figure:.2}x"),
-                figure: format!("{:.2}x", ours_figure / plain_figure),
+                figure,
                 goal: "info",
                 holds: None,
                 details: json!({"datovcr": ours.id, "plain": plain.id}),

@@ -483,3 +483,7 @@ mod tests {
         assert!(!Needles::new(&[SECRET]).bytes_contain_any(&[0u8, 1, 2, 255]));
     }
 }
+
+#[cfg(test)]
+#[path = "prefilter_tests.rs"]
+mod prefilter_tests;

@@ -20,6 +20,8 @@ mod memory;
 pub mod places;
 mod prefilter;
 mod redacted;
+#[cfg(test)]
+mod rewrite_tests;
 pub mod rules;
 pub mod screen;
 mod secrets;

@@ -290,7 +290,7 @@ pub fn url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
 
 /// [`url_secrets`] for a reference without a scheme: a string with no
 /// whitespace holding a `?` or `#`, or starting with `//`.
-fn relative_url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
+pub(super) fn relative_url_secrets(text: &str) -> Option<Vec<(Range<usize>, String)>> {
     if text.is_empty() || text.bytes().any(|b| b.is_ascii_whitespace()) {
         return None;
     }

@@ -19,21 +19,25 @@ const MAX_PATTERNS: usize = 64;
 #[derive(Clone, Debug)]
 pub(super) struct Prefilter {
     /// `None` when no packed searcher could be built (no SIMD support, too
-    /// many patterns): then nothing is cleared.
+    /// many patterns, an empty pattern): then nothing is cleared.
     searcher: Option<Searcher>,
 }
 
 impl Prefilter {
-    /// A prefilter for `patterns`, each compared ignoring ASCII case.
+    /// A prefilter for `patterns`, each compared ignoring ASCII case. An
+    /// empty pattern occurs in every haystack (the exact search finds it
+    /// at every position), so with one nothing is cleared.
     pub fn new<'p>(patterns: impl IntoIterator<Item = &'p [u8]>) -> Prefilter {
         let mut lowered: Vec<Vec<u8>> = patterns
             .into_iter()
-            .filter(|pattern| !pattern.is_empty())
             .map(<[u8]>::to_ascii_lowercase)
             .collect();
         lowered.sort_unstable();
         lowered.dedup();
-        let searcher = (!lowered.is_empty() && lowered.len() <= MAX_PATTERNS)
+        let clears = !lowered.is_empty()
+            && lowered.len() <= MAX_PATTERNS
+            && lowered.iter().all(|pattern| !pattern.is_empty());
+        let searcher = clears
             .then(|| {
                 Config::new()
                     .match_kind(MatchKind::LeftmostFirst)

@@ -114,7 +114,7 @@ pub fn is_secret_name(name: &str) -> bool {
 /// Words of a header name (split on `-` and `_`) that mark it as a
 /// credential besides the name rule: `X-Auth`, `X-Access-Key`,
 /// `X-Signature`, `X-Amz-Security-Token`.
-const HEADER_WORDS: &[&str] = &["auth", "key", "signature", "sig", "pass", "jwt"];
+pub(super) const HEADER_WORDS: &[&str] = &["auth", "key", "signature", "sig", "pass", "jwt"];
 
 /// Header name prefixes the name rule would catch that never carry a
 /// credential: CORS response headers describe which credentials a browser

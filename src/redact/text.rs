@@ -18,9 +18,13 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
     let mut search = 0;
     while let Some(found) = text[search..].find("://") {
         let sep = search + found;
+        // Past the character before the scheme, which may be wider than
+        // one byte (`éhttps://`).
         let start = text[..sep]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |at| at + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |(at, c)| at + c.len_utf8());
         let end = text[sep..]
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
             .map_or(text.len(), |at| sep + at);
@@ -187,5 +191,59 @@ mod tests {
             values,
             ["abc123", "p@ss w", "Bearer xyz789", "AIzaKey", "k\\\"q"]
         );
+    }
+    /// A scheme right after a character of more than one byte: the URL is
+    /// read from the scheme on, never from inside that character (slicing
+    /// there panicked, and the panic message quoted the text, secrets and
+    /// all, to the log).
+    #[test]
+    fn a_scheme_after_a_multibyte_character_is_read_from_the_scheme() {
+        for (before, url, value) in [
+            ("\u{e9}", "https://u1:pw1@h.example/x", "u1:pw1"),
+            ("\u{20ac}", "ftp://u2@h.example", "u2"),
+            ("\u{1f600}", "http://h.example/?key=k3", "k3"),
+            ("x \u{130}", "otpauth://totp/a?secret=s4", "s4"),
+            ("\u{e9}\u{e9}", "h+t-t.p://h/?sig=s5", "s5"),
+        ] {
+            let text = format!("{before}{url} tail");
+            let found = text_secrets(&text);
+            let values: Vec<&str> = found.iter().map(|(_, v)| v.as_str()).collect();
+            assert!(values.contains(&value), "{text}: {values:?}");
+            for (range, _) in &found {
+                assert!(text.get(range.clone()).is_some(), "{text}: {range:?}");
+            }
+        }
+    }
+
+    /// The same through the redactor: a header value and a text body whose
+    /// URL follows a non-ASCII character are recorded with their
+    /// credentials replaced.
+    #[test]
+    fn a_url_after_a_multibyte_character_is_redacted_in_headers_and_text_bodies() {
+        use crate::cassette::{Body, Interaction, RecordedRequest, RecordedResponse};
+        let secret = "pw-9f2c61e0b7";
+        let url = format!("\u{e9}https://me:{secret}@h.example/x");
+        let interaction = Interaction {
+            recorded_at: "2026-11-27T10:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/access_tokens".into(),
+                query: Default::default(),
+                headers: [("x-origin", url.as_str())].into_iter().collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: Default::default(),
+                body: Body::Text(format!("see {url}")),
+            },
+        };
+        let line = crate::redact::Redactor::default()
+            .redact(interaction)
+            .to_journal_line()
+            .expect("a journal line");
+        let line = String::from_utf8(line).expect("UTF-8");
+        assert!(!line.contains(secret), "{line}");
+        assert!(line.contains("h.example"), "{line}");
     }
 }
