@@ -5,5 +5,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Before anything reads an exchange: a panic's message can quote it.
+    datovcr::panic_report::install();
     std::process::exit(datovcr::cli::run());
 }
