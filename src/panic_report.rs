@@ -11,6 +11,10 @@
 use std::io::Write;
 use std::panic::{Location, PanicHookInfo};
 
+/// How every panic report starts: what a test searches a process's stderr
+/// for to say "it did not panic".
+pub const MARK: &str = "datovcr: internal error (a bug)";
+
 /// Replaces the default panic hook for the whole process. Call once, first
 /// thing in `main`.
 pub fn install() {
@@ -45,7 +49,7 @@ pub fn report_line(thread: Option<&str>, location: Option<&Location<'_>>) -> Str
         },
     );
     format!(
-        "datovcr: internal error (a bug) in thread '{}' at {place}; its message is withheld \
+        "{MARK} in thread '{}' at {place}; its message is withheld \
          because it may quote an exchange's data, secrets included. Please report the place \
          (with RUST_BACKTRACE=1 for a backtrace).",
         thread.unwrap_or("<unnamed>")
@@ -81,7 +85,7 @@ mod tests {
             written.contains(&format!("{}:{line}:", file!())),
             "{written}"
         );
-        assert!(written.contains("internal error"), "{written}");
+        assert!(written.starts_with(MARK), "{written}");
         assert!(!written.contains(canary), "the message leaked: {written}");
         assert!(!written.contains("char boundary"), "{written}");
     }
