@@ -258,8 +258,7 @@ fn proxy_rows(
 
 /// The proxy rows' jobs done plainly ([`crate::plain_proxy`]) against the
 /// bare forwarding proxy: what validating, and recording in each sync mode,
-/// cost any proxy that does them with these crates, before datovcr's own
-/// guarantees. The target rows compare datovcr against these.
+/// cost done the obvious way, before datovcr's own guarantees. The target rows compare datovcr against these.
 fn plain_rows(lab: &Lab, upstream: &Server, bare_proxy: &Server, report: &mut Report) {
     let upstream = upstream.addr.to_string();
     let recording = lab.path().join("plain-recording.jsonl");

@@ -269,8 +269,7 @@ fn peer_rows(report: &Report) -> Vec<Row> {
 /// Each missed-prone target's figure for datovcr next to the same figure
 /// for the job done plainly (`plain_proxy.rs`, and the whole cassette
 /// parsed into one `Value` for the load): where the plain job misses the
-/// goal too, no implementation with these crates meets it by doing less of
-/// datovcr's own work.
+/// goal too, doing less of datovcr's own work would not meet it.
 fn plain_rows(report: &Report) -> Vec<Row> {
     // (what, datovcr's row, its key, the plain row, its key)
     let pairs = [
