@@ -11,6 +11,7 @@
 //! Placeholders keep the JSON type of what they replace and URLs stay
 //! URLs, so a redacted cassette still satisfies the contract.
 
+mod clean_headers;
 pub mod credentials;
 mod escapes;
 pub mod forms;
@@ -85,6 +86,9 @@ pub struct Redactor {
     /// turn up in a later one where nothing marks it as a secret (an error
     /// message quoting it, say).
     remembered: Arc<Mutex<memory::Memory>>,
+    /// Header fields the header rules found nothing in, read again as one
+    /// lookup.
+    clean_headers: clean_headers::CleanHeaders,
 }
 
 impl Default for Redactor {
@@ -100,6 +104,7 @@ impl Redactor {
             pointers: rules.pointers.clone(),
             query_params: rules.query_params.clone(),
             remembered: Arc::default(),
+            clean_headers: Default::default(),
         }
     }
 
@@ -248,16 +253,24 @@ impl Redactor {
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
         for (name, values) in headers.iter_mut() {
-            let credential_name = self.headers.is_credential(name);
+            let mut credential_name = None;
             for value in values.iter_mut() {
                 // Values that are not UTF-8 are searched as ISO-8859-1 text,
                 // one character per byte (see `FieldValue::edit`).
-                if let Some(found) =
-                    self.headers
-                        .secrets_in_value(name, credential_name, value.as_str())
+                if self.clean_headers.contains(name, value.as_str()) {
+                    continue;
+                }
+                let credential =
+                    *credential_name.get_or_insert_with(|| self.headers.is_credential(name));
+                match self
+                    .headers
+                    .secrets_in_value(name, credential, value.as_str())
                 {
-                    found.secrets.into_iter().for_each(|s| secrets.add(s));
-                    value.edit(|value| *value = found.replaced);
+                    Some(found) => {
+                        found.secrets.into_iter().for_each(|s| secrets.add(s));
+                        value.edit(|value| *value = found.replaced);
+                    }
+                    None => self.clean_headers.insert(name, value.as_str()),
                 }
             }
         }
