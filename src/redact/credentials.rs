@@ -79,9 +79,18 @@ const SCHEMES: &[&str] = &[
 ];
 
 /// True for a value spelled like `Authorization`'s: a known auth scheme,
-/// whitespace, then a credential.
+/// whitespace, then a credential; in a list (RFC 9110 §5.6.1), any of its
+/// elements so spelled (`a, Bearer t`, the form a recipient may give two
+/// field lines, §5.3).
 pub fn looks_like_credential(value: &str) -> bool {
-    value
+    if !value.contains(',') {
+        return spelled_like_credential(value);
+    }
+    split_list(value).into_iter().any(spelled_like_credential)
+}
+
+fn spelled_like_credential(element: &str) -> bool {
+    element
         .trim_matches(is_ows)
         .split_once(is_ows)
         .is_some_and(|(scheme, rest)| {
@@ -283,6 +292,11 @@ mod tests {
         assert!(looks_like_credential("  basic Zm9v"));
         assert!(!looks_like_credential("Bearer"));
         assert!(!looks_like_credential("max-age=0, private"));
+        // Any element of a list, not only the first.
+        assert!(looks_like_credential("a-1, Bearer abc"));
+        assert!(looks_like_credential("x,token abc, y"));
+        assert!(!looks_like_credential("\"a, Bearer abc\""), "quoted");
+        assert!(!looks_like_credential("Accept, Authorization"));
     }
 
     #[test]

@@ -45,6 +45,19 @@ impl HeaderRules {
         is_secret_header(name) || self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 
+    /// True when every one of `values`, all the values of header `name`,
+    /// is a credential: the name is a credential header's, or one of the
+    /// values is spelled like a credential (challenges excepted). The field
+    /// lines of one name are one list (RFC 9110 §5.3): `X-Forward: Token a`
+    /// and `X-Forward: b` are `X-Forward: Token a, b`, read whole.
+    pub fn is_credential_field<'v>(
+        &self,
+        name: &str,
+        mut values: impl Iterator<Item = &'v str>,
+    ) -> bool {
+        self.is_credential(name) || (!is_challenge(name) && values.any(looks_like_credential))
+    }
+
     /// The secrets in one value of header `name` (any case): all of it
     /// when `credential` (the name is a credential header's, or the caller
     /// knows the header holds one), or when the value is spelled like a
@@ -60,11 +73,7 @@ impl HeaderRules {
         if is_placeholder(value) {
             return None;
         }
-        const CHALLENGE: &str = "-authenticate";
-        let challenge = name.len() >= CHALLENGE.len()
-            && name.as_bytes()[name.len() - CHALLENGE.len()..]
-                .eq_ignore_ascii_case(CHALLENGE.as_bytes());
-        if credential || (!challenge && looks_like_credential(value)) {
+        if credential || (!is_challenge(name) && looks_like_credential(value)) {
             let secrets = if name.eq_ignore_ascii_case("cookie") {
                 credentials::cookie_secrets(value, false)
             } else if name.eq_ignore_ascii_case("set-cookie") {
@@ -87,6 +96,15 @@ impl HeaderRules {
         spans.extend(query_secrets(value));
         (!spans.is_empty()).then(|| replace_found(value, spans))
     }
+}
+
+/// True for a challenge header (`WWW-Authenticate`, `Proxy-Authenticate`),
+/// in any case: its `Bearer realm=…` names a scheme, not a credential.
+fn is_challenge(name: &str) -> bool {
+    const CHALLENGE: &str = "-authenticate";
+    name.len() >= CHALLENGE.len()
+        && name.as_bytes()[name.len() - CHALLENGE.len()..]
+            .eq_ignore_ascii_case(CHALLENGE.as_bytes())
 }
 
 /// `text` with each span replaced by [`URL_PLACEHOLDER`] (spans in URLs and

@@ -38,7 +38,7 @@ use redacted::Serialized;
 pub use rules::{CREDENTIAL_HEADERS, is_secret_header};
 pub use secrets::{LeakError, MIN_SEARCHABLE_SECRET, Secrets};
 
-use crate::cassette::{Body, Headers, Interaction, Query, RecordedRequest};
+use crate::cassette::{Body, FieldValue, Headers, Interaction, Query, RecordedRequest};
 use places::{json_places, param_secrets, url_secrets};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -253,15 +253,24 @@ impl Redactor {
 
     fn redact_headers(&self, headers: &mut Headers, secrets: &mut Secrets) {
         for (name, values) in headers.iter_mut() {
-            let mut credential_name = None;
+            // Values that are not UTF-8 are searched as ISO-8859-1 text,
+            // one character per byte (see `FieldValue::edit`).
+            //
+            // A value is remembered clean only when its name is no
+            // credential's and it is not spelled like one, so a header
+            // whose every value is remembered is no credential as a whole
+            // either: nothing to read. Otherwise a value clean alone can
+            // be a credential beside another (`Token a` and `b`, one list).
+            if values
+                .iter()
+                .all(|value| self.clean_headers.contains(name, value.as_str()))
+            {
+                continue;
+            }
+            let credential = self
+                .headers
+                .is_credential_field(name, values.iter().map(FieldValue::as_str));
             for value in values.iter_mut() {
-                // Values that are not UTF-8 are searched as ISO-8859-1 text,
-                // one character per byte (see `FieldValue::edit`).
-                if self.clean_headers.contains(name, value.as_str()) {
-                    continue;
-                }
-                let credential =
-                    *credential_name.get_or_insert_with(|| self.headers.is_credential(name));
                 match self
                     .headers
                     .secrets_in_value(name, credential, value.as_str())
@@ -270,7 +279,10 @@ impl Redactor {
                         found.secrets.into_iter().for_each(|s| secrets.add(s));
                         value.edit(|value| *value = found.replaced);
                     }
-                    None => self.clean_headers.insert(name, value.as_str()),
+                    // Not read as a credential: the answer is the
+                    // value's own, whatever lines stand beside it.
+                    None if !credential => self.clean_headers.insert(name, value.as_str()),
+                    None => {}
                 }
             }
         }

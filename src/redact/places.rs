@@ -2,7 +2,6 @@
 //! changing anything: the redactor replaces what this finds, `schema-check`
 //! reports it, and log scrubbing collects it.
 
-use super::credentials::looks_like_credential;
 use super::header_values::{HeaderRules, is_header_map};
 use super::rules::{
     PUBLIC_TYPES, is_public_attribute, is_secret_name, is_secret_url_param, type_has_secret_id,
@@ -179,14 +178,16 @@ impl Walk<'_> {
     ) {
         let len = self.pointer.len();
         for (name, value) in headers {
-            let challenge = name.to_ascii_lowercase().ends_with("-authenticate");
-            let spelled = |value: &Value| value.as_str().is_some_and(looks_like_credential);
+            // One value or a list of them, read as on the wire.
+            let texts = (value.as_str().into_iter()).chain(
+                value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str),
+            );
             let credential = !value.is_boolean()
-                && (secret_key
-                    || self.headers.is_credential(name)
-                    || (!challenge
-                        && (spelled(value)
-                            || value.as_array().is_some_and(|v| v.iter().any(spelled)))));
+                && (secret_key || self.headers.is_credential_field(name, texts));
             self.pointer.push('/');
             push_pointer_token(&mut self.pointer, name);
             match value {

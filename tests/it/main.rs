@@ -62,6 +62,8 @@ mod replay_serving;
 mod review_cma_contract;
 /// Issue 12 review: new variants of each item's kind, found by an adversarial review, now fixed.
 mod review_findings;
+/// Review of the remembered clean header fields: a header's lines are one list, a credential whole.
+mod review_header_lists;
 /// Cassette loading review: cassettes the faster loading read otherwise than the whole-file reader, now fixed.
 mod review_loading;
 /// Issue 15 review: the performance changes attacked from outside, each break now fixed.
