@@ -273,12 +273,13 @@ async fn detached<H: Handler>(
         .unwrap_or_else(|_| handler_failed())
 }
 
-/// The answer when the handler panicked (the panic hook has printed why).
+/// The answer when the handler panicked (the panic hook has printed where;
+/// datovcr's withholds the message, which can quote the exchange).
 fn handler_failed() -> Response<Full<Bytes>> {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "DATOVCR_INTERNAL_ERROR",
-        "datovcr failed while handling this request (a bug: the log has the panic message)",
+        "datovcr failed while handling this request (a bug: its log names the place in the code)",
     )
     .into_response()
 }
@@ -393,7 +394,14 @@ impl<S: Send + 'static> RunningServer<S> {
             .task
             .take()
             .expect("the server task is only taken here");
-        task.await.expect("a server task does not panic")
+        // Never `expect`: tokio's `JoinError` shows the panic's message,
+        // which can quote an exchange, and a new panic would carry it on
+        // (printed by the process's hook, which is not datovcr's when the
+        // server runs in a library's host). The first panic was reported
+        // where it happened.
+        task.await.unwrap_or_else(|_| {
+            panic!("the server task panicked or was cancelled (reported where it happened)")
+        })
     }
 }
 

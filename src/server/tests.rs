@@ -80,6 +80,9 @@ async fn a_panic_is_answered(detached: bool) {
         "detached {detached}: {answer}"
     );
     assert!(answer.contains("DATOVCR_INTERNAL_ERROR"), "{answer}");
+    // datovcr's hook withholds the message: the answer must not send the
+    // user looking for it.
+    assert!(answer.contains("names the place"), "{answer}");
     stream
         .write_all(b"GET /fine HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
@@ -88,6 +91,36 @@ async fn a_panic_is_answered(detached: bool) {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     stop.send(()).unwrap();
     assert_eq!(server.await.unwrap(), Drained::All);
+}
+
+/// A server task that panics: `shutdown` panics in turn, and its message
+/// must not quote the first one's (tokio's `JoinError` shows it; a process
+/// whose hook is not datovcr's, a library's host, would print it).
+#[tokio::test]
+async fn shutdown_after_a_server_task_panic_never_quotes_its_message() {
+    let canary = "cnry-pw-7c41e09b5d";
+    for panics_at in ["start", "stop"] {
+        let server = RunningServer::spawn("127.0.0.1:9".parse().unwrap(), |stopped| async move {
+            if panics_at == "stop" {
+                let _ = stopped.await;
+            }
+            let text = format!("é{canary}");
+            // A slicing panic quotes the string: `… inside 'é' … of `é…``.
+            std::hint::black_box(&text[1..]).len()
+        });
+        let caught = AssertUnwindSafe(server.shutdown()).catch_unwind().await;
+        let payload = caught.expect_err("shutdown of a panicked server panics");
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        assert!(!message.contains(canary), "{panics_at}: quoted: {message}");
+        assert!(
+            message.contains("server task panicked"),
+            "{panics_at}: {message:?}"
+        );
+    }
 }
 
 /// Waits for `release` once it has said it started; counts completions.
