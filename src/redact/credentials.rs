@@ -101,30 +101,70 @@ fn spelled_like_credential(element: &str) -> bool {
         })
 }
 
-/// The placeholder for a credential header value: `Scheme [REDACTED]` when
-/// it starts with an auth scheme (so `Bearer <non-empty>` still holds),
-/// else the bare placeholder.
-pub fn header_placeholder(value: &str, placeholder: &str) -> String {
-    let value = value.trim_matches(is_ows);
-    match value.split_once(is_ows) {
-        Some((scheme, rest))
-            if !scheme.is_empty()
-                && scheme.bytes().all(is_tchar)
-                && !rest.trim().is_empty()
-                && !scheme.contains('=') =>
-        {
-            format!("{scheme} {placeholder}")
+/// True when `word`, the first of a value of credential header `name`,
+/// is an auth scheme, public and kept: any scheme of `Authorization` and
+/// `Proxy-Authorization` (their values are `scheme credentials`, RFC 9110
+/// §11.6.2), a known scheme ([`SCHEMES`]) anywhere else. The first word of
+/// `X-Api-Key: sk_live_… extra` is no scheme: it may be the secret itself.
+pub fn keeps_scheme(name: &str, word: &str) -> bool {
+    !word.is_empty()
+        && word.bytes().all(is_tchar)
+        && (name.eq_ignore_ascii_case("authorization")
+            || name.eq_ignore_ascii_case("proxy-authorization")
+            || SCHEMES.iter().any(|known| known.eq_ignore_ascii_case(word)))
+}
+
+/// The scheme a credential value of header `name` keeps, if any: its first
+/// word when [`keeps_scheme`] says so and a credential follows.
+fn kept_scheme<'v>(name: &str, value: &'v str) -> Option<&'v str> {
+    match value.trim_matches(is_ows).split_once(is_ows) {
+        Some((scheme, rest)) if !rest.trim().is_empty() && keeps_scheme(name, scheme) => {
+            Some(scheme)
         }
-        _ => placeholder.to_owned(),
+        _ => None,
     }
 }
 
-/// True when `value` is a placeholder written by [`header_placeholder`].
+/// The placeholder for a credential value of header `name`: `Scheme
+/// [REDACTED]` when it starts with a scheme [`keeps_scheme`] keeps (so
+/// `Bearer <non-empty>` still holds), else the bare placeholder.
+pub fn header_placeholder(name: &str, value: &str, placeholder: &str) -> String {
+    match kept_scheme(name, value) {
+        Some(scheme) => format!("{scheme} {placeholder}"),
+        None => placeholder.to_owned(),
+    }
+}
+
+/// The first word of a credential value that [`header_placeholder`] does
+/// not keep (`sk_live_…` of `sk_live_… extra`): a secret of its own, so
+/// its other occurrences are scrubbed too. `None` for one-word values and
+/// kept schemes.
+pub fn dropped_first_word(name: &str, value: &str) -> Option<String> {
+    if kept_scheme(name, value).is_some() {
+        return None;
+    }
+    let (word, rest) = value.trim_matches(is_ows).split_once(is_ows)?;
+    (!word.is_empty() && !rest.trim().is_empty()).then(|| word.to_owned())
+}
+
+/// True when `value` is a placeholder written by [`header_placeholder`]
+/// for some header: the bare placeholder, or `token [REDACTED]`. Where the
+/// header is known, [`is_header_value_placeholder`] is the stricter test.
 pub fn is_header_placeholder(value: &str, placeholder: &str) -> bool {
     value == placeholder
         || value.split_once(' ').is_some_and(|(scheme, rest)| {
             rest == placeholder && !scheme.is_empty() && scheme.bytes().all(is_tchar)
         })
+}
+
+/// True when `value` is what [`header_placeholder`] writes for header
+/// `name`: `sk_live_… [REDACTED]` under `X-Api-Key` is not (its first word
+/// would not have been kept), so it is read as a live credential.
+pub fn is_header_value_placeholder(name: &str, value: &str, placeholder: &str) -> bool {
+    value == placeholder
+        || value
+            .split_once(' ')
+            .is_some_and(|(scheme, rest)| rest == placeholder && keeps_scheme(name, scheme))
 }
 
 fn basic_secrets(credential: &str) -> Vec<String> {
@@ -301,10 +341,19 @@ mod tests {
 
     #[test]
     fn placeholders_keep_the_scheme() {
-        assert_eq!(header_placeholder("Bearer x", "[R]"), "Bearer [R]");
-        assert_eq!(header_placeholder("Basic Zm9v", "[R]"), "Basic [R]");
-        assert_eq!(header_placeholder("rawtoken", "[R]"), "[R]");
-        assert_eq!(header_placeholder("a=b c", "[R]"), "[R]");
+        assert_eq!(
+            header_placeholder("authorization", "Bearer x", "[R]"),
+            "Bearer [R]"
+        );
+        assert_eq!(
+            header_placeholder("Authorization", "Basic Zm9v", "[R]"),
+            "Basic [R]"
+        );
+        assert_eq!(
+            header_placeholder("authorization", "rawtoken", "[R]"),
+            "[R]"
+        );
+        assert_eq!(header_placeholder("authorization", "a=b c", "[R]"), "[R]");
         assert!(is_header_placeholder("Bearer [R]", "[R]"));
         assert!(!is_header_placeholder("Bearer [R] x", "[R]"));
     }

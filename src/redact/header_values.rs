@@ -70,19 +70,24 @@ impl HeaderRules {
         credential: bool,
         value: &str,
     ) -> Option<FoundInValue> {
-        if is_placeholder(value) {
+        // A placeholder as this header's would be written: `sk_live_…
+        // [REDACTED]` under `X-Api-Key` is not one, and is read as live.
+        if value.eq_ignore_ascii_case(URL_PLACEHOLDER)
+            || credentials::is_header_value_placeholder(name, value, PLACEHOLDER)
+        {
             return None;
         }
         if credential || (!is_challenge(name) && looks_like_credential(value)) {
-            let secrets = if name.eq_ignore_ascii_case("cookie") {
+            let mut secrets = if name.eq_ignore_ascii_case("cookie") {
                 credentials::cookie_secrets(value, false)
             } else if name.eq_ignore_ascii_case("set-cookie") {
                 credentials::cookie_secrets(value, true)
             } else {
                 credentials::authorization_secrets(value)
             };
+            secrets.extend(credentials::dropped_first_word(name, value));
             return Some(FoundInValue {
-                replaced: credentials::header_placeholder(value, PLACEHOLDER),
+                replaced: credentials::header_placeholder(name, value, PLACEHOLDER),
                 secrets,
             });
         }

@@ -30,21 +30,27 @@ fn old_is_secret_header(name: &str) -> bool {
                 .any(|prefix| name.to_ascii_lowercase().starts_with(prefix)))
 }
 
-/// `HeaderRules::secrets_in_value` before it compared names in place.
+/// `HeaderRules::secrets_in_value` before it compared names in place (with
+/// the later rule that a placeholder is one only as its header would write
+/// it, and that a dropped first word is a secret).
 fn old_secrets_in_value(name: &str, credential: bool, value: &str) -> Option<FoundInValue> {
-    if is_placeholder(value) {
+    if value.eq_ignore_ascii_case(crate::redact::URL_PLACEHOLDER)
+        || credentials::is_header_value_placeholder(name, value, PLACEHOLDER)
+    {
         return None;
     }
+    let original_name = name;
     let name = name.to_ascii_lowercase();
     let challenge = name.ends_with("-authenticate");
     if credential || (!challenge && looks_like_credential(value)) {
-        let secrets = match name.as_str() {
+        let mut secrets = match name.as_str() {
             "cookie" => credentials::cookie_secrets(value, false),
             "set-cookie" => credentials::cookie_secrets(value, true),
             _ => credentials::authorization_secrets(value),
         };
+        secrets.extend(credentials::dropped_first_word(original_name, value));
         return Some(FoundInValue {
-            replaced: credentials::header_placeholder(value, PLACEHOLDER),
+            replaced: credentials::header_placeholder(original_name, value, PLACEHOLDER),
             secrets,
         });
     }

@@ -321,3 +321,108 @@ mod placeholder_prefixes {
         }
     }
 }
+
+/// A credential header's first word is kept only when it is an auth
+/// scheme: under `X-Api-Key`, `sk_live_… extra` and `sk_live_… [REDACTED]`
+/// carry the secret in that word.
+mod first_words {
+    use super::super::*;
+    use crate::cassette::{RecordedRequest, RecordedResponse};
+    use serde_json::json;
+
+    fn line_of(headers: &[(&str, &str)], echo: &str) -> String {
+        let interaction = Interaction {
+            recorded_at: "2026-11-30T08:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/access_tokens".into(),
+                query: Query::default(),
+                headers: headers.iter().copied().collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Body::Json(json!({"meta": {"seen": echo}})),
+            },
+        };
+        let line = Redactor::default()
+            .redact(interaction)
+            .to_journal_line()
+            .expect("no leak");
+        String::from_utf8(line).expect("UTF-8")
+    }
+
+    #[test]
+    fn a_first_word_that_is_no_scheme_is_a_secret_wherever_it_stands() {
+        for (name, value, secret) in [
+            (
+                "x-api-key",
+                "sk_live_0123456789 extra",
+                "sk_live_0123456789",
+            ),
+            (
+                "X-Api-Key",
+                "sk_live_5555aaaa [REDACTED]",
+                "sk_live_5555aaaa",
+            ),
+            ("x-auth-token", "t0k3n-abcdef12\tmore", "t0k3n-abcdef12"),
+            ("x-session-id", "s3ss-77aa88bb [REDACTED]", "s3ss-77aa88bb"),
+        ] {
+            let line = line_of(&[(name, value)], &format!("echo {secret}"));
+            assert!(!line.contains(secret), "{name}: {value}: {line}");
+        }
+    }
+
+    #[test]
+    fn schemes_are_kept_and_their_placeholders_stay_as_written() {
+        for (name, value, kept) in [
+            (
+                "authorization",
+                "Bearer 9b2f0c7d4e1a8b3c",
+                "Bearer [REDACTED]",
+            ),
+            (
+                "authorization",
+                "CustomScheme 9b2f0c7d4e1a8b3c",
+                "CustomScheme [REDACTED]",
+            ),
+            ("x-echo-auth", "Token 9b2f0c7d4e1a8b3c", "Token [REDACTED]"),
+            ("x-api-key", "sk_live_only", "[REDACTED]"),
+            ("authorization", "Bearer [REDACTED]", "Bearer [REDACTED]"),
+            (
+                "proxy-authorization",
+                "Custom [REDACTED]",
+                "Custom [REDACTED]",
+            ),
+        ] {
+            let line = line_of(&[(name, value)], "nothing");
+            let parsed: Interaction = serde_json::from_str(&line).expect("a line");
+            let header = parsed.request.headers.get(name).expect("kept").to_owned();
+            assert_eq!(header, kept, "{name}: {value}");
+            assert!(find_leaks(&parsed).is_empty(), "{name}: {value}: {line}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_first_word_under_a_non_authorization_credential_is_a_leak() {
+        let recorded = Interaction {
+            recorded_at: "2026-11-30T08:00:00Z".into(),
+            request: RecordedRequest {
+                method: "GET".into(),
+                path: "/access_tokens".into(),
+                query: Query::default(),
+                headers: [("x-api-key", "sk_live_5555aaaa [REDACTED]")]
+                    .into_iter()
+                    .collect(),
+                body: Body::Empty,
+            },
+            response: RecordedResponse {
+                status: 200,
+                headers: Headers::new(),
+                body: Body::Empty,
+            },
+        };
+        assert!(!find_leaks(&recorded).is_empty());
+    }
+}
