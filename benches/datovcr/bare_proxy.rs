@@ -55,34 +55,51 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (mut parts, body) = request.into_parts();
-    let body = body
-        .collect()
+    let body = read_body(body).await;
+    let path_and_query = path_and_query(&parts);
+    aim_at(&mut parts, forwarder.upstream, path_and_query);
+    let outgoing = Request::from_parts(parts, Full::new(body));
+    let Ok(response) = forwarder.client.request(outgoing).await else {
+        return Ok(bad_gateway());
+    };
+    let (parts, body) = response.into_parts();
+    Ok(Response::from_parts(
+        parts,
+        Full::new(read_body(body).await),
+    ))
+}
+
+/// The whole body; empty if it failed.
+pub async fn read_body(body: Incoming) -> Bytes {
+    body.collect()
         .await
         .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path_and_query = parts
+        .unwrap_or_default()
+}
+
+/// The request's path and query, `/` when it has none.
+pub fn path_and_query(parts: &http::request::Parts) -> String {
+    parts
         .uri
         .path_and_query()
         .map_or("/", |p| p.as_str())
-        .to_owned();
+        .to_owned()
+}
+
+/// Points a received request at the plain-HTTP `upstream`.
+pub fn aim_at(parts: &mut http::request::Parts, upstream: SocketAddr, path_and_query: String) {
     parts.uri = Uri::builder()
         .scheme("http")
-        .authority(forwarder.upstream.to_string())
+        .authority(upstream.to_string())
         .path_and_query(path_and_query)
         .build()
         .expect("a URI");
     parts.headers.remove(header::HOST);
-    let outgoing = Request::from_parts(parts, Full::new(body));
-    let Ok(response) = forwarder.client.request(outgoing).await else {
-        let mut failed = Response::new(Full::new(Bytes::new()));
-        *failed.status_mut() = StatusCode::BAD_GATEWAY;
-        return Ok(failed);
-    };
-    let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+/// What the proxy answers when the upstream did not.
+pub fn bad_gateway() -> Response<Full<Bytes>> {
+    let mut failed = Response::new(Full::new(Bytes::new()));
+    *failed.status_mut() = StatusCode::BAD_GATEWAY;
+    failed
 }

@@ -27,8 +27,8 @@
 //! implementation (datovcr's own quick checks, say) can cost less.
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::bare_proxy::{aim_at, bad_gateway, path_and_query, read_body};
 use datovcr::contract::ContractSet;
 use datovcr::proxy::upstream::{UpstreamClient, build_client};
 
@@ -201,16 +202,8 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (mut parts, body) = request.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let body = read_body(body).await;
+    let path_and_query = path_and_query(&parts);
     let Some(endpoint) = plain
         .contract
         .route(parts.method.as_str(), parts.uri.path())
@@ -232,25 +225,13 @@ async fn forward(
             "body": request_json,
         })
     });
-    parts.uri = Uri::builder()
-        .scheme("http")
-        .authority(plain.upstream.to_string())
-        .path_and_query(path_and_query)
-        .build()
-        .expect("a URI");
-    parts.headers.remove(header::HOST);
+    aim_at(&mut parts, plain.upstream, path_and_query);
     let outgoing = Request::from_parts(parts, Full::new(body));
     let Ok(response) = plain.client.request(outgoing).await else {
-        let mut failed = Response::new(Full::new(Bytes::new()));
-        *failed.status_mut() = StatusCode::BAD_GATEWAY;
-        return Ok(failed);
+        return Ok(bad_gateway());
     };
     let (parts, body) = response.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = read_body(body).await;
     let Ok(response_json) = parse(&body) else {
         return not_done("the response body is not JSON: nothing validated");
     };
