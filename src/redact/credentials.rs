@@ -152,9 +152,15 @@ pub fn dropped_first_word(name: &str, value: &str) -> Option<String> {
 /// header is known, [`is_header_value_placeholder`] is the stricter test.
 pub fn is_header_placeholder(value: &str, placeholder: &str) -> bool {
     value == placeholder
-        || value.split_once(' ').is_some_and(|(scheme, rest)| {
-            rest == placeholder && !scheme.is_empty() && scheme.bytes().all(is_tchar)
-        })
+        || placeholder_scheme(value, placeholder)
+            .is_some_and(|scheme| !scheme.is_empty() && scheme.bytes().all(is_tchar))
+}
+
+/// The word before the placeholder of `word [REDACTED]`.
+fn placeholder_scheme<'v>(value: &'v str, placeholder: &str) -> Option<&'v str> {
+    value
+        .split_once(' ')
+        .and_then(|(scheme, rest)| (rest == placeholder).then_some(scheme))
 }
 
 /// True when `value` is what [`header_placeholder`] writes for header
@@ -162,9 +168,7 @@ pub fn is_header_placeholder(value: &str, placeholder: &str) -> bool {
 /// would not have been kept), so it is read as a live credential.
 pub fn is_header_value_placeholder(name: &str, value: &str, placeholder: &str) -> bool {
     value == placeholder
-        || value
-            .split_once(' ')
-            .is_some_and(|(scheme, rest)| rest == placeholder && keeps_scheme(name, scheme))
+        || placeholder_scheme(value, placeholder).is_some_and(|scheme| keeps_scheme(name, scheme))
 }
 
 fn basic_secrets(credential: &str) -> Vec<String> {

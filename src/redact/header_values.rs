@@ -106,10 +106,13 @@ impl HeaderRules {
 /// True for a challenge header (`WWW-Authenticate`, `Proxy-Authenticate`),
 /// in any case: its `Bearer realm=…` names a scheme, not a credential.
 fn is_challenge(name: &str) -> bool {
-    const CHALLENGE: &str = "-authenticate";
-    name.len() >= CHALLENGE.len()
-        && name.as_bytes()[name.len() - CHALLENGE.len()..]
-            .eq_ignore_ascii_case(CHALLENGE.as_bytes())
+    ends_with_ignoring_case(name, "-authenticate")
+}
+
+/// `text.ends_with(suffix)`, ASCII case ignored, without a lowercased copy.
+fn ends_with_ignoring_case(text: &str, suffix: &str) -> bool {
+    text.len() >= suffix.len()
+        && text.as_bytes()[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// `text` with each span replaced by [`URL_PLACEHOLDER`] (spans in URLs and
@@ -148,10 +151,7 @@ pub(super) fn replace_found(text: &str, mut spans: Vec<(Range<usize>, String)>) 
 /// any other `headers` or `…_headers` object, in any case.
 pub fn is_header_map(key: &str) -> bool {
     // Asked of every member name of every body: no lowercased copy.
-    const SUFFIX: &str = "_headers";
-    key.eq_ignore_ascii_case("headers")
-        || (key.len() >= SUFFIX.len()
-            && key.as_bytes()[key.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX.as_bytes()))
+    key.eq_ignore_ascii_case("headers") || ends_with_ignoring_case(key, "_headers")
 }
 
 /// The names of the headers a recorded interaction holds as placeholders

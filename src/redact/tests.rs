@@ -330,8 +330,8 @@ mod first_words {
     use crate::cassette::{RecordedRequest, RecordedResponse};
     use serde_json::json;
 
-    fn line_of(headers: &[(&str, &str)], echo: &str) -> String {
-        let interaction = Interaction {
+    fn exchange(headers: &[(&str, &str)], body: Body) -> Interaction {
+        Interaction {
             recorded_at: "2026-11-30T08:00:00Z".into(),
             request: RecordedRequest {
                 method: "GET".into(),
@@ -343,9 +343,13 @@ mod first_words {
             response: RecordedResponse {
                 status: 200,
                 headers: Headers::new(),
-                body: Body::Json(json!({"meta": {"seen": echo}})),
+                body,
             },
-        };
+        }
+    }
+
+    fn line_of(headers: &[(&str, &str)], echo: &str) -> String {
+        let interaction = exchange(headers, Body::Json(json!({"meta": {"seen": echo}})));
         let line = Redactor::default()
             .redact(interaction)
             .to_journal_line()
@@ -406,23 +410,7 @@ mod first_words {
 
     #[test]
     fn a_recorded_first_word_under_a_non_authorization_credential_is_a_leak() {
-        let recorded = Interaction {
-            recorded_at: "2026-11-30T08:00:00Z".into(),
-            request: RecordedRequest {
-                method: "GET".into(),
-                path: "/access_tokens".into(),
-                query: Query::default(),
-                headers: [("x-api-key", "sk_live_5555aaaa [REDACTED]")]
-                    .into_iter()
-                    .collect(),
-                body: Body::Empty,
-            },
-            response: RecordedResponse {
-                status: 200,
-                headers: Headers::new(),
-                body: Body::Empty,
-            },
-        };
+        let recorded = exchange(&[("x-api-key", "sk_live_5555aaaa [REDACTED]")], Body::Empty);
         assert!(!find_leaks(&recorded).is_empty());
     }
 }

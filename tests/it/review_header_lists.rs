@@ -6,7 +6,7 @@
 //! a line of its own was skipped beside a credential: the rest of the list
 //! reached the cassette. Each variant runs through the real binary.
 
-use crate::support::canary::LeakSearch;
+use crate::support::canary::{LeakSearch, leaked_places};
 use crate::support::client::send;
 use crate::support::process::ServerProcess;
 use crate::support::proxy::client_for;
@@ -180,19 +180,7 @@ fn schema_check_finds_every_live_line_of_a_credential_list() {
     search.add_text("its stderr", &output.stderr);
     search.assert_no_leaks("schema-check");
     let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
-    let mut leaks: Vec<(u64, String)> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|finding| finding["category"] == "leaked_secret")
-        .map(|finding| {
-            (
-                finding["interaction"].as_u64().unwrap(),
-                finding["pointer"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    leaks.sort();
+    let leaks = leaked_places(&report);
     assert_eq!(
         leaks,
         [

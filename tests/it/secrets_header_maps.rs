@@ -10,7 +10,7 @@
 //! nested in `included` and `meta`, list values, a name redacted on the
 //! wire only or in a body map only.
 
-use crate::support::canary::LeakSearch;
+use crate::support::canary::{LeakSearch, leaked_places};
 use crate::support::client::send;
 use crate::support::process::ServerProcess;
 use crate::support::proxy::{api_headers, borrowed, client_for, start_proxy};
@@ -244,19 +244,7 @@ fn schema_check_finds_a_redacted_header_name_in_clear_in_body_maps() {
     search.add_text("schema-check's report", stdout.as_bytes());
     search.assert_no_leaks("schema-check quoting a secret");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    let mut leaks: Vec<(u64, String)> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|finding| finding["category"] == "leaked_secret")
-        .map(|finding| {
-            (
-                finding["interaction"].as_u64().unwrap(),
-                finding["pointer"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    leaks.sort();
+    let leaks = leaked_places(&report);
     assert_eq!(
         leaks,
         [

@@ -788,6 +788,27 @@ pub fn percent_all(text: &str, upper: bool) -> String {
         .collect()
 }
 
+/// Where a `schema-check --format json` report finds leaked secrets:
+/// `(interaction, pointer)` of each `leaked_secret` finding, sorted.
+pub fn leaked_places(report: &Value) -> Vec<(u64, String)> {
+    let mut places: Vec<(u64, String)> = report["findings"]
+        .as_array()
+        .expect("a report's findings")
+        .iter()
+        .filter(|finding| finding["category"] == "leaked_secret")
+        .map(|finding| {
+            (
+                finding["interaction"]
+                    .as_u64()
+                    .expect("an interaction index"),
+                finding["pointer"].as_str().expect("a pointer").to_owned(),
+            )
+        })
+        .collect();
+    places.sort();
+    places
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
