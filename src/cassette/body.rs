@@ -214,7 +214,7 @@ impl<'de> Deserialize<'de> for Body {
 /// or the document it names, not as the object that was sent, so such a
 /// body is kept as text, byte for byte. Conservative: the name anywhere (a
 /// string value too) is enough.
-fn names_serde_json_private(bytes: &[u8]) -> bool {
+pub(crate) fn names_serde_json_private(bytes: &[u8]) -> bool {
     // Every JSON body of every recorded exchange is searched: the searcher
     // is built once.
     static PREFIX: std::sync::LazyLock<memchr::memmem::Finder<'static>> =

@@ -16,8 +16,10 @@ use super::endpoint::{Endpoint, SchemaRef};
 use super::light::Light;
 use super::manifest::StatusKey;
 use super::{ContractSet, query};
-use crate::cassette::{MAX_JSON_DEPTH, Query, is_json_media_type};
+use crate::cassette::{MAX_JSON_DEPTH, Query, is_json_media_type, names_serde_json_private};
+use crate::redact::screen;
 use http::HeaderMap;
+use std::sync::OnceLock;
 
 /// A request as it arrived, for [`ContractSet::request_is_clean`].
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +34,9 @@ pub struct WireRequest<'a> {
     pub body: &'a [u8],
     /// The `Content-Type` the cassette form reads the body by.
     pub content_type: Option<&'a str>,
+    /// Where to note, once the body is read, whether the redaction could
+    /// find anything in it ([`screened`]); `None` when nobody asks.
+    pub screen: Option<&'a OnceLock<bool>>,
 }
 
 /// A response as it arrived, for [`ContractSet::response_is_clean`].
@@ -42,6 +47,8 @@ pub struct WireResponse<'a> {
     pub skip: &'a [&'a str],
     pub body: &'a [u8],
     pub content_type: Option<&'a str>,
+    /// As [`WireRequest::screen`].
+    pub screen: Option<&'a OnceLock<bool>>,
 }
 
 impl ContractSet {
@@ -70,6 +77,7 @@ impl ContractSet {
                 let Some(body) = self.light_body(schema, request.body, request.content_type) else {
                     return false;
                 };
+                note_screen(request.screen, &body, request.body);
                 rules.path_params.iter().all(|(segment, pointer)| {
                     let in_path = endpoint.path.segment(request.path, *segment);
                     match (in_path, pointer_str(&body, pointer)) {
@@ -124,6 +132,7 @@ impl ContractSet {
                 else {
                     return false;
                 };
+                note_screen(response.screen, &body, response.body);
                 let job_result = body
                     .get("data")
                     .and_then(|data| data.get("type"))
@@ -148,6 +157,48 @@ impl ContractSet {
         let validator = self.compiler.light_validator(schema).ok()?;
         let light = Light::parse(body, MAX_JSON_DEPTH)?;
         validator.is_valid(&light).then_some(light)
+    }
+}
+
+/// Notes in `cell` what [`screened`] says of a body already read: the
+/// redaction's screen over the tree costs a walk, where over the bytes it
+/// would cost a parse (the proxy's log line asks; docs/performance.md).
+fn note_screen(cell: Option<&OnceLock<bool>>, body: &Light<'_>, bytes: &[u8]) {
+    if let Some(cell) = cell {
+        let _ = cell.get_or_init(|| !names_serde_json_private(bytes) && screened(body, 0));
+    }
+}
+
+/// [`crate::redact::screen::json_document_is_clean`] over a tree read from
+/// a body whose every private name was ruled out: true when the redaction
+/// could find nothing in it by name or shape. The tree holds what
+/// `serde_json::Value` holds (the last of repeated names, decoded strings),
+/// at most [`MAX_JSON_DEPTH`] levels, one less here as there.
+fn screened(value: &Light<'_>, depth: usize) -> bool {
+    match value {
+        Light::String(text) => !screen::text_may_hold_secret(text),
+        Light::Array(items) => {
+            depth + 1 < MAX_JSON_DEPTH && items.iter().all(|item| screened(item, depth + 1))
+        }
+        Light::Object(members) => {
+            if depth + 1 >= MAX_JSON_DEPTH {
+                return false;
+            }
+            let mut secret_type = false;
+            let mut has_id = false;
+            for (name, member) in members {
+                if screen::name_may_mark_secret(name) || !screened(member, depth + 1) {
+                    return false;
+                }
+                match &**name {
+                    "type" => secret_type = member.as_str().is_some_and(screen::type_has_secret_id),
+                    "id" => has_id = true,
+                    _ => {}
+                }
+            }
+            !(secret_type && has_id)
+        }
+        Light::Null | Light::Bool(_) | Light::Number(_) => true,
     }
 }
 

@@ -11,6 +11,7 @@ use super::headers::to_recorded;
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
 use crate::content_coding::{self, CodingError};
 use crate::contract::{WireRequest, WireResponse};
+use crate::redact::screen;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header, request, response};
 use std::sync::OnceLock;
@@ -50,6 +51,9 @@ pub(super) struct ArrivedRequest {
     body: Bytes,
     content_type: Option<String>,
     form: OnceLock<RecordedRequest>,
+    /// What the quick check's read of the body says of its secrets
+    /// ([`crate::contract::WireRequest::screen`]).
+    screened: OnceLock<bool>,
 }
 
 impl ArrivedRequest {
@@ -82,11 +86,13 @@ impl ArrivedRequest {
             body,
             content_type: content_type(&parts.headers),
             form: OnceLock::new(),
+            screened: OnceLock::new(),
         })
     }
 
-    /// What the quick contract check reads.
-    pub fn wire(&self) -> WireRequest<'_> {
+    /// What the quick contract check reads. `screen`: have it note what
+    /// the body holds for the secret search ([`Unbuilt::searched`]).
+    pub fn wire(&self, screen: bool) -> WireRequest<'_> {
         WireRequest {
             path: &self.path,
             query: &self.query,
@@ -94,6 +100,7 @@ impl ArrivedRequest {
             skip: &self.skip,
             body: &self.body,
             content_type: self.content_type.as_deref(),
+            screen: screen.then_some(&self.screened),
         }
     }
 
@@ -112,6 +119,27 @@ impl ArrivedRequest {
         self.form();
         self.form.into_inner().expect("the form was just built")
     }
+
+    /// The cassette form as the secret search reads it: the form itself
+    /// once built, else built with a body the screen clears left out
+    /// ([`searched_body`]).
+    fn searched_form(&self, screen: bool) -> RecordedRequest {
+        match self.form.get() {
+            Some(form) => form.clone(),
+            None => RecordedRequest {
+                method: self.method.as_str().to_owned(),
+                path: self.path.clone(),
+                query: self.query.clone(),
+                headers: to_recorded(&self.headers, &self.skip),
+                body: searched_body(
+                    &self.body,
+                    self.content_type.as_deref(),
+                    screen,
+                    &self.screened,
+                ),
+            },
+        }
+    }
 }
 
 /// A response as it arrived, its body decoded.
@@ -122,6 +150,8 @@ pub(super) struct ArrivedResponse {
     body: Bytes,
     content_type: Option<String>,
     form: OnceLock<RecordedResponse>,
+    /// As [`ArrivedRequest`]'s.
+    screened: OnceLock<bool>,
 }
 
 impl ArrivedResponse {
@@ -149,6 +179,7 @@ impl ArrivedResponse {
             body,
             content_type: content_type(&parts.headers),
             form: OnceLock::new(),
+            screened: OnceLock::new(),
         })
     }
 
@@ -162,16 +193,19 @@ impl ArrivedResponse {
             body: body.clone(),
             content_type: None,
             form: OnceLock::new(),
+            screened: OnceLock::new(),
         }
     }
 
-    pub fn wire(&self) -> WireResponse<'_> {
+    /// As [`ArrivedRequest::wire`].
+    pub fn wire(&self, screen: bool) -> WireResponse<'_> {
         WireResponse {
             status: self.status.as_u16(),
             headers: &self.headers,
             skip: &self.skip,
             body: &self.body,
             content_type: self.content_type.as_deref(),
+            screen: screen.then_some(&self.screened),
         }
     }
 
@@ -187,6 +221,46 @@ impl ArrivedResponse {
         self.form();
         self.form.into_inner().expect("the form was just built")
     }
+
+    /// As [`ArrivedRequest::searched_form`].
+    fn searched_form(&self, screen: bool) -> RecordedResponse {
+        match self.form.get() {
+            Some(form) => form.clone(),
+            None => RecordedResponse {
+                status: self.status.as_u16(),
+                headers: to_recorded(&self.headers, &self.skip),
+                body: searched_body(
+                    &self.body,
+                    self.content_type.as_deref(),
+                    screen,
+                    &self.screened,
+                ),
+            },
+        }
+    }
+}
+
+/// A body in the form the secret search reads. One the cassette holds as
+/// `json` and in which the screen proves the search would find nothing
+/// stands as empty: parsing it into a tree only to walk it in vain was half
+/// of what a log line about a clean exchange cost (docs/performance.md,
+/// "The log line"). The screen's answer is the quick check's when it read
+/// the body (`noted`), else [`screen::json_document_is_clean`]'s. `screen`:
+/// no `--redact-pointer` rule, which reads every JSON body.
+fn searched_body(
+    body: &Bytes,
+    content_type: Option<&str>,
+    screen: bool,
+    noted: &OnceLock<bool>,
+) -> Body {
+    if screen
+        && !body.is_empty()
+        && content_type.is_none_or(cassette::is_json_media_type)
+        && *noted.get_or_init(|| screen::json_document_is_clean(body))
+    {
+        return Body::Empty;
+    }
+    Body::from_bytes(body, content_type)
 }
 
 /// An exchange not yet in its cassette form ([`super::report::Report`]'s
@@ -197,21 +271,14 @@ pub(super) struct Unbuilt {
 }
 
 impl Unbuilt {
-    /// The exchange in its cassette form, its parts moved rather than
-    /// copied.
-    pub fn into_interaction(self) -> Interaction {
+    /// The exchange as the secret search reads it (see [`searched_body`]),
+    /// for finding the secrets a line about it must not show. Never
+    /// recorded: a cleared body is left out.
+    pub fn searched(&self, screen: bool) -> Interaction {
         Interaction {
             recorded_at: cassette::now_rfc3339(),
-            request: self.request.into_form(),
-            response: self.response.into_form(),
-        }
-    }
-
-    pub fn interaction(&self) -> Interaction {
-        Interaction {
-            recorded_at: cassette::now_rfc3339(),
-            request: self.request.form().clone(),
-            response: self.response.form().clone(),
+            request: self.request.searched_form(screen),
+            response: self.response.searched_form(screen),
         }
     }
 }

@@ -263,7 +263,10 @@ impl Proxy {
         }
         let endpoint = self.contract.route(request.method.as_str(), &request.path);
         if let Some(endpoint) = endpoint
-            && !(quick && self.contract.request_is_clean(endpoint, request.wire()))
+            && !(quick
+                && self
+                    .contract
+                    .request_is_clean(endpoint, request.wire(!self.config.quiet)))
         {
             report.findings = self.contract.check_request(endpoint, request.form().into());
         }
@@ -322,7 +325,10 @@ impl Proxy {
             }
         };
         if let Some(endpoint) = endpoint
-            && !(quick && self.contract.response_is_clean(endpoint, response.wire()))
+            && !(quick
+                && self
+                    .contract
+                    .response_is_clean(endpoint, response.wire(!self.config.quiet)))
         {
             let response_findings = self
                 .contract

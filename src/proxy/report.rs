@@ -40,8 +40,9 @@ impl Report {
     /// anything about the exchange is said.
     pub(super) fn settle(&mut self) {
         if let Some((redactor, exchange)) = self.unscanned.take() {
+            let screen = redactor.redacts_no_pointers();
             self.secrets
-                .extend(redactor.secrets_in_owned(exchange.into_interaction()));
+                .extend(redactor.secrets_in_owned(exchange.searched(screen)));
         }
     }
 }
@@ -65,7 +66,8 @@ pub(super) fn undelivered_note(
     Undelivered::new(move || {
         let mut secrets = known.clone();
         if let Some((redactor, interaction)) = &unscanned {
-            secrets.extend(redactor.secrets_in(&interaction.interaction()));
+            let screen = redactor.redacts_no_pointers();
+            secrets.extend(redactor.secrets_in_owned(interaction.searched(screen)));
         }
         let outcome = match (&recorded_in, failed) {
             (Some(cassette), _) => format!("the exchange is recorded -> {}", cassette.display()),
