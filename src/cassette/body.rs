@@ -53,7 +53,10 @@ impl Body {
         }
         let may_be_json = content_type.is_none_or(is_json_media_type);
         if may_be_json
-            && let Ok(value) = serde_json::from_slice::<Value>(bytes)
+            // UTF-8 checked once, not string by string (`from_slice`
+            // checks each); either refuses what the other does.
+            && let Ok(text) = std::str::from_utf8(bytes)
+            && let Ok(value) = serde_json::from_str::<Value>(text)
             && check_depth(&value).is_ok()
             && !names_serde_json_private(bytes)
         {

@@ -59,7 +59,9 @@ impl<'s> Light<'s> {
     /// when an object starts with serde_json's raw-value token, which
     /// `Value` reads as another document.
     pub fn parse(bytes: &'s [u8], max_depth: usize) -> Option<Light<'s>> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        // UTF-8 checked once, not string by string (`from_slice` checks
+        // each): what either refuses, the other does.
+        let mut deserializer = serde_json::Deserializer::from_str(std::str::from_utf8(bytes).ok()?);
         let (value, depth) = Seed.deserialize(&mut deserializer).ok()?;
         deserializer.end().ok()?;
         (depth <= max_depth).then_some(value)

@@ -43,7 +43,11 @@ pub fn json_document_is_clean(bytes: &[u8]) -> bool {
     if crate::cassette::names_serde_json_private(bytes) {
         return false;
     }
-    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    // UTF-8 checked once, not string by string.
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut reader = serde_json::Deserializer::from_str(text);
     Screen { depth: 0 }.deserialize(&mut reader).is_ok() && reader.end().is_ok()
 }
 

@@ -40,7 +40,8 @@ const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 /// more, or may hold a secret.
 pub fn screened_key(bytes: &[u8]) -> Option<String> {
     let mut out = String::with_capacity(bytes.len());
-    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    // UTF-8 checked once, not string by string (`from_slice` checks each).
+    let mut reader = serde_json::Deserializer::from_str(std::str::from_utf8(bytes).ok()?);
     Writer {
         out: &mut out,
         depth: 0,
