@@ -1,0 +1,267 @@
+//! Adversarial review of the first promise (no secret reaches disk, logs
+//! or reports): each test is a leak the review found, now fixed, with
+//! variants of its kind. Canaries are unique per run; every test checks
+//! first that its search sees them where they were sent.
+
+use crate::support::canary::{LeakSearch, leaked_places};
+use crate::support::client::send;
+use crate::support::process::ServerProcess;
+use crate::support::proxy::client_for;
+use crate::support::upstream::{FakeDato, FakeDatoOptions, ScriptedReply, random_token};
+use crate::support::{interaction, request};
+use datovcr::cassette::{Body, Cassette};
+use http::Method;
+use serde_json::{Value, json};
+use std::path::Path;
+
+fn canary() -> String {
+    format!("cnry{}", random_token())
+}
+
+fn proxy(dir: &Path, upstream: &FakeDato, extra: &[&str]) -> ServerProcess {
+    let mut args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--ca-file",
+        upstream.ca_file().to_str().unwrap(),
+        "--cassette",
+        "trust.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    ServerProcess::start(dir, &args, &dir.join("proxy.stderr"))
+}
+
+fn schema_check(dir: &Path, file: &str) -> (Option<i32>, String, Vec<u8>) {
+    let output = assert_cmd::Command::cargo_bin("datovcr")
+        .unwrap()
+        .current_dir(dir)
+        .args(["schema-check", "--format", "json", file])
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        output.stderr,
+    )
+}
+
+/// The JSON strings that hold text rather than a URL, each hiding one
+/// canary: prose quoting a URL with userinfo or a credential parameter
+/// (absolute with leading space, relative), a JSON document serialized into
+/// a string (a webhook call's payload), a form in a string, and a record
+/// field quoting a presigned URL in prose (the shape rule reads records).
+fn strings_holding_text(c: &[String; 7]) -> Value {
+    json!({
+        "data": [
+            {
+                "type": "webhook_call",
+                "id": "1",
+                "attributes": {
+                    "request_payload": format!("{{\"entity\":{{\"token\":\"{}\"}}}}", c[0]),
+                    "response_payload": format!("upstream said: fetch https://admin:{}@hooks.example/x failed", c[1]),
+                    "response_headers": {"content-type": "text/plain"},
+                }
+            },
+            {
+                "type": "build_trigger",
+                "id": "2",
+                "attributes": {
+                    "name": format!(" https://deploy:{}@ci.example/hook", c[2]),
+                    "adapter_settings": {"note": format!("callback at /oauth/cb?code={} then retry", c[3])},
+                    "frontend_url": format!("a=1&password={}", c[4]),
+                }
+            },
+            {
+                "type": "item",
+                "id": "3",
+                "attributes": {
+                    "body": format!("Download from https://s3.example/f.pdf?X-Amz-Signature={} today", c[5]),
+                    // A record's own words: kept, no name rule in records.
+                    "secret_note": "password: is kept in records",
+                }
+            },
+            {
+                "type": "upload",
+                "id": "4",
+                "meta": {"echo": format!("{{\"password\": \"{}\"}}", c[6])},
+            }
+        ]
+    })
+}
+
+/// Text bodies (HTML, prose) quoting relative URLs with credentials, and a
+/// `?` spelled as an HTML reference.
+fn text_bodies(c: &[String; 3]) -> [(String, String); 3] {
+    [
+        (
+            "text/html".to_owned(),
+            format!(
+                "<a href=\"/oauth/cb?code={}&amp;state=1\">continue</a>",
+                c[0]
+            ),
+        ),
+        (
+            "text/plain".to_owned(),
+            format!("go to /reset?token_hash={} now", c[1]),
+        ),
+        (
+            "text/html".to_owned(),
+            format!("<a href='/cb&#63;sig={}'>x</a>", c[2]),
+        ),
+    ]
+}
+
+/// JSON strings and text bodies were read only as a URL (a JSON string) or
+/// by the named-value and absolute-URL rules (text): a URL quoted in prose,
+/// a relative URL, a JSON document or form serialized into a string all
+/// reached the cassette.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_inside_json_strings_and_relative_urls_in_text_bodies_are_redacted() {
+    let json_canaries: [String; 7] = std::array::from_fn(|_| canary());
+    let text_canaries: [String; 3] = std::array::from_fn(|_| canary());
+    let [q1, q2] = std::array::from_fn(|_| canary());
+    let body = strings_holding_text(&json_canaries);
+    let texts = text_bodies(&text_canaries);
+    let upstream = FakeDato::start(FakeDatoOptions::default().respond_with({
+        let body = body.clone();
+        let texts = texts.clone();
+        move |request| {
+            let (content_type, bytes) = match request.path() {
+                "/webhook_calls" => ("application/json".to_owned(), body.to_string().into_bytes()),
+                path => {
+                    let at: usize = path.trim_start_matches("/text/").parse().ok()?;
+                    let (kind, text) = texts.get(at)?.clone();
+                    (kind, text.into_bytes())
+                }
+            };
+            Some(ScriptedReply {
+                status: 200,
+                headers: vec![("content-type".to_owned(), content_type)],
+                body: bytes,
+            })
+        }
+    }))
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let server = proxy(work.path(), &upstream, &[]);
+    let client = client_for(&upstream);
+    let mut received = Vec::new();
+    // Query values holding text: a filter document and prose with a URL.
+    let filter = format!("{{\"token\":\"{q1}\"}}");
+    let note = format!("see https://u:{q2}@h.example/");
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("filter", &filter)
+        .append_pair("note", &note)
+        .finish();
+    let (status, _, answer) = send(
+        &client,
+        Method::GET,
+        &server.url(&format!("/webhook_calls?{query}")),
+        &[("accept", "application/json")],
+        "",
+    )
+    .await;
+    assert_eq!(status.as_u16(), 200);
+    received.extend_from_slice(&answer);
+    for at in 0..texts.len() {
+        let (status, _, answer) = send(
+            &client,
+            Method::GET,
+            &server.url(&format!("/text/{at}")),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(status.as_u16(), 200, "text {at}");
+        received.extend_from_slice(&answer);
+    }
+    let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+
+    let all: Vec<&String> = json_canaries
+        .iter()
+        .chain(&text_canaries)
+        .chain([&q1, &q2])
+        .collect();
+    // The search sees every canary of the responses where it was sent.
+    let mut sent = LeakSearch::new(json_canaries.iter().chain(&text_canaries));
+    sent.add_text("what the client received", &received);
+    assert_eq!(sent.leaks().len(), 10, "the search must see the canaries");
+
+    let cassette = Cassette::load(&work.path().join("trust.json")).expect("the cassette");
+    assert_eq!(cassette.interactions.len(), 1 + texts.len(), "{stderr}");
+    // What must stay: the record's own words, the text around each secret.
+    let recorded = &cassette.interactions[0].response.body;
+    let Body::Json(recorded) = recorded else {
+        panic!("a JSON body: {recorded:?}");
+    };
+    assert_eq!(
+        recorded["data"][2]["attributes"]["secret_note"],
+        "password: is kept in records"
+    );
+    let prose = recorded["data"][0]["attributes"]["response_payload"]
+        .as_str()
+        .unwrap();
+    assert!(
+        prose.starts_with("upstream said: fetch https://"),
+        "{prose}"
+    );
+    let mut search = LeakSearch::new(all);
+    search.add_dir(work.path());
+    search.add_text("stderr", stderr.as_bytes());
+    search.assert_no_leaks("datovcr proxy");
+}
+
+/// `schema-check` reports each of those strings in a cassette, at its
+/// place, and quotes none of them: the checker reads as the recorder does.
+#[test]
+fn schema_check_reports_secrets_in_text_inside_json_strings() {
+    let canaries: [String; 7] = std::array::from_fn(|_| canary());
+    let mut exchange = interaction(
+        request("GET", "/webhook_calls", None),
+        200,
+        strings_holding_text(&canaries),
+    );
+    exchange
+        .request
+        .headers
+        .set("authorization", ["Bearer [REDACTED]"]);
+    let mut cassette = Cassette::new();
+    cassette.interactions.push(exchange);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("text.json"), cassette.to_bytes()).unwrap();
+    let (code, stdout, stderr) = schema_check(dir.path(), "text.json");
+    let mut search = LeakSearch::new(&canaries);
+    search.add_text("schema-check's report", stdout.as_bytes());
+    search.add_text("its stderr", &stderr);
+    search.assert_no_leaks("schema-check");
+    let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+    let places: Vec<String> = leaked_places(&report)
+        .into_iter()
+        .map(|(_, pointer)| pointer)
+        .collect();
+    for pointer in [
+        "/data/0/attributes/request_payload",
+        "/data/0/attributes/response_payload",
+        "/data/1/attributes/name",
+        "/data/1/attributes/adapter_settings/note",
+        "/data/1/attributes/frontend_url",
+        "/data/2/attributes/body",
+        "/data/3/meta/echo",
+    ] {
+        assert!(places.iter().any(|p| p == pointer), "{pointer}: {stdout}");
+    }
+    assert!(
+        !places.iter().any(|p| p.contains("secret_note")),
+        "a record's own words are no leak: {stdout}"
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+}
