@@ -256,7 +256,7 @@ impl Needles {
     fn escaped_spans(&self, bytes: &[u8]) -> Vec<Range<usize>> {
         let mut spans = Vec::new();
         let escaped = memchr::memchr3(b'%', b'\\', b'&', bytes).is_some()
-            || memchr::memchr(b'+', bytes).is_some();
+            || memchr::memchr2(b'+', b'~', bytes).is_some();
         if escaped && self.texts.len() <= PER_SECRET_ESCAPE_SEARCH {
             for needle in &self.lowered {
                 spans.extend(escaped_matches(bytes, needle));

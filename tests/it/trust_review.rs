@@ -455,3 +455,210 @@ async fn a_secret_echoed_as_base64_of_its_utf16_is_never_written() {
     search.add_text("stderr", stderr.as_bytes());
     search.assert_no_leaks("datovcr proxy");
 }
+
+/// `text` with JSON Pointer escapes undone (RFC 6901: `~1` is `/`, `~0` is
+/// `~`), as a reader of a pointer in a report reads it.
+fn pointer_unescaped(text: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(text)
+        .replace("~1", "/")
+        .replace("~0", "~")
+        .into_bytes()
+}
+
+/// A miss names each difference by a JSON pointer, whose tokens escape `/`
+/// as `~1` and `~` as `~0`: a member name or query parameter name holding
+/// the request's bearer (a base64 token has `/`) was printed in that
+/// spelling, which no search knew, in the 599 body and on stderr. Names at
+/// the top and nested, `/` and `~`, in the body and the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_report_never_names_a_secret_in_a_json_pointer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cassette = Cassette::new();
+    cassette.interactions.push(interaction(
+        request(
+            "POST",
+            "/access_tokens",
+            Some(crate::support::create_body()),
+        ),
+        201,
+        json!({"data": {"type": "access_token", "id": "1"}}),
+    ));
+    std::fs::write(dir.path().join("docs.json"), cassette.to_bytes()).unwrap();
+    let server = replay(dir.path(), "docs.json", &[]);
+    let mut secrets = Vec::new();
+    let mut answers = Vec::new();
+    for variant in 0..4 {
+        let token = random_token();
+        let bearer = match variant {
+            0 | 2 => format!("cnry/{}/{}", &token[..12], &token[12..]),
+            _ => format!("cnry~{}~/{}", &token[..12], &token[12..]),
+        };
+        let (query, body) = match variant {
+            0 | 1 => (String::new(), json!({ bearer.clone(): 1 })),
+            2 => (
+                String::new(),
+                json!({"data": {"type": "access_token", "attributes": { bearer.clone(): true }}}),
+            ),
+            _ => (
+                format!(
+                    "?{}",
+                    form_urlencoded::Serializer::new(String::new())
+                        .append_pair(&bearer, "1")
+                        .finish()
+                ),
+                crate::support::create_body(),
+            ),
+        };
+        let headers = [
+            ("authorization", format!("Bearer {bearer}")),
+            ("content-type", "application/json".to_owned()),
+        ];
+        let (status, answer) = send_plain(
+            server.url(&format!("/access_tokens{query}")),
+            Method::POST,
+            &headers,
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(status, 599, "{}", String::from_utf8_lossy(&answer));
+        let report: Value = serde_json::from_slice(&answer).expect("a JSON answer");
+        let differences = &report["data"][0]["attributes"]["details"]["nearest"]["differences"];
+        assert!(
+            differences.as_array().is_some_and(|list| !list.is_empty()),
+            "the miss still names what differed: {report}"
+        );
+        secrets.push(bearer);
+        answers.push(answer);
+    }
+    let stderr = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap()
+        .1;
+    let mut search = LeakSearch::new(&secrets);
+    for answer in &answers {
+        search.add_text("599 body", answer);
+        search.add_text("599 body, pointers read", &pointer_unescaped(answer));
+    }
+    search.add_text("stderr", stderr.as_bytes());
+    search.add_text(
+        "stderr, pointers read",
+        &pointer_unescaped(stderr.as_bytes()),
+    );
+    search.assert_no_leaks("replay miss reports");
+}
+
+/// The proxy's answers name a violation by its pointer: `--enforce`'s 422
+/// (and `--enforce-responses`' 502) listed each pointer unscrubbed, and
+/// the `x-datovcr-violations` header was cut at 1 KiB before it was
+/// scrubbed, so a member name holding the request's bearer (an
+/// `additionalProperties` violation points at the name itself) reached
+/// the client whole, in pointer spelling, or cut short. Plain and `/`
+/// bearers, with and without `--enforce`, the name at the cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violation_pointers_never_name_a_secret_in_answers_or_logs() {
+    let upstream = FakeDato::start(FakeDatoOptions::default().respond_with(|_| {
+        Some(ScriptedReply {
+            status: 201,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: json!({"data": {"type": "access_token", "id": "1"}})
+                .to_string()
+                .into_bytes(),
+        })
+    }))
+    .await;
+    let client = client_for(&upstream);
+    let mut secrets = Vec::new();
+    let mut said = Vec::new();
+    for enforce in [true, false] {
+        let work = tempfile::tempdir().unwrap();
+        let extra: &[&str] = if enforce { &["--enforce"] } else { &[] };
+        let server = proxy(work.path(), &upstream, extra);
+        for variant in 0..3 {
+            let token = random_token();
+            let bearer = match variant {
+                0 => format!("cnry{token}"),
+                1 => format!("cnry/{}/{}", &token[..12], &token[12..]),
+                // The name ends past the header's 1 KiB, the bearer astride.
+                _ => format!("cnry{token}{token}"),
+            };
+            let name = match variant {
+                2 => format!("{}{bearer}", "n".repeat(1000 - 40)),
+                _ => bearer.clone(),
+            };
+            let mut body = crate::support::create_body();
+            body["data"]["attributes"][&name] = json!(1);
+            let authorization = format!("Bearer {bearer}");
+            let headers = [
+                ("authorization", authorization.as_str()),
+                ("content-type", "application/json"),
+                ("accept", "application/json"),
+                ("x-api-version", "3"),
+            ];
+            let (status, answer_headers, answer) = send(
+                &client,
+                Method::POST,
+                &server.url("/access_tokens"),
+                &headers,
+                body.to_string(),
+            )
+            .await;
+            if enforce {
+                assert_eq!(status.as_u16(), 422, "{}", String::from_utf8_lossy(&answer));
+                let report: Value = serde_json::from_slice(&answer).unwrap();
+                let violations = &report["data"][0]["attributes"]["details"]["violations"];
+                assert!(
+                    violations.as_array().is_some_and(|list| list
+                        .iter()
+                        .any(|v| v["rule"] == "additionalProperties")),
+                    "{report}"
+                );
+                said.push(answer.to_vec());
+            } else {
+                assert_eq!(status.as_u16(), 201);
+                let summary = answer_headers
+                    .get("x-datovcr-violations")
+                    .expect("the violations header")
+                    .as_bytes()
+                    .to_vec();
+                // The name's violation is listed (the long one up to the cut).
+                let listed = if variant == 2 {
+                    "[REDACTED]"
+                } else {
+                    "[additionalProperties]"
+                };
+                assert!(
+                    String::from_utf8_lossy(&summary).contains(listed),
+                    "{}",
+                    String::from_utf8_lossy(&summary)
+                );
+                said.push(summary);
+            }
+            secrets.push(bearer);
+        }
+        let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap();
+        assert!(status.success(), "{stderr}");
+        said.push(stderr.into_bytes());
+        for (_, text) in crate::support::all_text_under(work.path()) {
+            said.push(text.into_bytes());
+        }
+    }
+    let mut search = LeakSearch::new(&secrets);
+    for text in &said {
+        search.add_text("an answer, header or log", text);
+        search.add_text("the same, pointers read", &pointer_unescaped(text));
+    }
+    search.assert_no_leaks("datovcr proxy's answers");
+    // Cut short: any 16 characters of a bearer in a row are a leak too.
+    for secret in &secrets {
+        let chars: Vec<char> = secret.chars().collect();
+        for window in chars.windows(16) {
+            let window: String = window.iter().collect();
+            for text in &said {
+                let text = String::from_utf8_lossy(&pointer_unescaped(text)).into_owned();
+                assert!(!text.contains(&window), "`{window}` of a bearer in: {text}");
+            }
+        }
+    }
+}
