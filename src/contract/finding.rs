@@ -133,7 +133,14 @@ impl fmt::Display for Finding {
 /// The `x-datovcr-violations` value: the error count, then up to three
 /// errors as `side part pointer [rule]`, in visible ASCII within 1 KiB.
 /// `None` when there is no error.
-pub fn violations_summary(findings: &[Finding]) -> Option<String> {
+///
+/// `scrub` is applied to each pointer before the summary is cut and its
+/// other characters replaced: a secret cut at 1 KiB, or with a character
+/// replaced, would no longer be found by a scrub of the whole.
+pub fn violations_summary<'f>(
+    findings: &'f [Finding],
+    scrub: impl Fn(&'f str) -> std::borrow::Cow<'f, str>,
+) -> Option<String> {
     let errors: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
     if errors.is_empty() {
         return None;
@@ -144,7 +151,7 @@ pub fn violations_summary(findings: &[Finding]) -> Option<String> {
             "; {} {} {} [{}]",
             finding.side,
             finding.part,
-            finding.pointer_display(),
+            scrub(finding.pointer_display()),
             finding.rule
         ));
     }

@@ -87,7 +87,7 @@ pub(super) fn client_response(
     let mut response = Response::from_parts(parts, Full::new(body));
     let drift = findings.iter().filter(|f| !f.is_error()).count();
     let headers = response.headers_mut();
-    if let Some(summary) = violations_summary(findings) {
+    if let Some(summary) = violations_summary(findings, |text| secrets.scrub(text)) {
         let summary = secrets.scrub(&summary);
         if let Ok(value) = HeaderValue::from_str(&summary) {
             headers.insert(VIOLATIONS_HEADER, value);
@@ -107,7 +107,8 @@ pub(super) fn violation_details(findings: &[Finding], secrets: &Secrets) -> serd
             serde_json::json!({
                 "side": f.side,
                 "part": f.part,
-                "pointer": f.pointer,
+                // A pointer names members the client chose.
+                "pointer": secrets.scrub(&f.pointer),
                 "rule": f.rule,
                 "message": secrets.scrub(&f.message),
             })

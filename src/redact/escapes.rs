@@ -1,6 +1,7 @@
 //! The escapes HTTP messages quote values with, undone: percent-encoding,
 //! JSON string escapes, HTML character references, quoted-printable, and
-//! line breaks inside wrapped base64. [`views`] gives every decoded form of
+//! line breaks inside wrapped base64; and the JSON Pointer escapes (`~1`
+//! for `/`, `~0` for `~`, RFC 6901) that reports name member names with. [`views`] gives every decoded form of
 //! a text at once, for searches that only ask "is it there"; the matcher
 //! finds a secret whose characters are escaped one by one, so the span can
 //! be replaced in place.
@@ -84,10 +85,11 @@ pub fn views_with(haystack: &[u8], spaces: bool) -> Vec<Cow<'_, [u8]>> {
 }
 
 /// True when `bytes` holds anything a view would decode: an escape
-/// (`%`, `\\`, `&`, `=`), a `+` or a line break. Most strings hold none,
-/// and are searched as they stand.
+/// (`%`, `\\`, `&`, `=`, `~`), a `+` or a line break. Most strings hold
+/// none, and are searched as they stand.
 pub(super) fn may_be_escaped(bytes: &[u8]) -> bool {
     memchr::memchr3(b'%', b'\\', b'&', bytes).is_some()
+        || memchr::memchr(b'~', bytes).is_some()
         || memchr::memchr2(b'=', b'+', bytes).is_some()
         || memchr::memchr2(b'\n', b'\r', bytes).is_some()
 }
@@ -184,6 +186,10 @@ fn unit_at(bytes: &[u8], at: usize) -> (Unit, usize) {
                 return (Unit::char(ch), len);
             }
         }
+        // A JSON Pointer's reference token: a member name in a report.
+        b'~' if rest.len() >= 2 && matches!(rest[1], b'0' | b'1') => {
+            return (Unit::one(if rest[1] == b'0' { b'~' } else { b'/' }), 2);
+        }
         _ => {}
     }
     (Unit::one(rest[0]), 1)
@@ -264,7 +270,7 @@ pub(super) fn escaped_matches(bytes: &[u8], needle: &[u8]) -> Vec<Range<usize>> 
     // escape: only those positions are tried, found by memchr, in order.
     let first = needle[0];
     let mut starts: Vec<usize> = memchr::memchr3_iter(b'%', b'\\', b'&', bytes)
-        .chain(memchr::memchr_iter(b'+', bytes))
+        .chain(memchr::memchr2_iter(b'+', b'~', bytes))
         .chain(memchr::memchr2_iter(
             first.to_ascii_lowercase(),
             first.to_ascii_uppercase(),
@@ -312,7 +318,10 @@ fn match_at(bytes: &[u8], start: usize, needle: &[u8]) -> Option<usize> {
 
 /// Every escape decoded once; `None` when there was none.
 fn unescape_all(bytes: &[u8]) -> Option<Vec<u8>> {
-    memchr::memchr3(b'%', b'\\', b'&', bytes)?;
+    if memchr::memchr3(b'%', b'\\', b'&', bytes).is_none() && memchr::memchr(b'~', bytes).is_none()
+    {
+        return None;
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
     let mut changed = false;
@@ -337,7 +346,7 @@ mod tests {
         let mut views: Vec<Vec<u8>> = vec![haystack.to_vec()];
         if !haystack
             .iter()
-            .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'=' | b'+' | b'\n' | b'\r'))
+            .any(|b| matches!(b, b'%' | b'\\' | b'&' | b'=' | b'+' | b'~' | b'\n' | b'\r'))
         {
             return views;
         }
@@ -401,7 +410,7 @@ mod tests {
         while start < bytes.len() {
             let first = bytes[start];
             if (first.to_ascii_lowercase() == needle[0]
-                || matches!(first, b'%' | b'\\' | b'&' | b'+'))
+                || matches!(first, b'%' | b'\\' | b'&' | b'+' | b'~'))
                 && let Some(end) = match_at(bytes, start, needle)
             {
                 found.push(start..end);
@@ -439,6 +448,10 @@ mod tests {
             b"&#x41;",
             b"&amp;",
             b"&lt;",
+            b"~",
+            b"~0",
+            b"~1",
+            b"/",
             b";",
             b"#",
             b"a",
@@ -475,7 +488,7 @@ mod tests {
         #[test]
         fn escaped_matches_are_the_byte_loops_matches(
             haystack in escape_rich(),
-            needle in prop::sample::select(vec!["sec", "a", "ab", "a+b", "a b", "\\", "%", "é", "\u{0}a", "&a"]),
+            needle in prop::sample::select(vec!["sec", "a", "ab", "a+b", "a b", "\\", "%", "é", "\u{0}a", "&a", "a/b", "~a"]),
         ) {
             let needle = needle.as_bytes();
             prop_assert_eq!(

@@ -21,11 +21,38 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 /// holds `text` (three alignments, two alphabets): whole 4-character groups
 /// made only of the secret's bytes, at least 8 characters long.
 pub fn base64_runs(text: &str) -> Vec<String> {
-    let mut runs: Vec<String> = Vec::new();
+    let mut runs = Vec::new();
+    push_base64_runs(text.as_bytes(), &mut runs);
+    runs
+}
+
+/// The base64 runs of `text` ([`base64_runs`]) and of its UTF-16
+/// encodings (either byte order): a UTF-16 text carried as base64 (a
+/// binary body in a cassette or a miss report, a data: URL) shows the
+/// secret only in these.
+fn base64_forms(text: &str) -> Vec<String> {
+    let mut runs = base64_runs(text);
+    for le in [true, false] {
+        let utf16: Vec<u8> = text
+            .encode_utf16()
+            .flat_map(|unit| {
+                if le {
+                    unit.to_le_bytes()
+                } else {
+                    unit.to_be_bytes()
+                }
+            })
+            .collect();
+        push_base64_runs(&utf16, &mut runs);
+    }
+    runs
+}
+
+fn push_base64_runs(bytes: &[u8], runs: &mut Vec<String>) {
     for engine in [&STANDARD, &URL_SAFE] {
         for offset in 0..3usize {
             let mut padded = vec![0u8; offset];
-            padded.extend_from_slice(text.as_bytes());
+            padded.extend_from_slice(bytes);
             let encoded = engine.encode(&padded);
             // Characters that depend on padding or on what follows are not
             // stable: skip the group the padding is in and the last one.
@@ -39,15 +66,14 @@ pub fn base64_runs(text: &str) -> Vec<String> {
             }
         }
     }
-    runs
 }
 
 /// Every byte string whose presence shows `text` in a view: the secret and
-/// its hex spelling (both compared ignoring ASCII case), its base64 runs,
-/// and its UTF-16 encodings.
+/// its hex spelling (both compared ignoring ASCII case), its base64 runs
+/// and those of its UTF-16 encodings, and its UTF-16 encodings.
 pub fn forms(text: &str) -> Vec<Vec<u8>> {
     let mut forms = vec![text.as_bytes().to_vec(), hex(text).into_bytes()];
-    forms.extend(base64_runs(text).into_iter().map(String::into_bytes));
+    forms.extend(base64_forms(text).into_iter().map(String::into_bytes));
     forms.push(text.encode_utf16().flat_map(u16::to_le_bytes).collect());
     forms.push(text.encode_utf16().flat_map(u16::to_be_bytes).collect());
     forms
@@ -113,7 +139,7 @@ impl Needles {
             ] {
                 sets[PLAIN].push((finder(form), owner));
             }
-            for run in base64_runs(text) {
+            for run in base64_forms(text) {
                 sets[BASE64].push((finder(run.into_bytes()), owner));
             }
             for form in [
@@ -230,7 +256,7 @@ impl Needles {
     fn escaped_spans(&self, bytes: &[u8]) -> Vec<Range<usize>> {
         let mut spans = Vec::new();
         let escaped = memchr::memchr3(b'%', b'\\', b'&', bytes).is_some()
-            || memchr::memchr(b'+', bytes).is_some();
+            || memchr::memchr2(b'+', b'~', bytes).is_some();
         if escaped && self.texts.len() <= PER_SECRET_ESCAPE_SEARCH {
             for needle in &self.lowered {
                 spans.extend(escaped_matches(bytes, needle));
@@ -470,6 +496,30 @@ mod tests {
         assert!(needles.contains_any(&wrapped), "{wrapped}");
         let qp = Needles::new(&["pw=S14qpSecret=RR"]);
         assert!(qp.contains_any("user:pw=3DS14qpSecret=3DRR"));
+    }
+
+    /// A UTF-16 text carried as base64: either byte order, with or
+    /// without a byte order mark before it, either alphabet.
+    #[test]
+    fn base64_of_the_utf16_encodings_is_found_and_replaced() {
+        for (le, bom) in [(true, false), (false, false), (true, true), (false, true)] {
+            let mut bytes: Vec<u8> = match (bom, le) {
+                (false, _) => Vec::new(),
+                (true, true) => vec![0xff, 0xfe],
+                (true, false) => vec![0xfe, 0xff],
+            };
+            for unit in format!("x {SECRET} y").encode_utf16() {
+                bytes.extend(if le {
+                    unit.to_le_bytes()
+                } else {
+                    unit.to_be_bytes()
+                });
+            }
+            for engine in [&STANDARD, &URL_SAFE] {
+                let text = format!("blob {} end", engine.encode(&bytes));
+                assert_eq!(scrubbed(&text), "blob [R] end", "{text}");
+            }
+        }
     }
 
     #[test]

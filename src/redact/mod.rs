@@ -39,7 +39,7 @@ pub use rules::{CREDENTIAL_HEADERS, is_secret_header};
 pub use secrets::{LeakError, MIN_SEARCHABLE_SECRET, Secrets};
 
 use crate::cassette::{Body, FieldValue, Headers, Interaction, Query, RecordedRequest};
-use places::{json_places, param_secrets, url_secrets};
+use places::{json_places, param_secrets, query_secrets, string_text_secrets, url_secrets};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use text::text_secrets;
@@ -164,7 +164,10 @@ impl Redactor {
     /// body is left to the miss report, which scrubs it).
     pub fn holds_named_secrets(&self, request: &RecordedRequest) -> bool {
         let query = request.query.pairs().iter().any(|(name, value)| {
-            !is_placeholder(value) && (self.is_secret_param(name) || url_secrets(value).is_some())
+            !is_placeholder(value)
+                && (self.is_secret_param(name)
+                    || url_secrets(value).is_some()
+                    || string_text_secrets(value, false).is_some())
         });
         query
             || match &request.body {
@@ -297,6 +300,9 @@ impl Redactor {
                 secrets.add(std::mem::replace(value, PLACEHOLDER.to_owned()));
             } else if let Some(spans) = url_secrets(value) {
                 *value = replace_found(value, spans, secrets);
+            } else if let Some(found) = string_text_secrets(value, false) {
+                found.secrets.into_iter().for_each(|s| secrets.add(s));
+                *value = found.replaced;
             }
         });
     }
@@ -352,11 +358,14 @@ impl Redactor {
             // their values are found in the unescaped text, then scrubbed
             // wherever they stand by the repeat rule.
             for view in escapes::views(text.as_bytes()).iter().skip(1) {
-                for (_, value) in text_secrets(&String::from_utf8_lossy(view)) {
+                let view = String::from_utf8_lossy(view);
+                for (_, value) in text_secrets(&view).into_iter().chain(query_secrets(&view)) {
                     secrets.add(value);
                 }
             }
+            // Relative URLs too (`<a href="/cb?code=…">`), as in header values.
             let mut spans = text_secrets(text);
+            spans.extend(query_secrets(text));
             if looks_like_form(text) {
                 spans.extend(param_secrets(text, 0..text.trim_end().len(), |name| {
                     self.is_secret_param(name)

@@ -2,10 +2,11 @@
 //! changing anything: the redactor replaces what this finds, `schema-check`
 //! reports it, and log scrubbing collects it.
 
-use super::header_values::{HeaderRules, is_header_map};
+use super::header_values::{FoundInValue, HeaderRules, is_header_map, replace_found};
 use super::rules::{
     PUBLIC_TYPES, is_public_attribute, is_secret_name, is_secret_url_param, type_has_secret_id,
 };
+use super::text::{text_secrets, url_secrets_in_text};
 use super::{URL_PLACEHOLDER, is_placeholder};
 use crate::contract::push_pointer_token;
 use serde_json::Value;
@@ -29,8 +30,9 @@ pub enum Secret {
     Spans(Vec<(Range<usize>, String)>),
     /// A number under a secret name, as written.
     Number(String),
-    /// A header value in a map of HTTP headers, read by the header rules:
-    /// what it becomes, and the secrets it held.
+    /// A header value in a map of HTTP headers, read by the header rules,
+    /// or a string read as text ([`string_text_secrets`]): what it
+    /// becomes, and the secrets it held.
     Header(super::header_values::FoundInValue),
 }
 
@@ -110,6 +112,8 @@ impl Walk<'_> {
                     Secret::Whole(text.clone())
                 } else if let Some(spans) = url_secrets(text) {
                     Secret::Spans(spans)
+                } else if let Some(found) = string_text_secrets(text, public_fields) {
+                    Secret::Header(found)
                 } else {
                     return;
                 };
@@ -232,6 +236,28 @@ fn is_linkage(value: &Value) -> bool {
         || (object.contains_key("type")
             && object.contains_key("id")
             && within(&["type", "id", "meta"]))
+}
+
+/// The secrets of a string that is more than a URL, read as a text body
+/// is: prose quoting a URL (`"failed: https://u:pw@host/x"`, `"go to
+/// /cb?code=… now"`), or a document serialized into a string (a webhook
+/// call's `request_payload`, a form, an error quoting a request), whose
+/// named values (`"token": "…"`, `password=…`) are secrets as they are in
+/// a text body. In a record's own fields (`public_fields`), whose words are
+/// the project's, only the shape rule reads it (URL credentials). `None`
+/// when it holds none.
+pub fn string_text_secrets(text: &str, public_fields: bool) -> Option<FoundInValue> {
+    // With none of these there is neither a URL nor `name: value` text.
+    if !text.contains(['?', '#', '=', ':']) {
+        return None;
+    }
+    let mut spans = if public_fields {
+        url_secrets_in_text(text)
+    } else {
+        text_secrets(text)
+    };
+    spans.extend(query_secrets(text));
+    (!spans.is_empty()).then(|| replace_found(text, spans))
 }
 
 /// The credential parts of a URL-valued string: userinfo, and query or

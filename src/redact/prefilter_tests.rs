@@ -260,15 +260,16 @@ fn an_empty_secret_is_found_as_without_the_prefilter() {
 /// at 64 and searched at 65.
 #[test]
 fn at_the_pattern_limit_every_form_is_found() {
-    // Short secrets have no base64 run: four patterns each (raw, hex,
-    // UTF-16 LE and BE), so 16 secrets make 64 patterns. `K00` adds one:
-    // its raw and UTF-16 forms lowered are `k00`'s, its hex is its own.
-    let sixteen: Vec<String> = (0..16).map(|i| format!("k{i:02}")).collect();
+    // Short secrets have no base64 run (nor has their UTF-16): four
+    // patterns each (raw, hex, UTF-16 LE and BE), so 16 secrets make 64
+    // patterns. `K0` adds one: its raw and UTF-16 forms lowered are `k0`'s,
+    // its hex is its own.
+    let sixteen: Vec<String> = (0..16).map(|i| format!("k{i:x}")).collect();
     let needles = Needles::new(&sixteen);
     assert!(needles.prefilter.is_active(), "64 patterns: on");
     assert!(!needles.prefilter.may_occur(b"nothing of them here"));
     let mut seventeen = sixteen.clone();
-    seventeen.push("K00".into());
+    seventeen.push("K0".into());
     let over = Needles::new(&seventeen);
     assert!(!over.prefilter.is_active(), "over 64 patterns: off");
     for needles in [&needles, &over] {

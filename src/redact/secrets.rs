@@ -136,8 +136,18 @@ impl Secrets {
     /// whatever form it occurs (raw, percent-encoded, JSON- or
     /// HTML-escaped, base64): for log lines, violation summaries, error
     /// bodies and report messages.
+    ///
+    /// A text that still shows a secret in a form no span can be cut from
+    /// (its UTF-16 encoding, say: a request body quoted in a miss report)
+    /// is replaced whole: what is said must not hold a form the recorder's
+    /// check would refuse.
     pub fn scrub<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        self.scrubber().scrub(text)
+        let scrubber = self.scrubber();
+        let scrubbed = scrubber.scrub(text);
+        if scrubber.occurs_in_bytes(scrubbed.as_bytes()) {
+            return Cow::Owned(PLACEHOLDER.to_owned());
+        }
+        scrubbed
     }
 
     /// True when any searchable secret occurs in `text`, in any form:

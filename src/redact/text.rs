@@ -12,9 +12,17 @@ use std::ops::Range;
 /// the name rule catches the name.
 pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
     let mut spans = multipart_secrets(text);
-    let bytes = text.as_bytes();
-    // URLs: from a scheme's `://` back to the scheme start, forward to
-    // whitespace or a delimiter.
+    spans.extend(url_secrets_in_text(text));
+    spans.extend(named_secrets(text));
+    spans.sort_by_key(|(range, _)| range.start);
+    spans
+}
+
+/// The credentials of URLs quoted in free text (the shape rule alone):
+/// each URL from its scheme's `://` back to the scheme's start, forward to
+/// whitespace or a delimiter.
+pub fn url_secrets_in_text(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
     let mut search = 0;
     while let Some(found) = text[search..].find("://") {
         let sep = search + found;
@@ -37,7 +45,14 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
         }
         search = end.max(sep + 3);
     }
-    // `name` [quote] ws (`:` | `=`) ws [quote] value
+    spans
+}
+
+/// `name` [quote] ws (`:` | `=`) ws [quote] value, where the name rule
+/// catches `name`.
+fn named_secrets(text: &str) -> Vec<(Range<usize>, String)> {
+    let mut spans = Vec::new();
+    let bytes = text.as_bytes();
     let mut at = 0;
     while at < bytes.len() {
         if !is_word(bytes[at]) || (at > 0 && is_word(bytes[at - 1])) {
@@ -108,7 +123,6 @@ pub fn text_secrets(text: &str) -> Vec<(Range<usize>, String)> {
         }
         at = value_end.max(name_end);
     }
-    spans.sort_by_key(|(range, _)| range.start);
     spans
 }
 

@@ -180,7 +180,7 @@ impl Voice<'_> {
     /// `--check`: the `x-datovcr-violations` summary, scrubbed (its pointers
     /// can name keys a client sent).
     pub fn mark_violations(&self, response: &mut Response<Full<Bytes>>, findings: &[Finding]) {
-        if let Some(summary) = violations_summary(findings)
+        if let Some(summary) = violations_summary(findings, |text| self.scrub(text))
             && let Ok(value) = HeaderValue::from_str(&self.scrub(&summary))
         {
             response.headers_mut().insert(VIOLATIONS_HEADER, value);

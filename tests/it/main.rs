@@ -84,3 +84,5 @@ mod secrets_replay;
 mod secrets_reports;
 /// Shared fixtures.
 mod support;
+/// Adversarial review of the first promise: each leak found, now fixed, with variants of its kind.
+mod trust_review;
