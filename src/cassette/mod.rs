@@ -36,6 +36,7 @@ pub use select::{CASSETTE_HEADER, cassette_in};
 pub use stream::{count_interactions, for_each_interaction, for_each_wire_interaction};
 pub use wire::{WireBody, WireInteraction, WireRequest, WireResponse};
 
+use crate::json_object::objects_only;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
@@ -48,7 +49,7 @@ pub const MAX_CASSETTE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A whole cassette file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Cassette {
     pub version: FormatVersion,
     pub interactions: Vec<Interaction>,
@@ -56,7 +57,7 @@ pub struct Cassette {
 
 /// One recorded exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Interaction {
     /// RFC 3339 time of recording, UTC, whole seconds.
     #[serde(deserialize_with = "rfc3339")]
@@ -66,7 +67,7 @@ pub struct Interaction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RecordedRequest {
     pub method: String,
     /// The path as the upstream saw it, without the query string.
@@ -80,7 +81,7 @@ pub struct RecordedRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RecordedResponse {
     /// A final status, 200 to 599 ([`check_status`]).
     #[serde(deserialize_with = "final_status")]
@@ -90,6 +91,12 @@ pub struct RecordedResponse {
     #[serde(default, skip_serializing_if = "Body::is_empty")]
     pub body: Body,
 }
+
+// Every one of these is an object in the file (see `json_object`).
+objects_only!(both Cassette);
+objects_only!(both Interaction);
+objects_only!(both RecordedRequest);
+objects_only!(both RecordedResponse);
 
 /// The `version` field. Deserializing any other number fails, so the error
 /// carries the line and column of the field.

@@ -25,6 +25,7 @@ mod fields;
 use super::compact::compact_json;
 use super::headers::FieldName;
 use super::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
+use crate::json_object::objects_only;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use fields::HeaderFields;
@@ -35,7 +36,7 @@ use std::borrow::{Borrow, Cow};
 
 /// One recorded exchange, its response as replay serves it.
 #[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct WireInteraction<'a> {
     #[serde(borrow, deserialize_with = "recorded_at")]
     pub recorded_at: Cow<'a, str>,
@@ -47,7 +48,7 @@ pub struct WireInteraction<'a> {
 
 /// A recorded request, headers borrowed.
 #[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct WireRequest<'a> {
     pub method: String,
     pub path: String,
@@ -64,7 +65,7 @@ pub struct WireRequest<'a> {
 
 /// A recorded response, headers borrowed and the body in wire form.
 #[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct WireResponse<'a> {
     #[serde(deserialize_with = "super::final_status")]
     pub status: u16,
@@ -75,6 +76,11 @@ pub struct WireResponse<'a> {
     #[serde(default, borrow)]
     pub body: WireBody<'a>,
 }
+
+// Objects in the file, as in `Interaction`.
+objects_only!(deserialize WireInteraction<'a>);
+objects_only!(deserialize WireRequest<'a>);
+objects_only!(deserialize WireResponse<'a>);
 
 /// A recorded body as the bytes to send.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -1,0 +1,296 @@
+//! Review of the second promise, bad input never crashes the tool and never
+//! loses data: malformed cassettes, journals, manifests, request bodies and
+//! cassette names, attacked from outside through the real binary. Each
+//! break found is a test here: every reader judges a file the same way, and
+//! what the tool cannot do is said, with the input and the fix.
+
+use crate::support::client::{HttpsClient, send};
+use crate::support::process::ServerProcess;
+use crate::support::upstream::{FakeDato, FakeDatoOptions, ScriptedReply};
+use crate::support::{copy_schemas, repo_path};
+use http::Method;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn datovcr() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+}
+
+/// A client for the proxy and replay (plain HTTP; any CA will do).
+fn plain_client() -> HttpsClient {
+    let pki = crate::support::tls::TestPki::new();
+    crate::support::client::https_client(pki.ca_file())
+}
+
+/// `datovcr ARGS` in `dir`: exit code and everything it printed.
+fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = datovcr()
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("panicked") && !text.contains(datovcr::panic_report::MARK),
+        "datovcr {args:?} panicked:\n{text}"
+    );
+    (out.status.code(), text)
+}
+
+/// `replay --cassette FILE`, which must refuse at start-up: exit code and
+/// what it printed.
+fn replay_refusal(dir: &Path, file: &str) -> (Option<i32>, String) {
+    let (code, text) = run(
+        dir,
+        &["replay", "--listen", "127.0.0.1:0", "--cassette", file],
+    );
+    assert!(
+        !text.contains("listening on"),
+        "replay started on {file}:\n{text}"
+    );
+    (code, text)
+}
+
+/// One interaction, its request and response given as JSON text.
+fn interaction(request: &str, response: &str) -> String {
+    format!(
+        r#"{{"recorded_at": "2026-11-27T10:00:00Z", "request": {request}, "response": {response}}}"#
+    )
+}
+
+fn cassette(interactions: &[String]) -> String {
+    format!(
+        "{{\n  \"version\": 1,\n  \"interactions\": [\n    {}\n  ]\n}}\n",
+        interactions.join(",\n    ")
+    )
+}
+
+const GET_X: &str = r#"{"method": "GET", "path": "/x"}"#;
+const OK_TEXT: &str = r#"{"status": 200, "body": {"text": "hello"}}"#;
+
+/// `file` in `dir` is refused by `schema-check` (exit 2) and by `replay`
+/// (exit 2), both naming it with a position and saying `words`, and left
+/// byte for byte as it was.
+fn every_reader_refuses(dir: &Path, file: &str, words: &str) {
+    let path = dir.join(file);
+    let before = std::fs::read(&path).ok();
+    let (code, text) = run(dir, &["schema-check", file]);
+    assert_eq!(
+        code,
+        Some(2),
+        "{file}: schema-check must call it unreadable:\n{text}"
+    );
+    assert!(
+        text.contains(words),
+        "{file}: schema-check, expected {words:?}:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("{file}:")) || text.contains(&format!("{file}.journal")),
+        "{file}: schema-check names no file:\n{text}"
+    );
+    let (code, text) = replay_refusal(dir, file);
+    assert_eq!(code, Some(2), "{file}: replay must refuse:\n{text}");
+    assert!(
+        text.contains(words),
+        "{file}: replay, expected {words:?}:\n{text}"
+    );
+    assert_eq!(
+        std::fs::read(&path).ok(),
+        before,
+        "{file}: a reader changed it"
+    );
+}
+
+/// serde derives structs that also read from arrays, fields by position:
+/// `[1, []]` was an empty cassette, `["2026-…", {…}, {…}]` an interaction,
+/// `["GET", "/x"]` a request, for replay, schema-check, journal recovery
+/// and the library, though the format (and every writer) has objects only.
+/// Every reader now refuses them, naming the file, the position and the
+/// fields the object must have.
+#[test]
+fn structs_spelled_as_arrays_are_refused_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = interaction(GET_X, OK_TEXT);
+    let cases = [
+        (
+            "cassette-empty",
+            "[1, []]\n".to_owned(),
+            "`version`, `interactions`",
+        ),
+        (
+            "cassette",
+            format!("[1, [{whole}]]\n"),
+            "`version`, `interactions`",
+        ),
+        (
+            "interaction",
+            cassette(&[format!(r#"["2026-11-27T10:00:00Z", {GET_X}, {OK_TEXT}]"#)]),
+            "`recorded_at`, `request`, `response`",
+        ),
+        (
+            "request",
+            cassette(&[interaction(r#"["GET", "/x"]"#, OK_TEXT)]),
+            "`method`, `path`",
+        ),
+        (
+            "request-full",
+            cassette(&[interaction(
+                r#"["GET", "/x", {}, {}, {"text": "a"}]"#,
+                OK_TEXT,
+            )]),
+            "`method`, `path`",
+        ),
+        (
+            "response",
+            cassette(&[interaction(GET_X, "[200]")]),
+            "`status`, `headers`, `body`",
+        ),
+        (
+            "response-full",
+            cassette(&[interaction(GET_X, r#"[200, {}, {"text": "a"}]"#)]),
+            "`status`, `headers`, `body`",
+        ),
+        // After a good interaction: the one-pass reader meets it mid-file.
+        (
+            "second",
+            cassette(&[whole.clone(), interaction(GET_X, "[201]")]),
+            "`status`, `headers`, `body`",
+        ),
+    ];
+    for (label, text, fields) in &cases {
+        let file = format!("{label}.json");
+        std::fs::write(dir.path().join(&file), text).unwrap();
+        every_reader_refuses(
+            dir.path(),
+            &file,
+            &format!("expected a JSON object with the fields {fields}"),
+        );
+        let err = datovcr::cassette::Cassette::load(&dir.path().join(&file)).unwrap_err();
+        assert!(
+            err.to_string().contains(fields),
+            "{label}: the library: {err}"
+        );
+    }
+    // A journal line is an interaction: the same rule, for a cassette known
+    // only by its journal (a crash before the first compaction).
+    for (label, line) in [
+        (
+            "journal-interaction",
+            format!(r#"["2026-11-27T10:00:00Z", {GET_X}, {OK_TEXT}]"#),
+        ),
+        (
+            "journal-response",
+            interaction(GET_X, "[200]").replace('\n', ""),
+        ),
+    ] {
+        let journal = dir.path().join(format!("{label}.json.journal"));
+        std::fs::write(
+            &journal,
+            format!("{}\n{line}\n", interaction(GET_X, OK_TEXT)),
+        )
+        .unwrap();
+        every_reader_refuses(
+            dir.path(),
+            &format!("{label}.json"),
+            "expected a JSON object with the fields",
+        );
+    }
+}
+
+/// The proxy's start-up recovery reads a journal the same way: a journal
+/// holding an interaction spelled as an array is not folded into a
+/// cassette (which would turn it into an object no one wrote); exchanges
+/// for it are refused before they are forwarded, and it stays as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_never_folds_a_journal_line_spelled_as_an_array() {
+    let upstream = FakeDato::start(FakeDatoOptions::default().plain_http().respond_with(|_| {
+        Some(ScriptedReply {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: b"fresh".to_vec(),
+        })
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("odd.json.journal");
+    let lines = format!(
+        "{}\n[\"2026-11-27T10:00:00Z\", {GET_X}, {OK_TEXT}]\n",
+        interaction(GET_X, OK_TEXT)
+    );
+    std::fs::write(&journal, &lines).unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--cassette",
+        "odd.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let proxy = ServerProcess::start(dir.path(), &args, &dir.path().join("stderr"));
+    let client = plain_client();
+    let (status, _, body) = send(&client, Method::GET, &proxy.url("/x"), &[], "").await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("DATOVCR_CASSETTE_UNUSABLE"), "{body}");
+    assert!(body.contains("expected a JSON object"), "{body}");
+    assert_eq!(upstream.request_count(), 0, "the exchange was forwarded");
+    let (exit, _) = tokio::task::spawn_blocking(move || proxy.terminate())
+        .await
+        .unwrap();
+    assert!(exit.success());
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), lines);
+    assert!(
+        !dir.path().join("odd.json").exists(),
+        "a cassette was made of it"
+    );
+    upstream.shutdown().await;
+}
+
+/// Manifests are read by the same derived structs: a `headers` object or
+/// an endpoint's `request` spelled as an array was read by position.
+#[test]
+fn manifest_objects_spelled_as_arrays_are_refused_naming_the_manifest() {
+    let manifest = std::fs::read_to_string(repo_path("schemas/manifest.json")).unwrap();
+    let headers = r#""headers": {
+    "request": "request-headers.json",
+    "request_with_body": "request-headers-with-body.json",
+    "response": "response-headers.json"
+  }"#;
+    assert!(manifest.contains(headers), "the overlay's headers changed");
+    let create_request =
+        r#""request": { "body": "access-token-create-request.json", "query": "no-query.json" }"#;
+    assert!(
+        manifest.contains(create_request),
+        "the create entry changed"
+    );
+    for (label, edited) in [
+        (
+            "headers",
+            manifest.replace(
+                headers,
+                r#""headers": ["request-headers.json", "request-headers-with-body.json", "response-headers.json"]"#,
+            ),
+        ),
+        (
+            "request",
+            manifest.replace(
+                create_request,
+                r#""request": ["access-token-create-request.json", false, "no-query.json"]"#,
+            ),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_schemas(dir.path());
+        std::fs::write(dir.path().join("manifest.json"), edited).unwrap();
+        let schemas = dir.path().display().to_string();
+        let (code, text) = run(dir.path(), &["schema-check", "--list-endpoints", "--schemas", &schemas]);
+        assert_eq!(code, Some(2), "{label}: {text}");
+        assert!(text.contains("manifest.json"), "{label}: {text}");
+        assert!(text.contains("expected a JSON object"), "{label}: {text}");
+    }
+}
