@@ -29,7 +29,7 @@ mod select;
 mod stream;
 mod wire;
 
-pub use body::{Body, MAX_JSON_DEPTH, is_json_media_type, json_depth};
+pub use body::{Body, MAX_JSON_DEPTH, check_json_text, is_json_media_type, json_depth};
 pub use field::{FINAL_STATUSES, FieldValue, check_name, check_status, check_value};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};

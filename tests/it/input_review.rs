@@ -294,3 +294,182 @@ fn manifest_objects_spelled_as_arrays_are_refused_naming_the_manifest() {
         assert!(text.contains("expected a JSON object"), "{label}: {text}");
     }
 }
+
+/// serde_json reads an object whose first member is named
+/// `$serde_json::private::Number` (or `…::RawValue`) as the number (or
+/// document) its string spells. Replay served a response body naming one
+/// as its text and `schema-check` read it as something else, or refused
+/// it (`"nope"` is no number); a request body was matched as the number.
+/// The recorder already stores such a body as `text`; every reader now
+/// refuses a `json` body naming one (escapes undone), with one message.
+#[test]
+fn json_bodies_naming_serde_json_private_names_are_refused_by_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let response = |body: &str| format!(r#"{{"status": 200, "body": {body}}}"#);
+    let request = |body: &str| format!(r#"{{"method": "POST", "path": "/x", "body": {body}}}"#);
+    let cases = [
+        (
+            "response-not-a-number",
+            interaction(
+                GET_X,
+                &response(r#"{"json": {"$serde_json::private::Number": "nope"}}"#),
+            ),
+        ),
+        (
+            "response-raw",
+            interaction(
+                GET_X,
+                &response(r#"{"json": {"$serde_json::private::RawValue": "5"}}"#),
+            ),
+        ),
+        (
+            "response-nested",
+            interaction(
+                GET_X,
+                &response(r#"{"json": {"a": [{"$serde_json::private::Number": "1.50"}]}}"#),
+            ),
+        ),
+        (
+            "response-escaped",
+            interaction(
+                GET_X,
+                &response(r#"{"json": {"\u0024serde_json::pr\u0069vate::RawValue": "[]"}}"#),
+            ),
+        ),
+        (
+            "response-later-member",
+            interaction(
+                GET_X,
+                &response(r#"{"json": {"a": 1, "$serde_json::private::Number": "2"}}"#),
+            ),
+        ),
+        (
+            "response-in-a-string",
+            interaction(
+                GET_X,
+                &response(r#"{"json": {"note": "$serde_json::private::Number"}}"#),
+            ),
+        ),
+        (
+            "request-number",
+            interaction(
+                &request(r#"{"json": {"$serde_json::private::Number": "1e5"}}"#),
+                OK_TEXT,
+            ),
+        ),
+        (
+            "request-raw",
+            interaction(
+                &request(r#"{"json": {"$serde_json::private::RawValue": "{\"b\": [1, 2.50]}"}}"#),
+                OK_TEXT,
+            ),
+        ),
+        (
+            "request-nested",
+            interaction(
+                &request(r#"{"json": {"a": {"$serde_json::private::Number": "-0.10"}}}"#),
+                OK_TEXT,
+            ),
+        ),
+    ];
+    for (label, odd) in &cases {
+        let file = format!("{label}.json");
+        // After a good interaction, so the one-pass reader meets it mid-file.
+        std::fs::write(
+            dir.path().join(&file),
+            cassette(&[interaction(GET_X, OK_TEXT), odd.clone()]),
+        )
+        .unwrap();
+        every_reader_refuses(dir.path(), &file, "body.json names `$serde_json::private::");
+        let err = datovcr::cassette::Cassette::load(&dir.path().join(&file)).unwrap_err();
+        assert!(
+            err.to_string().contains("store such a body as `text`"),
+            "{label}: {err}"
+        );
+        // The same interaction as a journal line.
+        let journal = dir.path().join(format!("{label}-journal.json.journal"));
+        std::fs::write(&journal, format!("{}\n", odd.replace('\n', ""))).unwrap();
+        every_reader_refuses(
+            dir.path(),
+            &format!("{label}-journal.json"),
+            "`$serde_json::private::",
+        );
+    }
+    // A lone payload is judged as the body it would be.
+    std::fs::write(
+        dir.path().join("payload.json"),
+        r#"{"data": {"$serde_json::private::RawValue": "{}"}}"#,
+    )
+    .unwrap();
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "schema-check",
+            "--endpoint",
+            "access_tokens.create",
+            "--request",
+            "payload.json",
+        ],
+    );
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("payload.json: body.json names `$serde_json::private::"),
+        "{text}"
+    );
+}
+
+/// What the recorder writes of such a body (`text`, byte for byte) every
+/// reader reads, and replay serves it as the upstream sent it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_body_naming_private_names_is_read_back_by_every_reader() {
+    const ODD: &str = r#"{"a":{"$serde_json::private::Number":"1.50"},"b":{"$serde_json::private::RawValue":"5"}}"#;
+    let upstream = FakeDato::start(FakeDatoOptions::default().plain_http().respond_with(|_| {
+        Some(ScriptedReply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: ODD.as_bytes().to_vec(),
+        })
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--cassette",
+        "odd.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let proxy = ServerProcess::start(dir.path(), &args, &dir.path().join("proxy.stderr"));
+    let client = plain_client();
+    let json = [("content-type", "application/json")];
+    let (status, _, body) = send(&client, Method::POST, &proxy.url("/x"), &json, ODD).await;
+    assert_eq!((status.as_u16(), body.as_ref()), (200, ODD.as_bytes()));
+    let (exit, _) = tokio::task::spawn_blocking(move || proxy.terminate())
+        .await
+        .unwrap();
+    assert!(exit.success());
+    upstream.shutdown().await;
+
+    let (code, text) = run(dir.path(), &["schema-check", "odd.json"]);
+    assert_ne!(code, Some(2), "{text}");
+    let args: Vec<String> = [
+        "replay",
+        "--listen",
+        "127.0.0.1:0",
+        "--cassette",
+        "odd.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    let replay = ServerProcess::start(dir.path(), &args, &dir.path().join("replay.stderr"));
+    let (status, _, body) = send(&client, Method::POST, &replay.url("/x"), &json, ODD).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body.as_ref(), ODD.as_bytes());
+    tokio::task::spawn_blocking(move || replay.terminate())
+        .await
+        .unwrap();
+}
