@@ -139,6 +139,10 @@ pub struct LimitArgs {
     /// Requests handled at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = 256, value_name = "N")]
     pub max_in_flight: usize,
+    /// Most cassettes recorded into in one run (each has a writer thread and open files); an
+    /// exchange naming one more gets 503 and is not forwarded.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_cassettes: u32,
 }
 
 impl LimitArgs {
@@ -161,6 +165,7 @@ impl LimitArgs {
             upstream_response_timeout: self.upstream_response_timeout,
             max_upstream_body: self.max_upstream_body,
             upstream_body_idle_timeout: self.upstream_body_idle_timeout,
+            max_cassettes: self.max_cassettes as usize,
         }
     }
 }

@@ -73,7 +73,8 @@ impl Proxy {
                 config.record_mode,
                 config.fsync,
                 config.fsync_interval,
-            ),
+            )
+            .with_max_cassettes(config.limits.max_cassettes),
             contract,
             client: upstream::pooled(connector.clone()),
             fresh_client: upstream::fresh(connector),

@@ -473,3 +473,143 @@ async fn a_recorded_body_naming_private_names_is_read_back_by_every_reader() {
         .await
         .unwrap();
 }
+
+/// The threads of a running process (Linux: `/proc/PID/status`).
+fn threads_of(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|count| count.trim().parse().ok())
+        .expect("a Threads line")
+}
+
+/// An upstream that answers every request with a small text body.
+async fn text_upstream() -> FakeDato {
+    FakeDato::start(FakeDatoOptions::default().plain_http().respond_with(|_| {
+        Some(ScriptedReply {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: b"fresh".to_vec(),
+        })
+    }))
+    .await
+}
+
+fn proxy_args(upstream: &FakeDato, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--quiet",
+        "--upstream",
+        &upstream.base_url(),
+        "--cassette",
+        "main.json",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args
+}
+
+/// Every cassette a client names (`x-datovcr-cassette`) got a writer
+/// thread and three open files for the rest of the run: 200 names, 202
+/// threads and 612 descriptors. Under a 100-descriptor limit the proxy's
+/// own `--cassette` then failed with "Too many open files". The cassettes
+/// of one run are now bounded (`--max-cassettes`, 256 by default): one
+/// more gets 503 `DATOVCR_TOO_MANY_CASSETTES`, is not forwarded and
+/// creates nothing, and the cassettes already in use keep recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cassettes_a_client_names_are_bounded_and_the_rest_keep_recording() {
+    let upstream = text_upstream().await;
+    let client = plain_client();
+    for (limit, flags) in [
+        (3usize, vec!["--max-cassettes", "3"]),
+        (256, vec![]),
+        (1, vec!["--fsync", "periodic", "--max-cassettes", "1"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = ServerProcess::start(
+            dir.path(),
+            &proxy_args(&upstream, &flags),
+            &dir.path().join("stderr"),
+        );
+        let get = |name: Option<String>| {
+            let (client, url) = (&client, proxy.url("/x"));
+            async move {
+                let headers: Vec<(&str, &str)> = name
+                    .iter()
+                    .map(|name| ("x-datovcr-cassette", name.as_str()))
+                    .collect();
+                let (status, _, body) = send(client, Method::GET, &url, &headers, "").await;
+                (status.as_u16(), String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        // The proxy's own cassette, then names up to the limit.
+        assert_eq!(get(None).await.0, 200, "limit {limit}");
+        for index in 1..limit {
+            assert_eq!(
+                get(Some(format!("n{index}"))).await.0,
+                200,
+                "limit {limit}: n{index}"
+            );
+        }
+        let forwarded = upstream.request_count();
+        let threads = threads_of(proxy.pid());
+        for index in limit..limit + 40 {
+            let (status, body) = get(Some(format!("n{index}"))).await;
+            assert_eq!(status, 503, "limit {limit}: n{index}: {body}");
+            assert!(body.contains("DATOVCR_TOO_MANY_CASSETTES"), "{body}");
+            assert!(
+                body.contains(&format!(
+                    "already records into {limit} cassettes (--max-cassettes)"
+                )),
+                "{body}"
+            );
+            assert!(!dir.path().join(format!("n{index}.json.journal")).exists());
+        }
+        assert_eq!(
+            upstream.request_count(),
+            forwarded,
+            "limit {limit}: a refused exchange was forwarded"
+        );
+        assert_eq!(
+            threads_of(proxy.pid()),
+            threads,
+            "limit {limit}: refused names started threads"
+        );
+        // The cassettes in use keep recording.
+        assert_eq!(get(None).await.0, 200);
+        if limit > 1 {
+            assert_eq!(get(Some("n1".into())).await.0, 200);
+        }
+        let (exit, stderr) = tokio::task::spawn_blocking(move || proxy.terminate())
+            .await
+            .unwrap();
+        assert!(exit.success(), "{stderr}");
+        let main = datovcr::cassette::Cassette::load(&dir.path().join("main.json")).unwrap();
+        assert_eq!(main.interactions.len(), 2, "limit {limit}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        assert_eq!(names.len(), limit, "limit {limit}: {names:?}");
+    }
+    upstream.shutdown().await;
+}
+
+/// `--max-cassettes` takes 1 to 65536; anything else is a usage error
+/// naming the option.
+#[test]
+fn a_cassette_limit_outside_its_range_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for value in ["0", "-1", "65537", "many", ""] {
+        let flag = format!("--max-cassettes={value}");
+        let (code, text) = run(dir.path(), &["proxy", "--listen", "127.0.0.1:0", &flag]);
+        assert_eq!(code, Some(2), "{value:?}: {text}");
+        assert!(text.contains("--max-cassettes"), "{value:?}: {text}");
+        assert!(!text.contains("listening on"), "{text}");
+    }
+}
