@@ -613,3 +613,134 @@ fn a_cassette_limit_outside_its_range_is_a_usage_error() {
         assert!(!text.contains("listening on"), "{text}");
     }
 }
+
+/// Gzip of `bytes`.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A request body whose content coding cannot be removed cannot be
+/// redacted, so a recording proxy refuses it before the upstream sees it
+/// (415). With `--record none` it was forwarded as sent without a word,
+/// even in the log; it is still forwarded (a validating proxy relays what
+/// it cannot read), and the log says, also with `--quiet`, that its body
+/// was not decoded and why. The 415's advice named "the server's" header
+/// for a client's request; it now names the way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_request_body_is_refused_when_recording_and_reported_when_forwarded() {
+    let upstream = text_upstream().await;
+    let client = plain_client();
+    let bomb = gzip(&vec![b' '; 64 * 1024]);
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "not-gzip",
+            "gzip",
+            br#"{"data":{"type":"item"}}"#.to_vec(),
+            "does not decode as gzip",
+        ),
+        (
+            "truncated-gzip",
+            "gzip",
+            gzip(br#"{"data":{"type":"item"}}"#)[..12].to_vec(),
+            "does not decode as gzip",
+        ),
+        (
+            "unknown-coding",
+            "x-snappy",
+            b"{}".to_vec(),
+            "`Content-Encoding: x-snappy`, which datovcr cannot decode",
+        ),
+        (
+            "stacked-second-broken",
+            "gzip, br",
+            gzip(b"not brotli"),
+            "does not decode as",
+        ),
+        (
+            "over-the-limit",
+            "gzip",
+            bomb,
+            "larger than the 1024-byte limit",
+        ),
+    ];
+    for mode in ["new", "none"] {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = ["--record", mode, "--max-request-body", "1KiB"];
+        let proxy = ServerProcess::start(
+            dir.path(),
+            &proxy_args(&upstream, &flags),
+            &dir.path().join("stderr"),
+        );
+        for (label, coding, body, words) in &cases {
+            let before = upstream.request_count();
+            let headers = [
+                ("content-type", "application/json"),
+                ("content-encoding", *coding),
+            ];
+            let url = proxy.url(&format!("/{label}"));
+            let (status, _, answer) =
+                send(&client, Method::POST, &url, &headers, body.clone()).await;
+            let answer = String::from_utf8_lossy(&answer);
+            if mode == "new" {
+                assert_eq!(status, 415, "{label}: {answer}");
+                assert!(
+                    answer.contains("DATOVCR_UNDECODABLE_BODY"),
+                    "{label}: {answer}"
+                );
+                assert!(answer.contains(words), "{label}: {answer}");
+                assert!(
+                    answer.contains("--record none forwards such a request unrecorded"),
+                    "{label}: {answer}"
+                );
+                assert!(!answer.contains("the server's"), "{label}: {answer}");
+                assert_eq!(
+                    upstream.request_count(),
+                    before,
+                    "{label}: forwarded while recording"
+                );
+            } else {
+                assert_eq!(status, 200, "{label}: {answer}");
+                let forwarded = upstream.requests().pop().unwrap();
+                assert_eq!(forwarded.path(), format!("/{label}"));
+                assert_eq!(
+                    forwarded.body.as_ref(),
+                    body.as_slice(),
+                    "{label}: not forwarded as sent"
+                );
+                assert_eq!(
+                    forwarded.header("content-encoding"),
+                    Some(*coding),
+                    "{label}"
+                );
+            }
+        }
+        let (exit, stderr) = tokio::task::spawn_blocking(move || proxy.terminate())
+            .await
+            .unwrap();
+        assert!(exit.success(), "{stderr}");
+        for (label, _, _, words) in &cases {
+            let line = stderr
+                .lines()
+                .find(|line| line.contains(&format!("POST /{label} ")))
+                .unwrap_or_else(|| {
+                    panic!("--record {mode}: no log line for {label} (with --quiet):\n{stderr}")
+                });
+            assert!(line.contains(words), "--record {mode}: {label}: {line}");
+            if mode == "none" {
+                assert!(
+                    line.contains("request body not decoded, forwarded as sent"),
+                    "{label}: {line}"
+                );
+            }
+        }
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["stderr"], "--record {mode}: something was recorded");
+    }
+    upstream.shutdown().await;
+}
