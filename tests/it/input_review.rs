@@ -744,3 +744,71 @@ async fn an_undecodable_request_body_is_refused_when_recording_and_reported_when
     }
     upstream.shutdown().await;
 }
+
+/// Limits that let nothing through were taken as given: the proxy (and
+/// replay) started, then closed every connection (`--header-read-timeout
+/// 0s`), accepted none (`--max-connections 0`), answered every request 503
+/// (`--max-in-flight 0`) or timed every body out; a `--redact-header` no
+/// header can be named redacted nothing without a word. Each is now a
+/// usage error (exit 2) naming the option and what to give.
+#[test]
+fn limits_that_let_nothing_through_are_usage_errors_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("--header-read-timeout", "0s", "above zero"),
+        ("--body-idle-timeout", "0ms", "above zero"),
+        ("--request-body-timeout", "0s", "above zero"),
+        ("--write-timeout", "0s", "above zero"),
+        ("--upstream-connect-timeout", "0s", "above zero"),
+        ("--upstream-response-timeout", "0ns", "above zero"),
+        ("--upstream-body-idle-timeout", "0s", "above zero"),
+        ("--max-connections", "0", "1 or more"),
+        ("--max-in-flight", "0", "1 or more"),
+        ("--max-headers", "0", "1 or more"),
+        ("--max-headers", "many", "not a count"),
+        ("--redact-header", "x api key", "not an HTTP token"),
+        ("--redact-header", "x-key:", "not an HTTP token"),
+    ];
+    for command in ["proxy", "replay"] {
+        for (flag, value, words) in cases {
+            let option = format!("{flag}={value}");
+            let (code, text) =
+                run_refused(dir.path(), &[command, "--listen", "127.0.0.1:0", &option]);
+            assert_eq!(code, Some(2), "{command} {option}: {text}");
+            assert!(
+                text.contains(flag) && text.contains(words),
+                "{command} {option}: {text}"
+            );
+        }
+    }
+    // The shutdown grace may be zero: stop without waiting.
+    let args: Vec<String> = ["proxy", "--listen", "127.0.0.1:0", "--shutdown-grace", "0s"]
+        .map(String::from)
+        .to_vec();
+    let proxy = ServerProcess::start(dir.path(), &args, &dir.path().join("stderr"));
+    let (exit, stderr) = proxy.terminate();
+    assert!(exit.success(), "{stderr}");
+}
+
+/// `datovcr ARGS`, expected to exit at once: its exit code and output, or
+/// `None` (and the process killed) if it is still running after 20 s, as
+/// a server that accepted the options would be.
+fn run_refused(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = datovcr()
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
