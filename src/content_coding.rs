@@ -28,7 +28,7 @@ pub enum CodingError {
     )]
     Unsupported { coding: String },
     #[error(
-        "the body is labelled `Content-Encoding: {coding}` but does not decode as {coding} ({reason}), so it cannot be searched for secrets; nothing was recorded (check the server's Content-Encoding header against what it sends)"
+        "the body is labelled `Content-Encoding: {coding}` but does not decode as {coding} ({reason}), so it cannot be searched for secrets; nothing was recorded (check the sender's Content-Encoding header against the bytes it sends)"
     )]
     Corrupt { coding: String, reason: String },
     #[error(

@@ -65,6 +65,7 @@ pub mod cli;
 pub mod content_coding;
 pub mod contract;
 mod json_name;
+mod json_object;
 pub mod panic_report;
 pub mod proxy;
 pub mod recorder;

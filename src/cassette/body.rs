@@ -85,11 +85,19 @@ impl Body {
         matches!(self, Body::Empty)
     }
 
-    /// Whether a reader accepts this body: a `json` one must nest at most
-    /// [`MAX_JSON_DEPTH`] levels. The error says how deep it is.
+    /// Whether a reader accepts this body once written: a `json` one must
+    /// nest at most [`MAX_JSON_DEPTH`] levels and name none of serde_json's
+    /// private names, in a member name or a string ([`check_json_text`]'s
+    /// rule, on the tree). The error says which rule it breaks.
     pub fn check(&self) -> Result<(), String> {
         match self {
-            Body::Json(value) => check_depth(value),
+            Body::Json(value) => {
+                check_depth(value)?;
+                if tree_names_serde_json_private(value) {
+                    return Err(PRIVATE_NAME_RULE.to_owned());
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -159,11 +167,55 @@ fn check_depth(value: &Value) -> Result<(), String> {
     ))
 }
 
-/// The on-disk shape: exactly one of `json`, `text` or `base64`.
+/// The `json` body rule for its text, for every reader: it names none of
+/// serde_json's private names (`$serde_json::private::Number`,
+/// `…::RawValue`), escapes undone. serde_json reads an object whose first
+/// member is so named as the number or the document it names, so the same
+/// text would be served as written by replay and checked as something else
+/// by `schema-check`. [`Body::from_bytes`] stores such a body as `text`, so
+/// the recorder never writes one.
+pub fn check_json_text(text: &[u8]) -> Result<(), String> {
+    if !names_serde_json_private(text) {
+        return Ok(());
+    }
+    Err(PRIVATE_NAME_RULE.to_owned())
+}
+
+/// What every reader and the recorder say of a `json` body naming one of
+/// serde_json's private names.
+const PRIVATE_NAME_RULE: &str = "body.json names `$serde_json::private::…`, which datovcr's JSON \
+     reader takes for a number or a raw document instead of what it says; store such a body as \
+     `text` (datovcr records it that way)";
+
+/// [`names_serde_json_private`] on a tree: a member name or a string that
+/// holds the name, which the tree's writer would write as it stands.
+fn tree_names_serde_json_private(value: &Value) -> bool {
+    let names = |text: &str| text.contains("$serde_json::private::");
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::String(text) if names(text) => return true,
+            Value::Array(items) => pending.extend(items),
+            Value::Object(entries) => {
+                for (name, value) in entries {
+                    if names(name) {
+                        return true;
+                    }
+                    pending.push(value);
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The on-disk shape: exactly one of `json`, `text` or `base64`. A `json`
+/// body is read as its text first, for [`check_json_text`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
 enum StoredBody {
-    Json(Value),
+    Json(Box<serde_json::value::RawValue>),
     Text(String),
     Base64(String),
 }
@@ -196,7 +248,10 @@ impl<'de> Deserialize<'de> for Body {
         let stored = Option::<StoredBody>::deserialize(deserializer)?;
         Ok(match stored {
             None => Body::Empty,
-            Some(StoredBody::Json(value)) => {
+            Some(StoredBody::Json(raw)) => {
+                check_json_text(raw.get().as_bytes()).map_err(serde::de::Error::custom)?;
+                let value: Value =
+                    serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
                 check_depth(&value).map_err(serde::de::Error::custom)?;
                 Body::Json(value)
             }
@@ -222,7 +277,10 @@ pub(crate) fn names_serde_json_private(bytes: &[u8]) -> bool {
     // is built once.
     static PREFIX: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"$serde_json::private::"));
-    if memchr::memchr(b'\\', bytes).is_none() {
+    // Only a `\u` escape can spell a character of the name (`\"`, `\\`,
+    // `\/`, `\n` … spell none), so most bodies need no decoding. A `\\u`
+    // (an escaped backslash, then `u`) only sends a body the slow way.
+    if memchr::memmem::find(bytes, b"\\u").is_none() {
         return PREFIX.find(bytes).is_some();
     }
     // Outside strings JSON holds no backslash: undoing every escape leaves
@@ -281,6 +339,51 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn readers_refuse_json_text_naming_private_names_escapes_undone() {
+        for refused in [
+            r#"{"$serde_json::private::Number":"1"}"#,
+            r#"{"a":[{"$serde_json::private::RawValue":"5"}]}"#,
+            r#"{"\u0024serde_json::pr\u0069vate::Number":"1"}"#,
+            r#"{"note":"$serde_json::private::"}"#,
+            r#"{"\"":1,"$serde_json::private::Number":"1"}"#,
+        ] {
+            let err = check_json_text(refused.as_bytes()).unwrap_err();
+            assert!(
+                err.contains("store such a body as `text`"),
+                "{refused}: {err}"
+            );
+        }
+        for accepted in [
+            r#"{"serde_json::private::Number":"1"}"#,
+            // An escaped backslash, then the letters `u0024`: no `$`.
+            r#"{"\\u0024serde_json::private::Number":"1"}"#,
+            r#"{"a":"\u0041","$serde_json::public::x":1}"#,
+            r#"{"$serde_json::pr\nivate::Number":"1"}"#,
+        ] {
+            assert_eq!(check_json_text(accepted.as_bytes()), Ok(()), "{accepted}");
+        }
+    }
+
+    /// The recorder's gate ([`Body::check`]) refuses the trees whose text
+    /// the readers refuse.
+    #[test]
+    fn the_writers_check_refuses_trees_naming_private_names() {
+        use serde_json::json;
+        for refused in [
+            json!({"a": 1, "$serde_json::private::RawValue": "[]"}),
+            json!([{"b": {"$serde_json::private::Number": "1"}}]),
+            json!({"note": "x $serde_json::private::y"}),
+        ] {
+            let err = Body::Json(refused.clone()).check().unwrap_err();
+            assert_eq!(err, PRIVATE_NAME_RULE, "{refused}");
+            let text = serde_json::to_vec(&refused).unwrap();
+            assert_eq!(check_json_text(&text), Err(err));
+        }
+        let fine = json!({"serde_json::private::Number": ["$serde_json::public::"]});
+        assert_eq!(Body::Json(fine).check(), Ok(()));
     }
 
     #[test]

@@ -30,13 +30,14 @@ mod stream;
 mod wire;
 
 pub(crate) use body::names_serde_json_private;
-pub use body::{Body, MAX_JSON_DEPTH, is_json_media_type, json_depth};
+pub use body::{Body, MAX_JSON_DEPTH, check_json_text, is_json_media_type, json_depth};
 pub use field::{FINAL_STATUSES, FieldValue, check_name, check_status, check_value};
 pub use headers::{Headers, Query};
 pub use select::{CASSETTE_HEADER, cassette_in};
 pub use stream::{count_interactions, for_each_interaction, for_each_wire_interaction};
 pub use wire::{WireBody, WireInteraction, WireRequest, WireResponse};
 
+use crate::json_object::objects_only;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,7 @@ pub const MAX_CASSETTE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A whole cassette file.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Cassette {
     pub version: FormatVersion,
     pub interactions: Vec<Interaction>,
@@ -57,7 +58,7 @@ pub struct Cassette {
 
 /// One recorded exchange.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Interaction {
     /// RFC 3339 time of recording, UTC, whole seconds.
     #[serde(deserialize_with = "rfc3339")]
@@ -67,7 +68,7 @@ pub struct Interaction {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RecordedRequest {
     pub method: String,
     /// The path as the upstream saw it, without the query string.
@@ -81,7 +82,7 @@ pub struct RecordedRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RecordedResponse {
     /// A final status, 200 to 599 ([`check_status`]).
     #[serde(deserialize_with = "final_status")]
@@ -91,6 +92,12 @@ pub struct RecordedResponse {
     #[serde(default, skip_serializing_if = "Body::is_empty")]
     pub body: Body,
 }
+
+// Every one of these is an object in the file (see `json_object`).
+objects_only!(both Cassette);
+objects_only!(both Interaction);
+objects_only!(both RecordedRequest);
+objects_only!(both RecordedResponse);
 
 /// The `version` field. Deserializing any other number fails, so the error
 /// carries the line and column of the field.

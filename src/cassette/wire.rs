@@ -25,6 +25,7 @@ mod fields;
 use super::compact::compact_json;
 use super::headers::FieldName;
 use super::{Body, Headers, Interaction, Query, RecordedRequest, RecordedResponse};
+use crate::json_object::objects_only;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use fields::HeaderFields;
@@ -35,7 +36,7 @@ use std::borrow::{Borrow, Cow};
 
 /// One recorded exchange, its response as replay serves it.
 #[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct WireInteraction<'a> {
     #[serde(borrow, deserialize_with = "recorded_at")]
     pub recorded_at: Cow<'a, str>,
@@ -47,7 +48,7 @@ pub struct WireInteraction<'a> {
 
 /// A recorded request, headers borrowed.
 #[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct WireRequest<'a> {
     pub method: String,
     pub path: String,
@@ -58,13 +59,13 @@ pub struct WireRequest<'a> {
     headers: HeaderFields<'a>,
     /// In wire form, as a response body: matching writes a JSON body's
     /// key from its compact bytes, and a miss explanation parses them.
-    #[serde(default, borrow, deserialize_with = "request_body")]
+    #[serde(default, borrow)]
     pub body: WireBody<'a>,
 }
 
 /// A recorded response, headers borrowed and the body in wire form.
 #[derive(Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct WireResponse<'a> {
     #[serde(deserialize_with = "super::final_status")]
     pub status: u16,
@@ -75,6 +76,11 @@ pub struct WireResponse<'a> {
     #[serde(default, borrow)]
     pub body: WireBody<'a>,
 }
+
+// Objects in the file, as in `Interaction`.
+objects_only!(deserialize WireInteraction<'a>);
+objects_only!(deserialize WireRequest<'a>);
+objects_only!(deserialize WireResponse<'a>);
 
 /// A recorded body as the bytes to send.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -225,30 +231,6 @@ fn recorded_at<'de: 'a, 'a, D: Deserializer<'de>>(
     Ok(text)
 }
 
-/// A request body, read as a response body is, except a JSON body that
-/// may name one of serde_json's private members: matching parses it into a
-/// `Value`, which reads `{"$serde_json::private::Number": "1"}` as the
-/// number `1` and refuses one that is not (another member after it, a
-/// string that is no number, a `RawValue` string that is no JSON), so such
-/// a body is left to the full reader, which accepts and refuses exactly
-/// what [`Body`] does. (A response body is served as its text, as before.)
-fn request_body<'de: 'a, 'a, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<WireBody<'a>, D::Error> {
-    let body = WireBody::deserialize(deserializer)?;
-    match &body {
-        WireBody::Json(bytes) if memchr::memmem::find(bytes, PRIVATE_MEMBER).is_some() => Err(
-            D::Error::custom("body.json: left to the parser (a serde_json private member)"),
-        ),
-        _ => Ok(body),
-    }
-}
-
-/// How serde_json's `arbitrary_precision` and `raw_value` features name the
-/// one member of the map they present a number or a raw value as; a JSON
-/// string holding it unescaped is compacted as it stands.
-const PRIVATE_MEMBER: &[u8] = b"\"$serde_json::private::";
-
 /// The on-disk shape, as [`Body`] reads it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "lowercase")]
@@ -263,6 +245,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for WireBody<'a> {
         Ok(match Option::<StoredBody<'a>>::deserialize(deserializer)? {
             None => WireBody::Empty,
             Some(StoredBody::Json(raw)) => {
+                // The full reader's rule for the text, so replay serves no
+                // body `schema-check` would read as something else.
+                super::check_json_text(raw.get().as_bytes()).map_err(D::Error::custom)?;
                 let mut compact = Vec::with_capacity(raw.get().len());
                 compact_json(raw.get(), &mut compact).ok_or_else(|| {
                     D::Error::custom("body.json: left to the parser (see compact_json)")

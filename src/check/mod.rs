@@ -329,12 +329,17 @@ fn read_json(file: &Path) -> Result<Value, String> {
     } else {
         std::fs::read(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?
     };
-    serde_json::from_slice(&bytes).map_err(|err| {
+    let value = serde_json::from_slice(&bytes).map_err(|err| {
         format!(
             "{}:{}:{}: not valid JSON: {err}",
             file.display(),
             err.line(),
             err.column()
         )
-    })
+    })?;
+    // The rule of a cassette's `json` body: a payload is judged as its
+    // body would be.
+    crate::cassette::check_json_text(&bytes)
+        .map_err(|rule| format!("{}: {rule}", file.display()))?;
+    Ok(value)
 }

@@ -18,7 +18,7 @@ pub struct RecordingArgs {
     /// a header or query parameter the loaded cassettes hold redacted is redacted in new
     /// episodes anyway, with a warning, but one they never saw is not. A redacted header can
     /// never be matched with --match header:NAME.
-    #[arg(long = "redact-header", value_name = "NAME")]
+    #[arg(long = "redact-header", value_name = "NAME", value_parser = parse_header_name)]
     pub redact_headers: Vec<String>,
 
     /// A JSON pointer redacted in every JSON request and response body recorded.
@@ -97,7 +97,7 @@ pub struct LimitArgs {
     #[arg(long, default_value = "64KiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_head_bytes: usize,
     /// Most header fields in a request; more gets 431.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = parse_count)]
     pub max_headers: usize,
     /// Longest request URI; longer gets 414.
     #[arg(long, default_value = "8KiB", value_parser = parse_size, value_name = "SIZE")]
@@ -106,19 +106,19 @@ pub struct LimitArgs {
     #[arg(long, default_value = "10MiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_request_body: usize,
     /// Time allowed to send a request head; the connection is closed after it.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DURATION")]
     pub header_read_timeout: Duration,
     /// Longest pause while a request body arrives; longer gets 408.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_timeout, value_name = "DURATION")]
     pub body_idle_timeout: Duration,
     /// TCP connect plus TLS handshake with the upstream; longer gets 502.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5s", value_parser = parse_timeout, value_name = "DURATION")]
     pub upstream_connect_timeout: Duration,
     /// Wait for the upstream's response head; longer gets 504.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_timeout, value_name = "DURATION")]
     pub upstream_response_timeout: Duration,
     /// Longest pause while the upstream's body arrives; longer gets 504.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_timeout, value_name = "DURATION")]
     pub upstream_body_idle_timeout: Duration,
     /// Largest upstream response body; larger gets 502 and is not recorded.
     #[arg(long, default_value = "32MiB", value_parser = parse_size, value_name = "SIZE")]
@@ -128,17 +128,21 @@ pub struct LimitArgs {
     pub shutdown_grace: Duration,
     /// Longest time to receive a whole request body, however steadily it trickles; longer gets
     /// 408.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "60s", value_parser = parse_timeout, value_name = "DURATION")]
     pub request_body_timeout: Duration,
     /// Longest a write to a client may block (a client that stops reading); then it is closed.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "30s", value_parser = parse_timeout, value_name = "DURATION")]
     pub write_timeout: Duration,
     /// Open client connections at most; more wait to be accepted.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = parse_count)]
     pub max_connections: usize,
     /// Requests handled at once; more get 503 with Retry-After.
-    #[arg(long, default_value_t = 256, value_name = "N")]
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = parse_count)]
     pub max_in_flight: usize,
+    /// Most cassettes recorded into in one run (each has a writer thread and open files); an
+    /// exchange naming one more gets 503 and is not forwarded.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_cassettes: u32,
 }
 
 impl LimitArgs {
@@ -161,6 +165,7 @@ impl LimitArgs {
             upstream_response_timeout: self.upstream_response_timeout,
             max_upstream_body: self.max_upstream_body,
             upstream_body_idle_timeout: self.upstream_body_idle_timeout,
+            max_cassettes: self.max_cassettes as usize,
         }
     }
 }
@@ -200,6 +205,40 @@ pub(super) fn parse_size(text: &str) -> Result<usize, String> {
         .and_then(|n| n.checked_mul(multiplier))
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("`{text}` is not a size; write it like 65536, 64KiB or 10MiB"))
+}
+
+/// A limit's timeout: a humantime duration above zero. A zero timeout
+/// fails every request (or closes every connection) at once, which no one
+/// means; the message says how to write one.
+pub(super) fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if timeout.is_zero() {
+        return Err(format!(
+            "`{text}` would time out at once, failing every request; give a duration above zero (e.g. 10s)"
+        ));
+    }
+    Ok(timeout)
+}
+
+/// A limit's count: 1 or more. With 0 the server would accept no
+/// connection, answer every request 503, or refuse every header.
+pub(super) fn parse_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(format!(
+            "`{text}` would let nothing through; give 1 or more"
+        )),
+        Ok(count) => Ok(count),
+        Err(_) => Err(format!(
+            "`{text}` is not a count; give a whole number, 1 or more"
+        )),
+    }
+}
+
+/// A header name, an RFC 9110 token: a name no header can have (a space,
+/// a colon) is a typo that would redact nothing.
+pub(super) fn parse_header_name(text: &str) -> Result<String, String> {
+    crate::cassette::check_name(text)?;
+    Ok(text.to_owned())
 }
 
 pub(super) fn parse_pointer(text: &str) -> Result<String, String> {

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 pub const VERSIONS: [u32; 2] = [1, 2];
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Manifest {
     #[serde(rename = "$comment", default)]
     pub _comment: Option<String>,
@@ -43,7 +43,7 @@ pub struct Manifest {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct HeaderSchemas {
     pub request: String,
     pub request_with_body: String,
@@ -51,7 +51,7 @@ pub struct HeaderSchemas {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct EndpointSpec {
     /// Why an overlay entry exists; informative.
     #[serde(rename = "$comment", default)]
@@ -82,7 +82,7 @@ pub struct EndpointSpec {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RequestSpec {
     /// The body schema, or null when the request carries no body.
     pub body: Option<String>,
@@ -98,6 +98,12 @@ pub struct RequestSpec {
     #[serde(default)]
     pub path_params: BTreeMap<String, String>,
 }
+
+// Objects in the file (see `json_object`), never arrays read by position.
+crate::json_object::objects_only!(deserialize Manifest);
+crate::json_object::objects_only!(deserialize HeaderSchemas);
+crate::json_object::objects_only!(deserialize EndpointSpec);
+crate::json_object::objects_only!(deserialize RequestSpec);
 
 /// Overlays over overlays are allowed, to a point.
 const MAX_CHAIN: usize = 4;

@@ -17,6 +17,8 @@ use http_body_util::Full;
 pub(super) fn recording_refused(err: &crate::recorder::RecordError, secrets: &Secrets) -> ApiError {
     let status = if err.is_conflict() {
         StatusCode::CONFLICT
+    } else if err.is_over_limit() {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
     };

@@ -73,7 +73,8 @@ impl Proxy {
                 config.record_mode,
                 config.fsync,
                 config.fsync_interval,
-            ),
+            )
+            .with_max_cassettes(config.limits.max_cassettes),
             contract,
             client: upstream::pooled(connector.clone()),
             fresh_client: upstream::fresh(connector),
@@ -218,20 +219,41 @@ impl Proxy {
         strip_hop_by_hop(&mut parts.headers);
         strip_own(&mut parts.headers);
         let path = strip_path_prefix(self.config.path_prefix.as_deref(), parts.uri.path());
+        // A body whose codings cannot be removed cannot be redacted, so a
+        // recording refuses it before the upstream acts on it; a proxy that
+        // records nothing forwards it as sent, as a transparent proxy does,
+        // and says so (its body is checked as the bytes they are).
         let request = match ArrivedRequest::new(
             &parts,
             path.to_owned(),
             &body,
             limits.max_request_body,
-            self.recorder.mode() == RecordMode::None,
+            false,
         ) {
             Ok(request) => request,
+            Err(err) if self.recorder.mode() == RecordMode::None => {
+                report.error = Some(format!(
+                    "request body not decoded, forwarded as sent: {err}"
+                ));
+                ArrivedRequest::new(
+                    &parts,
+                    path.to_owned(),
+                    &body,
+                    limits.max_request_body,
+                    true,
+                )
+                .expect("an undecodable body is kept as it is")
+            }
             Err(err) => {
                 self.learn_head(report, &parts);
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "DATOVCR_UNDECODABLE_BODY",
-                    format!("the request was not forwarded: {err}"),
+                    format!(
+                        "the request was not forwarded, because it could not be recorded: {err}. \
+                         Send the body plain, or compressed with gzip, deflate, br or zstd and \
+                         labelled so; --record none forwards such a request unrecorded"
+                    ),
                 ));
             }
         };

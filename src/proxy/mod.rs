@@ -47,6 +47,8 @@ pub struct Limits {
     pub max_upstream_body: usize,
     /// Longest pause while the upstream's body arrives; longer gets 504.
     pub upstream_body_idle_timeout: Duration,
+    /// Most cassettes recorded into in one run; one more gets 503.
+    pub max_cassettes: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             upstream_response_timeout: Duration::from_secs(30),
             max_upstream_body: 32 * 1024 * 1024,
             upstream_body_idle_timeout: Duration::from_secs(30),
+            max_cassettes: crate::recorder::DEFAULT_MAX_CASSETTES,
         }
     }
 }

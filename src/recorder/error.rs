@@ -110,6 +110,14 @@ pub enum RecordError {
     )]
     Unreadable { cassette: PathBuf, reason: String },
     #[error(
+        "not recording into cassette {}: this proxy already records into {limit} cassettes \
+         (--max-cassettes), each with a writer thread and open files. Nothing was forwarded; \
+         name fewer cassettes in one run (x-datovcr-cassette), or restart the proxy with a \
+         higher --max-cassettes",
+        cassette.display()
+    )]
+    TooManyCassettes { cassette: PathBuf, limit: usize },
+    #[error(
         "not recording into cassette {}: the recorder was closed (shutdown in progress)",
         cassette.display()
     )]
@@ -128,6 +136,7 @@ impl RecordError {
         match self {
             RecordError::Unusable { .. } => "DATOVCR_CASSETTE_UNUSABLE",
             RecordError::InUse { .. } => "DATOVCR_CASSETTE_IN_USE",
+            RecordError::TooManyCassettes { .. } => "DATOVCR_TOO_MANY_CASSETTES",
             _ => "DATOVCR_RECORDING_FAILED",
         }
     }
@@ -140,6 +149,11 @@ impl RecordError {
             self,
             RecordError::Unusable { .. } | RecordError::InUse { .. }
         )
+    }
+
+    /// Whether a limit of this proxy, not a failure, is the cause (HTTP 503).
+    pub fn is_over_limit(&self) -> bool {
+        matches!(self, RecordError::TooManyCassettes { .. })
     }
 
     /// What went wrong, without the advice the full message adds: what

@@ -193,6 +193,8 @@ pub(crate) struct Counters {
 struct Inner {
     mode: RecordMode,
     policy: SyncPolicy,
+    /// The most cassettes with a writer at once ([`Recorder::with_max_cassettes`]).
+    max_cassettes: usize,
     counters: Counters,
     state: Mutex<State>,
 }
@@ -262,6 +264,7 @@ impl Recorder {
             inner: Arc::new(Inner {
                 mode,
                 policy,
+                max_cassettes: DEFAULT_MAX_CASSETTES,
                 counters: Counters::default(),
                 state: Mutex::new(State::default()),
             }),
@@ -285,6 +288,20 @@ impl Recorder {
                 commit_delay,
             },
         )
+    }
+
+    /// At most `limit` cassettes get a writer (a thread, two or three open
+    /// files) during this recorder's life; an exchange for one more is
+    /// refused before it is forwarded ([`RecordError::TooManyCassettes`]).
+    /// A client names cassettes per request (`x-datovcr-cassette`), so
+    /// without a bound it could make the proxy start threads and open files
+    /// until the system refuses them, and then fail the cassettes it was
+    /// already recording. Call before the recorder is shared.
+    pub fn with_max_cassettes(mut self, limit: usize) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_max_cassettes is called before the recorder is shared")
+            .max_cassettes = limit;
+        self
     }
 
     pub fn mode(&self) -> RecordMode {
@@ -452,8 +469,15 @@ impl Recorder {
                 cassette: cassette.to_owned(),
             });
         }
+        let full = state.writers.len() >= self.inner.max_cassettes;
         Ok(match state.writers.entry(key) {
             std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(_) if full => {
+                return Err(RecordError::TooManyCassettes {
+                    cassette: cassette.to_owned(),
+                    limit: self.inner.max_cassettes,
+                });
+            }
             std::collections::btree_map::Entry::Vacant(entry) => {
                 let reset = self.inner.mode == RecordMode::All;
                 let handle =
@@ -505,6 +529,10 @@ impl Recorder {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// How many cassettes a [`Recorder`] writes into at most, unless told
+/// otherwise (`--max-cassettes`).
+pub const DEFAULT_MAX_CASSETTES: usize = 256;
 
 /// How many relative cassette paths [`Recorder`] keeps resolved.
 const RESOLVED_PATHS: usize = 1024;

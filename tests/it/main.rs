@@ -28,6 +28,8 @@ mod hardening_framing;
 mod hardening_secrets;
 /// Hardening: slowloris, slow readers and overload.
 mod hardening_slow;
+/// Review of bad input: arrays for objects, private names, undecodable bodies, unbounded cassettes.
+mod input_review;
 /// Issue 12 A: every written byte reads back; unreadable files, non-cassettes, links, other writers.
 mod integrity_disk;
 /// Issue 12: one validation of the cassette format; header bytes kept exactly.

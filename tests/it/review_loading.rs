@@ -2,10 +2,7 @@
 //! `replay::library`): cassettes and requests on which the new loading
 //! behaved otherwise than the whole-file reader, each break now fixed.
 
-use crate::support::client::{HttpsClient, send};
-use crate::support::process::ServerProcess;
 use datovcr::cassette::Cassette;
-use http::Method;
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,12 +37,6 @@ fn interaction(path: &str, request_body: &str) -> String {
       }}
     }}"#
     )
-}
-
-fn plain_client() -> HttpsClient {
-    // The test CA is irrelevant for plain HTTP; any PEM will do.
-    let pki = crate::support::tls::TestPki::new();
-    crate::support::client::https_client(pki.ca_file())
 }
 
 fn cassette(interactions: &[String]) -> String {
@@ -128,69 +119,4 @@ fn request_bodies_the_json_reader_refuses_stop_replay_as_every_reader_does() {
             );
         }
     }
-}
-
-/// The same members that `Value` does read (a number's text, a raw
-/// value's JSON) keep matching what they spell.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_bodies_the_json_reader_reads_as_numbers_match_what_they_spell() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("private.json"),
-        cassette(&[
-            interaction(
-                "/number",
-                r#"{"json": {"$serde_json::private::Number": "1e5"}}"#,
-            ),
-            interaction(
-                "/raw",
-                r#"{"json": {"$serde_json::private::RawValue": "{\"b\": [1, 2.50]}"}}"#,
-            ),
-            interaction(
-                "/nested",
-                r#"{"json": {"a": {"$serde_json::private::Number": "-0.10"}}}"#,
-            ),
-        ]),
-    )
-    .unwrap();
-    let args: Vec<String> = [
-        "replay",
-        "--listen",
-        "127.0.0.1:0",
-        "--cassette",
-        "private.json",
-    ]
-    .map(String::from)
-    .to_vec();
-    let server = ServerProcess::start(dir.path(), &args, &dir.path().join("stderr"));
-    let client = plain_client();
-    let json = [("content-type", "application/json")];
-    for (path, body) in [
-        ("/number", "100000"),
-        ("/number", "1e5"),
-        ("/raw", r#"{"b":[1,2.5]}"#),
-        ("/nested", r#"{"a":-0.1}"#),
-    ] {
-        let (status, _, answer) = send(&client, Method::POST, &server.url(path), &json, body).await;
-        assert_eq!(status, 200, "{path} {body}: {answer:?}");
-        assert_eq!(
-            answer,
-            format!("{{\"served\":\"{path}\"}}").as_bytes(),
-            "{path} {body}"
-        );
-    }
-    let (status, _, miss) = send(
-        &client,
-        Method::POST,
-        &server.url("/number"),
-        &json,
-        "100001",
-    )
-    .await;
-    assert_eq!(status, 599, "{miss:?}");
-    let miss = String::from_utf8_lossy(&miss);
-    assert!(miss.contains(r#""pointer":"/body""#), "{miss}");
-    tokio::task::spawn_blocking(move || server.terminate())
-        .await
-        .unwrap();
 }

@@ -30,13 +30,16 @@ pub(super) type Element<'r> = dyn FnMut(&[u8], Cut) -> Result<Option<usize>, ()>
 
 /// The top level of a cassette with every interaction replaced by `{}`.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 struct Skeleton {
     #[allow(dead_code)] // Checked by deserializing it.
     version: FormatVersion,
     #[allow(dead_code)] // Only the element count and shape are checked.
     interactions: Vec<Placeholder>,
 }
+
+// An object, as the whole reader reads a cassette.
+crate::json_object::objects_only!(deserialize Skeleton);
 
 /// An interaction in the skeleton: an empty object and nothing else (not
 /// an array, which a derived struct would also accept).
