@@ -39,6 +39,14 @@ pub(crate) fn json() -> impl Strategy<Value = Value> {
             Just("https://u:p@h/x".to_owned()),
             Just("/x?access_token=1".to_owned()),
             Just("//h/x?signature=abc".to_owned()),
+            // Text inside a string: prose quoting a URL, a relative URL, a
+            // document or a form serialized into it, and look-alikes.
+            Just("fetch https://u:p@h/x failed".to_owned()),
+            Just("go to /cb?code=1 now".to_owned()),
+            Just("{\"token\":\"x\"}".to_owned()),
+            Just("a=1&password=x".to_owned()),
+            Just("2026-11-30T08:47:11Z".to_owned()),
+            Just("note: fine".to_owned()),
             Just("session".to_owned()),
             Just("Session".to_owned()),
             Just("item".to_owned()),
