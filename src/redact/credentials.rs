@@ -101,17 +101,41 @@ fn spelled_like_credential(element: &str) -> bool {
         })
 }
 
+/// Auth schemes kept in front of `Authorization`'s and
+/// `Proxy-Authorization`'s placeholder besides [`SCHEMES`]: the rest of
+/// IANA's HTTP Authentication Scheme Registry (RFC 9110 §16.4), and schemes
+/// in wide use outside it. Not markers: `Mutual` or `OAuth` in another
+/// header's value says nothing.
+const REGISTERED_SCHEMES: &[&str] = &[
+    "concealed",
+    "dpop",
+    "gnap",
+    "hoba",
+    "mutual",
+    "oauth",
+    "privatetoken",
+    "scram-sha-1",
+    "scram-sha-256",
+    "vapid",
+    "hawk",
+    "ntlm",
+    "apikey",
+];
+
 /// True when `word`, the first of a value of credential header `name`,
-/// is an auth scheme, public and kept: any scheme of `Authorization` and
-/// `Proxy-Authorization` (their values are `scheme credentials`, RFC 9110
-/// §11.6.2), a known scheme ([`SCHEMES`]) anywhere else. The first word of
-/// `X-Api-Key: sk_live_… extra` is no scheme: it may be the secret itself.
+/// is an auth scheme, public and kept: a known scheme ([`SCHEMES`], and
+/// under `Authorization` and `Proxy-Authorization`, whose values are
+/// `scheme credentials` (RFC 9110 §11.6.2), a registered one too). Any
+/// other first word may be the secret itself (`X-Api-Key: sk_live_… extra`,
+/// `Authorization: sk_live_… extra`): it is not kept.
 pub fn keeps_scheme(name: &str, word: &str) -> bool {
+    let known = |list: &[&str]| list.iter().any(|known| known.eq_ignore_ascii_case(word));
     !word.is_empty()
         && word.bytes().all(is_tchar)
-        && (name.eq_ignore_ascii_case("authorization")
-            || name.eq_ignore_ascii_case("proxy-authorization")
-            || SCHEMES.iter().any(|known| known.eq_ignore_ascii_case(word)))
+        && (known(SCHEMES)
+            || ((name.eq_ignore_ascii_case("authorization")
+                || name.eq_ignore_ascii_case("proxy-authorization"))
+                && known(REGISTERED_SCHEMES)))
 }
 
 /// The scheme a credential value of header `name` keeps, if any: its first

@@ -372,6 +372,24 @@ mod first_words {
             ),
             ("x-auth-token", "t0k3n-abcdef12\tmore", "t0k3n-abcdef12"),
             ("x-session-id", "s3ss-77aa88bb [REDACTED]", "s3ss-77aa88bb"),
+            // Under `Authorization` too, an unknown first word may be the
+            // credential itself.
+            (
+                "authorization",
+                "sk_live_0123456789 extra",
+                "sk_live_0123456789",
+            ),
+            (
+                "Authorization",
+                "k3y-4455667788 [REDACTED]",
+                "k3y-4455667788",
+            ),
+            ("proxy-authorization", "pr0xy-99aa88bb x", "pr0xy-99aa88bb"),
+            (
+                "authorization",
+                "CustomScheme 9b2f0c7d4e1a8b3c",
+                "CustomScheme",
+            ),
         ] {
             let line = line_of(&[(name, value)], &format!("echo {secret}"));
             assert!(!line.contains(secret), "{name}: {value}: {line}");
@@ -389,16 +407,19 @@ mod first_words {
             (
                 "authorization",
                 "CustomScheme 9b2f0c7d4e1a8b3c",
-                "CustomScheme [REDACTED]",
+                "[REDACTED]",
             ),
+            ("authorization", "DPoP 9b2f0c7d4e1a8b3c", "DPoP [REDACTED]"),
+            ("Authorization", "hoba 9b2f0c7d4e1a8b3c", "hoba [REDACTED]"),
             ("x-echo-auth", "Token 9b2f0c7d4e1a8b3c", "Token [REDACTED]"),
             ("x-api-key", "sk_live_only", "[REDACTED]"),
             ("authorization", "Bearer [REDACTED]", "Bearer [REDACTED]"),
             (
                 "proxy-authorization",
-                "Custom [REDACTED]",
-                "Custom [REDACTED]",
+                "Basic [REDACTED]",
+                "Basic [REDACTED]",
             ),
+            ("proxy-authorization", "Custom [REDACTED]", "[REDACTED]"),
         ] {
             let line = line_of(&[(name, value)], "nothing");
             let parsed: Interaction = serde_json::from_str(&line).expect("a line");
