@@ -319,7 +319,7 @@ impl ReplayHandler {
         let message = format!(
             "{}: `{}` names no loaded cassette; loaded: {}",
             cassette::CASSETTE_HEADER,
-            name.escape_debug(),
+            cassette::shown_name(name),
             loaded.join(", ")
         );
         voice.say(&format!("datovcr: MISS {message}"));

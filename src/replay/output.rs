@@ -190,29 +190,7 @@ impl Voice<'_> {
 
 /// Scrubs every string of a JSON value, object keys included.
 pub fn scrub_json(secrets: &Secrets, value: &mut Value) {
-    match value {
-        Value::String(text) => {
-            if let Cow::Owned(clean) = secrets.scrub(text) {
-                *text = clean;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|item| scrub_json(secrets, item)),
-        Value::Object(object) => {
-            if object
-                .keys()
-                .any(|key| matches!(secrets.scrub(key), Cow::Owned(_)))
-            {
-                let entries = std::mem::take(object);
-                for (key, child) in entries {
-                    object.insert(secrets.scrub(&key).into_owned(), child);
-                }
-            }
-            object
-                .values_mut()
-                .for_each(|child| scrub_json(secrets, child));
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
+    secrets.scrub_json(value);
 }
 
 #[cfg(test)]
