@@ -165,6 +165,17 @@ impl Voice<'_> {
         self.secrets().scrub(text)
     }
 
+    /// This voice, scrubbing `more` too: what a miss report found secret by
+    /// the recording's placeholders (`miss::Nearest::hidden`).
+    pub fn also_hiding(&self, more: &[String]) -> Voice<'static> {
+        let mut secrets = self.secrets().clone();
+        more.iter().for_each(|value| secrets.add(value.clone()));
+        Voice {
+            source: None,
+            secrets: OnceCell::from(secrets),
+        }
+    }
+
     /// One stderr message (lines included), scrubbed. Replay's only stderr.
     pub fn say(&self, text: &str) {
         eprintln!("{}", self.scrub(text));

@@ -10,10 +10,14 @@ use crate::support::process::ServerProcess;
 use crate::support::proxy::client_for;
 use crate::support::upstream::{FakeDato, FakeDatoOptions, ScriptedReply, random_token};
 use crate::support::{interaction, request};
-use datovcr::cassette::Cassette;
+use datovcr::cassette::{Cassette, FieldValue};
 use http::Method;
 use serde_json::{Value, json};
 use std::path::Path;
+
+fn canary() -> String {
+    format!("cnry{}", random_token())
+}
 
 fn replay(dir: &Path, cassette: &str, extra: &[&str]) -> ServerProcess {
     let mut args: Vec<String> = ["replay", "--listen", "127.0.0.1:0", "--cassette", cassette]
@@ -57,6 +61,158 @@ async fn send_plain(
     tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
         .await
         .unwrap_or_else(|_| panic!("{url}: no answer in 10 s"))
+}
+
+fn pointers_of(answer: &[u8]) -> Vec<String> {
+    let report: Value = serde_json::from_slice(answer).expect("a JSON answer");
+    report["data"][0]["attributes"]["details"]["nearest"]["differences"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|d| d["pointer"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A cassette recorded with `--redact-query tid`, `--redact-pointer
+/// /data/attributes/pin`, `--redact-header x-tenant` (or by a recorder
+/// whose rules replay does not share) holds placeholders where replay's
+/// own rules see nothing secret. A request carrying the live value there
+/// misses, and the 599 body and the MISS line quoted it beside the
+/// recorded `[REDACTED]`, and wherever else the request repeated it.
+/// Variants: a query parameter, a body member, a credential parameter of a
+/// URL inside a body string (only the value is hidden), a path segment
+/// (which the message and `request.path` quote too), a header matched by
+/// `--match header:`, and the value repeated in another parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_miss_report_hides_what_the_recording_holds_as_a_placeholder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cassette = Cassette::new();
+    let mut add = |method: &str, target: &str, body: Option<Value>, tenant: Option<&str>| {
+        let mut recorded = request(method, target, body);
+        if let Some(tenant) = tenant {
+            recorded
+                .headers
+                .append("x-tenant", FieldValue::from(tenant.to_owned()));
+        }
+        cassette
+            .interactions
+            .push(interaction(recorded, 200, json!({"data": []})));
+    };
+    add("GET", "/items?tid=[REDACTED]", None, None);
+    add(
+        "POST",
+        "/items",
+        Some(json!({"data": {"type": "item", "attributes": {"pin": "[REDACTED]"}}})),
+        None,
+    );
+    add(
+        "POST",
+        "/uploads",
+        Some(json!({"data": {"type": "upload", "attributes": {
+            "path": "https://s3.example/f.pdf?X-Tenant-Proof=%5BREDACTED%5D&v=1"
+        }}})),
+        None,
+    );
+    add("GET", "/items/[REDACTED]/fields", None, None);
+    add("GET", "/site", None, Some("[REDACTED]"));
+    add("GET", "/echo?q=plain&tid=[REDACTED]", None, None);
+    std::fs::write(dir.path().join("recorded.json"), cassette.to_bytes()).unwrap();
+    let server = replay(
+        dir.path(),
+        "recorded.json",
+        &["--match", "method,path,query,body,header:x-tenant"],
+    );
+
+    let c: Vec<String> = (0..6).map(|_| canary()).collect();
+    let json_type = ("content-type", b"application/json".to_vec());
+    type Sent<'h> = (Method, String, Vec<(&'h str, Vec<u8>)>, Value, &'static str);
+    let sent: Vec<Sent> = vec![
+        (
+            Method::GET,
+            format!("/items?tid={}", c[0]),
+            vec![],
+            Value::Null,
+            "/query/tid",
+        ),
+        (
+            Method::POST,
+            "/items".into(),
+            vec![json_type.clone()],
+            json!({"data": {"type": "item", "attributes": {"pin": c[1]}}}),
+            "/body/data/attributes/pin",
+        ),
+        (
+            Method::POST,
+            "/uploads".into(),
+            vec![json_type.clone()],
+            json!({"data": {"type": "upload", "attributes": {
+                "path": format!("https://s3.example/f.pdf?X-Tenant-Proof={}&v=1", c[2])
+            }}}),
+            "/body/data/attributes/path",
+        ),
+        (
+            Method::GET,
+            format!("/items/{}/fields", c[3]),
+            vec![],
+            Value::Null,
+            "/path",
+        ),
+        (
+            Method::GET,
+            "/site".into(),
+            vec![("x-tenant", c[4].clone().into_bytes())],
+            Value::Null,
+            "/headers/x-tenant",
+        ),
+        (
+            Method::GET,
+            format!("/echo?q={0}&tid={0}", c[5]),
+            vec![],
+            Value::Null,
+            "/query/q",
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (method, target, headers, body, pointer) in sent {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let (status, answer) = send_plain(server.url(&target), method, &headers, body).await;
+        assert_eq!(
+            status,
+            599,
+            "{target}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let pointers = pointers_of(&answer);
+        assert!(
+            pointers.iter().any(|p| p == pointer),
+            "{target}: the miss still names {pointer}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answers.push(answer);
+    }
+    let stderr = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap()
+        .1;
+    assert!(stderr.contains("differs at /query/tid"), "{stderr}");
+    // The URL around the hidden value is still shown.
+    let uploads = String::from_utf8_lossy(&answers[2]).into_owned();
+    assert!(
+        uploads.contains("https://s3.example/f.pdf?X-Tenant-Proof="),
+        "{uploads}"
+    );
+    let mut search = LeakSearch::new(&c);
+    for answer in &answers {
+        search.add_text("599 body", answer);
+    }
+    search.add_text("replay's stderr", stderr.as_bytes());
+    search.assert_no_leaks("replay miss reports against placeholders");
 }
 
 /// The proxy's own error answers were sent as built: a refused
