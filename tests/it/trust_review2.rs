@@ -407,3 +407,74 @@ async fn a_cassette_name_is_never_quoted_in_a_spelling_the_scrubber_cannot_read(
         }
     }
 }
+
+/// A URL percent-encoded into a parameter of another (a login's `next`,
+/// OAuth's `redirect_uri`, encoded twice) kept its credentials: the outer
+/// parameter's name is no secret's, and the nested URL was never decoded.
+/// In a JSON string, a `Location` header and a text body, recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_of_a_url_encoded_into_a_parameter_are_redacted() {
+    let c: Vec<String> = (0..3).map(|_| canary()).collect();
+    let nested = [
+        format!("https://app.example/login?next=%2Fcb%3Fcode%3D{}", c[0]),
+        format!(
+            "https://id.example/a?redirect_uri=https%3A%2F%2Fdeploy%3A{}%40ci.example%2F",
+            c[1]
+        ),
+        format!("see /login?next=%252Fcb%253Ftoken%253D{} now", c[2]),
+    ];
+    let replies = nested.clone();
+    let upstream = FakeDato::start(FakeDatoOptions::default().respond_with(move |_| {
+        Some(ScriptedReply {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("location".into(), replies[1].clone()),
+            ],
+            body: json!({"data": {"type": "webhook", "id": "1",
+                "attributes": {"url": replies[0], "name": replies[2]}}})
+            .to_string()
+            .into_bytes(),
+        })
+    }))
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--ca-file",
+        upstream.ca_file().to_str().unwrap(),
+        "--cassette",
+        "trust.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = ServerProcess::start(work.path(), &args, &work.path().join("proxy.stderr"));
+    let client = client_for(&upstream);
+    let (status, _, answer) = send(
+        &client,
+        Method::GET,
+        &server.url("/webhooks/1"),
+        &[("authorization", "Bearer cnry-plain-bearer-1")],
+        "",
+    )
+    .await;
+    assert_eq!(status.as_u16(), 200, "{}", String::from_utf8_lossy(&answer));
+    let (status, stderr) = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    let mut sent = LeakSearch::new(&c);
+    sent.add_text("what the client received", &answer);
+    assert_eq!(sent.leaks().len(), 2, "the search sees the body's canaries");
+    let cassette = std::fs::read_to_string(work.path().join("trust.json")).unwrap();
+    assert!(cassette.contains("next=%5BREDACTED%5D"), "{cassette}");
+    let mut search = LeakSearch::new(&c);
+    search.add_dir(work.path());
+    search.add_text("stderr", stderr.as_bytes());
+    search.assert_no_leaks("nested URLs recorded");
+}
