@@ -33,7 +33,7 @@ pub(crate) use body::names_serde_json_private;
 pub use body::{Body, MAX_JSON_DEPTH, check_json_text, is_json_media_type, json_depth};
 pub use field::{FINAL_STATUSES, FieldValue, check_name, check_status, check_value};
 pub use headers::{Headers, Query};
-pub use select::{CASSETTE_HEADER, cassette_in};
+pub use select::{CASSETTE_HEADER, cassette_in, shown_name};
 pub use stream::{count_interactions, for_each_interaction, for_each_wire_interaction};
 pub use wire::{WireBody, WireInteraction, WireRequest, WireResponse};
 

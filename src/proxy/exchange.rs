@@ -119,8 +119,13 @@ impl Proxy {
     ) -> Response<Full<Bytes>> {
         let response = match result {
             Ok(response) => response,
-            Err(error) => {
+            Err(mut error) => {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                // An answer is said too: whatever quoted the request (a
+                // refused cassette name, say) is scrubbed here, once for
+                // every error, as replay's voice does.
+                report.settle();
+                report.secrets.scrub_json(&mut error.details);
                 report.error = Some(format!("{} {}", error.code, error.message()));
                 error.into_response()
             }

@@ -363,14 +363,41 @@ pub fn param_secrets(
     for pair in text[range.clone()].split(['&', ';']) {
         if let Some((name, value)) = pair.split_once('=') {
             let value_start = at + name.len() + 1;
+            let span = value_start..value_start + value.len();
             let decoded = percent_decode(value);
             if !value.is_empty() && !is_placeholder(&decoded) && is_secret(&percent_decode(name)) {
-                spans.push((value_start..value_start + value.len(), decoded));
+                spans.push((span, decoded));
+            } else if decoded != value
+                && let Some(nested) = encoded_url_secrets(decoded.clone())
+            {
+                // A URL percent-encoded into a parameter (OAuth's
+                // `redirect_uri`, a login's `next`): its credentials have
+                // no span of their own in this text, so the whole value is
+                // replaced, each of them a secret wherever it repeats.
+                spans.push((span.clone(), decoded.clone()));
+                spans.extend(nested.into_iter().map(|(_, secret)| (span.clone(), secret)));
             }
         }
         at += pair.len() + 1;
     }
     spans
+}
+
+/// The credentials of a URL percent-encoded (once or more, up to four
+/// rounds, as the catch-all view unescapes) into a parameter value that is
+/// `decoded` once.
+fn encoded_url_secrets(mut decoded: String) -> Option<Vec<(Range<usize>, String)>> {
+    for _ in 0..4 {
+        if let Some(found) = url_secrets(&decoded) {
+            return Some(found);
+        }
+        let again = percent_decode(&decoded);
+        if again == decoded {
+            return None;
+        }
+        decoded = again;
+    }
+    None
 }
 
 /// Percent-decoding with `+` as space, lossy on invalid UTF-8.

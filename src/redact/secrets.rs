@@ -150,6 +150,32 @@ impl Secrets {
         scrubbed
     }
 
+    /// Every string of a JSON value (an error answer's details), object
+    /// keys included, passed through [`Secrets::scrub`].
+    pub fn scrub_json(&self, value: &mut Value) {
+        match value {
+            Value::String(text) => {
+                if let Cow::Owned(clean) = self.scrub(text) {
+                    *text = clean;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_json(item)),
+            Value::Object(object) => {
+                if object
+                    .keys()
+                    .any(|key| matches!(self.scrub(key), Cow::Owned(_)))
+                {
+                    let entries = std::mem::take(object);
+                    for (key, child) in entries {
+                        object.insert(self.scrub(&key).into_owned(), child);
+                    }
+                }
+                object.values_mut().for_each(|child| self.scrub_json(child));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
     /// True when any searchable secret occurs in `text`, in any form:
     /// a cassette name that is a credential, say.
     pub fn occur_in(&self, text: &str) -> bool {

@@ -319,7 +319,7 @@ impl ReplayHandler {
         let message = format!(
             "{}: `{}` names no loaded cassette; loaded: {}",
             cassette::CASSETTE_HEADER,
-            name.escape_debug(),
+            cassette::shown_name(name),
             loaded.join(", ")
         );
         voice.say(&format!("datovcr: MISS {message}"));
@@ -372,6 +372,23 @@ impl ReplayHandler {
         let message = match &hint {
             Some(hint) => format!("{message}; {hint}"),
             None => message,
+        };
+        // What the request has where the recording holds a placeholder is
+        // a secret by the recording's rules, which this replay lacks.
+        let hiding;
+        let (voice, message) = match &nearest {
+            Some(nearest) if !nearest.hidden.is_empty() => {
+                hiding = voice.also_hiding(&nearest.hidden);
+                (
+                    &hiding,
+                    format!(
+                        "{message}; the request has a value where the recording holds a \
+                         placeholder: start replay with the --redact-header, --redact-query \
+                         and --redact-pointer rules the cassette was recorded with"
+                    ),
+                )
+            }
+            _ => (voice, message),
         };
         let mut log = format!("datovcr: MISS {message} (searched {})", searched.join(", "));
         if let Some(nearest) = &nearest {

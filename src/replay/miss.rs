@@ -17,6 +17,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
+mod hidden;
+
 /// At most this many differences are listed per miss.
 const MAX_DIFFERENCES: usize = 20;
 /// Values are cut to this many characters in explanations.
@@ -41,6 +43,11 @@ pub struct Nearest {
     pub method: String,
     pub path: String,
     pub differences: Vec<Difference>,
+    /// What the request has where this interaction holds a placeholder
+    /// ([`hidden`]): secrets by the recording's evidence, which everything
+    /// said about the miss must be scrubbed of. Never shown.
+    #[serde(skip)]
+    pub hidden: Vec<String>,
 }
 
 /// The nearest interaction among `candidates` (cassette indexes). Every
@@ -60,7 +67,7 @@ pub fn nearest(
         for (index, recorded) in cassette.requests.iter().enumerate() {
             let body = recorded.body();
             let recorded_view = recorded.view(&body);
-            let differences = scrubbed_differences(
+            let (differences, hidden) = scrubbed_differences(
                 (&rules.parts(&recorded_view), &recorded_view),
                 (&received, request),
                 secrets,
@@ -89,6 +96,7 @@ pub fn nearest(
                         method: recorded.method.clone(),
                         path: recorded.path.clone(),
                         differences,
+                        hidden,
                     },
                 ));
             }
@@ -114,6 +122,7 @@ pub fn exhausted(library: &Library, exhausted: &Exhaustion) -> Nearest {
             recorded: json!(exhausted.recorded),
             received: json!(exhausted.arrival),
         }],
+        hidden: Vec::new(),
     }
 }
 
@@ -182,24 +191,27 @@ pub fn differences(
         (&rules.parts(received), received),
         &Secrets::default(),
     )
+    .0
 }
 
 /// [`differences`], each value scrubbed of `secrets` before it is
-/// shortened. The parts decide what differs; the views give the values as
-/// the requests spelled them.
+/// shortened, and what the received request has where the recorded one
+/// holds a placeholder, which is hidden and scrubbed too ([`hidden`]). The
+/// parts decide what differs; the views give the values as the requests
+/// spelled them.
 fn scrubbed_differences(
     (recorded, recorded_view): (&MatchParts<'_>, &RequestView<'_>),
     (received, received_view): (&MatchParts<'_>, &RequestView<'_>),
     secrets: &Secrets,
-) -> Vec<Difference> {
-    let mut found = Vec::new();
+) -> (Vec<Difference>, Vec<String>) {
+    let mut raw: Vec<(String, Value, Value)> = Vec::new();
+    let mut hidden = Vec::new();
     let mut differ = |pointer: String, recorded: Value, received: Value| {
-        if found.len() < MAX_DIFFERENCES {
-            found.push(Difference {
-                pointer,
-                recorded: shorten(recorded, secrets),
-                received: shorten(received, secrets),
-            });
+        // Past the listed ones too: a value hidden there may be quoted
+        // elsewhere (the path).
+        let received = hidden::hide(&recorded, received, &mut hidden);
+        if raw.len() < MAX_DIFFERENCES {
+            raw.push((pointer, recorded, received));
         }
     };
     if recorded.method != received.method {
@@ -251,7 +263,24 @@ fn scrubbed_differences(
         ),
         _ => {}
     }
-    found
+    let more;
+    let secrets = if hidden.is_empty() {
+        secrets
+    } else {
+        let mut all = secrets.clone();
+        hidden.iter().for_each(|value| all.add(value.clone()));
+        more = all;
+        &more
+    };
+    let found = raw
+        .into_iter()
+        .map(|(pointer, recorded, received)| Difference {
+            pointer,
+            recorded: shorten(recorded, secrets),
+            received: shorten(received, secrets),
+        })
+        .collect();
+    (found, hidden)
 }
 
 /// The values of `name` among sorted pairs, so in sorted order.

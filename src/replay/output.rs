@@ -165,6 +165,17 @@ impl Voice<'_> {
         self.secrets().scrub(text)
     }
 
+    /// This voice, scrubbing `more` too: what a miss report found secret by
+    /// the recording's placeholders (`miss::Nearest::hidden`).
+    pub fn also_hiding(&self, more: &[String]) -> Voice<'static> {
+        let mut secrets = self.secrets().clone();
+        more.iter().for_each(|value| secrets.add(value.clone()));
+        Voice {
+            source: None,
+            secrets: OnceCell::from(secrets),
+        }
+    }
+
     /// One stderr message (lines included), scrubbed. Replay's only stderr.
     pub fn say(&self, text: &str) {
         eprintln!("{}", self.scrub(text));
@@ -190,29 +201,7 @@ impl Voice<'_> {
 
 /// Scrubs every string of a JSON value, object keys included.
 pub fn scrub_json(secrets: &Secrets, value: &mut Value) {
-    match value {
-        Value::String(text) => {
-            if let Cow::Owned(clean) = secrets.scrub(text) {
-                *text = clean;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|item| scrub_json(secrets, item)),
-        Value::Object(object) => {
-            if object
-                .keys()
-                .any(|key| matches!(secrets.scrub(key), Cow::Owned(_)))
-            {
-                let entries = std::mem::take(object);
-                for (key, child) in entries {
-                    object.insert(secrets.scrub(&key).into_owned(), child);
-                }
-            }
-            object
-                .values_mut()
-                .for_each(|child| scrub_json(secrets, child));
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
+    secrets.scrub_json(value);
 }
 
 #[cfg(test)]

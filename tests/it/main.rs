@@ -88,3 +88,5 @@ mod secrets_reports;
 mod support;
 /// Adversarial review of the first promise: each leak found, now fixed, with variants of its kind.
 mod trust_review;
+/// Second adversarial review of the first promise: each leak found, now fixed, with variants of its kind.
+mod trust_review2;

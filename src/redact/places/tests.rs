@@ -217,3 +217,38 @@ fn strings_without_a_scheme_query_fragment_or_authority_answer_at_once_and_the_r
     assert_eq!(url_secrets("mailto:u@x?secret=s1").unwrap()[0].1, "s1");
     assert_eq!(url_secrets("p#token=t1").unwrap()[0].1, "t1");
 }
+
+/// A URL percent-encoded into a parameter of another (OAuth's
+/// `redirect_uri`, a login's `next`, twice encoded, relative) had its
+/// credentials read by no rule: the outer parameter's name is no secret's.
+/// Each is replaced whole; its credentials are secrets of their own.
+#[test]
+fn a_url_encoded_into_a_parameter_gives_up_its_credentials() {
+    for (text, secret) in [
+        (
+            "https://app.example/login?next=%2Fcb%3Fcode%3Dc0de11aa",
+            "c0de11aa",
+        ),
+        (
+            "https://id.example/a?redirect_uri=https%3A%2F%2Fu%3Apw22bb%40h.example%2F&x=1",
+            "u:pw22bb",
+        ),
+        ("/login?next=%252Fcb%253Ftoken%253Dtk33cc44", "tk33cc44"),
+        ("?return_to=https%3A%2F%2Fh%2F%3Fsig%3Dsg55dd66", "sg55dd66"),
+    ] {
+        let spans = url_secrets(text).unwrap_or_default();
+        let values: Vec<&str> = spans.iter().map(|(_, v)| v.as_str()).collect();
+        assert!(values.contains(&secret), "{text}: {values:?}");
+        let replaced = replace_spans(text, spans.iter().map(|(r, _)| r.clone()));
+        assert!(
+            !replaced.contains(&secret[secret.len() - 4..]),
+            "{replaced}"
+        );
+        assert!(replaced.contains("=%5BREDACTED%5D"), "{replaced}");
+    }
+    // A parameter that only happens to be encoded holds nothing.
+    assert_eq!(url_secrets("https://h.example/s?q=a%20b%26c"), None);
+    // In a JSON string, a header value and a text body alike.
+    let value = json!({"a": "see https://app.example/login?next=%2Fcb%3Fcode%3Dc0de77ee then"});
+    assert_eq!(pointers(&value), ["/a"]);
+}
