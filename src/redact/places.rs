@@ -247,6 +247,14 @@ fn is_linkage(value: &Value) -> bool {
 /// the project's, only the shape rule reads it (URL credentials). `None`
 /// when it holds none.
 pub fn string_text_secrets(text: &str, public_fields: bool) -> Option<FoundInValue> {
+    if let Some(spans) = plain_text_secrets(text, public_fields) {
+        return Some(replace_found(text, spans));
+    }
+    escaped_text_secrets(text, public_fields)
+}
+
+/// [`string_text_secrets`]' reading of the text as it stands.
+fn plain_text_secrets(text: &str, public_fields: bool) -> Option<Vec<(Range<usize>, String)>> {
     // With none of these there is neither a URL nor `name: value` text.
     if !text.contains(['?', '#', '=', ':']) {
         return None;
@@ -257,7 +265,30 @@ pub fn string_text_secrets(text: &str, public_fields: bool) -> Option<FoundInVal
         text_secrets(text)
     };
     spans.extend(query_secrets(text));
-    (!spans.is_empty()).then(|| replace_found(text, spans))
+    (!spans.is_empty()).then_some(spans)
+}
+
+/// Text escaped inside a string (`password%3D…`, `token&#61;…`, a form
+/// percent-encoded into a JSON string), read in its unescaped views as a
+/// text body's are. The secrets found there have no span in the string as
+/// it stands, so the whole string is replaced; each is a secret of its own,
+/// scrubbed in every form wherever it repeats.
+fn escaped_text_secrets(text: &str, public_fields: bool) -> Option<FoundInValue> {
+    if !super::escapes::may_be_escaped(text.as_bytes()) {
+        return None;
+    }
+    let mut secrets: Vec<String> = Vec::new();
+    for view in super::escapes::views(text.as_bytes()).iter().skip(1) {
+        let view = String::from_utf8_lossy(view);
+        if let Some(spans) = plain_text_secrets(&view, public_fields) {
+            secrets.extend(spans.into_iter().map(|(_, value)| value));
+        }
+    }
+    secrets.retain(|secret| !secret.is_empty() && !is_placeholder(secret));
+    (!secrets.is_empty()).then(|| FoundInValue {
+        replaced: super::PLACEHOLDER.to_owned(),
+        secrets,
+    })
 }
 
 /// The credential parts of a URL-valued string: userinfo, and query or

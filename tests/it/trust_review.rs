@@ -56,7 +56,7 @@ fn schema_check(dir: &Path, file: &str) -> (Option<i32>, String, Vec<u8>) {
 /// (absolute with leading space, relative), a JSON document serialized into
 /// a string (a webhook call's payload), a form in a string, and a record
 /// field quoting a presigned URL in prose (the shape rule reads records).
-fn strings_holding_text(c: &[String; 7]) -> Value {
+fn strings_holding_text(c: &[String; 9]) -> Value {
     json!({
         "data": [
             {
@@ -75,6 +75,9 @@ fn strings_holding_text(c: &[String; 7]) -> Value {
                     "name": format!(" https://deploy:{}@ci.example/hook", c[2]),
                     "adapter_settings": {"note": format!("callback at /oauth/cb?code={} then retry", c[3])},
                     "frontend_url": format!("a=1&password={}", c[4]),
+                    // Text escaped inside a string: read in its unescaped views.
+                    "deploy_log": format!("sent a%3D1%26password%3D{}", c[7]),
+                    "error_page": format!("token&#61;{}", c[8]),
                 }
             },
             {
@@ -123,7 +126,7 @@ fn text_bodies(c: &[String; 3]) -> [(String, String); 3] {
 /// reached the cassette.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_inside_json_strings_and_relative_urls_in_text_bodies_are_redacted() {
-    let json_canaries: [String; 7] = std::array::from_fn(|_| canary());
+    let json_canaries: [String; 9] = std::array::from_fn(|_| canary());
     let text_canaries: [String; 3] = std::array::from_fn(|_| canary());
     let [q1, q2] = std::array::from_fn(|_| canary());
     let body = strings_holding_text(&json_canaries);
@@ -194,7 +197,7 @@ async fn text_inside_json_strings_and_relative_urls_in_text_bodies_are_redacted(
     // The search sees every canary of the responses where it was sent.
     let mut sent = LeakSearch::new(json_canaries.iter().chain(&text_canaries));
     sent.add_text("what the client received", &received);
-    assert_eq!(sent.leaks().len(), 10, "the search must see the canaries");
+    assert_eq!(sent.leaks().len(), 12, "the search must see the canaries");
 
     let cassette = Cassette::load(&work.path().join("trust.json")).expect("the cassette");
     assert_eq!(cassette.interactions.len(), 1 + texts.len(), "{stderr}");
@@ -224,7 +227,7 @@ async fn text_inside_json_strings_and_relative_urls_in_text_bodies_are_redacted(
 /// place, and quotes none of them: the checker reads as the recorder does.
 #[test]
 fn schema_check_reports_secrets_in_text_inside_json_strings() {
-    let canaries: [String; 7] = std::array::from_fn(|_| canary());
+    let canaries: [String; 9] = std::array::from_fn(|_| canary());
     let mut exchange = interaction(
         request("GET", "/webhook_calls", None),
         200,
@@ -254,6 +257,8 @@ fn schema_check_reports_secrets_in_text_inside_json_strings() {
         "/data/1/attributes/name",
         "/data/1/attributes/adapter_settings/note",
         "/data/1/attributes/frontend_url",
+        "/data/1/attributes/deploy_log",
+        "/data/1/attributes/error_page",
         "/data/2/attributes/body",
         "/data/3/meta/echo",
     ] {

@@ -252,3 +252,44 @@ fn a_url_encoded_into_a_parameter_gives_up_its_credentials() {
     let value = json!({"a": "see https://app.example/login?next=%2Fcb%3Fcode%3Dc0de77ee then"});
     assert_eq!(pointers(&value), ["/a"]);
 }
+
+/// Text escaped inside a string (a form or `name=value` percent-encoded,
+/// an HTML entity for `=`, a URL percent-encoded in prose) is read in its
+/// unescaped views, as a text body's are; the whole string is replaced and
+/// each value is a secret. Text that only looks escaped holds nothing.
+#[test]
+fn text_escaped_inside_a_string_gives_up_its_secrets() {
+    for (text, secret) in [
+        ("password%3Dpw11aa22bb", "pw11aa22bb"),
+        ("a%3D1%26token%3Dtk33cc44dd", "tk33cc44dd"),
+        ("token&#61;tk55ee66ff", "tk55ee66ff"),
+        (
+            "see https%3A%2F%2Fusr%3Apw77gg88%40h.example%2Fx now",
+            "pw77gg88",
+        ),
+        ("password%253Dpw99hh00ii", "pw99hh00ii"),
+    ] {
+        let found = string_text_secrets(text, false).unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            found.secrets.iter().any(|s| s.contains(secret)),
+            "{text}: {:?}",
+            found.secrets
+        );
+        assert!(
+            !found.replaced.contains(&secret[..6]),
+            "{text}: {}",
+            found.replaced
+        );
+        let value = json!({ "note": text });
+        assert_eq!(pointers(&value), ["/note"], "{text}");
+    }
+    for plain in [
+        "100%25 sure",
+        "a%3D1%26b%3D2",
+        "x&amp;y",
+        "line\nbreak",
+        "[REDACTED]",
+    ] {
+        assert!(string_text_secrets(plain, false).is_none(), "{plain}");
+    }
+}

@@ -45,6 +45,8 @@ pub(crate) fn json() -> impl Strategy<Value = Value> {
             Just("go to /cb?code=1 now".to_owned()),
             Just("{\"token\":\"x\"}".to_owned()),
             Just("a=1&password=x".to_owned()),
+            Just("a%3D1%26password%3Dx".to_owned()),
+            Just("token&#61;x".to_owned()),
             Just("2026-11-30T08:47:11Z".to_owned()),
             Just("note: fine".to_owned()),
             Just("session".to_owned()),
