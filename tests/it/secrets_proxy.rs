@@ -12,7 +12,7 @@
 use crate::support::canary::{LeakSearch, percent_all};
 use crate::support::client::{HttpsClient, send};
 use crate::support::process::ServerProcess;
-use crate::support::proxy::client_for;
+use crate::support::proxy::{client_for, proxy_binary};
 use crate::support::upstream::{FakeDato, FakeDatoOptions, ScriptedReply, random_token};
 use base64::Engine as _;
 use http::Method;
@@ -120,22 +120,7 @@ async fn run_cases(cases: Vec<Case>, extra: &[&str]) -> String {
 }
 
 fn start(dir: &Path, upstream: &FakeDato, extra: &[&str]) -> ServerProcess {
-    let mut args: Vec<String> = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream.base_url(),
-        "--ca-file",
-        upstream.ca_file().to_str().unwrap(),
-        "--cassette",
-        "cassettes/default.json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    ServerProcess::start(dir, &args, &dir.join("proxy.stderr"))
+    proxy_binary(dir, upstream, "cassettes/default.json", extra)
 }
 
 async fn send_case(client: &HttpsClient, server: &ServerProcess, case: &Case) -> u16 {

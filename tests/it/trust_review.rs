@@ -6,7 +6,7 @@
 use crate::support::canary::{LeakSearch, leaked_places};
 use crate::support::client::send;
 use crate::support::process::ServerProcess;
-use crate::support::proxy::client_for;
+use crate::support::proxy::{client_for, proxy_binary};
 use crate::support::upstream::{FakeDato, FakeDatoOptions, ScriptedReply, random_token};
 use crate::support::{interaction, request};
 use datovcr::cassette::{Body, Cassette};
@@ -19,22 +19,7 @@ fn canary() -> String {
 }
 
 fn proxy(dir: &Path, upstream: &FakeDato, extra: &[&str]) -> ServerProcess {
-    let mut args: Vec<String> = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream.base_url(),
-        "--ca-file",
-        upstream.ca_file().to_str().unwrap(),
-        "--cassette",
-        "trust.json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    ServerProcess::start(dir, &args, &dir.join("proxy.stderr"))
+    proxy_binary(dir, upstream, "trust.json", extra)
 }
 
 fn schema_check(dir: &Path, file: &str) -> (Option<i32>, String, Vec<u8>) {

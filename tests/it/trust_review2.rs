@@ -7,7 +7,7 @@
 use crate::support::canary::LeakSearch;
 use crate::support::client::send;
 use crate::support::process::ServerProcess;
-use crate::support::proxy::client_for;
+use crate::support::proxy::{client_for, proxy_binary};
 use crate::support::upstream::{FakeDato, FakeDatoOptions, ScriptedReply, random_token};
 use crate::support::{interaction, request};
 use datovcr::cassette::{Cassette, FieldValue};
@@ -231,21 +231,7 @@ async fn the_proxys_error_answers_never_quote_a_credential_of_the_request() {
     }))
     .await;
     let work = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream.base_url(),
-        "--ca-file",
-        upstream.ca_file().to_str().unwrap(),
-        "--cassette",
-        "trust.json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let server = ServerProcess::start(work.path(), &args, &work.path().join("proxy.stderr"));
+    let server = proxy_binary(work.path(), &upstream, "trust.json", &[]);
     let client = client_for(&upstream);
     let mut secrets = Vec::new();
     let mut answers = Vec::new();
@@ -439,21 +425,7 @@ async fn credentials_of_a_url_encoded_into_a_parameter_are_redacted() {
     }))
     .await;
     let work = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream.base_url(),
-        "--ca-file",
-        upstream.ca_file().to_str().unwrap(),
-        "--cassette",
-        "trust.json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let server = ServerProcess::start(work.path(), &args, &work.path().join("proxy.stderr"));
+    let server = proxy_binary(work.path(), &upstream, "trust.json", &[]);
     let client = client_for(&upstream);
     let (status, _, answer) = send(
         &client,

@@ -62,3 +62,30 @@ pub async fn start_proxy_with(
 pub fn client_for(upstream: &FakeDato) -> HttpsClient {
     https_client(upstream.ca_file())
 }
+
+/// The real binary, `datovcr proxy` to `upstream` (its test CA trusted),
+/// recording into `cassette` (relative to `dir`), with `extra` flags; its
+/// stderr goes to `dir/proxy.stderr`.
+pub fn proxy_binary(
+    dir: &Path,
+    upstream: &FakeDato,
+    cassette: &str,
+    extra: &[&str],
+) -> super::process::ServerProcess {
+    let mut args: Vec<String> = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base_url(),
+        "--ca-file",
+        upstream.ca_file().to_str().expect("a UTF-8 path"),
+        "--cassette",
+        cassette,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    super::process::ServerProcess::start(dir, &args, &dir.join("proxy.stderr"))
+}
