@@ -237,7 +237,10 @@ impl Cassette {
             path: path.to_owned(),
             line: err.line(),
             column: err.column(),
-            message: describe_json_error(&err),
+            message: match bom_advice(bytes) {
+                Some(advice) => advice.to_owned(),
+                None => describe_json_error(&err),
+            },
         })
     }
 
@@ -267,6 +270,17 @@ fn check_size(path: &Path, size: u64) -> Result<(), CassetteError> {
 
 /// serde_json appends " at line L column C" to its messages; the position is
 /// already in our prefix, so drop the duplicate.
+/// What to say of JSON text that starts with a UTF-8 byte order mark,
+/// which serde_json reads as a stray character at 1:1. RFC 8259 §8.1 lets a
+/// reader ignore it; datovcr's readers refuse it alike (one file, one
+/// meaning) and say how to save the file.
+pub fn bom_advice(bytes: &[u8]) -> Option<&'static str> {
+    bytes.starts_with(b"\xEF\xBB\xBF").then_some(
+        "the file starts with a UTF-8 byte order mark (EF BB BF), which JSON text here must \
+         not have; save it as UTF-8 without a BOM",
+    )
+}
+
 fn describe_json_error(err: &serde_json::Error) -> String {
     let text = err.to_string();
     let message = match text.rfind(" at line ") {
@@ -284,6 +298,26 @@ fn describe_json_error(err: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_named_with_the_fix() {
+        for bytes in [
+            &b"\xEF\xBB\xBF{\"version\": 1, \"interactions\": []}\n"[..],
+            &b"\xEF\xBB\xBF"[..],
+        ] {
+            let message = Cassette::from_slice(bytes, Path::new("bom.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("bom.json"), "{message}");
+            assert!(message.contains("byte order mark"), "{message}");
+            assert!(message.contains("without a BOM"), "{message}");
+        }
+        // Without one, serde_json's own words.
+        let message = Cassette::from_slice(b"x", Path::new("x.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(!message.contains("byte order mark"), "{message}");
+    }
 
     #[test]
     fn unknown_version_names_the_position() {

@@ -329,14 +329,18 @@ fn read_json(file: &Path) -> Result<Value, String> {
     } else {
         std::fs::read(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?
     };
-    let value = serde_json::from_slice(&bytes).map_err(|err| {
-        format!(
-            "{}:{}:{}: not valid JSON: {err}",
-            file.display(),
-            err.line(),
-            err.column()
-        )
-    })?;
+    let value =
+        serde_json::from_slice(&bytes).map_err(|err| {
+            match crate::cassette::bom_advice(&bytes) {
+                Some(advice) => format!("{}: {advice}", file.display()),
+                None => format!(
+                    "{}:{}:{}: not valid JSON: {err}",
+                    file.display(),
+                    err.line(),
+                    err.column()
+                ),
+            }
+        })?;
     // The rule of a cassette's `json` body: a payload is judged as its
     // body would be.
     crate::cassette::check_json_text(&bytes)

@@ -812,3 +812,43 @@ fn run_refused(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), text)
 }
+
+/// A cassette (or a payload) saved with a UTF-8 byte order mark was refused
+/// as "expected value at line 1 column 1", which names no fix. Every reader
+/// now says what it is and how to save the file; a cassette after the mark
+/// or a mark alone alike.
+#[test]
+fn a_byte_order_mark_is_refused_naming_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = cassette(&[interaction(GET_X, OK_TEXT)]);
+    for (file, text) in [
+        ("bom.json", format!("\u{feff}{full}")),
+        (
+            "bom-empty.json",
+            "\u{feff}{\"version\": 1, \"interactions\": []}\n".to_owned(),
+        ),
+        ("bom-only.json", "\u{feff}".to_owned()),
+    ] {
+        std::fs::write(dir.path().join(file), text).unwrap();
+        every_reader_refuses(dir.path(), file, "without a BOM");
+    }
+    // A single payload too.
+    std::fs::write(dir.path().join("payload.json"), "\u{feff}{\"data\": []}").unwrap();
+    let (code, text) = run(
+        dir.path(),
+        &[
+            "schema-check",
+            "--response",
+            "payload.json",
+            "--endpoint",
+            "access_tokens.list",
+            "--status",
+            "200",
+        ],
+    );
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.contains("payload.json") && text.contains("without a BOM"),
+        "{text}"
+    );
+}
