@@ -98,7 +98,14 @@ impl MatchRules {
                     Some(name) if is_secret_header(name) => {
                         return Err(credential_header_refusal(name));
                     }
-                    Some(name) if !name.is_empty() => rules.headers.push(name.to_owned()),
+                    Some(name) if !name.is_empty() => {
+                        // A name no request can carry would match nothing,
+                        // silently.
+                        crate::cassette::check_name(name).map_err(|rule| {
+                            format!("--match: `{part}`: {rule}; name a header as it is sent")
+                        })?;
+                        rules.headers.push(name.to_owned());
+                    }
                     _ => {
                         return Err(format!(
                             "--match: unknown part `{part}`; use method, path, query, body or header:NAME, comma-separated"

@@ -22,12 +22,16 @@ fn plain_client() -> HttpsClient {
     crate::support::client::https_client(pki.ca_file())
 }
 
-/// `datovcr ARGS` in `dir`: exit code and everything it printed.
+/// `datovcr ARGS` in `dir`: exit code and everything it printed. Bounded:
+/// a server that starts where it must refuse is killed after 20 s (exit
+/// code `None`), so the caller's assertion fails rather than hangs.
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = datovcr()
+    let out = assert_cmd::Command::cargo_bin("datovcr")
+        .unwrap()
         .args(args)
         .current_dir(dir)
-        .stdin(Stdio::null())
+        .write_stdin(Vec::new())
+        .timeout(std::time::Duration::from_secs(20))
         .output()
         .unwrap();
     let text =
@@ -851,4 +855,37 @@ fn a_byte_order_mark_is_refused_naming_the_fix() {
         text.contains("payload.json") && text.contains("without a BOM"),
         "{text}"
     );
+}
+
+/// `--match header:NAME` with a NAME no request can carry (a space, a
+/// colon, a non-ASCII letter) matched nothing, silently: every request with
+/// that "header" missed. It is a usage error naming the part and the rule.
+#[test]
+fn a_match_header_that_is_no_header_name_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassettes");
+    let shipped = shipped.to_str().unwrap();
+    for spec in [
+        "method,header:x env",
+        "header:x:y",
+        "path,header:ümlaut",
+        "header:x\tenv",
+    ] {
+        let (code, text) = run(
+            dir.path(),
+            &[
+                "replay",
+                "--listen",
+                "127.0.0.1:0",
+                "--cassette",
+                shipped,
+                "--match",
+                spec,
+            ],
+        );
+        assert_eq!(code, Some(2), "{spec:?}: {text}");
+        assert!(text.contains("--match"), "{spec:?}: {text}");
+        assert!(text.contains("not an HTTP token"), "{spec:?}: {text}");
+        assert!(!text.contains("listening on"), "{spec:?}: {text}");
+    }
 }

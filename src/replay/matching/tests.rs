@@ -102,4 +102,11 @@ fn match_spec_can_drop_the_body_and_pointers_can_be_ignored() {
         rules.key(&view(&query, &headers, &two))
     );
     assert!(MatchRules::parse("method,bodies").is_err());
+    // A header part names a header as it is sent (RFC 9110 §5.1 token).
+    assert!(MatchRules::parse("method,header:x-environment").is_ok());
+    assert!(MatchRules::parse("method,header:X-Env_2").is_ok());
+    for spec in ["header:x env", "header:x:y", "header:ümlaut", "header:x\"y"] {
+        let error = MatchRules::parse(spec).unwrap_err();
+        assert!(error.contains("not an HTTP token"), "{spec}: {error}");
+    }
 }
