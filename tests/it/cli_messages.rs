@@ -3,13 +3,18 @@
 //! flags' own spelling, and help that explains each option once.
 
 use crate::support::process::ServerProcess;
-use std::process::{Command, Output};
+use std::process::Output;
 
+/// `datovcr ARGS` to its exit, bounded: a server that starts where it must
+/// refuse is killed after 20 s (exit code `None`), so the test fails rather
+/// than hangs.
 fn datovcr(args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+    assert_cmd::Command::cargo_bin("datovcr")
+        .unwrap()
         .args(args)
         .current_dir(crate::support::repo_path(""))
-        .stdin(std::process::Stdio::null())
+        .write_stdin(Vec::new())
+        .timeout(std::time::Duration::from_secs(20))
         .output()
         .unwrap()
 }
@@ -228,10 +233,12 @@ async fn tls_failures_name_the_fix_and_the_arrow_means_recorded() {
 
 /// `datovcr` run in `dir` (not the repository).
 fn datovcr_in(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(assert_cmd::cargo::cargo_bin("datovcr"))
+    assert_cmd::Command::cargo_bin("datovcr")
+        .unwrap()
         .args(args)
         .current_dir(dir)
-        .stdin(std::process::Stdio::null())
+        .write_stdin(Vec::new())
+        .timeout(std::time::Duration::from_secs(20))
         .output()
         .unwrap()
 }

@@ -51,12 +51,16 @@ fn schema_check(dir: &Path, file: &str) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
-/// `replay --cassette FILE`, expected to refuse at start-up: exit code and stderr.
+/// `replay --cassette FILE`, expected to refuse at start-up: exit code and
+/// stderr. Bounded: a replay that starts instead is killed after 20 s (exit
+/// code `None`), so the caller's assertion fails rather than hangs.
 fn replay_refusal(dir: &Path, file: &str) -> (Option<i32>, String) {
-    let out = datovcr()
+    let out = assert_cmd::Command::cargo_bin("datovcr")
+        .unwrap()
         .args(["replay", "--listen", "127.0.0.1:0", "--cassette", file])
         .current_dir(dir)
-        .stdin(std::process::Stdio::null())
+        .write_stdin(Vec::new())
+        .timeout(std::time::Duration::from_secs(20))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -552,6 +552,8 @@ fn match_on_a_credential_header_is_refused_at_start_up() {
             .args(["replay", "--listen", "127.0.0.1:0", "--cassette"])
             .arg(&cassette)
             .args(*extra)
+            // A replay that starts instead is killed: the test fails, not hangs.
+            .timeout(std::time::Duration::from_secs(20))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
