@@ -16,7 +16,7 @@
 //! jsonschema validates it through its [`Json`] trait, with validators
 //! compiled from the same schemas ([`super::schema_set::Compiler`]).
 
-use crate::json_name::JsonName;
+use crate::json_name::{JsonName, NUMBER_TOKEN, RAW_VALUE_TOKEN};
 use jsonschema::JsonType;
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -41,15 +41,6 @@ pub(super) enum Light<'s> {
     /// Members in document order, names unique.
     Object(Vec<(Cow<'s, str>, Light<'s>)>),
 }
-
-/// serde_json's private name for a number read as a map
-/// (`arbitrary_precision`); `Value` takes any object that starts with it
-/// for a number, and so does [`Light`].
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
-/// serde_json's private name for a raw value (`raw_value`): `Value` reads
-/// an object that starts with it as the document its string holds.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 impl<'s> Light<'s> {
     /// Parses `bytes` as one JSON document, as `serde_json::from_slice`

@@ -11,7 +11,7 @@ use super::headers::to_recorded;
 use crate::cassette::{self, Body, Interaction, Query, RecordedRequest, RecordedResponse};
 use crate::content_coding::{self, CodingError};
 use crate::contract::{WireRequest, WireResponse};
-use crate::redact::screen;
+use crate::redact::{Redactor, Secrets, screen};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header, request, response};
 use std::sync::OnceLock;
@@ -106,13 +106,20 @@ impl ArrivedRequest {
 
     /// The cassette form, built on first use.
     pub fn form(&self) -> &RecordedRequest {
-        self.form.get_or_init(|| RecordedRequest {
+        self.form.get_or_init(|| {
+            self.form_with(Body::from_bytes(&self.body, self.content_type.as_deref()))
+        })
+    }
+
+    /// The cassette form with `body` for the body.
+    fn form_with(&self, body: Body) -> RecordedRequest {
+        RecordedRequest {
             method: self.method.as_str().to_owned(),
             path: self.path.clone(),
             query: self.query.clone(),
             headers: to_recorded(&self.headers, &self.skip),
-            body: Body::from_bytes(&self.body, self.content_type.as_deref()),
-        })
+            body,
+        }
     }
 
     pub fn into_form(self) -> RecordedRequest {
@@ -126,18 +133,12 @@ impl ArrivedRequest {
     fn searched_form(&self, screen: bool) -> RecordedRequest {
         match self.form.get() {
             Some(form) => form.clone(),
-            None => RecordedRequest {
-                method: self.method.as_str().to_owned(),
-                path: self.path.clone(),
-                query: self.query.clone(),
-                headers: to_recorded(&self.headers, &self.skip),
-                body: searched_body(
-                    &self.body,
-                    self.content_type.as_deref(),
-                    screen,
-                    &self.screened,
-                ),
-            },
+            None => self.form_with(searched_body(
+                &self.body,
+                self.content_type.as_deref(),
+                screen,
+                &self.screened,
+            )),
         }
     }
 }
@@ -210,11 +211,18 @@ impl ArrivedResponse {
     }
 
     pub fn form(&self) -> &RecordedResponse {
-        self.form.get_or_init(|| RecordedResponse {
+        self.form.get_or_init(|| {
+            self.form_with(Body::from_bytes(&self.body, self.content_type.as_deref()))
+        })
+    }
+
+    /// The cassette form with `body` for the body.
+    fn form_with(&self, body: Body) -> RecordedResponse {
+        RecordedResponse {
             status: self.status.as_u16(),
             headers: to_recorded(&self.headers, &self.skip),
-            body: Body::from_bytes(&self.body, self.content_type.as_deref()),
-        })
+            body,
+        }
     }
 
     pub fn into_form(self) -> RecordedResponse {
@@ -226,16 +234,12 @@ impl ArrivedResponse {
     fn searched_form(&self, screen: bool) -> RecordedResponse {
         match self.form.get() {
             Some(form) => form.clone(),
-            None => RecordedResponse {
-                status: self.status.as_u16(),
-                headers: to_recorded(&self.headers, &self.skip),
-                body: searched_body(
-                    &self.body,
-                    self.content_type.as_deref(),
-                    screen,
-                    &self.screened,
-                ),
-            },
+            None => self.form_with(searched_body(
+                &self.body,
+                self.content_type.as_deref(),
+                screen,
+                &self.screened,
+            )),
         }
     }
 }
@@ -271,15 +275,16 @@ pub(super) struct Unbuilt {
 }
 
 impl Unbuilt {
-    /// The exchange as the secret search reads it (see [`searched_body`]),
-    /// for finding the secrets a line about it must not show. Never
-    /// recorded: a cleared body is left out.
-    pub fn searched(&self, screen: bool) -> Interaction {
-        Interaction {
+    /// The secrets a line about the exchange must not show, found by
+    /// `redactor` in the exchange as the secret search reads it: a body the
+    /// screen clears is left out ([`searched_body`]).
+    pub fn secrets(&self, redactor: &Redactor) -> Secrets {
+        let screen = redactor.redacts_no_pointers();
+        redactor.secrets_in_owned(Interaction {
             recorded_at: cassette::now_rfc3339(),
             request: self.request.searched_form(screen),
             response: self.response.searched_form(screen),
-        }
+        })
     }
 }
 

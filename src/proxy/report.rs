@@ -40,9 +40,7 @@ impl Report {
     /// anything about the exchange is said.
     pub(super) fn settle(&mut self) {
         if let Some((redactor, exchange)) = self.unscanned.take() {
-            let screen = redactor.redacts_no_pointers();
-            self.secrets
-                .extend(redactor.secrets_in_owned(exchange.searched(screen)));
+            self.secrets.extend(exchange.secrets(&redactor));
         }
     }
 }
@@ -66,8 +64,7 @@ pub(super) fn undelivered_note(
     Undelivered::new(move || {
         let mut secrets = known.clone();
         if let Some((redactor, interaction)) = &unscanned {
-            let screen = redactor.redacts_no_pointers();
-            secrets.extend(redactor.secrets_in_owned(interaction.searched(screen)));
+            secrets.extend(interaction.secrets(redactor));
         }
         let outcome = match (&recorded_in, failed) {
             (Some(cassette), _) => format!("the exchange is recorded -> {}", cassette.display()),

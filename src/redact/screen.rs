@@ -14,7 +14,7 @@ use super::places::{string_text_secrets, url_secrets};
 use super::rules::is_secret_name;
 pub use super::rules::type_has_secret_id;
 use crate::cassette::MAX_JSON_DEPTH;
-use crate::json_name::JsonName;
+use crate::json_name::{JsonName, NUMBER_TOKEN};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -155,10 +155,6 @@ impl<'de> Visitor<'de> for Screen {
         Ok(None)
     }
 }
-
-/// The name serde_json's `arbitrary_precision` feature gives the one member
-/// of the map it presents a number as.
-pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -16,23 +16,12 @@
 use super::matching::push_quoted;
 use super::number;
 use crate::cassette::MAX_JSON_DEPTH;
-use crate::json_name::JsonName;
+use crate::json_name::{JsonName, NUMBER_TOKEN, RAW_VALUE_TOKEN};
 use crate::redact::screen;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
-
-/// The name serde_json's `arbitrary_precision` feature gives the one member
-/// of the map it presents a number as (its `Value` reads numbers the same
-/// way). A test fails if a serde_json release changes it.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
-/// The name serde_json's `raw_value` feature gives the one member of the
-/// map it presents a raw value as. Its `Value` reads an object whose first
-/// member has this name as the JSON text of that member's string: a body
-/// can spell a whole different document that way.
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// The canonical text of the JSON document `bytes`, exactly as
 /// [`super::matching::canonical_json`] writes its parsed tree; `None` when
